@@ -1,0 +1,55 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using GraphCompiler.Generator.Ir;
+
+namespace GraphCompiler.Generator.Emit
+{
+    /// <summary>One IR node → one C# expression calling the Runtime kernels, with the bucket's sizes as constants.</summary>
+    public static class NodeEmitter
+    {
+        public static string Expression(Node node, Func<int, string> name, int batch, int seq)
+        {
+            string In(int i) => name(node.Inputs[i]);
+            string Dims(IEnumerable<Dim> dims) => string.Join(", ", dims.Select(d => d.Resolve(batch, seq).ToString(CultureInfo.InvariantCulture) + "L"));
+            string Int(string key) => node.Int(key).ToString(CultureInfo.InvariantCulture);
+            string Num(string key) => Literal(node.Float(key));
+            return node.Op switch
+            {
+                OpNames.Embedding => $"Kernels.Embedding({In(0)}, {In(1)})",
+                OpNames.Rows => $"Kernels.Rows({In(0)}, {Dims(node.DimList("count"))})",
+                OpNames.MatMul => $"Kernels.MatMul({In(0)}, {In(1)}, transB: {(node.Flag("transB") ? "true" : "false")})",
+                OpNames.Linear => $"Kernels.Linear({In(0)}, {In(1)}, {(node.Inputs.Count > 2 ? In(2) : "null")})",
+                OpNames.LinearGelu => $"Kernels.LinearGelu({In(0)}, {In(1)}, {(node.Inputs.Count > 2 ? In(2) : "null")})",
+                OpNames.Add => $"torch.add({In(0)}, {In(1)})",
+                OpNames.Sub => $"torch.sub({In(0)}, {In(1)})",
+                OpNames.Mul => $"torch.mul({In(0)}, {In(1)})",
+                OpNames.Scale => $"torch.mul({In(0)}, {Num("factor")})",
+                OpNames.Reshape => $"{In(0)}.reshape({Dims(node.DimList("shape"))})",
+                OpNames.Transpose => $"{In(0)}.transpose({Int("dim0")}, {Int("dim1")})",
+                OpNames.Permute => $"{In(0)}.permute({string.Join(", ", node.Ints("order").Select(o => o.ToString(CultureInfo.InvariantCulture) + "L"))})",
+                OpNames.Softmax => $"torch.softmax({In(0)}, -1)",
+                OpNames.MaskedSoftmax => $"Kernels.MaskedSoftmax({In(0)}, {In(1)})",
+                OpNames.LayerNorm => $"Kernels.LayerNorm({In(0)}, {In(1)}, {In(2)}, {Num("eps")})",
+                OpNames.AddLayerNorm => $"Kernels.AddLayerNorm({In(0)}, {In(1)}, {In(2)}, {In(3)}, {Num("eps")})",
+                OpNames.Gelu => $"Kernels.Gelu({In(0)})",
+                OpNames.Tanh => $"torch.tanh({In(0)})",
+                OpNames.Dropout => $"Kernels.Dropout({In(0)}, {Num("p")}, training)",
+                OpNames.Select => $"{In(0)}.select({Int("dim")}, {Int("index")})",
+                OpNames.Slice => $"{In(0)}.narrow({Int("dim")}, {Int("start")}, {(node.Int("end") - node.Int("start")).ToString(CultureInfo.InvariantCulture)})",
+                OpNames.Concat => $"torch.cat(new[] {{ {string.Join(", ", node.Inputs.Select(name))} }}, {Int("dim")})",
+                OpNames.LengthMask => $"Kernels.LengthMask({In(0)}, {Dims(new[] { node.Type.Last })}, ScalarType.{(node.Type.Element == ElementType.F64 ? "Float64" : "Float32")})",
+                OpNames.Sdpa => $"Kernels.Attention({In(0)}, {In(1)}, {In(2)}, {In(3)}, {Num("dropout")}, training)",
+                _ => throw new InvalidOperationException($"no emitter for op '{node.Op}'"),
+            };
+        }
+
+        /// <summary>A C# double literal that round-trips.</summary>
+        public static string Literal(double value)
+        {
+            var text = value.ToString("R", CultureInfo.InvariantCulture);
+            return text.Contains(".") || text.Contains("E") ? text : text + ".0";
+        }
+    }
+}

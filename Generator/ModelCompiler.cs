@@ -1,0 +1,76 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using GraphCompiler.Generator.Diagnostics;
+using GraphCompiler.Generator.Emit;
+using GraphCompiler.Generator.Ir;
+using GraphCompiler.Generator.Lowering;
+using GraphCompiler.Generator.Parsing;
+using GraphCompiler.Generator.Passes;
+
+namespace GraphCompiler.Generator
+{
+    /// <summary>What the pipeline produces for one model: its source (or none) and its diagnostics.</summary>
+    public sealed record CompiledModel(string HintName, string? Source, EquatableArray<DiagnosticInfo> Diagnostics);
+
+    /// <summary>lower → passes → emit for one model. Never throws: failures become diagnostics on the declaration.</summary>
+    public static class ModelCompiler
+    {
+        public static CompiledModel Compile(DeclarationSpec model, IReadOnlyList<DeclarationSpec> blocks)
+        {
+            var hintName = (model.Namespace.Length > 0 ? model.Namespace + "." : "") + model.Name + "Module.g.cs";
+            if (model.Model is null || model.Forward is null || model.Diagnostics.Count > 0)
+            {
+                return new CompiledModel(hintName, null, EquatableArray<DiagnosticInfo>.Empty); // parse diagnostics are reported with the declaration
+            }
+
+            try
+            {
+                var (lowered, optimized) = CompileGraph(model, blocks);
+                return new CompiledModel(hintName, ModelEmitter.Emit(model, lowered, optimized), EquatableArray<DiagnosticInfo>.Empty);
+            }
+            catch (CompileErrorException ex)
+            {
+                return new CompiledModel(hintName, null, EquatableArray.Of(ex.Diagnostic));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                return new CompiledModel(hintName, null, EquatableArray.Of(DiagnosticInfo.Create(DiagnosticDescriptors.InternalError, model.Location, model.Name, ex.GetType().Name + ": " + ex.Message)));
+            }
+        }
+
+        /// <summary>The model's graph as lowered and after the pass pipeline (throws <see cref="CompileErrorException"/>).</summary>
+        public static (Graph Lowered, Graph Optimized) CompileGraph(DeclarationSpec model, IReadOnlyList<DeclarationSpec> blocks)
+        {
+            var broken = blocks.FirstOrDefault(b => b.Diagnostics.Count > 0 && UsesBlock(model, b));
+            if (broken is not null)
+            {
+                // The block's own diagnostics explain it; say at the model why it was not compiled.
+                throw new CompileErrorException(DiagnosticInfo.Create(DiagnosticDescriptors.BadDeclaration, model.Location, model.Name, $"block '{broken.Name}' it applies has errors"));
+            }
+
+            var byName = new Dictionary<string, DeclarationSpec>(StringComparer.Ordinal);
+            foreach (var block in blocks)
+            {
+                byName[block.FullName] = block;
+            }
+
+            var lowered = Lowerer.Lower(model, byName);
+            return (lowered, PassPipeline.Run(lowered));
+        }
+
+        private static bool UsesBlock(DeclarationSpec model, DeclarationSpec block) =>
+            model.Forward is not null && Mentions(model.Forward.Body.Select(s => s.Value), block.FullName);
+
+        private static bool Mentions(IEnumerable<DslExpr> exprs, string block) => exprs.Any(e => e switch
+        {
+            NewBlockExpr nb => nb.BlockFullName == block || Mentions(nb.Initializers.Select(i => i.Value), block),
+            CallExpr c => Mentions(c.Args.Select(a => a.Value), block),
+            ArrayExpr a => Mentions(a.Items, block),
+            TupleExpr t => Mentions(t.Items, block),
+            BinaryExpr b => Mentions(new[] { b.Left, b.Right }, block),
+            UnaryExpr u => Mentions(new[] { u.Operand }, block),
+            _ => false,
+        });
+    }
+}

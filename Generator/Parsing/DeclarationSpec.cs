@@ -1,0 +1,50 @@
+using GraphCompiler.Generator.Diagnostics;
+
+namespace GraphCompiler.Generator.Parsing
+{
+    /// <summary>One [Block] or [Model] class as read from source: plain values only.</summary>
+    public sealed record DeclarationSpec(
+        string Name,
+        string Namespace,
+        string FullName,
+        string FileName,
+        LocationInfo? Location,
+        ModelInfo? Model,
+        EquatableArray<HyperSpec> Hypers,
+        ForwardSpec? Forward,
+        EquatableArray<DiagnosticInfo> Diagnostics);
+
+    /// <summary>What [Model] and [StaticShapes] add to a declaration.</summary>
+    public sealed record ModelInfo(string ModelName, int Batch, EquatableArray<int> SeqLens, LocationInfo? ShapesLocation);
+
+    public enum HyperKind
+    {
+        Int,
+        Float,
+        Bool,
+    }
+
+    /// <summary>A hyper-parameter; <paramref name="Default"/> is its initializer's constant, if any.</summary>
+    public sealed record HyperSpec(string Name, HyperKind Kind, double? Default, LocationInfo? Location);
+
+    public sealed record ForwardSpec(EquatableArray<InputSpec> Inputs, EquatableArray<StatementSpec> Body, LocationInfo? Location);
+
+    /// <summary>A Forward parameter; for models, its [Input] dtype and dims ("batch", "seq", a number or a hyper name).</summary>
+    public sealed record InputSpec(string Name, DTypeSpec? DType, EquatableArray<string> Dims, LocationInfo? Location);
+
+    public enum DTypeSpec
+    {
+        Float32,
+        Float64,
+        Int64,
+    }
+
+    public enum StatementKind
+    {
+        Let,
+        Assign,
+        Return,
+    }
+
+    public sealed record StatementSpec(StatementKind Kind, string? Target, DslExpr Value, LocationInfo? Location);
+}

@@ -1,0 +1,93 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace GraphCompiler.Runtime;
+
+/// <summary>One static shape a model has a compiled forward for.</summary>
+public readonly record struct StaticShapeBucket(int Batch, int Seq)
+{
+    public override string ToString() => $"{Batch}×{Seq}";
+}
+
+/// <summary>A parameter that a pass packed from several checkpoint tensors (e.g. query/key/value → one GEMM weight),
+/// concatenated along dimension 0 with the given sizes.</summary>
+public sealed record PackedParameter(string Name, IReadOnlyList<string> Parts, IReadOnlyList<long> Sizes);
+
+public enum IrStage
+{
+    /// <summary>As lowered from the declaration.</summary>
+    Lowered,
+    /// <summary>After the pass pipeline; what the forward runs.</summary>
+    Optimized,
+}
+
+/// <summary>What every generated module exposes besides its forward.</summary>
+public interface IGraphModule
+{
+    string ModelName { get; }
+
+    IReadOnlyList<StaticShapeBucket> Buckets { get; }
+
+    IReadOnlyList<PackedParameter> PackedParameters { get; }
+
+    string IrText(IrStage stage);
+}
+
+/// <summary>Checks of a forward's inputs against its static shape bucket, with errors that name the model, the input
+/// and the buckets.</summary>
+public static class ShapeGuard
+{
+    public static ArgumentException NoBucket(string model, long batch, long seq, IReadOnlyList<StaticShapeBucket> buckets) =>
+        new($"Model '{model}' has no forward for batch {batch} × sequence length {seq}: it was compiled for " +
+            $"{string.Join(", ", buckets)} (batch × seq). Pad the batch to one of these shapes or add the length to [StaticShapes].");
+
+    public static void Check(string model, string input, Tensor tensor, ScalarType dtype, params long[] dims)
+    {
+        if (tensor.dtype != dtype)
+        {
+            throw new ArgumentException($"Model '{model}': input '{input}' must be {dtype}, got {tensor.dtype}.", input);
+        }
+
+        if (!tensor.shape.SequenceEqual(dims))
+        {
+            throw new ArgumentException(
+                $"Model '{model}': input '{input}' must have shape [{string.Join(", ", dims)}] in this bucket, got [{string.Join(", ", tensor.shape)}].",
+                input);
+        }
+    }
+}
+
+/// <summary>Parameter initialisers named by the declaration (Init.*).</summary>
+public static class ParameterInit
+{
+    public const string Zeros = "zeros";
+    public const string Ones = "ones";
+    public const string Normal = "normal";
+    public const string KaimingUniform = "kaiming_uniform";
+
+    /// <summary>BERT's initializer range.</summary>
+    public const double NormalStd = 0.02;
+
+    public static Parameter Create(string init, long[] shape, Device? device)
+    {
+        using var _ = no_grad();
+        Tensor data = init switch
+        {
+            Zeros => zeros(shape, device: device),
+            Ones => ones(shape, device: device),
+            Normal => normal(0.0, NormalStd, shape, device: device),
+            KaimingUniform => KaimingUniformTensor(shape, device),
+            _ => throw new ArgumentException($"unknown initializer '{init}'", nameof(init)),
+        };
+        return new Parameter(data, requires_grad: true);
+    }
+
+    private static Tensor KaimingUniformTensor(long[] shape, Device? device)
+    {
+        // torch.nn.Linear's default: U(-1/√fan_in, 1/√fan_in) for a = √5.
+        var fanIn = shape.Length > 1 ? shape.Skip(1).Aggregate(1L, (a, b) => a * b) : shape[0];
+        var bound = 1.0 / Math.Sqrt(fanIn);
+        return rand(shape, device: device) * (2 * bound) - bound;
+    }
+}
