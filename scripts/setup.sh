@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a fresh Debian 12 machine with the .NET SDK; idempotent, skips what is present.
+set -euo pipefail
+
+# TorchSharp 0.107's native library needs GLIBCXX_3.4.32 (libstdc++ from GCC 13+); Debian 12 ships 3.4.30.
+# Take libstdc++6 from Debian 13, pinned so every other package stays on Debian 12.
+libstdcxx=$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print $NF; exit}')
+libstdcxx=${libstdcxx:-/lib/x86_64-linux-gnu/libstdc++.so.6}
+if grep -q GLIBCXX_3.4.32 "$libstdcxx" 2>/dev/null; then
+  echo "setup: $libstdcxx has GLIBCXX_3.4.32"
+else
+  echo "setup: installing libstdc++6 from Debian 13 (TorchSharp needs GLIBCXX_3.4.32)"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  echo 'deb http://deb.debian.org/debian trixie main' | $sudo tee /etc/apt/sources.list.d/trixie.list >/dev/null
+  printf 'Package: *\nPin: release n=trixie\nPin-Priority: 50\n' | $sudo tee /etc/apt/preferences.d/trixie >/dev/null
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q -t trixie libstdc++6
+  grep -q GLIBCXX_3.4.32 "$libstdcxx" || { echo "setup: libstdc++ still lacks GLIBCXX_3.4.32" >&2; exit 1; }
+fi
+
+command -v dotnet >/dev/null || { echo "setup: the .NET SDK (10.0) is required: https://dot.net" >&2; exit 1; }
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
