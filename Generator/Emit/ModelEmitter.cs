@@ -196,6 +196,7 @@ namespace GraphCompiler.Generator.Emit
                 EnableRelaxedMemberAccess = false,
                 MemberRenamer = m => m.Name,
                 NewLine = "\n",
+                LoopLimit = 0, // a 24-layer model has thousands of lines per bucket
             };
             context.PushGlobal(globals);
             return template.Render(context).Replace("\r\n", "\n");

@@ -1,0 +1,93 @@
+using GraphCompiler;
+using static GraphCompiler.Ops;
+
+namespace GraphCompiler.ModelDefs;
+
+/// <summary>Word + position + token-type embeddings, LayerNorm, dropout (HF names: <c>embeddings.*</c>).</summary>
+[Block]
+public partial class BertEmbeddings
+{
+    [Hyper] public int Vocab = 30522;
+    [Hyper] public int MaxPositions = 512;
+    [Hyper] public int TypeVocab = 2;
+    [Hyper] public int Hidden;
+    [Hyper] public double Eps = 1e-12;
+    [Hyper] public double DropoutP = 0.1;
+
+    [Forward]
+    public Expr Forward(Expr inputIds, Expr tokenTypes)
+    {
+        var words = Embedding(inputIds, Vocab, Hidden, "word_embeddings");
+        var positions = PositionEmbedding(inputIds, MaxPositions, Hidden, "position_embeddings");
+        var types = Embedding(tokenTypes, TypeVocab, Hidden, "token_type_embeddings");
+        return Dropout(LayerNorm(words + positions + types, Hidden, Eps, "LayerNorm"), DropoutP);
+    }
+}
+
+/// <summary>The post-LN encoder layer: self-attention, residual + LayerNorm, GELU feed-forward, residual + LayerNorm
+/// (HF names: <c>attention.self.query</c>, …, <c>output.LayerNorm</c>).</summary>
+[Block]
+public partial class BertLayer
+{
+    [Hyper] public int Hidden;
+    [Hyper] public int Heads;
+    [Hyper] public int Ffn;
+    [Hyper] public double Eps = 1e-12;
+    [Hyper] public double DropoutP = 0.1;
+
+    [Forward]
+    public Expr Forward(Expr x, Expr mask)
+    {
+        var q = Linear(x, Hidden, Hidden, "attention.self.query");
+        var k = Linear(x, Hidden, Hidden, "attention.self.key");
+        var v = Linear(x, Hidden, Hidden, "attention.self.value");
+        var context = Attention(q, k, v, mask, Heads, DropoutP);
+        var attended = Dropout(Linear(context, Hidden, Hidden, "attention.output.dense"), DropoutP);
+        var h = LayerNorm(x + attended, Hidden, Eps, "attention.output.LayerNorm");
+        var up = Gelu(Linear(h, Hidden, Ffn, "intermediate.dense"));
+        var down = Dropout(Linear(up, Ffn, Hidden, "output.dense"), DropoutP);
+        return LayerNorm(h + down, Hidden, Eps, "output.LayerNorm");
+    }
+}
+
+/// <summary>Embeddings, N encoder layers, and the pooler (first token → Dense → tanh). Returns the pooled output.</summary>
+[Block]
+public partial class BertPooledEncoder
+{
+    [Hyper] public int Layers;
+    [Hyper] public int Hidden;
+    [Hyper] public int Heads;
+    [Hyper] public int Ffn;
+
+    [Forward]
+    public Expr Forward(Expr inputIds, Expr tokenTypes, Expr validLength)
+    {
+        var x = Apply("embeddings", new BertEmbeddings { Hidden = Hidden }, inputIds, tokenTypes);
+        var mask = LengthMask(validLength, inputIds);
+        x = Repeat(Layers, "encoder.layer", new BertLayer { Hidden = Hidden, Heads = Heads, Ffn = Ffn }, x, mask);
+        return Tanh(Linear(Select(x, 1, 0), Hidden, Hidden, "pooler.dense"));
+    }
+}
+
+/// <summary>GluonNLP's BERTClassifier head: dropout, then Dense to the classes.</summary>
+[Block]
+public partial class ClassifierHead
+{
+    [Hyper] public int Hidden;
+    [Hyper] public int Classes = 2;
+    [Hyper] public double DropoutP = 0.1;
+
+    [Forward]
+    public Expr Forward(Expr pooled) => Linear(Dropout(pooled, DropoutP), Hidden, Classes, "classifier");
+}
+
+/// <summary>Regression head (e.g. STS-B): dropout, then Dense to one output.</summary>
+[Block]
+public partial class RegressionHead
+{
+    [Hyper] public int Hidden;
+    [Hyper] public double DropoutP = 0.1;
+
+    [Forward]
+    public Expr Forward(Expr pooled) => Linear(Dropout(pooled, DropoutP), Hidden, 1, "regressor");
+}

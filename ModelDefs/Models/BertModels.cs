@@ -1,0 +1,77 @@
+using GraphCompiler;
+using static GraphCompiler.Ops;
+
+namespace GraphCompiler.ModelDefs;
+
+// The configurations: vocabulary 30,522, 512 positions, 2 token types, LayerNorm eps 1e-12 (BertEmbeddings defaults).
+// Static shapes: batch 32 (the tutorial's) at sequence lengths 32, 64 and 128 (its max_len).
+
+/// <summary>BERT-base (12 layers, 768 hidden, 12 heads, 3072 FFN) with the pair classifier.</summary>
+[Model("bert_12_768_12")]
+[StaticShapes(Batch = 32, SeqLens = new[] { 32, 64, 128 })]
+public partial class Bert12Classifier
+{
+    [Hyper] public int Classes = 2;
+
+    [Forward]
+    public Expr Forward(
+        [Input(DType.Int64, "batch", "seq")] Expr inputIds,
+        [Input(DType.Int64, "batch", "seq")] Expr tokenTypes,
+        [Input(DType.Int64, "batch")] Expr validLength)
+    {
+        var pooled = Apply("", new BertPooledEncoder { Layers = 12, Hidden = 768, Heads = 12, Ffn = 3072 }, inputIds, tokenTypes, validLength);
+        return Apply("", new ClassifierHead { Hidden = 768, Classes = Classes }, pooled);
+    }
+}
+
+/// <summary>BERT-large (24 layers, 1024 hidden, 16 heads, 4096 FFN) with the pair classifier.</summary>
+[Model("bert_24_1024_16")]
+[StaticShapes(Batch = 32, SeqLens = new[] { 32, 64, 128 })]
+public partial class Bert24Classifier
+{
+    [Hyper] public int Classes = 2;
+
+    [Forward]
+    public Expr Forward(
+        [Input(DType.Int64, "batch", "seq")] Expr inputIds,
+        [Input(DType.Int64, "batch", "seq")] Expr tokenTypes,
+        [Input(DType.Int64, "batch")] Expr validLength)
+    {
+        var pooled = Apply("", new BertPooledEncoder { Layers = 24, Hidden = 1024, Heads = 16, Ffn = 4096 }, inputIds, tokenTypes, validLength);
+        return Apply("", new ClassifierHead { Hidden = 1024, Classes = Classes }, pooled);
+    }
+}
+
+/// <summary>The all-MiniLM-L6-v2 shape (6 layers, 384 hidden, 12 heads, 1536 FFN) with the pair classifier.</summary>
+[Model("minilm")]
+[StaticShapes(Batch = 32, SeqLens = new[] { 32, 64, 128 })]
+public partial class MiniLmClassifier
+{
+    [Hyper] public int Classes = 2;
+
+    [Forward]
+    public Expr Forward(
+        [Input(DType.Int64, "batch", "seq")] Expr inputIds,
+        [Input(DType.Int64, "batch", "seq")] Expr tokenTypes,
+        [Input(DType.Int64, "batch")] Expr validLength)
+    {
+        var pooled = Apply("", new BertPooledEncoder { Layers = 6, Hidden = 384, Heads = 12, Ffn = 1536 }, inputIds, tokenTypes, validLength);
+        return Apply("", new ClassifierHead { Hidden = 384, Classes = Classes }, pooled);
+    }
+}
+
+/// <summary>MiniLM with the regression head (one output per pair).</summary>
+[Model("minilm_regression")]
+[StaticShapes(Batch = 32, SeqLens = new[] { 32, 64, 128 })]
+public partial class MiniLmRegressor
+{
+    [Forward]
+    public Expr Forward(
+        [Input(DType.Int64, "batch", "seq")] Expr inputIds,
+        [Input(DType.Int64, "batch", "seq")] Expr tokenTypes,
+        [Input(DType.Int64, "batch")] Expr validLength)
+    {
+        var pooled = Apply("", new BertPooledEncoder { Layers = 6, Hidden = 384, Heads = 12, Ffn = 1536 }, inputIds, tokenTypes, validLength);
+        return Apply("", new RegressionHead { Hidden = 384 }, pooled);
+    }
+}
