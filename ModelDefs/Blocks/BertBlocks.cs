@@ -50,9 +50,9 @@ public partial class BertLayer
     }
 }
 
-/// <summary>Embeddings, N encoder layers, and the pooler (first token → Dense → tanh). Returns the pooled output.</summary>
+/// <summary>Embeddings and N encoder layers; returns the sequence output [batch, seq, hidden].</summary>
 [Block]
-public partial class BertPooledEncoder
+public partial class BertEncoder
 {
     [Hyper] public int Layers;
     [Hyper] public int Hidden;
@@ -64,9 +64,18 @@ public partial class BertPooledEncoder
     {
         var x = Apply("embeddings", new BertEmbeddings { Hidden = Hidden }, inputIds, tokenTypes);
         var mask = LengthMask(validLength, inputIds);
-        x = Repeat(Layers, "encoder.layer", new BertLayer { Hidden = Hidden, Heads = Heads, Ffn = Ffn }, x, mask);
-        return Tanh(Linear(Select(x, 1, 0), Hidden, Hidden, "pooler.dense"));
+        return Repeat(Layers, "encoder.layer", new BertLayer { Hidden = Hidden, Heads = Heads, Ffn = Ffn }, x, mask);
     }
+}
+
+/// <summary>The pooler: first token → Dense → tanh (HF names: <c>pooler.dense</c>).</summary>
+[Block]
+public partial class BertPooler
+{
+    [Hyper] public int Hidden;
+
+    [Forward]
+    public Expr Forward(Expr sequence) => Tanh(Linear(Select(sequence, 1, 0), Hidden, Hidden, "dense"));
 }
 
 /// <summary>GluonNLP's BERTClassifier head: dropout, then Dense to the classes.</summary>

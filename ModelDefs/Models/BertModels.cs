@@ -5,6 +5,7 @@ namespace GraphCompiler.ModelDefs;
 
 // The configurations: vocabulary 30,522, 512 positions, 2 token types, LayerNorm eps 1e-12 (BertEmbeddings defaults).
 // Static shapes: batch 32 (the tutorial's) at sequence lengths 32, 64 and 128 (its max_len).
+// Inputs: token ids, token types (segment ids) and valid lengths, as GluonNLP's BERTDatasetTransform produces them.
 
 /// <summary>BERT-base (12 layers, 768 hidden, 12 heads, 3072 FFN) with the pair classifier.</summary>
 [Model("bert_12_768_12")]
@@ -19,7 +20,8 @@ public partial class Bert12Classifier
         [Input(DType.Int64, "batch", "seq")] Expr tokenTypes,
         [Input(DType.Int64, "batch")] Expr validLength)
     {
-        var pooled = Apply("", new BertPooledEncoder { Layers = 12, Hidden = 768, Heads = 12, Ffn = 3072 }, inputIds, tokenTypes, validLength);
+        var sequence = Apply("", new BertEncoder { Layers = 12, Hidden = 768, Heads = 12, Ffn = 3072 }, inputIds, tokenTypes, validLength);
+        var pooled = Apply("pooler", new BertPooler { Hidden = 768 }, sequence);
         return Apply("", new ClassifierHead { Hidden = 768, Classes = Classes }, pooled);
     }
 }
@@ -37,7 +39,8 @@ public partial class Bert24Classifier
         [Input(DType.Int64, "batch", "seq")] Expr tokenTypes,
         [Input(DType.Int64, "batch")] Expr validLength)
     {
-        var pooled = Apply("", new BertPooledEncoder { Layers = 24, Hidden = 1024, Heads = 16, Ffn = 4096 }, inputIds, tokenTypes, validLength);
+        var sequence = Apply("", new BertEncoder { Layers = 24, Hidden = 1024, Heads = 16, Ffn = 4096 }, inputIds, tokenTypes, validLength);
+        var pooled = Apply("pooler", new BertPooler { Hidden = 1024 }, sequence);
         return Apply("", new ClassifierHead { Hidden = 1024, Classes = Classes }, pooled);
     }
 }
@@ -55,7 +58,8 @@ public partial class MiniLmClassifier
         [Input(DType.Int64, "batch", "seq")] Expr tokenTypes,
         [Input(DType.Int64, "batch")] Expr validLength)
     {
-        var pooled = Apply("", new BertPooledEncoder { Layers = 6, Hidden = 384, Heads = 12, Ffn = 1536 }, inputIds, tokenTypes, validLength);
+        var sequence = Apply("", new BertEncoder { Layers = 6, Hidden = 384, Heads = 12, Ffn = 1536 }, inputIds, tokenTypes, validLength);
+        var pooled = Apply("pooler", new BertPooler { Hidden = 384 }, sequence);
         return Apply("", new ClassifierHead { Hidden = 384, Classes = Classes }, pooled);
     }
 }
@@ -71,7 +75,25 @@ public partial class MiniLmRegressor
         [Input(DType.Int64, "batch", "seq")] Expr tokenTypes,
         [Input(DType.Int64, "batch")] Expr validLength)
     {
-        var pooled = Apply("", new BertPooledEncoder { Layers = 6, Hidden = 384, Heads = 12, Ffn = 1536 }, inputIds, tokenTypes, validLength);
+        var sequence = Apply("", new BertEncoder { Layers = 6, Hidden = 384, Heads = 12, Ffn = 1536 }, inputIds, tokenTypes, validLength);
+        var pooled = Apply("pooler", new BertPooler { Hidden = 384 }, sequence);
         return Apply("", new RegressionHead { Hidden = 384 }, pooled);
+    }
+}
+
+/// <summary>The MiniLM encoder itself, as the ONNX model ships it: (last_hidden_state, pooled output).</summary>
+[Model("minilm_encoder")]
+[StaticShapes(Batch = 32, SeqLens = new[] { 32, 64, 128 })]
+public partial class MiniLmEncoder
+{
+    [Forward]
+    public (Expr Sequence, Expr Pooled) Forward(
+        [Input(DType.Int64, "batch", "seq")] Expr inputIds,
+        [Input(DType.Int64, "batch", "seq")] Expr tokenTypes,
+        [Input(DType.Int64, "batch")] Expr validLength)
+    {
+        var sequence = Apply("", new BertEncoder { Layers = 6, Hidden = 384, Heads = 12, Ffn = 1536 }, inputIds, tokenTypes, validLength);
+        var pooled = Apply("pooler", new BertPooler { Hidden = 384 }, sequence);
+        return (sequence, pooled);
     }
 }

@@ -1,0 +1,289 @@
+using System.Text;
+using System.Text.Json;
+using Microsoft.Win32.SafeHandles;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GraphCompiler.Runtime.Weights;
+
+/// <summary>The safetensors format (HF): u64 little-endian header length, a JSON header
+/// <c>{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}</c>, then the raw little-endian data.
+/// Reading streams each tensor straight into its storage; every size is checked against the file before allocating.</summary>
+public static class SafeTensors
+{
+    /// <summary>Refuse headers above this size: real ones are kilobytes; a lying length must not allocate gigabytes.</summary>
+    public const long MaxHeaderBytes = 100L * 1024 * 1024;
+
+    private static readonly Dictionary<string, (ScalarType Type, int Size)> DTypes = new(StringComparer.Ordinal)
+    {
+        ["F64"] = (ScalarType.Float64, 8),
+        ["F32"] = (ScalarType.Float32, 4),
+        ["F16"] = (ScalarType.Float16, 2),
+        ["BF16"] = (ScalarType.BFloat16, 2),
+        ["I64"] = (ScalarType.Int64, 8),
+        ["I32"] = (ScalarType.Int32, 4),
+        ["I16"] = (ScalarType.Int16, 2),
+        ["I8"] = (ScalarType.Int8, 1),
+        ["U8"] = (ScalarType.Byte, 1),
+        ["BOOL"] = (ScalarType.Bool, 1),
+    };
+
+    public static TensorSet Read(string path)
+    {
+        using var handle = OpenRead(path);
+        var fileLength = RandomAccess.GetLength(handle);
+        if (fileLength < 8)
+        {
+            throw new WeightFileException(path, $"not a safetensors file: {fileLength} bytes, shorter than the 8-byte header length");
+        }
+
+        Span<byte> lengthBytes = stackalloc byte[8];
+        RandomAccess.Read(handle, lengthBytes, 0);
+        var headerLength = BitConverter.ToUInt64(lengthBytes);
+        if (headerLength > (ulong)(fileLength - 8) || headerLength > MaxHeaderBytes || headerLength < 2)
+        {
+            throw new WeightFileException(path, $"not a safetensors file, or truncated: header claims {headerLength} bytes but the file has {fileLength - 8} after the length");
+        }
+
+        var header = new byte[headerLength];
+        RandomAccess.Read(handle, header, 8);
+        var dataStart = 8 + (long)headerLength;
+        var dataLength = fileLength - dataStart;
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(header);
+        }
+        catch (JsonException ex)
+        {
+            throw new WeightFileException(path, "not a safetensors file: its header is not JSON (" + ex.Message + ")", ex);
+        }
+
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                throw new WeightFileException(path, "safetensors header must be a JSON object");
+            }
+
+            var set = new TensorSet(path);
+            try
+            {
+                var ranges = new List<(long Begin, long End, string Name)>();
+                foreach (var entry in doc.RootElement.EnumerateObject())
+                {
+                    if (entry.Name == "__metadata__")
+                    {
+                        if (entry.Value.ValueKind == JsonValueKind.Object)
+                        {
+                            foreach (var m in entry.Value.EnumerateObject())
+                            {
+                                set.Metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
+                            }
+                        }
+
+                        continue;
+                    }
+
+                    var (dtype, shape, begin, end) = Describe(path, entry);
+                    var (type, size) = DTypes[dtype];
+                    var count = Elements(path, entry.Name, shape);
+                    if (end - begin != count * size)
+                    {
+                        throw new WeightFileException(path, $"tensor '{entry.Name}': {dtype}[{string.Join(",", shape)}] needs {count * size} bytes but data_offsets span {end - begin}");
+                    }
+
+                    if (end > dataLength)
+                    {
+                        throw new WeightFileException(path, $"truncated: tensor '{entry.Name}' ends at byte {end} of the data section, which has {dataLength}");
+                    }
+
+                    ranges.Add((begin, end, entry.Name));
+                    var tensor = empty(shape, type);
+                    set.Add(entry.Name, tensor);
+                    if (count > 0)
+                    {
+                        ReadExactly(handle, tensor.bytes, dataStart + begin, path, entry.Name);
+                    }
+                }
+
+                ranges.Sort((a, b) => a.Begin.CompareTo(b.Begin));
+                for (var i = 1; i < ranges.Count; i++)
+                {
+                    if (ranges[i].Begin < ranges[i - 1].End)
+                    {
+                        throw new WeightFileException(path, $"tensors '{ranges[i - 1].Name}' and '{ranges[i].Name}' overlap in the data section");
+                    }
+                }
+
+                return set;
+            }
+            catch
+            {
+                set.Dispose();
+                throw;
+            }
+        }
+    }
+
+    private static (string DType, long[] Shape, long Begin, long End) Describe(string path, JsonProperty entry)
+    {
+        var v = entry.Value;
+        if (v.ValueKind != JsonValueKind.Object
+            || !v.TryGetProperty("dtype", out var dtypeEl) || dtypeEl.ValueKind != JsonValueKind.String
+            || !v.TryGetProperty("shape", out var shapeEl) || shapeEl.ValueKind != JsonValueKind.Array
+            || !v.TryGetProperty("data_offsets", out var offsetsEl) || offsetsEl.ValueKind != JsonValueKind.Array || offsetsEl.GetArrayLength() != 2)
+        {
+            throw new WeightFileException(path, $"tensor '{entry.Name}' needs dtype, shape and data_offsets [begin, end]");
+        }
+
+        var dtype = dtypeEl.GetString()!;
+        if (!DTypes.ContainsKey(dtype))
+        {
+            throw new WeightFileException(path, $"tensor '{entry.Name}' has unsupported dtype '{dtype}' (supported: {string.Join(", ", DTypes.Keys)})");
+        }
+
+        var shape = new List<long>();
+        foreach (var d in shapeEl.EnumerateArray())
+        {
+            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out var n) || n < 0)
+            {
+                throw new WeightFileException(path, $"tensor '{entry.Name}' has an invalid dimension {d.GetRawText()}");
+            }
+
+            shape.Add(n);
+        }
+
+        var offsets = offsetsEl.EnumerateArray().Select(o => o.ValueKind == JsonValueKind.Number && o.TryGetInt64(out var x) ? x : -1).ToArray();
+        if (offsets[0] < 0 || offsets[1] < offsets[0])
+        {
+            throw new WeightFileException(path, $"tensor '{entry.Name}' has invalid data_offsets [{offsets[0]}, {offsets[1]}]");
+        }
+
+        return (dtype, shape.ToArray(), offsets[0], offsets[1]);
+    }
+
+    internal static long Elements(string path, string name, long[] shape)
+    {
+        long count = 1;
+        foreach (var d in shape)
+        {
+            try
+            {
+                count = checked(count * d);
+            }
+            catch (OverflowException)
+            {
+                throw new WeightFileException(path, $"tensor '{name}' has an impossible shape [{string.Join(",", shape)}]");
+            }
+        }
+
+        return count;
+    }
+
+    internal static SafeFileHandle OpenRead(string path)
+    {
+        try
+        {
+            return File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new WeightFileException(path, "cannot open: " + ex.Message, ex);
+        }
+    }
+
+    internal static void ReadExactly(SafeFileHandle handle, Span<byte> into, long offset, string path, string name)
+    {
+        while (into.Length > 0)
+        {
+            var n = RandomAccess.Read(handle, into, offset);
+            if (n <= 0)
+            {
+                throw new WeightFileException(path, $"truncated while reading tensor '{name}'");
+            }
+
+            into = into[n..];
+            offset += n;
+        }
+    }
+
+    /// <summary>Writes tensors (names sorted, data 8-byte aligned) to a temporary file beside <paramref name="path"/>
+    /// and renames it into place, so a crash never leaves a half-written file under the real name.</summary>
+    public static void Write(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var items = tensors.OrderBy(t => t.Key, StringComparer.Ordinal).ToList();
+        var header = new Dictionary<string, object>(StringComparer.Ordinal);
+        if (metadata is { Count: > 0 })
+        {
+            header["__metadata__"] = metadata.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        }
+
+        long offset = 0;
+        var contiguous = new List<Tensor>();
+        try
+        {
+            foreach (var (name, tensor) in items)
+            {
+                var cpu = tensor.detach().cpu().contiguous();
+                contiguous.Add(cpu);
+                var dtype = DTypes.FirstOrDefault(d => d.Value.Type == cpu.dtype).Key
+                    ?? throw new ArgumentException($"tensor '{name}' has dtype {cpu.dtype}, which safetensors cannot store");
+                var bytes = cpu.numel() * DTypes[dtype].Size;
+                header[name] = new { dtype, shape = cpu.shape, data_offsets = new[] { offset, offset + bytes } };
+                offset += bytes;
+            }
+
+            var json = JsonSerializer.SerializeToUtf8Bytes(header);
+            var padded = (json.Length + 7) / 8 * 8;
+            var headerBytes = new byte[padded];
+            Array.Fill(headerBytes, (byte)' ');
+            json.CopyTo(headerBytes, 0);
+            AtomicFile.Write(path, stream =>
+            {
+                stream.Write(BitConverter.GetBytes((ulong)padded));
+                stream.Write(headerBytes);
+                foreach (var t in contiguous)
+                {
+                    if (t.numel() > 0)
+                    {
+                        stream.Write(t.bytes);
+                    }
+                }
+            });
+        }
+        finally
+        {
+            foreach (var t in contiguous)
+            {
+                t.Dispose();
+            }
+        }
+    }
+}
+
+/// <summary>Writes a file through a temporary sibling and a rename: readers see the old file or the new one, never half.</summary>
+public static class AtomicFile
+{
+    public static void Write(string path, Action<Stream> write)
+    {
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var temp = full + ".tmp-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8];
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            {
+                write(stream);
+                stream.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, full, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temp);
+            throw;
+        }
+    }
+}
