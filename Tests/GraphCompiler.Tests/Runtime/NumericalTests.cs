@@ -58,6 +58,7 @@ public sealed class NumericalTests
                 ("Dropout", train ? F.dropout(x, 0.25, training: true) : x),
             };
             AssertParts(actual, parts, 8, $"elementwise {bucket} train={train}");
+            AssertDropoutHappened(train, actual.narrow(-1, 13 * 8, 8), () => x);
         }
     }
 
@@ -261,7 +262,8 @@ public sealed class NumericalTests
         {
             int b = bucket.Batch, s = bucket.Seq;
             var x = randn(b, s, 16);
-            var lengths = new long[] { s, s - 2 };
+            // A short row and an empty one: a fully masked row must stay finite (uniform over the keys).
+            var lengths = new long[] { s - 2, 0 };
             manual_seed(11);
             var actual = model.forward(x, tensor(lengths));
             manual_seed(11);
@@ -271,6 +273,11 @@ public sealed class NumericalTests
                 LinearByHand(x, p["self.value.weight"], p["self.value.bias"]),
                 LengthMaskByHand(lengths, s), heads: 4, dropout: 0.2, train);
             AssertParts(actual, new[] { ("Attention (packed QKV + SDPA)", expected) }, 16, $"attention {bucket} train={train}");
+            AssertDropoutHappened(train, actual, () => AttentionByHand(
+                LinearByHand(x, p["self.query.weight"], p["self.query.bias"]),
+                LinearByHand(x, p["self.key.weight"], p["self.key.bias"]),
+                LinearByHand(x, p["self.value.weight"], p["self.value.bias"]),
+                LengthMaskByHand(lengths, s), heads: 4, dropout: 0.2, train: false));
         }
     }
 
@@ -305,6 +312,13 @@ public sealed class NumericalTests
                 ("Apply pooler (Select + Linear + Tanh)", h + pooled.unsqueeze(1)),
             };
             AssertParts(actual, parts, 16, $"encoder {bucket} train={train}");
+            AssertDropoutHappened(train, actual, () =>
+            {
+                var e = EncoderLayerByHand(x, mask, p, "first.", heads: 2, dropout: 0.1, train: false);
+                e = EncoderLayerByHand(e, mask, p, "layer.0.", heads: 4, dropout: 0.2, train: false);
+                e = EncoderLayerByHand(e, mask, p, "layer.1.", heads: 4, dropout: 0.2, train: false);
+                return cat(new[] { e, e + TanhByHand(LinearByHand(e[.., 0], p["pooler.dense.weight"], p["pooler.dense.bias"])).unsqueeze(1) }, -1);
+            });
         }
     }
 
@@ -411,6 +425,10 @@ public sealed class NumericalTests
         // Live tensors of this thread: the forward's only survivor is its result.
         var stats = DisposeScopeManager.Statistics.TensorStatistics;
         var before = stats.ThreadTotalLiveCount;
+        var probe = randn(1); // the counter does count this thread's tensors
+        Assert.Equal(before + 1, stats.ThreadTotalLiveCount);
+        probe.Dispose();
+        Assert.Equal(before, stats.ThreadTotalLiveCount);
         var y = model.forward(x, lengths);
         Assert.Equal(before + 1, stats.ThreadTotalLiveCount);
         y.Dispose();
@@ -544,6 +562,17 @@ public sealed class NumericalTests
         }
 
         return result;
+    }
+
+    /// <summary>In train mode the output must differ from the dropout-free reference (so the seeded comparison is not
+    /// vacuously comparing two identities); in eval mode the comparison above already was against it.</summary>
+    private static void AssertDropoutHappened(bool train, Tensor actual, Func<Tensor> withoutDropout)
+    {
+        if (train)
+        {
+            var change = (actual - withoutDropout()).abs().max().item<float>();
+            Assert.True(change > 1e-3, $"train mode output equals the dropout-free reference (max change {change})");
+        }
     }
 
     private void AssertParts(Tensor actual, (string Op, Tensor Expected)[] parts, long width, string what) =>
