@@ -218,3 +218,20 @@ public partial class DropoutModel
     [Forward]
     public Expr Forward([Input(DType.Float32, "batch", "seq", "64")] Expr x) => Dropout(Scale(x, 1.0), 0.3);
 }
+
+/// <summary>Float64 end to end: LengthMask must follow the input's dtype (double's lowest value), and every op keep
+/// float64. Output [batch, seq, 8].</summary>
+[Model("num_float64")]
+[StaticShapes(Batch = 2, SeqLens = new[] { 3, 6 })]
+public partial class Float64Model
+{
+    [Forward]
+    public Expr Forward(
+        [Input(DType.Float64, "batch", "seq", "8")] Expr x,
+        [Input(DType.Int64, "batch")] Expr validLength)
+    {
+        var grid = Reshape(x, Batch, 1, Seq, 8);
+        var probs = Softmax(Scale(MatMul(grid, Transpose(grid, -1, -2)), 0.5), LengthMask(validLength, x));
+        return Reshape(MatMul(probs, Tanh(grid)), Batch, Seq, 8);
+    }
+}

@@ -247,6 +247,36 @@ public sealed class NumericalTests
         }
     }
 
+    [Fact]
+    public void Float64KeepsItsDtypeAndMask()
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var model = Create(() => new Float64ModelModule(), train: false);
+        foreach (var bucket in Float64ModelModule.Buckets)
+        {
+            int b = bucket.Batch, s = bucket.Seq;
+            var x = randn(b, s, 8, dtype: ScalarType.Float64) * 3;
+            var lengths = new long[] { s - 1, 0 };
+            var actual = model.forward(x, tensor(lengths));
+            Assert.Equal(ScalarType.Float64, actual.dtype);
+
+            var mask = zeros(b, 1, 1, s, dtype: ScalarType.Float64);
+            for (var i = 0; i < b; i++)
+            {
+                for (var j = lengths[i]; j < s; j++)
+                {
+                    mask[i, 0, 0, j] = double.MinValue;
+                }
+            }
+
+            var grid = x.reshape(b, 1, s, 8);
+            var probs = SoftmaxByHand((BatchedMatMulByHand(grid, grid.transpose(-1, -2)) * 0.5) + mask);
+            var expected = BatchedMatMulByHand(probs, TanhByHand(grid)).reshape(b, s, 8);
+            AssertParts(actual, new[] { ("LengthMask f64 + Scale + Softmax(x, mask) + MatMul + Tanh", expected) }, new long[] { 8 }, $"float64 {bucket}", ScalarType.Float64);
+        }
+    }
+
     // ───────────────────────────── Attention (SDPA) ─────────────────────────────
 
     [Theory]
@@ -579,9 +609,9 @@ public sealed class NumericalTests
         AssertParts(actual, parts, parts.Select(_ => width).ToArray(), what);
 
     /// <summary>Compares consecutive slices of the last dimension of <paramref name="actual"/> with each part.</summary>
-    private void AssertParts(Tensor actual, (string Op, Tensor Expected)[] parts, long[] widths, string what)
+    private void AssertParts(Tensor actual, (string Op, Tensor Expected)[] parts, long[] widths, string what, ScalarType dtype = ScalarType.Float32)
     {
-        Assert.Equal(ScalarType.Float32, actual.dtype);
+        Assert.Equal(dtype, actual.dtype);
         Assert.Equal(widths.Sum(), actual.shape[^1]);
         var offset = 0L;
         for (var i = 0; i < parts.Length; i++)
@@ -589,7 +619,7 @@ public sealed class NumericalTests
             var got = actual.narrow(-1, offset, widths[i]);
             var expected = parts[i].Expected;
             Assert.Equal(expected.shape, got.shape);
-            var diff = (got - expected).abs().max().item<float>();
+            var diff = (got - expected).abs().max().to_type(ScalarType.Float64).item<double>();
             _output.WriteLine($"{what}: {parts[i].Op}: max |diff| = {diff:E2}");
             Assert.True(diff <= Tolerance, $"{what}: {parts[i].Op}: max |generated − reference| = {diff} > {Tolerance}");
             offset += widths[i];
