@@ -8,9 +8,18 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace GraphCompiler.Tests.Runtime;
 
+/// <summary>torch's RNG is process-global: the seeded train-mode comparisons must not interleave with other tests that
+/// draw random numbers, so this collection runs alone.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class TorchRngCollection
+{
+    public const string Name = "torch global RNG";
+}
+
 /// <summary>The generated forward of each model in GraphCompiler.Tests.Declarations against the same computation written
 /// by hand with plain TorchSharp ops (never GraphCompiler.Runtime.Kernels), per static shape bucket, in eval mode and
 /// in train mode (dropout replayed from the same seed).</summary>
+[Collection(TorchRngCollection.Name)]
 public sealed class NumericalTests
 {
     /// <summary>Max |generated − reference| allowed. Everything is float32 on CPU; the generated code and the references
