@@ -46,6 +46,7 @@ public class PassGoldenTests
     [InlineData("fold_bias_into_gemm", "no_transpose")]
     [InlineData("pack_qkv", "different_inputs")]
     [InlineData("pack_qkv", "sibling_without_bias")]
+    [InlineData("pack_qkv", "mixed_init")]
     [InlineData("fuse_attention", "custom_scale")]
     [InlineData("fuse_attention", "probs_second_use")]
     [InlineData("fuse_attention", "dropout_second_use")]
