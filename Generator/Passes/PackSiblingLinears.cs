@@ -18,7 +18,9 @@ namespace GraphCompiler.Generator.Passes
             var byId = graph.ById();
             var groups = graph.Nodes
                 .Where(n => n.Op == OpNames.Linear && n.Inputs.Count == 3 && IsPlainParam(byId[n.Inputs[1]]) && IsPlainParam(byId[n.Inputs[2]]))
-                .GroupBy(n => (Input: n.Inputs[0], InFeatures: byId[n.Inputs[1]].Type.Shape[1]))
+                // Members must agree on dtypes and initializers: one packed tensor has one of each.
+                .GroupBy(n => (Input: n.Inputs[0], InFeatures: byId[n.Inputs[1]].Type.Shape[1], Weight: byId[n.Inputs[1]].Type.Element, Bias: byId[n.Inputs[2]].Type.Element,
+                    WeightInit: byId[n.Inputs[1]].Attr("init"), BiasInit: byId[n.Inputs[2]].Attr("init")))
                 .Where(g => g.Count() >= 2)
                 .ToList();
             if (groups.Count == 0)
@@ -40,11 +42,11 @@ namespace GraphCompiler.Generator.Passes
 
                 var weightName = PackedName(weights.Select(w => w.Attr("name")!).ToList());
                 var biasName = PackedName(biases.Select(b => b.Attr("name")!).ToList());
-                var packedWeight = new Node(nextId++, OpNames.Param, EquatableArray<int>.Empty, TensorType.Of(ElementType.F32, Dim.Of(total), group.Key.InFeatures),
-                    Attrs(("init", "normal"), ("name", weightName), ("packs", string.Join(",", weights.Select(w => w.Attr("name")))), ("sizes", "[" + string.Join(",", sizes) + "]")),
+                var packedWeight = new Node(nextId++, OpNames.Param, EquatableArray<int>.Empty, TensorType.Of(weights[0].Type.Element, Dim.Of(total), group.Key.InFeatures),
+                    Attrs(("init", group.Key.WeightInit ?? "normal"), ("name", weightName), ("packs", string.Join(",", weights.Select(w => w.Attr("name")))), ("sizes", "[" + string.Join(",", sizes) + "]")),
                     weights[0].Scope, weights[0].Source);
-                var packedBias = new Node(nextId++, OpNames.Param, EquatableArray<int>.Empty, TensorType.Of(ElementType.F32, Dim.Of(total)),
-                    Attrs(("init", "zeros"), ("name", biasName), ("packs", string.Join(",", biases.Select(b => b.Attr("name")))), ("sizes", "[" + string.Join(",", sizes) + "]")),
+                var packedBias = new Node(nextId++, OpNames.Param, EquatableArray<int>.Empty, TensorType.Of(biases[0].Type.Element, Dim.Of(total)),
+                    Attrs(("init", group.Key.BiasInit ?? "zeros"), ("name", biasName), ("packs", string.Join(",", biases.Select(b => b.Attr("name")))), ("sizes", "[" + string.Join(",", sizes) + "]")),
                     biases[0].Scope, biases[0].Source);
                 var xType = byId[group.Key.Input].Type;
                 var packedType = new TensorType(xType.Element, xType.Shape.Take(xType.Rank - 1).Append(Dim.Of(total)).ToEquatableArray());
@@ -109,7 +111,14 @@ namespace GraphCompiler.Generator.Passes
                 n++;
             }
 
-            return string.Join(".", parts[0].Take(n)) + (n < parts[0].Length ? ".qkv" : "");
+            var prefix = string.Join(".", parts[0].Take(n));
+            if (n == parts[0].Length)
+            {
+                return prefix;
+            }
+
+            // Siblings with no common scope ("start", "end") get "qkv", not ".qkv".
+            return prefix.Length > 0 ? prefix + ".qkv" : "qkv";
         }
     }
 }

@@ -1,0 +1,152 @@
+using System.Reflection;
+using GraphCompiler.Generator;
+using GraphCompiler.Tests.Infrastructure;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Xunit;
+
+namespace GraphCompiler.Tests.Generator;
+
+/// <summary>The generator's tracked steps stay cached when nothing a declaration depends on changed, and recompute
+/// when a declaration does.</summary>
+public class IncrementalTests
+{
+    /// <summary>Every step name in <see cref="TrackingNames"/>, by reflection, so a new step is covered too.</summary>
+    private static readonly string[] StepNames = typeof(TrackingNames)
+        .GetFields(BindingFlags.Public | BindingFlags.Static)
+        .Where(f => f.IsLiteral && f.FieldType == typeof(string))
+        .Select(f => (string)f.GetRawConstantValue()!)
+        .OrderBy(n => n, StringComparer.Ordinal)
+        .ToArray();
+
+    private static CSharpCompilation Initial() => GeneratorHarness.Compilation(
+        ("EncoderLayer.cs", TestDeclarations.EncoderLayerBlock),
+        ("TinyEncoder.cs", TestDeclarations.TinyEncoder),
+        ("Helpers.cs", TestDeclarations.Unrelated));
+
+    private static SyntaxTree Tree(string path, string source) => CSharpSyntaxTree.ParseText(source, GeneratorHarness.ParseOptions, path: path);
+
+    private static CSharpCompilation Replace(CSharpCompilation compilation, string path, string source) =>
+        compilation.ReplaceSyntaxTree(compilation.SyntaxTrees.Single(t => t.FilePath == path), Tree(path, source));
+
+    private static (GeneratorDriver Driver, GeneratorRunResult First) RunOnce(CSharpCompilation compilation)
+    {
+        var driver = GeneratorHarness.Driver(trackSteps: true).RunGenerators(compilation);
+        var first = driver.GetRunResult().Results.Single();
+        Assert.Null(first.Exception);
+        Assert.Single(first.GeneratedSources);
+        Assert.Empty(first.Diagnostics);
+        return (driver, first);
+    }
+
+    private static Dictionary<string, List<IncrementalStepRunReason>> Reasons(GeneratorRunResult result)
+    {
+        var reasons = new Dictionary<string, List<IncrementalStepRunReason>>(StringComparer.Ordinal);
+        foreach (var name in StepNames)
+        {
+            Assert.True(result.TrackedSteps.TryGetValue(name, out var steps), $"step {name} did not run");
+            reasons[name] = steps.SelectMany(s => s.Outputs).Select(o => o.Reason).ToList();
+            Assert.NotEmpty(reasons[name]);
+        }
+
+        return reasons;
+    }
+
+    private static void AssertAllCached(GeneratorRunResult result)
+    {
+        foreach (var (name, reasons) in Reasons(result))
+        {
+            Assert.All(reasons, r => Assert.True(r is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"step {name} output was {r}"));
+        }
+    }
+
+    [Fact]
+    public void TrackingNamesAreAllKnown()
+    {
+        Assert.Equal(new[] { "AllBlocks", "Blocks", "Compiled", "Models" }, StepNames);
+    }
+
+    [Fact]
+    public void EditingAnUnrelatedClassKeepsEveryStepCached()
+    {
+        var compilation = Initial();
+        var (driver, _) = RunOnce(compilation);
+
+        var edited = Replace(compilation, "Helpers.cs", TestDeclarations.Unrelated.Replace("2 * x", "x + x + 0"));
+        var result = driver.RunGenerators(edited).GetRunResult().Results.Single();
+
+        AssertAllCached(result);
+        Assert.Single(result.GeneratedSources);
+    }
+
+    [Fact]
+    public void AddingAnUnrelatedFileKeepsEveryStepCached()
+    {
+        var compilation = Initial();
+        var (driver, _) = RunOnce(compilation);
+
+        var added = compilation.AddSyntaxTrees(Tree("More.cs", "namespace TestModels;\n\npublic sealed class More { public int Value { get; set; } }\n"));
+        var result = driver.RunGenerators(added).GetRunResult().Results.Single();
+
+        AssertAllCached(result);
+    }
+
+    [Fact]
+    public void ATrailingCommentInTheModelFileKeepsEveryStepCached()
+    {
+        // The declaration's file is re-parsed, but its spec (locations included) is equal, so nothing downstream reruns.
+        var compilation = Initial();
+        var (driver, _) = RunOnce(compilation);
+
+        var edited = Replace(compilation, "TinyEncoder.cs", TestDeclarations.TinyEncoder + "\n// trailing note\n");
+        var result = driver.RunGenerators(edited).GetRunResult().Results.Single();
+
+        AssertAllCached(result);
+    }
+
+    [Fact]
+    public void RerunningOnACloneKeepsEveryStepCached()
+    {
+        var compilation = Initial();
+        var (driver, first) = RunOnce(compilation);
+
+        var result = driver.RunGenerators(compilation.Clone()).GetRunResult().Results.Single();
+
+        AssertAllCached(result);
+        Assert.Equal(first.GeneratedSources.Single().SourceText.ToString(), result.GeneratedSources.Single().SourceText.ToString());
+    }
+
+    [Fact]
+    public void EditingTheModelsForwardRecompiles()
+    {
+        var compilation = Initial();
+        var (driver, first) = RunOnce(compilation);
+
+        var edited = Replace(compilation, "TinyEncoder.cs", TestDeclarations.TinyEncoder.Replace("Dropout(pooled, 0.1)", "Dropout(pooled, 0.2)"));
+        Assert.NotEqual(compilation.SyntaxTrees.Single(t => t.FilePath == "TinyEncoder.cs").ToString(), edited.SyntaxTrees.Single(t => t.FilePath == "TinyEncoder.cs").ToString());
+        var result = driver.RunGenerators(edited).GetRunResult().Results.Single();
+        var reasons = Reasons(result);
+
+        Assert.Contains(IncrementalStepRunReason.Modified, reasons[TrackingNames.Models]);
+        Assert.Equal(new[] { IncrementalStepRunReason.Modified }, reasons[TrackingNames.Compiled]);
+        Assert.All(reasons[TrackingNames.Blocks], r => Assert.True(r is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged));
+        Assert.Contains("0.2", result.GeneratedSources.Single().SourceText.ToString());
+        Assert.NotEqual(first.GeneratedSources.Single().SourceText.ToString(), result.GeneratedSources.Single().SourceText.ToString());
+    }
+
+    [Fact]
+    public void EditingABlocksForwardRecompilesTheModel()
+    {
+        var compilation = Initial();
+        var (driver, _) = RunOnce(compilation);
+
+        var edited = Replace(compilation, "EncoderLayer.cs", TestDeclarations.EncoderLayerBlock.Replace("Gelu(Linear(h, Hidden, Ffn", "Tanh(Linear(h, Hidden, Ffn"));
+        var result = driver.RunGenerators(edited).GetRunResult().Results.Single();
+        var reasons = Reasons(result);
+
+        Assert.Contains(IncrementalStepRunReason.Modified, reasons[TrackingNames.Blocks]);
+        Assert.Equal(new[] { IncrementalStepRunReason.Modified }, reasons[TrackingNames.AllBlocks]);
+        Assert.Equal(new[] { IncrementalStepRunReason.Modified }, reasons[TrackingNames.Compiled]);
+        Assert.All(reasons[TrackingNames.Models], r => Assert.True(r is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged));
+    }
+}
