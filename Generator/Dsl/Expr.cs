@@ -17,5 +17,9 @@ namespace GraphCompiler
         public static Expr operator *(Expr a, double s) => throw Ops.NotExecutable();
 
         public static Expr operator *(double s, Expr a) => throw Ops.NotExecutable();
+
+        public static Expr operator /(Expr a, double s) => throw Ops.NotExecutable();
+
+        public static Expr operator -(Expr a) => throw Ops.NotExecutable();
     }
 }
