@@ -4,7 +4,8 @@ set -euo pipefail
 
 # TorchSharp 0.107's native library needs GLIBCXX_3.4.32 (libstdc++ from GCC 13+); Debian 12 ships 3.4.30.
 # Take libstdc++6 from Debian 13, pinned so every other package stays on Debian 12.
-libstdcxx=$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print $NF; exit}')
+# (awk reads all of ldconfig's output: an early exit would SIGPIPE ldconfig and fail the pipeline under pipefail.)
+libstdcxx=$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 .*x86-64/ && !found { print $NF; found = 1 }' || true)
 libstdcxx=${libstdcxx:-/lib/x86_64-linux-gnu/libstdc++.so.6}
 if grep -q GLIBCXX_3.4.32 "$libstdcxx" 2>/dev/null; then
   echo "setup: $libstdcxx has GLIBCXX_3.4.32"

@@ -71,7 +71,7 @@ public static class ParameterInit
 
     public static Parameter Create(string init, long[] shape, Device? device)
     {
-        using var _ = no_grad();
+        using var noGrad = no_grad();
         Tensor data = init switch
         {
             Zeros => zeros(shape, device: device),
@@ -88,6 +88,7 @@ public static class ParameterInit
         // torch.nn.Linear's default: U(-1/√fan_in, 1/√fan_in) for a = √5.
         var fanIn = shape.Length > 1 ? shape.Skip(1).Aggregate(1L, (a, b) => a * b) : shape[0];
         var bound = 1.0 / Math.Sqrt(fanIn);
-        return rand(shape, device: device) * (2 * bound) - bound;
+        var values = rand(shape, device: device);
+        return values.mul_(2 * bound).sub_(bound);
     }
 }
