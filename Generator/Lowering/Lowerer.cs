@@ -41,7 +41,7 @@ namespace GraphCompiler.Generator.Lowering
             {
                 if (hyper.Default is null)
                 {
-                    throw Error(DiagnosticDescriptors.MissingHyper, hyper.Location, hyper.Name, _model.Name, "a model's hyper-parameters need defaults");
+                    throw Error(DiagnosticDescriptors.MissingHyper, hyper.Location, hyper.Name, _model.Name, $"a model's hyper-parameters need defaults, e.g. [Hyper] public {KindName(hyper.Kind)} {hyper.Name} = ...;");
                 }
 
                 hypers[hyper.Name] = HyperValue(hyper, hyper.Default.Value);
@@ -195,7 +195,7 @@ namespace GraphCompiler.Generator.Lowering
                         return hyper;
                     }
 
-                    throw Error(DiagnosticDescriptors.MissingHyper, h.Location, h.Name, frame.Declaration.Name, "it is used here");
+                    throw Error(DiagnosticDescriptors.MissingHyper, h.Location, h.Name, frame.Declaration.Name, "it is used here; give it a default or set it where the block is applied");
                 case UnaryExpr u:
                     {
                         var operand = Eval(frame, u.Operand);
@@ -322,7 +322,7 @@ namespace GraphCompiler.Generator.Lowering
                 {
                     if (hyper.Default is null)
                     {
-                        throw Error(DiagnosticDescriptors.MissingHyper, nb.Location, hyper.Name, spec.Name, $"e.g. new {spec.Name} {{ {hyper.Name} = ... }}");
+                        throw Error(DiagnosticDescriptors.MissingHyper, nb.Location, hyper.Name, spec.Name, $"set it where the block is applied, e.g. new {spec.Name} {{ {hyper.Name} = ... }}, or give it a default in the block");
                     }
 
                     hypers[hyper.Name] = HyperValue(hyper, hyper.Default.Value);
@@ -331,6 +331,13 @@ namespace GraphCompiler.Generator.Lowering
 
             return new BlockValue(spec, hypers, nb.Location);
         }
+
+        private static string KindName(HyperKind kind) => kind switch
+        {
+            HyperKind.Int => "int",
+            HyperKind.Bool => "bool",
+            _ => "double",
+        };
 
         private static Value HyperValue(HyperSpec hyper, double value) => hyper.Kind switch
         {
