@@ -48,11 +48,15 @@ namespace GraphCompiler.Generator.Lowering
             }
 
             var frame = new Frame(_model, hypers, "");
+            var types = new List<TensorType>();
             foreach (var input in forward.Inputs)
             {
                 var type = InputType(input, hypers);
+                types.Add(type);
                 frame.Locals[input.Name] = new TensorValue(AddRaw(OpNames.Input, Array.Empty<int>(), type, new[] { Attr.Str("name", input.Name) }, "", input.Location));
             }
+
+            CheckBucketDims(forward, types);
 
             var result = Execute(frame, forward.Body, _model.Forward!.Location);
             var outputs = Tensors(result, "the model's Forward", _model.Forward!.Location);
@@ -75,6 +79,23 @@ namespace GraphCompiler.Generator.Lowering
             if (info.SeqLens.Distinct().Count() != info.SeqLens.Count)
             {
                 throw Error(DiagnosticDescriptors.ConstraintViolated, info.ShapesLocation, $"[StaticShapes] SeqLens has duplicates: [{string.Join(", ", info.SeqLens)}]");
+            }
+        }
+
+        /// <summary>The generated module picks a bucket from its inputs' shapes: some input must carry "batch", and
+        /// one must carry "seq" unless there is a single sequence-length bucket.</summary>
+        private void CheckBucketDims(ForwardSpec forward, List<TensorType> types)
+        {
+            if (!types.Any(t => t.Shape.Contains(Dim.Batch)))
+            {
+                var where = forward.Inputs.Count > 0 ? forward.Inputs[0].Location : forward.Location;
+                var name = forward.Inputs.Count > 0 ? forward.Inputs[0].Name : "(none)";
+                throw Error(DiagnosticDescriptors.BadInput, where, name, _model.Name, "no input of the model has a \"batch\" dimension, so the batch size of a call cannot be checked: declare one, e.g. [Input(DType.Int64, \"batch\", \"seq\")]");
+            }
+
+            if (Info.SeqLens.Count > 1 && !types.Any(t => t.Shape.Contains(Dim.Seq)))
+            {
+                throw Error(DiagnosticDescriptors.ConstraintViolated, Info.ShapesLocation, $"[StaticShapes] lists {Info.SeqLens.Count} sequence lengths but no input has a \"seq\" dimension to choose between them: give an input a \"seq\" dimension or list a single SeqLens");
             }
         }
 

@@ -334,6 +334,39 @@ public class DiagnosticTests
     }
 
     [Fact]
+    public void GC0008_NoInputCarriesBatch()
+    {
+        // Found by fuzzing: the emitter needs an input to read the batch size from and crashed (GC9999) without one.
+        var source = Mlp("return Linear(x, 16, 4, \"fc\");").Replace("\"batch\", \"seq\", \"16\"", "\"seq\", \"16\"");
+        var diagnostic = SingleError(source, "GC0008");
+        AssertAt(diagnostic, source, "x", occurrence: "x)");
+        Assert.Contains("no input of the model has a \"batch\" dimension", diagnostic.GetMessage());
+        Assert.Contains("declare one", diagnostic.GetMessage());
+    }
+
+    [Fact]
+    public void GC0006_SeveralSeqLensButNoSeqInput()
+    {
+        // Found by fuzzing: buckets that differ only in seq cannot be told apart, and the emitted switch did not compile.
+        var source = Mlp("return Linear(x, 16, 4, \"fc\");", "Batch = 4, SeqLens = new[] { 8, 16 }").Replace("\"batch\", \"seq\", \"16\"", "\"batch\", \"16\"");
+        var diagnostic = SingleError(source, "GC0006");
+        AssertAt(diagnostic, source, "StaticShapes(Batch = 4, SeqLens = new[] { 8, 16 })");
+        Assert.Contains("lists 2 sequence lengths but no input has a \"seq\" dimension", diagnostic.GetMessage());
+        Assert.Contains("list a single SeqLens", diagnostic.GetMessage());
+    }
+
+    [Fact]
+    public void NoSeqInputWithOneSeqLenStillCompiles()
+    {
+        // The check above must not reject what the emitter handles: one bucket needs no seq dimension.
+        var source = Mlp("return Linear(x, 16, 4, \"fc\");").Replace("\"batch\", \"seq\", \"16\"", "\"batch\", \"16\"");
+        var (result, output) = GeneratorHarness.Run(GeneratorHarness.Usings + source);
+        Assert.Empty(GeneratorHarness.GeneratorDiagnostics(result));
+        Assert.Empty(GeneratorHarness.CompileErrors(output));
+        Assert.Single(result.GeneratedTrees);
+    }
+
+    [Fact]
     public void GC0009_UnknownBlock()
     {
         var source = """
