@@ -15,6 +15,9 @@ namespace GraphCompiler.Generator.Lowering
     {
         private const int MaxBlockDepth = 32;
 
+        /// <summary>Bounds unrolling: a huge Repeat count would otherwise hang the IDE and exhaust memory.</summary>
+        private const int MaxNodes = 100_000;
+
         private readonly DeclarationSpec _model;
         private readonly IReadOnlyDictionary<string, DeclarationSpec> _blocks;
         private readonly List<Node> _nodes = new();
@@ -456,7 +459,7 @@ namespace GraphCompiler.Generator.Lowering
                         var dims = ExpectList(Arg("dims"), "dims", call.Op, Loc("dims")).Select(d => d switch
                         {
                             DimValue dv => dv.Dim,
-                            NumberValue { IsInteger: true } nv => Dim.Of((int)nv.Number),
+                            NumberValue { IsInteger: true } nv => Dim.Of(ExpectInt(nv, "dims", call.Op, Loc("dims"))),
                             _ => throw Mistyped(Loc("dims"), "Reshape(dims)", d),
                         }).ToList();
                         return new TensorValue(Add(frame, OpNames.Reshape, new[] { TensorArg("x") }, new[] { Attr.Dims("shape", dims) }, loc));
@@ -538,6 +541,11 @@ namespace GraphCompiler.Generator.Lowering
                         if (count < 1)
                         {
                             throw Error(DiagnosticDescriptors.ConstraintViolated, Loc("count"), $"Repeat needs a count ≥ 1, got {count}");
+                        }
+
+                        if (count > MaxNodes)
+                        {
+                            throw Error(DiagnosticDescriptors.ConstraintViolated, Loc("count"), $"Repeat count {count} unrolls to more than {MaxNodes} graph nodes; use a count of at most a few thousand");
                         }
 
                         var block = Arg("block") as BlockValue ?? throw Mistyped(Loc("block"), "Repeat(block)", Arg("block"));
@@ -678,11 +686,20 @@ namespace GraphCompiler.Generator.Lowering
 
         private TensorType Type(int id) => _nodes[id].Type;
 
+        private void CheckBudget(LocationInfo? loc)
+        {
+            if (_nodes.Count >= MaxNodes)
+            {
+                throw Error(DiagnosticDescriptors.ConstraintViolated, loc, $"the model unrolls to more than {MaxNodes} graph nodes; lower the Repeat counts");
+            }
+        }
+
         /// <summary>Adds a node, inferring its type; a rule violation becomes GC0003/GC0006 at <paramref name="loc"/>.</summary>
         private int Add(Frame frame, string op, int[] inputs, Attr[] attrs, LocationInfo? loc, string? scopeSuffix = null)
         {
             var scope = scopeSuffix is null ? frame.Scope : frame.Prefix + scopeSuffix;
             var probe = new Node(_nodes.Count, op, inputs.ToEquatableArray(), TensorType.Of(ElementType.F32), attrs.OrderBy(a => a.Key, StringComparer.Ordinal).ToEquatableArray(), scope, loc?.ShortText ?? "");
+            CheckBudget(loc);
             TensorType type;
             try
             {
@@ -702,6 +719,7 @@ namespace GraphCompiler.Generator.Lowering
 
         private int AddRaw(string op, int[] inputs, TensorType type, Attr[] attrs, string scope, LocationInfo? loc)
         {
+            CheckBudget(loc);
             var node = new Node(_nodes.Count, op, inputs.ToEquatableArray(), type, attrs.OrderBy(a => a.Key, StringComparer.Ordinal).ToEquatableArray(), scope, loc?.ShortText ?? "");
             _nodes.Add(node);
             return node.Id;
@@ -717,8 +735,12 @@ namespace GraphCompiler.Generator.Lowering
         private int ExpectTensor(Value value, string arg, string op, LocationInfo? loc) =>
             value is TensorValue t ? t.Id : throw Mistyped(loc, $"{op}({arg})", value);
 
-        private int ExpectInt(Value value, string arg, string op, LocationInfo? loc) =>
-            value is NumberValue { IsInteger: true } n ? (int)n.Number : throw Mistyped(loc, $"{op}({arg}) needs an int;", value);
+        private int ExpectInt(Value value, string arg, string op, LocationInfo? loc) => value switch
+        {
+            NumberValue { IsInteger: true, Number: >= int.MinValue and <= int.MaxValue } n => (int)n.Number,
+            NumberValue { IsInteger: true } n => throw Error(DiagnosticDescriptors.ConstraintViolated, loc, $"{op}({arg}) is {n.Number.ToString("R", CultureInfo.InvariantCulture)}, which overflows an int; use a smaller value"),
+            _ => throw Mistyped(loc, $"{op}({arg}) needs an int;", value),
+        };
 
         private double ExpectNumber(Value value, string arg, string op, LocationInfo? loc) =>
             value is NumberValue n ? n.Number : throw Mistyped(loc, $"{op}({arg}) needs a number;", value);

@@ -233,6 +233,26 @@ public class DiagnosticTests
     }
 
     [Fact]
+    public void GC0006_RepeatCountTooLargeToUnroll()
+    {
+        // Found by fuzzing: Repeat(int.MaxValue, ...) unrolled until memory ran out, hanging the generator.
+        var source = Encoder().Replace("Repeat(2,", "Repeat(2147483647,");
+        var diagnostic = SingleError(source, "GC0006");
+        AssertAt(diagnostic, source, "2147483647");
+        Assert.Contains("Repeat count 2147483647 unrolls to more than 100000 graph nodes", diagnostic.GetMessage());
+    }
+
+    [Fact]
+    public void GC0006_IntArgumentOverflows()
+    {
+        // A product of hyper-parameters is exact in the lowerer but must still fit the int the op takes.
+        var source = Mlp("return Linear(x, 16, Big * Big, \"fc\");", members: "[Hyper] public int Big = 100000;");
+        var diagnostic = SingleError(source, "GC0006");
+        AssertAt(diagnostic, source, "Big * Big");
+        Assert.Contains("Linear(outFeatures) is 10000000000, which overflows an int", diagnostic.GetMessage());
+    }
+
+    [Fact]
     public void GC0007_ModelWithoutForward()
     {
         var source = """

@@ -14,7 +14,7 @@ namespace GraphCompiler.Tests.Generator;
 /// source that compiles.</summary>
 public class FuzzTests
 {
-    private const int Mutants = 400;
+    private const int Mutants = 600;
 
     /// <summary>CsCheck PCG stream: mutant i is generated from <c>new PCG(Stream, i)</c>, so the run is the same on
     /// every machine and a failure names the seed that reproduces it.</summary>
@@ -146,6 +146,7 @@ public class FuzzTests
     {
         var watch = Stopwatch.StartNew();
         var failures = new ConcurrentBag<(int Index, string Report)>();
+        var slowest = new ConcurrentBag<(double Seconds, int Index)>();
         int explained = 0, compiled = 0, inputErrorsOnly = 0;
         Parallel.For(0, Mutants, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
@@ -153,6 +154,7 @@ public class FuzzTests
             var seed = pcg.ToString();
             var mutant = GenMutant.Generate(pcg, null, out _);
             var (text, applied) = Apply(Sources[mutant.Source], mutant.Steps);
+            var started = Stopwatch.GetTimestamp();
             try
             {
                 switch (Verdict(text))
@@ -166,9 +168,12 @@ public class FuzzTests
             {
                 failures.Add((i, $"mutant {i} (CsCheck seed \"{seed}\", source {mutant.Source}, {string.Join("; ", applied)}):\n{ex.Message}\n--- source ---\n{text}"));
             }
+
+            slowest.Add((Stopwatch.GetElapsedTime(started).TotalSeconds, i));
         });
 
         _output.WriteLine($"{Mutants} mutants in {watch.Elapsed.TotalSeconds:F1} s: {explained} with GC diagnostics, {inputErrorsOnly} with only C# errors, {compiled} compiled");
+        _output.WriteLine("slowest: " + string.Join(", ", slowest.OrderByDescending(s => s.Seconds).Take(3).Select(s => $"mutant {s.Index} {s.Seconds:F2} s")));
         Assert.True(failures.IsEmpty, $"{failures.Count} failing mutants; first:\n" + string.Join("\n\n", failures.OrderBy(f => f.Index).Take(3).Select(f => f.Report)));
 
         // The mutations must exercise both sides of the property, or the test proves nothing.
