@@ -103,7 +103,11 @@ public static class SafeTensors
                         throw new WeightFileException(path, $"truncated: tensor '{entry.Name}' ends at byte {end} of the data section, which has {dataLength}");
                     }
 
-                    ranges.Add((begin, end, entry.Name));
+                    if (end > begin)
+                    {
+                        ranges.Add((begin, end, entry.Name)); // empty tensors occupy no bytes and overlap nothing
+                    }
+
                     var tensor = empty(shape, type);
                     set.Add(entry.Name, tensor);
                     if (count > 0)

@@ -107,6 +107,18 @@ public sealed class HostileFileTests : IDisposable
     }
 
     [Fact]
+    public void SafeTensors_EmptyTensorInsideAnotherTensorsRangeIsNotAnOverlap()
+    {
+        // What SafeTensors.Write produces for an empty tensor sorted before a full one: same begin offset.
+        var header = "{" + Entry("a", "F32", "[2]", 0, 8) + "," + Entry("b", "F32", "[0, 3]", 0, 0) + "," + Entry("c", "F32", "[]", 8, 12) + "}";
+        var path = _dir.Write("ok.safetensors", SafeTensorsBytes(header, BitConverter.GetBytes(1f).Concat(BitConverter.GetBytes(2f)).Concat(BitConverter.GetBytes(3f)).ToArray()));
+        using var set = SafeTensors.Read(path);
+        Assert.Equal(new long[] { 0, 3 }, set["b"].shape);
+        Assert.Equal(new[] { 1f, 2f }, set["a"].data<float>().ToArray());
+        Assert.Equal(3f, set["c"].item<float>());
+    }
+
+    [Fact]
     public void SafeTensors_MissingFileIsAWeightFileException()
     {
         var path = _dir.File("absent.safetensors");
