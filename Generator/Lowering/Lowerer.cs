@@ -23,6 +23,7 @@ namespace GraphCompiler.Generator.Lowering
         private readonly List<Node> _nodes = new();
         private readonly Dictionary<string, int> _params = new(StringComparer.Ordinal);
         private readonly Stack<string> _applying = new();
+        private ElementType _parameterElement = ElementType.F32;
 
         private Lowerer(DeclarationSpec model, IReadOnlyDictionary<string, DeclarationSpec> blocks)
         {
@@ -60,6 +61,9 @@ namespace GraphCompiler.Generator.Lowering
             }
 
             CheckBucketDims(forward, types);
+
+            // Parameters take the model's floating-point type: float64 when its float inputs are (gradient checks).
+            _parameterElement = types.Any(t => t.Element == ElementType.F64) ? ElementType.F64 : ElementType.F32;
 
             var result = Execute(frame, forward.Body, _model.Forward!.Location);
             var outputs = Tensors(result, "the model's Forward", _model.Forward!.Location);
@@ -678,7 +682,7 @@ namespace GraphCompiler.Generator.Lowering
                 throw Error(DiagnosticDescriptors.DuplicateParameter, loc, fullName, Info.ModelName);
             }
 
-            var type = new TensorType(ElementType.F32, dims.Select(Dim.Of).ToEquatableArray());
+            var type = new TensorType(_parameterElement, dims.Select(Dim.Of).ToEquatableArray());
             var id = AddRaw(OpNames.Param, Array.Empty<int>(), type, new[] { Attr.Str("init", init), Attr.Str("name", fullName) }, frame.Scope, loc);
             _params[fullName] = id;
             return id;

@@ -81,7 +81,7 @@ public static partial class Kernels
     {
         using var scope = NewDisposeScope();
         var (xhat, _) = Normalize(x, eps);
-        return (dy * xhat).reshape(-1, x.shape[^1]).sum(0).MoveToOuterDisposeScope();
+        return (dy * xhat).reshape(-1, x.shape[^1]).sum(new long[] { 0 }).MoveToOuterDisposeScope();
     }
 
     private static (Tensor Xhat, Tensor Rstd) Normalize(Tensor x, double eps)
