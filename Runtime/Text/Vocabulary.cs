@@ -26,7 +26,20 @@ public sealed class Vocabulary
 
     public int Count => Tokens.Count;
 
-    /// <summary>BERT basic tokenization + WordPiece over this vocabulary (Microsoft.ML.Tokenizers).</summary>
+    /// <summary>GluonNLP's and Google BERT's <c>max_input_chars_per_word</c>: a longer word becomes [UNK]
+    /// (Microsoft.ML.Tokenizers defaults to 100, HF's tokenizer too; the reproduced tutorial uses 200).</summary>
+    public const int MaxInputCharsPerWord = 200;
+
+    /// <summary>BERT basic tokenization + WordPiece over this vocabulary (Microsoft.ML.Tokenizers): lower-casing and
+    /// accent stripping when uncased, punctuation and CJK split, control characters removed, words over
+    /// <see cref="MaxInputCharsPerWord"/> characters → [UNK]. Text that spells a special token ("[SEP]") is tokenized as
+    /// text, as GluonNLP does, so a sentence cannot inject a separator.</summary>
     public BertTokenizer CreateTokenizer() =>
-        BertTokenizer.Create(new MemoryStream(_text), new BertOptions { LowerCaseBeforeTokenization = LowerCase, RemoveNonSpacingMarks = LowerCase });
+        BertTokenizer.Create(new MemoryStream(_text), new BertOptions
+        {
+            LowerCaseBeforeTokenization = LowerCase,
+            RemoveNonSpacingMarks = LowerCase,
+            MaxInputCharsPerWord = MaxInputCharsPerWord,
+            SplitOnSpecialTokens = false,
+        });
 }
