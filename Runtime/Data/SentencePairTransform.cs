@@ -221,7 +221,7 @@ public sealed class SentencePairTransform
             throw new DataFormatException(source, line, $"sentence {which} is empty");
         }
 
-        var ids = _tokenizer.EncodeToIds(text, addSpecialTokens: false);
+        var ids = BertText.Encode(_tokenizer, text);
         var list = new List<int>(ids.Count + 1);
         list.AddRange(ids);
         return list;
