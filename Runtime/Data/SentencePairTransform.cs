@@ -20,7 +20,9 @@ public enum PairTruncation
     /// of b on a tie, until the pair fits.</summary>
     LongestFirst,
     /// <summary>GluonNLP's full fine-tuning script (<c>truncate_seqs_equal</c>): a sentence shorter than its equal share
-    /// is kept whole and the other gets the rest; otherwise both get an equal share, a the odd token.</summary>
+    /// is kept whole and the other gets the rest; otherwise both get an equal share, a the odd token. For two sentences
+    /// this cuts exactly what <see cref="LongestFirst"/> cuts (the tests check every pair of lengths); the rules differ
+    /// only for more than two sequences, which this transform does not make.</summary>
     EqualSplit,
 }
 

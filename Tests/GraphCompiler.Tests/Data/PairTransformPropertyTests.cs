@@ -121,6 +121,29 @@ public class PairTransformPropertyTests
             iter: 2000);
     }
 
+    /// <summary>GluonNLP's equal split is written for any number of sequences; for two it cuts exactly what popping
+    /// from the longer (b on a tie) cuts: a shorter sentence within half the room is kept whole either way, and
+    /// otherwise both end at half, a with the odd token. Checked on every pair of lengths up to 150 and room up to 253.</summary>
+    [Fact]
+    public void Truncation_TheTwoRulesCoincideForPairs()
+    {
+        for (var na = 0; na <= 150; na++)
+        {
+            for (var nb = 0; nb <= 150; nb++)
+            {
+                for (var max = 0; max <= 253; max += 3)
+                {
+                    var expected = ReferenceEqualSplit(na, nb, max);
+                    var actual = ReferenceLongestFirst(na, nb, max);
+                    if (expected != actual)
+                    {
+                        Assert.Fail($"|a| {na}, |b| {nb}, room {max}: equal split {expected}, longest first {actual}");
+                    }
+                }
+            }
+        }
+    }
+
     [Theory]
     [InlineData(10, 10, 5, 3, 2)] // tie: b pops first, then a, then b, … down to 3 + 2
     [InlineData(10, 3, 5, 3, 2)] // a pops to 3, the tie then pops b
