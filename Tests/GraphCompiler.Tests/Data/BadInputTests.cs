@@ -51,6 +51,6 @@ public class BadInputTests
             DataFixtures.Transform(new PairTransformOptions { MaxLength = 64 }));
         Assert.Equal(1, data.Report.TruncatedPairs);
         Assert.Equal(64, data.Examples[0].ValidLength);
-        Assert.Equal(31, data.Examples[0].SegmentIds.Count(s => s == 1)); // 61 tokens: a 31 → 30 after b's pop on a tie… b gets 30 + [SEP]
+        Assert.Equal(31, data.Examples[0].SegmentIds.Count(s => s == 1)); // room 61: a keeps 31, b 30 (b pops first on a tie); segment 1 = b + [SEP]
     }
 }

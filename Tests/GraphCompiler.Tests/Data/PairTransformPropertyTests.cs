@@ -8,7 +8,7 @@ namespace GraphCompiler.Tests.Data;
 /// the vocabulary, or random ASCII + Unicode text) and random max_len.</summary>
 public class PairTransformPropertyTests
 {
-    private const int Iterations = 300;
+    private const int Iterations = 1000;
 
     /// <summary>A sentence of 1–90 words drawn from the vocabulary (ids ≥ 999: past [unusedN] and the specials; a
     /// "##piece" word comes out as "#", "#", "piece").</summary>
