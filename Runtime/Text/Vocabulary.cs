@@ -39,7 +39,7 @@ public sealed class Vocabulary
 
     /// <summary>BERT's basic-tokenizer split (Google's <c>_run_split_on_punc</c>, HF, GluonNLP): a word is a run of
     /// characters that are neither white space nor punctuation, and punctuation is every Unicode P* character and every
-    /// ASCII non-alphanumeric character (<c>$ + &lt; = &gt; ^ ` |  ~</c> too), each its own token. Other symbols (£ € ´ ½,
+    /// ASCII non-alphanumeric character (<c>$ + &lt; = &gt; ^ ` | ~</c> too), each its own token. Other symbols (£ € ´ ½,
     /// categories Sc/Sk/Sm/No) stay inside their word, as in BERT. Microsoft.ML.Tokenizers 2.0.1's default pre-tokenizer
     /// matches <c>\w+|\p{P}</c> instead and so silently drops every character that is neither (ASCII "$" and "+" as
     /// well as "£", "€", "´", "½"), and keeps "_" (category Pc, part of <c>\w</c>) inside words.</summary>
