@@ -20,5 +20,17 @@ else
   grep -q GLIBCXX_3.4.32 "$libstdcxx" || { echo "setup: libstdc++ still lacks GLIBCXX_3.4.32" >&2; exit 1; }
 fi
 
+# ICU: the test project runs with InvariantGlobalization=false, because BERT's uncased tokenizer strips accents through
+# Unicode decomposition (NFD), which .NET does with ICU only (see Runtime/Text/Vocabulary.cs).
+if ldconfig -p 2>/dev/null | grep -q 'libicuuc\.so'; then
+  echo "setup: ICU present"
+else
+  echo "setup: installing ICU (libicu72) for Unicode normalization"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q libicu72
+fi
+
 command -v dotnet >/dev/null || { echo "setup: the .NET SDK (10.0) is required: https://dot.net" >&2; exit 1; }
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
