@@ -20,9 +20,10 @@ else
   grep -q GLIBCXX_3.4.32 "$libstdcxx" || { echo "setup: libstdc++ still lacks GLIBCXX_3.4.32" >&2; exit 1; }
 fi
 
-# ICU: the test project runs with InvariantGlobalization=false, because BERT's uncased tokenizer strips accents through
-# Unicode decomposition (NFD), which .NET does with ICU only (see Runtime/Text/Vocabulary.cs).
-if ldconfig -p 2>/dev/null | grep -q 'libicuuc\.so'; then
+# ICU: BERT's uncased tokenizer strips accents through Unicode decomposition (NFD), which .NET does with ICU only
+# (invariant globalization silently skips it; see Runtime/Text/Vocabulary.cs). grep reads all of ldconfig's output
+# (no -q): an early exit would SIGPIPE ldconfig under pipefail.
+if ldconfig -p 2>/dev/null | grep 'libicuuc\.so' >/dev/null; then
   echo "setup: ICU present"
 else
   echo "setup: installing ICU (libicu72) for Unicode normalization"

@@ -110,6 +110,15 @@ public class PassGoldenTests
             expected.Add($"pipeline/{model}.optimized.ir");
         }
 
+        foreach (var name in AutodiffGoldenTests.Cases)
+        {
+            expected.Add($"autodiff/{name}.forward.ir");
+            expected.Add($"autodiff/{name}.backward.txt");
+        }
+
+        expected.Add("explicit_dropout_masks/dropout.before.ir");
+        expected.Add("explicit_dropout_masks/dropout.after.ir");
+
         Assert.Equal(expected.OrderBy(f => f, StringComparer.Ordinal), files);
         foreach (var pass in PassPipeline.Default.Select(p => p.Name).Distinct())
         {
