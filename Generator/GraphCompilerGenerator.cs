@@ -26,16 +26,18 @@ namespace GraphCompiler.Generator
                 .WithTrackingName(TrackingNames.Compiled);
 
             context.RegisterSourceOutput(compiled.Where(static c => c.Source is not null), static (spc, c) => spc.AddSource(c.HintName, c.Source!));
-            context.RegisterSourceOutput(compiled.Select(static (c, _) => c.Diagnostics), ReportAll);
-            context.RegisterSourceOutput(blocks.Select(static (b, _) => b.Diagnostics), ReportAll);
-            context.RegisterSourceOutput(models.Select(static (m, _) => m.Diagnostics), ReportAll);
+            // Diagnostics are rebuilt against the current compilation's trees so they land in source (squiggles,
+            // pragma suppression) rather than as external-file locations; only this output step sees the compilation.
+            context.RegisterSourceOutput(compiled.Select(static (c, _) => c.Diagnostics).Combine(context.CompilationProvider), ReportAll);
+            context.RegisterSourceOutput(blocks.Select(static (b, _) => b.Diagnostics).Combine(context.CompilationProvider), ReportAll);
+            context.RegisterSourceOutput(models.Select(static (m, _) => m.Diagnostics).Combine(context.CompilationProvider), ReportAll);
         }
 
-        private static void ReportAll(SourceProductionContext context, EquatableArray<DiagnosticInfo> diagnostics)
+        private static void ReportAll(SourceProductionContext context, (EquatableArray<DiagnosticInfo> Diagnostics, Compilation Compilation) input)
         {
-            foreach (var diagnostic in diagnostics)
+            foreach (var diagnostic in input.Diagnostics)
             {
-                context.ReportDiagnostic(diagnostic.ToDiagnostic());
+                context.ReportDiagnostic(diagnostic.ToDiagnostic(input.Compilation));
             }
         }
     }

@@ -27,7 +27,8 @@ namespace GraphCompiler.Generator
             try
             {
                 var (lowered, optimized) = CompileGraph(model, blocks);
-                return new CompiledModel(hintName, ModelEmitter.Emit(model, lowered, optimized), EquatableArray<DiagnosticInfo>.Empty);
+                var (training, backward) = CompileTraining(lowered);
+                return new CompiledModel(hintName, ModelEmitter.Emit(model, lowered, optimized, training, backward), EquatableArray<DiagnosticInfo>.Empty);
             }
             catch (CompileErrorException ex)
             {
@@ -57,6 +58,16 @@ namespace GraphCompiler.Generator
 
             var lowered = Lowerer.Lower(model, byName);
             return (lowered, PassPipeline.Run(lowered));
+        }
+
+        /// <summary>The training forward (dropout masks explicit, nothing fused that the backward needs inside) and its
+        /// generated backward.</summary>
+        public static (Graph Training, BackwardGraph Backward) CompileTraining(Graph lowered)
+        {
+            var training = PassPipeline.Run(lowered, PassPipeline.Training);
+            var backward = Autodiff.Differentiate(training);
+            new InferShapes().Run(backward.Graph);
+            return (training, backward);
         }
 
         private static bool UsesBlock(DeclarationSpec model, DeclarationSpec block) =>

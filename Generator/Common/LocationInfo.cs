@@ -14,6 +14,21 @@ namespace GraphCompiler.Generator
 
         public Location ToLocation() => Location.Create(FilePath, Span, LineSpan);
 
+        /// <summary>A source location in the tree of <paramref name="compilation"/> with this path, if the span still
+        /// fits it; otherwise the path-only location.</summary>
+        public Location ToLocation(Compilation compilation)
+        {
+            foreach (var tree in compilation.SyntaxTrees)
+            {
+                if (tree.FilePath == FilePath && Span.End <= tree.Length)
+                {
+                    return Location.Create(tree, Span);
+                }
+            }
+
+            return ToLocation();
+        }
+
         /// <summary>"File.cs:12": file name only, so generated text is identical across machines.</summary>
         public string ShortText => $"{System.IO.Path.GetFileName(FilePath)}:{LineSpan.Start.Line + 1}";
     }

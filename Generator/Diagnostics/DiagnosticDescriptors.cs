@@ -21,7 +21,7 @@ namespace GraphCompiler.Generator.Diagnostics
 
         public static readonly DiagnosticDescriptor MissingHyper = Error(
             "GC0004", "Missing hyper-parameter",
-            "Hyper-parameter '{0}' of block '{1}' has no value: give it a default in the block or set it where the block is applied ({2})");
+            "Hyper-parameter '{0}' of '{1}' has no value: {2}");
 
         public static readonly DiagnosticDescriptor DuplicateParameter = Error(
             "GC0005", "Duplicate parameter name",

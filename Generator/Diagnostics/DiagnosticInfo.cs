@@ -11,6 +11,10 @@ namespace GraphCompiler.Generator.Diagnostics
 
         public Diagnostic ToDiagnostic() =>
             Diagnostic.Create(DiagnosticDescriptors.ById(Id), Location?.ToLocation(), Args.Cast<object>().ToArray());
+
+        /// <summary>The diagnostic with its location in <paramref name="compilation"/>'s syntax tree for the same file.</summary>
+        public Diagnostic ToDiagnostic(Compilation compilation) =>
+            Diagnostic.Create(DiagnosticDescriptors.ById(Id), Location?.ToLocation(compilation), Args.Cast<object>().ToArray());
     }
 
     /// <summary>Thrown inside parsing/lowering to abandon one declaration with a located diagnostic.</summary>

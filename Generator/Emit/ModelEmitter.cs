@@ -8,6 +8,7 @@ using GraphCompiler.Generator.Ir;
 using GraphCompiler.Generator.Parsing;
 using Scriban;
 using Scriban.Runtime;
+using GraphCompiler.Generator.Passes;
 
 namespace GraphCompiler.Generator.Emit
 {
@@ -19,7 +20,7 @@ namespace GraphCompiler.Generator.Emit
 
         private static readonly Lazy<Template> ModuleTemplate = new(() => Load("Module"));
 
-        public static string Emit(DeclarationSpec model, Graph lowered, Graph optimized)
+        public static string Emit(DeclarationSpec model, Graph lowered, Graph optimized, Graph training, BackwardGraph backward)
         {
             var info = model.Model!;
             var className = model.Name + "Module";
@@ -34,8 +35,37 @@ namespace GraphCompiler.Generator.Emit
             var outputs = optimized.Outputs.ToList();
             var returnType = outputs.Count == 1 ? "Tensor" : "(" + string.Join(", ", outputs.Select(_ => "Tensor")) + ")";
 
+            // The training function's args: the inputs, then every parameter (matched to the module's by name).
+            var paramIdByName = parameters.ToDictionary(p => p.Attr("name")!, p => p.Id, StringComparer.Ordinal);
+            var trainingInputs = training.Inputs.ToList();
+            var trainingParams = training.Parameters.ToList();
+            if (trainingParams.Count != parameters.Count || trainingParams.Any(p => !paramIdByName.ContainsKey(p.Attr("name")!)))
+            {
+                throw new InvalidOperationException("the training graph's parameters differ from the inference graph's");
+            }
+
+            var argIds = trainingInputs.Select(n => n.Id).Concat(trainingParams.Select(n => n.Id)).ToList();
+            var trainingNames = trainingInputs.ToDictionary(n => n.Id, n => SafeIdentifier(n.Attr("name")!));
+            foreach (var p in trainingParams)
+            {
+                trainingNames[p.Id] = fieldNames[paramIdByName[p.Attr("name")!]];
+            }
+
+            string TrainingName(int id) => trainingNames.TryGetValue(id, out var n) ? n : "x" + id.ToString(CultureInfo.InvariantCulture);
+            var moduleArgs = string.Join(", ", trainingInputs.Select(n => inputNames[optimized.Inputs.First(i => i.Attr("name") == n.Attr("name")).Id])
+                .Concat(trainingParams.Select(p => fieldNames[paramIdByName[p.Attr("name")!]])));
+            var outputCount = training.Outputs.Count;
+            var unpack = outputCount == 1 ? "outputs[0]" : "(" + string.Join(", ", Enumerable.Range(0, outputCount).Select(i => $"outputs[{i}]")) + ")";
+
             var buckets = info.SeqLens.Select(seq => new Dictionary<string, object>
             {
+                ["TrainMethod"] = $"Train_{info.Batch}x{seq}",
+                ["TrainingForward"] = $"TrainingForward_{info.Batch}x{seq}",
+                ["Function"] = $"TrainingFunction_{info.Batch}x{seq}",
+                ["ModuleArgs"] = moduleArgs,
+                ["Unpack"] = unpack,
+                ["TrainingLines"] = TrainingForwardBody(training, backward, argIds, TrainingName, info.Batch, seq),
+                ["BackwardLines"] = BackwardBody(backward, argIds, info.Batch, seq),
                 ["Batch"] = info.Batch.ToString(CultureInfo.InvariantCulture),
                 ["Seq"] = seqInput is null ? "_" : seq.ToString(CultureInfo.InvariantCulture),
                 ["Method"] = $"Forward_{info.Batch}x{seq}",
@@ -62,6 +92,7 @@ namespace GraphCompiler.Generator.Emit
                     ["Field"] = fieldNames[p.Id],
                     ["Name"] = Escape(p.Attr("name")!),
                     ["Init"] = "ParameterInit." + InitMember(p.Attr("init")),
+                    ["DType"] = p.Type.Element == ElementType.F64 ? "ScalarType.Float64" : "ScalarType.Float32",
                     ["Dims"] = string.Join(", ", p.Type.Shape.Select(d => d.Size.ToString(CultureInfo.InvariantCulture))),
                     ["Comment"] = $"{p.Attr("name")} {p.Type}",
                 }).ToList(),
@@ -73,6 +104,8 @@ namespace GraphCompiler.Generator.Emit
                 ["SeqExpr"] = seqInput is null ? "0L" : $"{inputNames[seqInput.Id]}.shape.Length > {seqInput.Type.Shape.Items.IndexOf(Dim.Seq)} ? {inputNames[seqInput.Id]}.shape[{seqInput.Type.Shape.Items.IndexOf(Dim.Seq)}] : -1",
                 ["Bucket"] = buckets,
                 ["LoweredIr"] = VerbatimString(IrText.Print(lowered)),
+                ["TrainingIr"] = VerbatimString(IrText.Print(training)),
+                ["BackwardIr"] = VerbatimString(IrText.Print(backward.Graph)),
                 ["OptimizedIr"] = VerbatimString(IrText.Print(optimized)),
             };
 
@@ -81,8 +114,24 @@ namespace GraphCompiler.Generator.Emit
 
         private static List<string> BucketBody(Graph graph, Func<int, string> name, int batch, int seq)
         {
+            var keep = new HashSet<int>(graph.Nodes.Where(n => n.Op is OpNames.Input or OpNames.Param).Select(n => n.Id).Concat(graph.Outputs));
+            var lines = Statements(graph.Nodes, name, batch, seq, keep);
+            var results = graph.Outputs.Select(o => Returned(graph, o, name) + ".MoveToOuterDisposeScope()").ToList();
+            lines.Add("");
+            lines.Add("return " + (results.Count == 1 ? results[0] : "(" + string.Join(", ", results) + ")") + ";");
+            return Indent(lines);
+        }
+
+        /// <summary>A returned or saved value must be a tensor the caller may own: inputs and parameters go out as aliases.</summary>
+        private static string Returned(Graph graph, int id, Func<int, string> name) =>
+            graph[id].Op is OpNames.Input or OpNames.Param ? name(id) + ".alias()" : name(id);
+
+        /// <summary>One statement per computing node, grouped under a comment naming the scope and source line; each value
+        /// not in <paramref name="keep"/> is freed right after its last use.</summary>
+        private static List<string> Statements(IEnumerable<Node> nodes, Func<int, string> name, int batch, int seq, ISet<int> keep)
+        {
             var lines = new List<string>();
-            var compute = graph.Nodes.Where(n => n.Op != OpNames.Input && n.Op != OpNames.Param).ToList();
+            var compute = nodes.Where(n => n.Op is not (OpNames.Input or OpNames.Param or OpNames.Saved or OpNames.GradOutput)).ToList();
             var lastUse = new Dictionary<int, int>();
             for (var i = 0; i < compute.Count; i++)
             {
@@ -92,7 +141,7 @@ namespace GraphCompiler.Generator.Emit
                 }
             }
 
-            var keep = new HashSet<int>(graph.Nodes.Where(n => n.Op is OpNames.Input or OpNames.Param).Select(n => n.Id).Concat(graph.Outputs));
+            var external = new HashSet<int>(nodes.Where(n => n.Op is OpNames.Input or OpNames.Param or OpNames.Saved or OpNames.GradOutput).Select(n => n.Id));
             var scope = "";
             for (var i = 0; i < compute.Count; i++)
             {
@@ -111,18 +160,76 @@ namespace GraphCompiler.Generator.Emit
 
                 var type = node.Type.Element.ToString().ToLowerInvariant() + "[" + string.Join(",", node.Type.Shape.Select(d => d.Resolve(batch, seq))) + "]";
                 lines.Add($"var {name(node.Id)} = {NodeEmitter.Expression(node, name, batch, seq)}; // %{node.Id} {node.Op} → {type}");
-                var dead = node.Inputs.Distinct().Where(input => lastUse[input] == i && !keep.Contains(input)).Select(name).ToList();
+                var dead = node.Inputs.Distinct().Where(input => lastUse[input] == i && !keep.Contains(input) && !external.Contains(input)).Select(name).ToList();
                 if (dead.Count > 0)
                 {
                     lines.Add("Kernels.Free(" + string.Join(", ", dead) + ");");
                 }
             }
 
-            var results = graph.Outputs.Select(o => keep.Contains(o) && graph[o].Op is OpNames.Input or OpNames.Param ? name(o) + ".alias()" : name(o))
-                .Select(r => r + ".MoveToOuterDisposeScope()").ToList();
+            return lines;
+        }
+
+        private static List<string> Indent(IEnumerable<string> lines, int depth = 2) =>
+            lines.Select(l => l.Length == 0 ? l : new string(' ', 4 * depth) + l).ToList();
+
+        /// <summary>The training forward of one bucket: the training graph over args (inputs, then parameters), collecting
+        /// the values the backward needs into <c>saved</c> when it is given.</summary>
+        private static List<string> TrainingForwardBody(Graph training, BackwardGraph backward, IReadOnlyList<int> argIds, Func<int, string> name, int batch, int seq)
+        {
+            var lines = new List<string>();
+            for (var i = 0; i < argIds.Count; i++)
+            {
+                lines.Add($"var {name(argIds[i])} = args[{i}];");
+            }
+
+            lines.Add("using var scope = torch.NewDisposeScope();");
+            var keep = new HashSet<int>(argIds.Concat(training.Outputs).Concat(backward.SavedValues));
+            lines.AddRange(Statements(training.Nodes, name, batch, seq, keep));
             lines.Add("");
-            lines.Add("return " + (results.Count == 1 ? results[0] : "(" + string.Join(", ", results) + ")") + ";");
-            return lines.Select(l => l.Length == 0 ? l : "        " + l).ToList();
+            lines.Add("if (saved is not null)");
+            lines.Add("{");
+            foreach (var id in backward.SavedValues)
+            {
+                lines.Add($"    saved.Add({Returned(training, id, name)}.MoveToOuterDisposeScope());");
+            }
+
+            lines.Add("}");
+            lines.Add("");
+            lines.Add("return new List<Tensor> { " + string.Join(", ", training.Outputs.Select(o => Returned(training, o, name) + ".MoveToOuterDisposeScope()")) + " };");
+            return Indent(lines);
+        }
+
+        /// <summary>The backward of one bucket: saved values and output gradients in, one gradient (or null) per arg out.</summary>
+        private static List<string> BackwardBody(BackwardGraph backward, IReadOnlyList<int> argIds, int batch, int seq)
+        {
+            var graph = backward.Graph;
+            string Name(int id) => "g" + id.ToString(CultureInfo.InvariantCulture);
+            var lines = new List<string> { "using var scope = torch.NewDisposeScope();", "var saved = ctx.get_saved_variables();" };
+            foreach (var node in graph.Nodes.Where(n => n.Op is OpNames.Saved or OpNames.GradOutput))
+            {
+                lines.Add(node.Op == OpNames.Saved
+                    ? $"var {Name(node.Id)} = saved[{backward.SavedValues.Items.IndexOf((int)node.Int("ref"))}]; // saved %{node.Int("ref")}"
+                    : $"var {Name(node.Id)} = grads[{node.Int("index")}]; // ∂loss/∂output {node.Int("index")}");
+            }
+
+            lines.Add("");
+            lines.AddRange(Statements(graph.Nodes, Name, batch, seq, new HashSet<int>(graph.Outputs)));
+            var gradients = argIds.Select(arg =>
+            {
+                var target = backward.Targets.Items.IndexOf(arg);
+                if (target < 0)
+                {
+                    return "null!";
+                }
+
+                var id = graph.Outputs[target];
+                var shared = graph.Nodes.First(n => n.Id == id).Op is OpNames.Saved or OpNames.GradOutput || graph.Outputs.Take(target).Contains(id);
+                return Name(id) + (shared ? ".alias()" : "") + ".MoveToOuterDisposeScope()";
+            });
+            lines.Add("");
+            lines.Add("return new List<Tensor> { " + string.Join(", ", gradients) + " };");
+            return Indent(lines, 3);
         }
 
         private static string Check(Node input, string name, int batch, int seq)
@@ -197,6 +304,7 @@ namespace GraphCompiler.Generator.Emit
                 MemberRenamer = m => m.Name,
                 NewLine = "\n",
                 LoopLimit = 0, // a 24-layer model has thousands of lines per bucket
+                LimitToString = 0, // and its source is megabytes: never truncate it
             };
             context.PushGlobal(globals);
             return template.Render(context).Replace("\r\n", "\n");

@@ -40,7 +40,22 @@ namespace GraphCompiler.Generator.Emit
                 OpNames.Slice => $"{In(0)}.narrow({Int("dim")}, {Int("start")}, {(node.Int("end") - node.Int("start")).ToString(CultureInfo.InvariantCulture)})",
                 OpNames.Concat => $"torch.cat(new[] {{ {string.Join(", ", node.Inputs.Select(name))} }}, {Int("dim")})",
                 OpNames.LengthMask => $"Kernels.LengthMask({In(0)}, {Dims(new[] { node.Type.Last })}, ScalarType.{(node.Type.Element == ElementType.F64 ? "Float64" : "Float32")})",
-                OpNames.Sdpa => $"Kernels.Attention({In(0)}, {In(1)}, {In(2)}, {In(3)}, {Num("dropout")}, training)",
+                OpNames.Sdpa => node.Float("dropout") == 0
+                    ? $"Kernels.Attention({In(0)}, {In(1)}, {In(2)}, {In(3)}, 0.0, training: false)"
+                    : $"Kernels.Attention({In(0)}, {In(1)}, {In(2)}, {In(3)}, {Num("dropout")}, training)",
+                OpNames.DropoutMask => $"Kernels.DropoutMask({In(0)}, {Num("p")})",
+                OpNames.SumTo => $"Kernels.SumTo({In(0)}, {Dims(node.DimList("shape"))})",
+                OpNames.LinearDw => $"Kernels.LinearWeightGrad({In(0)}, {In(1)})",
+                OpNames.GeluGrad => $"Kernels.GeluGrad({In(0)}, {In(1)})",
+                OpNames.TanhGrad => $"Kernels.TanhGrad({In(0)}, {In(1)})",
+                OpNames.SoftmaxGrad => $"Kernels.SoftmaxGrad({In(0)}, {In(1)})",
+                OpNames.LayerNormDx => $"Kernels.LayerNormInputGrad({In(0)}, {In(1)}, {In(2)}, {Num("eps")})",
+                OpNames.LayerNormDw => $"Kernels.LayerNormWeightGrad({In(0)}, {In(1)}, {Num("eps")})",
+                OpNames.SelectGrad => $"Kernels.SelectGrad({In(0)}, {Int("dim")}, {Int("index")}, {Dims(node.DimList("size"))})",
+                OpNames.SliceGrad => $"Kernels.SliceGrad({In(0)}, {Int("dim")}, {Int("start")}, {Dims(node.DimList("size"))})",
+                OpNames.EmbeddingGrad => $"Kernels.EmbeddingGrad({In(0)}, {In(1)}, {Int("rows")})",
+                OpNames.RowsGrad => $"Kernels.RowsGrad({In(0)}, {Int("rows")})",
+                OpNames.SdpaGrad => $"Kernels.AttentionGrad({In(0)}, {In(1)}, {In(2)}, {In(3)}, {In(4)})",
                 _ => throw new InvalidOperationException($"no emitter for op '{node.Op}'"),
             };
         }

@@ -31,5 +31,24 @@ namespace GraphCompiler.Generator.Ir
         public const string LinearGelu = "linear_gelu";
         public const string AddLayerNorm = "add_layer_norm";
         public const string Sdpa = "sdpa";
+
+        // Training: an explicit dropout mask (so forward and backward share it).
+        public const string DropoutMask = "dropout_mask";
+
+        // Backward graphs (autodiff): where values come from, and the gradient ops.
+        public const string Saved = "saved";
+        public const string GradOutput = "grad_output";
+        public const string SumTo = "sum_to";
+        public const string LinearDw = "linear_dw";
+        public const string GeluGrad = "gelu_grad";
+        public const string TanhGrad = "tanh_grad";
+        public const string SoftmaxGrad = "softmax_grad";
+        public const string LayerNormDx = "layer_norm_dx";
+        public const string LayerNormDw = "layer_norm_dw";
+        public const string SelectGrad = "select_grad";
+        public const string SliceGrad = "slice_grad";
+        public const string EmbeddingGrad = "embedding_grad";
+        public const string RowsGrad = "rows_grad";
+        public const string SdpaGrad = "sdpa_grad";
     }
 }

@@ -185,6 +185,67 @@ namespace GraphCompiler.Generator.Ir
                         return q;
                     }
 
+                case OpNames.DropoutMask:
+                    RequireFloat(In(0));
+                    return In(0);
+                case OpNames.Saved:
+                case OpNames.GradOutput:
+                    return node.Type;
+                case OpNames.SumTo:
+                    {
+                        var target = node.DimList("shape");
+                        var result = new TensorType(In(0).Element, target.ToEquatableArray());
+                        if (!Broadcast(In(0), result).SequenceEqual(In(0).Shape))
+                        {
+                            throw new ShapeException($"cannot sum {In(0)} down to {result}");
+                        }
+
+                        return result;
+                    }
+
+                case OpNames.LinearDw:
+                    // dW[out, in] = Σ dy[..., out]ᵀ · x[..., in] over all leading dimensions.
+                    RequireSameElement(In(0), In(1));
+                    if (!In(0).Shape.Take(In(0).Rank - 1).SequenceEqual(In(1).Shape.Take(In(1).Rank - 1)))
+                    {
+                        throw new ShapeException($"leading dimensions of {In(0)} and {In(1)} differ");
+                    }
+
+                    return TensorType.Of(In(0).Element, In(0).Last, In(1).Last);
+                case OpNames.GeluGrad:
+                case OpNames.TanhGrad:
+                case OpNames.SoftmaxGrad:
+                    RequireSameShape(In(0), In(1));
+                    return In(0);
+                case OpNames.LayerNormDx:
+                    RequireSameShape(In(0), In(1));
+                    return In(0);
+                case OpNames.LayerNormDw:
+                    RequireSameShape(In(0), In(1));
+                    return TensorType.Of(In(0).Element, In(0).Last);
+                case OpNames.SelectGrad:
+                    {
+                        var axis = (int)node.Int("dim");
+                        var dims = In(0).Shape.ToList();
+                        dims.Insert(axis, node.DimList("size")[0]);
+                        return new TensorType(In(0).Element, dims.ToEquatableArray());
+                    }
+
+                case OpNames.SliceGrad:
+                    {
+                        var axis = Axis(node.Int("dim"), In(0).Rank);
+                        return new TensorType(In(0).Element, In(0).Shape.Select((d, i) => i == axis ? node.DimList("size")[0] : d).ToEquatableArray());
+                    }
+
+                case OpNames.EmbeddingGrad:
+                    RequireElement(In(1), ElementType.I64, "ids");
+                    return TensorType.Of(In(0).Element, Dim.Of((int)node.Int("rows")), In(0).Last);
+                case OpNames.RowsGrad:
+                    return TensorType.Of(In(0).Element, Dim.Of((int)node.Int("rows")), In(0).Last);
+                case OpNames.SdpaGrad:
+                    // dq, dk and dv stacked along a new leading dimension of 3.
+                    RequireSameShape(In(0), In(1));
+                    return new TensorType(In(0).Element, new[] { Dim.Of(3) }.Concat(In(0).Shape).ToEquatableArray());
                 default:
                     throw new ShapeException($"unknown op '{node.Op}'");
             }
@@ -349,6 +410,15 @@ namespace GraphCompiler.Generator.Ir
             if (weight.Rank != 1 || weight.Shape[0] != x.Last || bias.Rank != 1 || bias.Shape[0] != x.Last)
             {
                 throw new ShapeException($"normalizes the last dimension of {x} ({x.Last}) but its weight is {weight} and bias {bias}");
+            }
+        }
+
+        private static void RequireSameShape(TensorType a, TensorType b)
+        {
+            RequireSameElement(a, b);
+            if (!a.Shape.SequenceEqual(b.Shape))
+            {
+                throw new ShapeException($"{a} and {b} must have one shape");
             }
         }
 

@@ -15,11 +15,15 @@ namespace GraphCompiler.Generator.Lowering
     {
         private const int MaxBlockDepth = 32;
 
+        /// <summary>Bounds unrolling: a huge Repeat count would otherwise hang the IDE and exhaust memory.</summary>
+        private const int MaxNodes = 100_000;
+
         private readonly DeclarationSpec _model;
         private readonly IReadOnlyDictionary<string, DeclarationSpec> _blocks;
         private readonly List<Node> _nodes = new();
         private readonly Dictionary<string, int> _params = new(StringComparer.Ordinal);
         private readonly Stack<string> _applying = new();
+        private ElementType _parameterElement = ElementType.F32;
 
         private Lowerer(DeclarationSpec model, IReadOnlyDictionary<string, DeclarationSpec> blocks)
         {
@@ -41,18 +45,25 @@ namespace GraphCompiler.Generator.Lowering
             {
                 if (hyper.Default is null)
                 {
-                    throw Error(DiagnosticDescriptors.MissingHyper, hyper.Location, hyper.Name, _model.Name, "a model's hyper-parameters need defaults");
+                    throw Error(DiagnosticDescriptors.MissingHyper, hyper.Location, hyper.Name, _model.Name, $"a model's hyper-parameters need defaults, e.g. [Hyper] public {KindName(hyper.Kind)} {hyper.Name} = ...;");
                 }
 
                 hypers[hyper.Name] = HyperValue(hyper, hyper.Default.Value);
             }
 
             var frame = new Frame(_model, hypers, "");
+            var types = new List<TensorType>();
             foreach (var input in forward.Inputs)
             {
                 var type = InputType(input, hypers);
+                types.Add(type);
                 frame.Locals[input.Name] = new TensorValue(AddRaw(OpNames.Input, Array.Empty<int>(), type, new[] { Attr.Str("name", input.Name) }, "", input.Location));
             }
+
+            CheckBucketDims(forward, types);
+
+            // Parameters take the model's floating-point type: float64 when its float inputs are (gradient checks).
+            _parameterElement = types.Any(t => t.Element == ElementType.F64) ? ElementType.F64 : ElementType.F32;
 
             var result = Execute(frame, forward.Body, _model.Forward!.Location);
             var outputs = Tensors(result, "the model's Forward", _model.Forward!.Location);
@@ -75,6 +86,23 @@ namespace GraphCompiler.Generator.Lowering
             if (info.SeqLens.Distinct().Count() != info.SeqLens.Count)
             {
                 throw Error(DiagnosticDescriptors.ConstraintViolated, info.ShapesLocation, $"[StaticShapes] SeqLens has duplicates: [{string.Join(", ", info.SeqLens)}]");
+            }
+        }
+
+        /// <summary>The generated module picks a bucket from its inputs' shapes: some input must carry "batch", and
+        /// one must carry "seq" unless there is a single sequence-length bucket.</summary>
+        private void CheckBucketDims(ForwardSpec forward, List<TensorType> types)
+        {
+            if (!types.Any(t => t.Shape.Contains(Dim.Batch)))
+            {
+                var where = forward.Inputs.Count > 0 ? forward.Inputs[0].Location : forward.Location;
+                var name = forward.Inputs.Count > 0 ? forward.Inputs[0].Name : "(none)";
+                throw Error(DiagnosticDescriptors.BadInput, where, name, _model.Name, "no input of the model has a \"batch\" dimension, so the batch size of a call cannot be checked: declare one, e.g. [Input(DType.Int64, \"batch\", \"seq\")]");
+            }
+
+            if (Info.SeqLens.Count > 1 && !types.Any(t => t.Shape.Contains(Dim.Seq)))
+            {
+                throw Error(DiagnosticDescriptors.ConstraintViolated, Info.ShapesLocation, $"[StaticShapes] lists {Info.SeqLens.Count} sequence lengths but no input has a \"seq\" dimension to choose between them: give an input a \"seq\" dimension or list a single SeqLens");
             }
         }
 
@@ -195,7 +223,7 @@ namespace GraphCompiler.Generator.Lowering
                         return hyper;
                     }
 
-                    throw Error(DiagnosticDescriptors.MissingHyper, h.Location, h.Name, frame.Declaration.Name, "it is used here");
+                    throw Error(DiagnosticDescriptors.MissingHyper, h.Location, h.Name, frame.Declaration.Name, "it is used here; give it a default or set it where the block is applied");
                 case UnaryExpr u:
                     {
                         var operand = Eval(frame, u.Operand);
@@ -322,7 +350,7 @@ namespace GraphCompiler.Generator.Lowering
                 {
                     if (hyper.Default is null)
                     {
-                        throw Error(DiagnosticDescriptors.MissingHyper, nb.Location, hyper.Name, spec.Name, $"e.g. new {spec.Name} {{ {hyper.Name} = ... }}");
+                        throw Error(DiagnosticDescriptors.MissingHyper, nb.Location, hyper.Name, spec.Name, $"set it where the block is applied, e.g. new {spec.Name} {{ {hyper.Name} = ... }}, or give it a default in the block");
                     }
 
                     hypers[hyper.Name] = HyperValue(hyper, hyper.Default.Value);
@@ -331,6 +359,13 @@ namespace GraphCompiler.Generator.Lowering
 
             return new BlockValue(spec, hypers, nb.Location);
         }
+
+        private static string KindName(HyperKind kind) => kind switch
+        {
+            HyperKind.Int => "int",
+            HyperKind.Bool => "bool",
+            _ => "double",
+        };
 
         private static Value HyperValue(HyperSpec hyper, double value) => hyper.Kind switch
         {
@@ -428,7 +463,7 @@ namespace GraphCompiler.Generator.Lowering
                         var dims = ExpectList(Arg("dims"), "dims", call.Op, Loc("dims")).Select(d => d switch
                         {
                             DimValue dv => dv.Dim,
-                            NumberValue { IsInteger: true } nv => Dim.Of((int)nv.Number),
+                            NumberValue { IsInteger: true } nv => Dim.Of(ExpectInt(nv, "dims", call.Op, Loc("dims"))),
                             _ => throw Mistyped(Loc("dims"), "Reshape(dims)", d),
                         }).ToList();
                         return new TensorValue(Add(frame, OpNames.Reshape, new[] { TensorArg("x") }, new[] { Attr.Dims("shape", dims) }, loc));
@@ -510,6 +545,11 @@ namespace GraphCompiler.Generator.Lowering
                         if (count < 1)
                         {
                             throw Error(DiagnosticDescriptors.ConstraintViolated, Loc("count"), $"Repeat needs a count ≥ 1, got {count}");
+                        }
+
+                        if (count > MaxNodes)
+                        {
+                            throw Error(DiagnosticDescriptors.ConstraintViolated, Loc("count"), $"Repeat count {count} unrolls to more than {MaxNodes} graph nodes; use a count of at most a few thousand");
                         }
 
                         var block = Arg("block") as BlockValue ?? throw Mistyped(Loc("block"), "Repeat(block)", Arg("block"));
@@ -642,7 +682,7 @@ namespace GraphCompiler.Generator.Lowering
                 throw Error(DiagnosticDescriptors.DuplicateParameter, loc, fullName, Info.ModelName);
             }
 
-            var type = new TensorType(ElementType.F32, dims.Select(Dim.Of).ToEquatableArray());
+            var type = new TensorType(_parameterElement, dims.Select(Dim.Of).ToEquatableArray());
             var id = AddRaw(OpNames.Param, Array.Empty<int>(), type, new[] { Attr.Str("init", init), Attr.Str("name", fullName) }, frame.Scope, loc);
             _params[fullName] = id;
             return id;
@@ -650,11 +690,20 @@ namespace GraphCompiler.Generator.Lowering
 
         private TensorType Type(int id) => _nodes[id].Type;
 
+        private void CheckBudget(LocationInfo? loc)
+        {
+            if (_nodes.Count >= MaxNodes)
+            {
+                throw Error(DiagnosticDescriptors.ConstraintViolated, loc, $"the model unrolls to more than {MaxNodes} graph nodes; lower the Repeat counts");
+            }
+        }
+
         /// <summary>Adds a node, inferring its type; a rule violation becomes GC0003/GC0006 at <paramref name="loc"/>.</summary>
         private int Add(Frame frame, string op, int[] inputs, Attr[] attrs, LocationInfo? loc, string? scopeSuffix = null)
         {
             var scope = scopeSuffix is null ? frame.Scope : frame.Prefix + scopeSuffix;
             var probe = new Node(_nodes.Count, op, inputs.ToEquatableArray(), TensorType.Of(ElementType.F32), attrs.OrderBy(a => a.Key, StringComparer.Ordinal).ToEquatableArray(), scope, loc?.ShortText ?? "");
+            CheckBudget(loc);
             TensorType type;
             try
             {
@@ -674,6 +723,7 @@ namespace GraphCompiler.Generator.Lowering
 
         private int AddRaw(string op, int[] inputs, TensorType type, Attr[] attrs, string scope, LocationInfo? loc)
         {
+            CheckBudget(loc);
             var node = new Node(_nodes.Count, op, inputs.ToEquatableArray(), type, attrs.OrderBy(a => a.Key, StringComparer.Ordinal).ToEquatableArray(), scope, loc?.ShortText ?? "");
             _nodes.Add(node);
             return node.Id;
@@ -689,8 +739,12 @@ namespace GraphCompiler.Generator.Lowering
         private int ExpectTensor(Value value, string arg, string op, LocationInfo? loc) =>
             value is TensorValue t ? t.Id : throw Mistyped(loc, $"{op}({arg})", value);
 
-        private int ExpectInt(Value value, string arg, string op, LocationInfo? loc) =>
-            value is NumberValue { IsInteger: true } n ? (int)n.Number : throw Mistyped(loc, $"{op}({arg}) needs an int;", value);
+        private int ExpectInt(Value value, string arg, string op, LocationInfo? loc) => value switch
+        {
+            NumberValue { IsInteger: true, Number: >= int.MinValue and <= int.MaxValue } n => (int)n.Number,
+            NumberValue { IsInteger: true } n => throw Error(DiagnosticDescriptors.ConstraintViolated, loc, $"{op}({arg}) is {n.Number.ToString("R", CultureInfo.InvariantCulture)}, which overflows an int; use a smaller value"),
+            _ => throw Mistyped(loc, $"{op}({arg}) needs an int;", value),
+        };
 
         private double ExpectNumber(Value value, string arg, string op, LocationInfo? loc) =>
             value is NumberValue n ? n.Number : throw Mistyped(loc, $"{op}({arg}) needs a number;", value);

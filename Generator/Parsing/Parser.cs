@@ -243,7 +243,7 @@ namespace GraphCompiler.Generator.Parsing
                 var statements = new List<StatementSpec>();
                 if (method.ExpressionBody is not null)
                 {
-                    var value = ReadExpr(method.ExpressionBody.Expression);
+                    var value = ReadValue(method.ExpressionBody.Expression);
                     if (value is not null)
                     {
                         statements.Add(new StatementSpec(StatementKind.Return, null, value, LocationInfo.From(method.ExpressionBody)));
@@ -280,7 +280,7 @@ namespace GraphCompiler.Generator.Parsing
                                 continue;
                             }
 
-                            var value = ReadExpr(declarator.Initializer.Value);
+                            var value = ReadValue(declarator.Initializer.Value);
                             if (value is not null)
                             {
                                 into.Add(new StatementSpec(StatementKind.Let, declarator.Identifier.ValueText, value, LocationInfo.From(declarator)));
@@ -291,7 +291,7 @@ namespace GraphCompiler.Generator.Parsing
                     case ExpressionStatementSyntax { Expression: AssignmentExpressionSyntax assignment } when assignment.IsKind(SyntaxKind.SimpleAssignmentExpression):
                         if (assignment.Left is IdentifierNameSyntax target && _model.GetSymbolInfo(target, _ct).Symbol is ILocalSymbol)
                         {
-                            var value = ReadExpr(assignment.Right);
+                            var value = ReadValue(assignment.Right);
                             if (value is not null)
                             {
                                 into.Add(new StatementSpec(StatementKind.Assign, target.Identifier.ValueText, value, LocationInfo.From(assignment)));
@@ -304,7 +304,7 @@ namespace GraphCompiler.Generator.Parsing
 
                         break;
                     case ReturnStatementSyntax { Expression: not null } ret:
-                        var returned = ReadExpr(ret.Expression);
+                        var returned = ReadValue(ret.Expression);
                         if (returned is not null)
                         {
                             into.Add(new StatementSpec(StatementKind.Return, null, returned, LocationInfo.From(ret)));
@@ -315,6 +315,20 @@ namespace GraphCompiler.Generator.Parsing
                         NotDsl(statement, "a Forward may contain only 'var x = ...;', 'x = ...;' and 'return ...;'");
                         break;
                 }
+            }
+
+            /// <summary>A statement's value; a value that cannot be read always carries a diagnostic, so a statement is
+            /// never dropped silently (the model would compile without it).</summary>
+            private DslExpr? ReadValue(ExpressionSyntax syntax)
+            {
+                var before = _diagnostics.Count;
+                var value = ReadExpr(syntax);
+                if (value is null && _diagnostics.Count == before)
+                {
+                    NotDsl(syntax, "this expression cannot be read as part of the Forward language; fix the C# errors in it");
+                }
+
+                return value;
             }
 
             private DslExpr? ReadExpr(ExpressionSyntax syntax)
@@ -422,7 +436,8 @@ namespace GraphCompiler.Generator.Parsing
 
             private DslExpr? ReadCall(InvocationExpressionSyntax invocation, LocationInfo? location)
             {
-                var symbol = _model.GetSymbolInfo(invocation, _ct).Symbol as IMethodSymbol;
+                var info = _model.GetSymbolInfo(invocation, _ct);
+                var symbol = info.Symbol as IMethodSymbol;
                 var name = invocation.Expression switch
                 {
                     MemberAccessExpressionSyntax member => member.Name.Identifier.ValueText,
@@ -430,15 +445,42 @@ namespace GraphCompiler.Generator.Parsing
                     GenericNameSyntax generic => generic.Identifier.ValueText,
                     _ => invocation.Expression.ToString(),
                 };
-                if (symbol is null || symbol.ContainingType?.ToDisplayString() != OpsType)
+                if (symbol is null)
                 {
-                    var opNames = string.Join(", ", OpCatalog.Names);
-                    _diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnknownOp, LocationInfo.From(invocation.Expression), name, opNames));
+                    var ops = info.CandidateSymbols.OfType<IMethodSymbol>().Where(m => m.ContainingType?.ToDisplayString() == OpsType).ToList();
+                    if (ops.Count == 0)
+                    {
+                        _diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnknownOp, LocationInfo.From(invocation.Expression), name, string.Join(", ", OpCatalog.Names)));
+                        return null;
+                    }
+
+                    // The op exists but its arguments do not bind: report an undefined name inside them where it is,
+                    // else the call with the op's signature.
+                    var before = _diagnostics.Count;
+                    foreach (var argument in invocation.ArgumentList.Arguments)
+                    {
+                        ReadExpr(argument.Expression);
+                    }
+
+                    if (_diagnostics.Count == before)
+                    {
+                        var overloads = ops[0].ContainingType.GetMembers(ops[0].Name).OfType<IMethodSymbol>();
+                        var signatures = string.Join(" or ", overloads.Select(m => m.ToDisplayString(SymbolDisplayFormat.MinimallyQualifiedFormat)));
+                        _diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UndefinedValue, location, $"the arguments of '{Shorten(invocation)}' do not match {signatures}: pass the arguments it declares"));
+                    }
+
+                    return null;
+                }
+
+                if (symbol.ContainingType?.ToDisplayString() != OpsType)
+                {
+                    NotDsl(invocation, $"only GraphCompiler.Ops may be called, not {symbol.ContainingType?.Name}.{symbol.Name}; use a constant, a [Hyper] or +, -, *, / on them, or make reusable layers a [Block]");
                     return null;
                 }
 
                 if (_model.GetOperation(invocation, _ct) is not IInvocationOperation operation)
                 {
+                    NotDsl(invocation, "the call could not be bound; fix the C# errors in it");
                     return null;
                 }
 
@@ -523,7 +565,11 @@ namespace GraphCompiler.Generator.Parsing
                 return new NewBlockExpr(fullName, inits.ToEquatableArray(), location);
             }
 
-            private void NotDsl(SyntaxNode node, string why)
+            private void NotDsl(SyntaxNode node, string why) =>
+                _diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NotDsl, LocationInfo.From(node), Shorten(node), why));
+
+            /// <summary>The node's text on one line, cut to 60 characters for messages.</summary>
+            private static string Shorten(SyntaxNode node)
             {
                 var text = node.ToString();
                 if (text.Length > 60)
@@ -531,7 +577,7 @@ namespace GraphCompiler.Generator.Parsing
                     text = text.Substring(0, 57) + "...";
                 }
 
-                _diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NotDsl, LocationInfo.From(node), text.Replace("\r", "").Replace("\n", " "), why));
+                return text.Replace("\r", "").Replace("\n", " ");
             }
         }
     }

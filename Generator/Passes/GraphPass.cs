@@ -27,6 +27,19 @@ namespace GraphCompiler.Generator.Passes
             new InferShapes(),
         };
 
+        /// <summary>The training forward: dropout masks explicit (saved for the backward), attention left unfused where it
+        /// has dropout, GELU and residual+LayerNorm unfused so the backward can save their inputs.</summary>
+        public static readonly IReadOnlyList<IGraphPass> Training = new IGraphPass[]
+        {
+            new InferShapes(),
+            new ExplicitDropoutMasks(),
+            new FoldBiasIntoGemm(),
+            new PackSiblingLinears(),
+            new FuseAttention(),
+            new EliminateDeadNodes(),
+            new InferShapes(),
+        };
+
         public static Graph Run(Graph graph, IEnumerable<IGraphPass>? passes = null) =>
             (passes ?? Default).Aggregate(graph, (g, pass) => pass.Run(g));
 

@@ -82,7 +82,14 @@ public static class ModelZoo
             ? CheckpointNames.FromGluonNlp
             : CheckpointNames.FromHuggingFace,
         AllowMissing = n => n.StartsWith("classifier.", StringComparison.Ordinal) || n.StartsWith("regressor.", StringComparison.Ordinal),
-        IgnoreUnexpected = n => n.EndsWith("position_ids", StringComparison.Ordinal) || n.StartsWith("decoder.", StringComparison.Ordinal)
-                                || n.StartsWith("cls.", StringComparison.Ordinal) || n.StartsWith("classifier.", StringComparison.Ordinal),
+        IgnoreUnexpected = IsPretrainingExtra,
     };
+
+    /// <summary>Buffers and pre-training heads (MLM decoder, next-sentence classifier), with or without a "bert." prefix.</summary>
+    private static bool IsPretrainingExtra(string name)
+    {
+        var n = name.StartsWith("bert.", StringComparison.Ordinal) ? name["bert.".Length..] : name;
+        return n.EndsWith("position_ids", StringComparison.Ordinal) || n.StartsWith("decoder.", StringComparison.Ordinal)
+               || n.StartsWith("cls.", StringComparison.Ordinal) || n.StartsWith("classifier.", StringComparison.Ordinal);
+    }
 }

@@ -5,7 +5,7 @@ namespace GraphCompiler.Runtime;
 
 /// <summary>The kernels generated code calls, one per fused or primitive IR op. The symbol interpreter calls the same
 /// ones, so there is one implementation of each op's numerics.</summary>
-public static class Kernels
+public static partial class Kernels
 {
     /// <summary>Gather rows of <paramref name="table"/> [vocab, dim] for ids of any shape → [..., dim].</summary>
     public static Tensor Embedding(Tensor ids, Tensor table)

@@ -20,6 +20,19 @@ public enum IrStage
     Lowered,
     /// <summary>After the pass pipeline; what the forward runs.</summary>
     Optimized,
+    /// <summary>The training forward (explicit dropout masks).</summary>
+    Training,
+    /// <summary>The generated backward of the training forward.</summary>
+    Backward,
+}
+
+/// <summary>How a generated module differentiates its training forward.</summary>
+public enum GradientMode
+{
+    /// <summary>The compiler's generated backward, as one custom autograd function per forward.</summary>
+    Generated,
+    /// <summary>libtorch autograd recording the training forward op by op (the reference).</summary>
+    Autograd,
 }
 
 /// <summary>What every generated module exposes besides its forward.</summary>
@@ -30,6 +43,9 @@ public interface IGraphModule
     IReadOnlyList<StaticShapeBucket> Buckets { get; }
 
     IReadOnlyList<PackedParameter> PackedParameters { get; }
+
+    /// <summary>How training-mode forwards are differentiated.</summary>
+    GradientMode GradientMode { get; set; }
 
     string IrText(IrStage stage);
 }
@@ -69,26 +85,26 @@ public static class ParameterInit
     /// <summary>BERT's initializer range.</summary>
     public const double NormalStd = 0.02;
 
-    public static Parameter Create(string init, long[] shape, Device? device)
+    public static Parameter Create(string init, long[] shape, Device? device, ScalarType dtype = ScalarType.Float32)
     {
         using var noGrad = no_grad();
         Tensor data = init switch
         {
-            Zeros => zeros(shape, device: device),
-            Ones => ones(shape, device: device),
-            Normal => normal(0.0, NormalStd, shape, device: device),
-            KaimingUniform => KaimingUniformTensor(shape, device),
+            Zeros => zeros(shape, dtype, device),
+            Ones => ones(shape, dtype, device),
+            Normal => normal(0.0, NormalStd, shape, dtype, device),
+            KaimingUniform => KaimingUniformTensor(shape, device, dtype),
             _ => throw new ArgumentException($"unknown initializer '{init}'", nameof(init)),
         };
         return new Parameter(data, requires_grad: true);
     }
 
-    private static Tensor KaimingUniformTensor(long[] shape, Device? device)
+    private static Tensor KaimingUniformTensor(long[] shape, Device? device, ScalarType dtype)
     {
         // torch.nn.Linear's default: U(-1/√fan_in, 1/√fan_in) for a = √5.
         var fanIn = shape.Length > 1 ? shape.Skip(1).Aggregate(1L, (a, b) => a * b) : shape[0];
         var bound = 1.0 / Math.Sqrt(fanIn);
-        var values = rand(shape, device: device);
+        var values = rand(shape, dtype, device);
         return values.mul_(2 * bound).sub_(bound);
     }
 }

@@ -46,23 +46,31 @@ public static class MxNetParams
             }
 
             var set = new TensorSet(path);
-            for (var i = 0; i < count; i++)
+            try
             {
-                var length = reader.Count($"length of name {i}", minBytesEach: 1);
-                var name = Encoding.UTF8.GetString(reader.Bytes(length, $"name {i}"));
-                // Gluon prefixes names with "arg:"/"aux:" in symbol exports; the parameter name is what follows.
-                name = name.StartsWith("arg:", StringComparison.Ordinal) || name.StartsWith("aux:", StringComparison.Ordinal) ? name[4..] : name;
-                set.Add(name, tensors[i]);
-                tensors[i] = null!;
-            }
+                for (var i = 0; i < count; i++)
+                {
+                    var length = reader.Count($"length of name {i}", minBytesEach: 1);
+                    var name = Encoding.UTF8.GetString(reader.Bytes(length, $"name {i}"));
+                    // Gluon prefixes names with "arg:"/"aux:" in symbol exports; the parameter name is what follows.
+                    name = name.StartsWith("arg:", StringComparison.Ordinal) || name.StartsWith("aux:", StringComparison.Ordinal) ? name[4..] : name;
+                    var tensor = tensors[i];
+                    tensors[i] = null!; // the set owns it now (Add disposes it when it refuses it)
+                    set.Add(name, tensor);
+                }
 
-            if (reader.Position != reader.Length)
+                if (reader.Position != reader.Length)
+                {
+                    throw new WeightFileException(path, $"{reader.Length - reader.Position} unexpected bytes after the names");
+                }
+
+                return set;
+            }
+            catch
             {
                 set.Dispose();
-                throw new WeightFileException(path, $"{reader.Length - reader.Position} unexpected bytes after the names");
+                throw;
             }
-
-            return set;
         }
         catch
         {
@@ -114,7 +122,8 @@ public static class MxNetParams
             throw new WeightFileException(reader.Path, $"array {index} has unknown dtype flag {flag}");
         }
 
-        var bytes = SafeTensors.Elements(reader.Path, $"array {index}", shape) * kind.Value.Size;
+        var elements = SafeTensors.Elements(reader.Path, $"array {index}", shape);
+        var bytes = SafeTensors.ByteCount(reader.Path, $"array {index}", shape, elements, kind.Value.Size);
         if (bytes > reader.Length - reader.Position)
         {
             throw new WeightFileException(reader.Path, $"truncated: array {index} [{string.Join(",", shape)}] needs {bytes} bytes but {reader.Length - reader.Position} remain");

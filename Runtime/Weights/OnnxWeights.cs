@@ -34,7 +34,15 @@ public static class OnnxWeights
         var set = new TensorSet(source);
         try
         {
-            var byName = initializers.ToDictionary(i => i.Name, StringComparer.Ordinal);
+            var byName = new Dictionary<string, Initializer>(StringComparer.Ordinal);
+            foreach (var init in initializers)
+            {
+                if (!byName.TryAdd(init.Name, init))
+                {
+                    throw new WeightFileException(source, $"initializer '{init.Name}' appears twice");
+                }
+            }
+
             var consumers = nodes.SelectMany(n => n.Inputs.Select(i => (Input: i, Node: n))).ToLookup(x => x.Input, x => x.Node);
             var recovered = new Dictionary<string, string>(StringComparer.Ordinal); // initializer → parameter name
 
@@ -239,10 +247,29 @@ public static class OnnxWeights
             11 => (ScalarType.Float64, 8),
             _ => throw new WeightFileException(source, $"initializer '{init.Name}' has ONNX data type {init.DataType}, which is not supported (float, double and int64 are)"),
         };
-        var count = SafeTensors.Elements(source, init.Name, init.Dims);
         if (init.Dims.Any(d => d < 0))
         {
-            throw new WeightFileException(source, $"initializer '{init.Name}' has a negative dimension");
+            throw new WeightFileException(source, $"initializer '{init.Name}' has a negative dimension [{string.Join(",", init.Dims)}]");
+        }
+
+        var count = SafeTensors.Elements(source, init.Name, init.Dims);
+        var bytes = SafeTensors.ByteCount(source, init.Name, init.Dims, count, size);
+        var typedCount = type switch
+        {
+            ScalarType.Float32 => init.Floats.Count,
+            ScalarType.Float64 => init.Doubles.Count,
+            _ => init.Longs.Count,
+        };
+
+        // Check the data against the dims before allocating: the dims alone may claim terabytes.
+        if (init.Raw is not null && init.Raw.Length != bytes)
+        {
+            throw new WeightFileException(source, $"initializer '{init.Name}' [{string.Join(",", init.Dims)}] needs {bytes} bytes of data but has {init.Raw.Length}");
+        }
+
+        if (init.Raw is null && typedCount != count)
+        {
+            throw new WeightFileException(source, $"initializer '{init.Name}' [{string.Join(",", init.Dims)}] needs {count} values but has {typedCount}");
         }
 
         var tensor = empty(init.Dims, type);
@@ -250,11 +277,6 @@ public static class OnnxWeights
         {
             if (init.Raw is not null)
             {
-                if (init.Raw.Length != count * size)
-                {
-                    throw new WeightFileException(source, $"initializer '{init.Name}' [{string.Join(",", init.Dims)}] needs {count * size} bytes of data but has {init.Raw.Length}");
-                }
-
                 if (count > 0)
                 {
                     init.Raw.Span.CopyTo(tensor.bytes);
@@ -268,10 +290,6 @@ public static class OnnxWeights
                     ScalarType.Float64 => init.Doubles.ToArray(),
                     _ => init.Longs.ToArray(),
                 };
-                if (typed.Length != count)
-                {
-                    throw new WeightFileException(source, $"initializer '{init.Name}' [{string.Join(",", init.Dims)}] needs {count} values but has {typed.Length}");
-                }
 
                 // int32 data is stored in int32_data (field 5) which exporters do not use for parameters.
                 using var values = from_array(typed);

@@ -14,6 +14,8 @@ public static class SafeTensors
     /// <summary>Refuse headers above this size: real ones are kilobytes; a lying length must not allocate gigabytes.</summary>
     public const long MaxHeaderBytes = 100L * 1024 * 1024;
 
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     private static readonly Dictionary<string, (ScalarType Type, int Size)> DTypes = new(StringComparer.Ordinal)
     {
         ["F64"] = (ScalarType.Float64, 8),
@@ -46,15 +48,17 @@ public static class SafeTensors
         }
 
         var header = new byte[headerLength];
-        RandomAccess.Read(handle, header, 8);
+        ReadExactly(handle, header, 8, path, "(header)");
         var dataStart = 8 + (long)headerLength;
         var dataLength = fileLength - dataStart;
         JsonDocument doc;
         try
         {
+            // JsonDocument does not validate the UTF-8 of property names until they are read; check it all up front.
+            StrictUtf8.GetCharCount(header);
             doc = JsonDocument.Parse(header);
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is JsonException or DecoderFallbackException)
         {
             throw new WeightFileException(path, "not a safetensors file: its header is not JSON (" + ex.Message + ")", ex);
         }
@@ -88,9 +92,10 @@ public static class SafeTensors
                     var (dtype, shape, begin, end) = Describe(path, entry);
                     var (type, size) = DTypes[dtype];
                     var count = Elements(path, entry.Name, shape);
-                    if (end - begin != count * size)
+                    var bytes = ByteCount(path, entry.Name, shape, count, size);
+                    if (end - begin != bytes)
                     {
-                        throw new WeightFileException(path, $"tensor '{entry.Name}': {dtype}[{string.Join(",", shape)}] needs {count * size} bytes but data_offsets span {end - begin}");
+                        throw new WeightFileException(path, $"tensor '{entry.Name}': {dtype}[{string.Join(",", shape)}] needs {bytes} bytes but data_offsets span {end - begin}");
                     }
 
                     if (end > dataLength)
@@ -98,7 +103,11 @@ public static class SafeTensors
                         throw new WeightFileException(path, $"truncated: tensor '{entry.Name}' ends at byte {end} of the data section, which has {dataLength}");
                     }
 
-                    ranges.Add((begin, end, entry.Name));
+                    if (end > begin)
+                    {
+                        ranges.Add((begin, end, entry.Name)); // empty tensors occupy no bytes and overlap nothing
+                    }
+
                     var tensor = empty(shape, type);
                     set.Add(entry.Name, tensor);
                     if (count > 0)
@@ -179,6 +188,19 @@ public static class SafeTensors
         }
 
         return count;
+    }
+
+    /// <summary>Elements × element size, refused (not wrapped) when it does not fit in a long.</summary>
+    internal static long ByteCount(string path, string name, long[] shape, long count, int size)
+    {
+        try
+        {
+            return checked(count * size);
+        }
+        catch (OverflowException)
+        {
+            throw new WeightFileException(path, $"tensor '{name}' has an impossible shape [{string.Join(",", shape)}]: more than {long.MaxValue} bytes");
+        }
     }
 
     internal static SafeFileHandle OpenRead(string path)

@@ -38,8 +38,18 @@ public sealed partial class MlpModule : nn.Module<Tensor, Tensor>, IGraphModule
 
     string IGraphModule.IrText(IrStage stage) => IrText(stage);
 
-    /// <summary>The Graph IR as lowered from the declaration, or after the passes.</summary>
-    public static string IrText(IrStage stage) => stage == IrStage.Lowered ? LoweredIr : OptimizedIr;
+    /// <summary>The Graph IR as lowered, after the inference passes, as the training forward, and its generated backward.</summary>
+    public static string IrText(IrStage stage) => stage switch
+    {
+        IrStage.Lowered => LoweredIr,
+        IrStage.Training => TrainingIr,
+        IrStage.Backward => BackwardIr,
+        _ => OptimizedIr,
+    };
+
+    /// <summary>How training-mode forwards are differentiated: the generated backward (default), or libtorch autograd
+    /// recording the same training forward op by op (the reference the gradient checks compare with).</summary>
+    public GradientMode GradientMode { get; set; } = GradientMode.Generated;
 
     private readonly Parameter p1; // fc1.weight f32[32,16]
     private readonly Parameter p3; // fc1.bias f32[32]
@@ -49,22 +59,23 @@ public sealed partial class MlpModule : nn.Module<Tensor, Tensor>, IGraphModule
     public MlpModule(Device? device = null)
         : base(Name)
     {
-        p1 = ParameterInit.Create(ParameterInit.Normal, new long[] { 32, 16 }, device);
+        p1 = ParameterInit.Create(ParameterInit.Normal, new long[] { 32, 16 }, device, ScalarType.Float32);
         register_parameter("fc1.weight", p1);
-        p3 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 32 }, device);
+        p3 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 32 }, device, ScalarType.Float32);
         register_parameter("fc1.bias", p3);
-        p6 = ParameterInit.Create(ParameterInit.Normal, new long[] { 4, 32 }, device);
+        p6 = ParameterInit.Create(ParameterInit.Normal, new long[] { 4, 32 }, device, ScalarType.Float32);
         register_parameter("fc2.weight", p6);
-        p8 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 4 }, device);
+        p8 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 4 }, device, ScalarType.Float32);
         register_parameter("fc2.bias", p8);
     }
 
     public override Tensor forward(Tensor @x)
     {
         var bucket = (batch: @x.shape.Length > 0 ? @x.shape[0] : -1, seq: @x.shape.Length > 1 ? @x.shape[1] : -1);
+        var train = training && torch.is_grad_enabled();
         return bucket switch
         {
-            (4, 8) => Forward_4x8(@x),
+            (4, 8) => train ? Train_4x8(@x) : Forward_4x8(@x),
             _ => throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets),
         };
     }
@@ -82,6 +93,91 @@ public sealed partial class MlpModule : nn.Module<Tensor, Tensor>, IGraphModule
         Kernels.Free(x5);
 
         return x9.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Training, batch 4 × 8: one autograd node for the whole forward, with the generated backward.</summary>
+    private Tensor Train_4x8(Tensor @x)
+    {
+        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, 4, 8, 16);
+        var args = new Tensor[] { @x, p1, p3, p6, p8 };
+        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction_4x8.apply(args) : TrainingForward_4x8(args, null);
+        return outputs[0];
+    }
+
+    private static List<Tensor> TrainingForward_4x8(IReadOnlyList<Tensor> args, List<Tensor>? saved)
+    {
+        var @x = args[0];
+        var p1 = args[1];
+        var p3 = args[2];
+        var p6 = args[3];
+        var p8 = args[4];
+        using var scope = torch.NewDisposeScope();
+        // fc1 (Mlp.cs:12)
+        var x4 = Kernels.Linear(@x, p1, p3); // %4 linear → f32[4,8,32]
+
+        // Mlp.cs:12
+        var x5 = Kernels.Gelu(x4); // %5 gelu → f32[4,8,32]
+
+        // fc2 (Mlp.cs:12)
+        var x9 = Kernels.Linear(x5, p6, p8); // %9 linear → f32[4,8,4]
+
+        if (saved is not null)
+        {
+            saved.Add(@x.alias().MoveToOuterDisposeScope());
+            saved.Add(p1.alias().MoveToOuterDisposeScope());
+            saved.Add(x4.MoveToOuterDisposeScope());
+            saved.Add(x5.MoveToOuterDisposeScope());
+            saved.Add(p6.alias().MoveToOuterDisposeScope());
+        }
+
+        return new List<Tensor> { x9.MoveToOuterDisposeScope() };
+    }
+
+    private sealed class TrainingFunction_4x8 : torch.autograd.MultiTensorFunction<TrainingFunction_4x8>
+    {
+        public override string Name => "mlp.4x8";
+
+        public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
+        {
+            var saved = new List<Tensor>();
+            List<Tensor> outputs;
+            using (torch.no_grad())
+            {
+                outputs = TrainingForward_4x8(Array.ConvertAll(vars, v => (Tensor)v), saved);
+            }
+
+            ctx.save_for_backward(saved);
+            return outputs;
+        }
+
+        public override List<Tensor> backward(torch.autograd.AutogradContext ctx, List<Tensor> grads)
+        {
+            using var scope = torch.NewDisposeScope();
+            var saved = ctx.get_saved_variables();
+            var g10 = grads[0]; // ∂loss/∂output 0
+            var g11 = saved[4]; // saved %6
+            var g13 = saved[3]; // saved %5
+            var g16 = saved[2]; // saved %4
+            var g18 = saved[1]; // saved %1
+            var g20 = saved[0]; // saved %0
+
+            // fc2 (Mlp.cs:12)
+            var g12 = Kernels.MatMul(g10, g11, transB: false); // %12 matmul → f32[4,8,32]
+            var g14 = Kernels.LinearWeightGrad(g10, g13); // %14 linear_dw → f32[4,32]
+            var g15 = Kernels.SumTo(g10, 4L); // %15 sum_to → f32[4]
+
+            // Mlp.cs:12
+            var g17 = Kernels.GeluGrad(g12, g16); // %17 gelu_grad → f32[4,8,32]
+            Kernels.Free(g12);
+
+            // fc1 (Mlp.cs:12)
+            var g19 = Kernels.MatMul(g17, g18, transB: false); // %19 matmul → f32[4,8,16]
+            var g21 = Kernels.LinearWeightGrad(g17, g20); // %21 linear_dw → f32[32,16]
+            var g22 = Kernels.SumTo(g17, 32L); // %22 sum_to → f32[32]
+            Kernels.Free(g17);
+
+            return new List<Tensor> { g19.MoveToOuterDisposeScope(), g21.MoveToOuterDisposeScope(), g22.MoveToOuterDisposeScope(), g14.MoveToOuterDisposeScope(), g15.MoveToOuterDisposeScope() };
+        }
     }
 
     private const string LoweredIr = """
@@ -109,5 +205,36 @@ public sealed partial class MlpModule : nn.Module<Tensor, Tensor>, IGraphModule
           %8 = param {init="zeros", name="fc2.bias"} : f32[4]  # @ Mlp.cs:12
           %9 = linear(%5, %6, %8) : f32[batch,seq,4]  # fc2 @ Mlp.cs:12
           return %9
+        """;
+
+    private const string TrainingIr = """
+        graph mlp
+          %0 = input {name="x"} : f32[batch,seq,16]  # @ Mlp.cs:11
+          %1 = param {init="normal", name="fc1.weight"} : f32[32,16]  # @ Mlp.cs:12
+          %3 = param {init="zeros", name="fc1.bias"} : f32[32]  # @ Mlp.cs:12
+          %4 = linear(%0, %1, %3) : f32[batch,seq,32]  # fc1 @ Mlp.cs:12
+          %5 = gelu(%4) : f32[batch,seq,32]  # @ Mlp.cs:12
+          %6 = param {init="normal", name="fc2.weight"} : f32[4,32]  # @ Mlp.cs:12
+          %8 = param {init="zeros", name="fc2.bias"} : f32[4]  # @ Mlp.cs:12
+          %9 = linear(%5, %6, %8) : f32[batch,seq,4]  # fc2 @ Mlp.cs:12
+          return %9
+        """;
+
+    private const string BackwardIr = """
+        graph mlp.backward
+          %10 = grad_output {index=0} : f32[batch,seq,4]  # fc2 @ Mlp.cs:12
+          %11 = saved {ref=6} : f32[4,32]  # @ Mlp.cs:12
+          %12 = matmul(%10, %11) {transB=false} : f32[batch,seq,32]  # fc2 @ Mlp.cs:12
+          %13 = saved {ref=5} : f32[batch,seq,32]  # @ Mlp.cs:12
+          %14 = linear_dw(%10, %13) : f32[4,32]  # fc2 @ Mlp.cs:12
+          %15 = sum_to(%10) {shape=[4]} : f32[4]  # fc2 @ Mlp.cs:12
+          %16 = saved {ref=4} : f32[batch,seq,32]  # fc1 @ Mlp.cs:12
+          %17 = gelu_grad(%12, %16) : f32[batch,seq,32]  # @ Mlp.cs:12
+          %18 = saved {ref=1} : f32[32,16]  # @ Mlp.cs:12
+          %19 = matmul(%17, %18) {transB=false} : f32[batch,seq,16]  # fc1 @ Mlp.cs:12
+          %20 = saved {ref=0} : f32[batch,seq,16]  # @ Mlp.cs:11
+          %21 = linear_dw(%17, %20) : f32[32,16]  # fc1 @ Mlp.cs:12
+          %22 = sum_to(%17) {shape=[32]} : f32[32]  # fc1 @ Mlp.cs:12
+          return %19, %21, %22, %14, %15
         """;
 }

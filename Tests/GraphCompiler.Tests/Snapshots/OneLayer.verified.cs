@@ -40,8 +40,18 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
 
     string IGraphModule.IrText(IrStage stage) => IrText(stage);
 
-    /// <summary>The Graph IR as lowered from the declaration, or after the passes.</summary>
-    public static string IrText(IrStage stage) => stage == IrStage.Lowered ? LoweredIr : OptimizedIr;
+    /// <summary>The Graph IR as lowered, after the inference passes, as the training forward, and its generated backward.</summary>
+    public static string IrText(IrStage stage) => stage switch
+    {
+        IrStage.Lowered => LoweredIr,
+        IrStage.Training => TrainingIr,
+        IrStage.Backward => BackwardIr,
+        _ => OptimizedIr,
+    };
+
+    /// <summary>How training-mode forwards are differentiated: the generated backward (default), or libtorch autograd
+    /// recording the same training forward op by op (the reference the gradient checks compare with).</summary>
+    public GradientMode GradientMode { get; set; } = GradientMode.Generated;
 
     private readonly Parameter p51; // layer.attention.self.query_key_value.weight f32[48,16]
     private readonly Parameter p52; // layer.attention.self.query_key_value.bias f32[48]
@@ -59,38 +69,39 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
     public OneLayerModule(Device? device = null)
         : base(Name)
     {
-        p51 = ParameterInit.Create(ParameterInit.Normal, new long[] { 48, 16 }, device);
+        p51 = ParameterInit.Create(ParameterInit.Normal, new long[] { 48, 16 }, device, ScalarType.Float32);
         register_parameter("layer.attention.self.query_key_value.weight", p51);
-        p52 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 48 }, device);
+        p52 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 48 }, device, ScalarType.Float32);
         register_parameter("layer.attention.self.query_key_value.bias", p52);
-        p28 = ParameterInit.Create(ParameterInit.Normal, new long[] { 16, 16 }, device);
+        p28 = ParameterInit.Create(ParameterInit.Normal, new long[] { 16, 16 }, device, ScalarType.Float32);
         register_parameter("layer.attention.output.dense.weight", p28);
-        p30 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 16 }, device);
+        p30 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 16 }, device, ScalarType.Float32);
         register_parameter("layer.attention.output.dense.bias", p30);
-        p34 = ParameterInit.Create(ParameterInit.Ones, new long[] { 16 }, device);
+        p34 = ParameterInit.Create(ParameterInit.Ones, new long[] { 16 }, device, ScalarType.Float32);
         register_parameter("layer.attention.output.LayerNorm.weight", p34);
-        p35 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 16 }, device);
+        p35 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 16 }, device, ScalarType.Float32);
         register_parameter("layer.attention.output.LayerNorm.bias", p35);
-        p37 = ParameterInit.Create(ParameterInit.Normal, new long[] { 32, 16 }, device);
+        p37 = ParameterInit.Create(ParameterInit.Normal, new long[] { 32, 16 }, device, ScalarType.Float32);
         register_parameter("layer.intermediate.dense.weight", p37);
-        p39 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 32 }, device);
+        p39 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 32 }, device, ScalarType.Float32);
         register_parameter("layer.intermediate.dense.bias", p39);
-        p42 = ParameterInit.Create(ParameterInit.Normal, new long[] { 16, 32 }, device);
+        p42 = ParameterInit.Create(ParameterInit.Normal, new long[] { 16, 32 }, device, ScalarType.Float32);
         register_parameter("layer.output.dense.weight", p42);
-        p44 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 16 }, device);
+        p44 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 16 }, device, ScalarType.Float32);
         register_parameter("layer.output.dense.bias", p44);
-        p48 = ParameterInit.Create(ParameterInit.Ones, new long[] { 16 }, device);
+        p48 = ParameterInit.Create(ParameterInit.Ones, new long[] { 16 }, device, ScalarType.Float32);
         register_parameter("layer.output.LayerNorm.weight", p48);
-        p49 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 16 }, device);
+        p49 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 16 }, device, ScalarType.Float32);
         register_parameter("layer.output.LayerNorm.bias", p49);
     }
 
     public override Tensor forward(Tensor @hidden, Tensor @validLength)
     {
         var bucket = (batch: @hidden.shape.Length > 0 ? @hidden.shape[0] : -1, seq: @hidden.shape.Length > 1 ? @hidden.shape[1] : -1);
+        var train = training && torch.is_grad_enabled();
         return bucket switch
         {
-            (2, 8) => Forward_2x8(@hidden, @validLength),
+            (2, 8) => train ? Train_2x8(@hidden, @validLength) : Forward_2x8(@hidden, @validLength),
             _ => throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets),
         };
     }
@@ -165,6 +176,287 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
         Kernels.Free(x36, x46);
 
         return x50.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Training, batch 2 × 8: one autograd node for the whole forward, with the generated backward.</summary>
+    private Tensor Train_2x8(Tensor @hidden, Tensor @validLength)
+    {
+        ShapeGuard.Check(Name, "hidden", @hidden, ScalarType.Float32, 2, 8, 16);
+        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 2);
+        var args = new Tensor[] { @hidden, @validLength, p51, p52, p28, p30, p34, p35, p37, p39, p42, p44, p48, p49 };
+        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction_2x8.apply(args) : TrainingForward_2x8(args, null);
+        return outputs[0];
+    }
+
+    private static List<Tensor> TrainingForward_2x8(IReadOnlyList<Tensor> args, List<Tensor>? saved)
+    {
+        var @hidden = args[0];
+        var @validLength = args[1];
+        var p51 = args[2];
+        var p52 = args[3];
+        var p28 = args[4];
+        var p30 = args[5];
+        var p34 = args[6];
+        var p35 = args[7];
+        var p37 = args[8];
+        var p39 = args[9];
+        var p42 = args[10];
+        var p44 = args[11];
+        var p48 = args[12];
+        var p49 = args[13];
+        using var scope = torch.NewDisposeScope();
+        // OneLayer.cs:17
+        var x2 = Kernels.LengthMask(@validLength, 8L, ScalarType.Float32); // %2 length_mask → f32[2,1,1,8]
+
+        // layer.attention.self.qkv (EncoderLayer.cs:18)
+        var x56 = Kernels.Linear(@hidden, p51, p52); // %56 linear → f32[2,8,48]
+
+        // layer.attention.self.query (EncoderLayer.cs:18)
+        var x6 = x56.narrow(-1, 0, 16); // %6 slice → f32[2,8,16]
+
+        // layer.attention.self.key (EncoderLayer.cs:19)
+        var x10 = x56.narrow(-1, 16, 16); // %10 slice → f32[2,8,16]
+
+        // layer.attention.self.value (EncoderLayer.cs:20)
+        var x14 = x56.narrow(-1, 32, 16); // %14 slice → f32[2,8,16]
+        Kernels.Free(x56);
+
+        // layer (EncoderLayer.cs:21)
+        var x15 = x6.reshape(2L, 8L, 2L, 8L); // %15 reshape → f32[2,8,2,8]
+        Kernels.Free(x6);
+        var x16 = x15.permute(0L, 2L, 1L, 3L); // %16 permute → f32[2,2,8,8]
+        Kernels.Free(x15);
+        var x17 = x10.reshape(2L, 8L, 2L, 8L); // %17 reshape → f32[2,8,2,8]
+        Kernels.Free(x10);
+        var x18 = x17.permute(0L, 2L, 1L, 3L); // %18 permute → f32[2,2,8,8]
+        Kernels.Free(x17);
+        var x19 = x14.reshape(2L, 8L, 2L, 8L); // %19 reshape → f32[2,8,2,8]
+        Kernels.Free(x14);
+        var x20 = x19.permute(0L, 2L, 1L, 3L); // %20 permute → f32[2,2,8,8]
+        Kernels.Free(x19);
+        var x21 = Kernels.MatMul(x16, x18, transB: true); // %21 matmul → f32[2,2,8,8]
+        var x22 = torch.mul(x21, 0.35355339059327373); // %22 scale → f32[2,2,8,8]
+        Kernels.Free(x21);
+        var x23 = Kernels.MaskedSoftmax(x22, x2); // %23 masked_softmax → f32[2,2,8,8]
+        Kernels.Free(x22, x2);
+        var x51 = Kernels.DropoutMask(x23, 0.1); // %51 dropout_mask → f32[2,2,8,8]
+        var x24 = torch.mul(x23, x51); // %24 mul → f32[2,2,8,8]
+        var x25 = Kernels.MatMul(x24, x20, transB: false); // %25 matmul → f32[2,2,8,8]
+        var x26 = x25.permute(0L, 2L, 1L, 3L); // %26 permute → f32[2,8,2,8]
+        Kernels.Free(x25);
+        var x27 = x26.reshape(2L, 8L, 16L); // %27 reshape → f32[2,8,16]
+        Kernels.Free(x26);
+
+        // layer.attention.output.dense (EncoderLayer.cs:22)
+        var x31 = Kernels.Linear(x27, p28, p30); // %31 linear → f32[2,8,16]
+
+        // layer (EncoderLayer.cs:22)
+        var x52 = Kernels.DropoutMask(x31, 0.1); // %52 dropout_mask → f32[2,8,16]
+        var x32 = torch.mul(x31, x52); // %32 mul → f32[2,8,16]
+        Kernels.Free(x31);
+
+        // layer (EncoderLayer.cs:23)
+        var x33 = torch.add(@hidden, x32); // %33 add → f32[2,8,16]
+        Kernels.Free(x32);
+
+        // layer.attention.output.LayerNorm (EncoderLayer.cs:23)
+        var x36 = Kernels.LayerNorm(x33, p34, p35, 1E-12); // %36 layer_norm → f32[2,8,16]
+
+        // layer.intermediate.dense (EncoderLayer.cs:24)
+        var x40 = Kernels.Linear(x36, p37, p39); // %40 linear → f32[2,8,32]
+
+        // layer (EncoderLayer.cs:24)
+        var x41 = Kernels.Gelu(x40); // %41 gelu → f32[2,8,32]
+
+        // layer.output.dense (EncoderLayer.cs:25)
+        var x45 = Kernels.Linear(x41, p42, p44); // %45 linear → f32[2,8,16]
+
+        // layer (EncoderLayer.cs:25)
+        var x53 = Kernels.DropoutMask(x45, 0.1); // %53 dropout_mask → f32[2,8,16]
+        var x46 = torch.mul(x45, x53); // %46 mul → f32[2,8,16]
+        Kernels.Free(x45);
+
+        // layer (EncoderLayer.cs:26)
+        var x47 = torch.add(x36, x46); // %47 add → f32[2,8,16]
+        Kernels.Free(x46);
+
+        // layer.output.LayerNorm (EncoderLayer.cs:26)
+        var x50 = Kernels.LayerNorm(x47, p48, p49, 1E-12); // %50 layer_norm → f32[2,8,16]
+
+        if (saved is not null)
+        {
+            saved.Add(@hidden.alias().MoveToOuterDisposeScope());
+            saved.Add(x16.MoveToOuterDisposeScope());
+            saved.Add(x18.MoveToOuterDisposeScope());
+            saved.Add(x20.MoveToOuterDisposeScope());
+            saved.Add(x23.MoveToOuterDisposeScope());
+            saved.Add(x24.MoveToOuterDisposeScope());
+            saved.Add(x27.MoveToOuterDisposeScope());
+            saved.Add(p28.alias().MoveToOuterDisposeScope());
+            saved.Add(x33.MoveToOuterDisposeScope());
+            saved.Add(p34.alias().MoveToOuterDisposeScope());
+            saved.Add(x36.MoveToOuterDisposeScope());
+            saved.Add(p37.alias().MoveToOuterDisposeScope());
+            saved.Add(x40.MoveToOuterDisposeScope());
+            saved.Add(x41.MoveToOuterDisposeScope());
+            saved.Add(p42.alias().MoveToOuterDisposeScope());
+            saved.Add(x47.MoveToOuterDisposeScope());
+            saved.Add(p48.alias().MoveToOuterDisposeScope());
+            saved.Add(x51.MoveToOuterDisposeScope());
+            saved.Add(x52.MoveToOuterDisposeScope());
+            saved.Add(x53.MoveToOuterDisposeScope());
+            saved.Add(p51.alias().MoveToOuterDisposeScope());
+        }
+
+        return new List<Tensor> { x50.MoveToOuterDisposeScope() };
+    }
+
+    private sealed class TrainingFunction_2x8 : torch.autograd.MultiTensorFunction<TrainingFunction_2x8>
+    {
+        public override string Name => "one_layer.2x8";
+
+        public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
+        {
+            var saved = new List<Tensor>();
+            List<Tensor> outputs;
+            using (torch.no_grad())
+            {
+                outputs = TrainingForward_2x8(Array.ConvertAll(vars, v => (Tensor)v), saved);
+            }
+
+            ctx.save_for_backward(saved);
+            return outputs;
+        }
+
+        public override List<Tensor> backward(torch.autograd.AutogradContext ctx, List<Tensor> grads)
+        {
+            using var scope = torch.NewDisposeScope();
+            var saved = ctx.get_saved_variables();
+            var g57 = grads[0]; // ∂loss/∂output 0
+            var g58 = saved[15]; // saved %47
+            var g59 = saved[16]; // saved %48
+            var g63 = saved[19]; // saved %53
+            var g65 = saved[14]; // saved %42
+            var g67 = saved[13]; // saved %41
+            var g70 = saved[12]; // saved %40
+            var g72 = saved[11]; // saved %37
+            var g74 = saved[10]; // saved %36
+            var g78 = saved[8]; // saved %33
+            var g79 = saved[9]; // saved %34
+            var g83 = saved[18]; // saved %52
+            var g85 = saved[7]; // saved %28
+            var g87 = saved[6]; // saved %27
+            var g92 = saved[3]; // saved %20
+            var g94 = saved[5]; // saved %24
+            var g97 = saved[17]; // saved %51
+            var g99 = saved[4]; // saved %23
+            var g102 = saved[2]; // saved %18
+            var g105 = saved[1]; // saved %16
+            var g118 = saved[20]; // saved %54
+            var g120 = saved[0]; // saved %0
+
+            // layer.output.LayerNorm (EncoderLayer.cs:26)
+            var g60 = Kernels.LayerNormInputGrad(g57, g58, g59, 1E-12); // %60 layer_norm_dx → f32[2,8,16]
+            var g61 = Kernels.LayerNormWeightGrad(g57, g58, 1E-12); // %61 layer_norm_dw → f32[16]
+            var g62 = Kernels.SumTo(g57, 16L); // %62 sum_to → f32[16]
+
+            // layer (EncoderLayer.cs:25)
+            var g64 = torch.mul(g60, g63); // %64 mul → f32[2,8,16]
+
+            // layer.output.dense (EncoderLayer.cs:25)
+            var g66 = Kernels.MatMul(g64, g65, transB: false); // %66 matmul → f32[2,8,32]
+            var g68 = Kernels.LinearWeightGrad(g64, g67); // %68 linear_dw → f32[16,32]
+            var g69 = Kernels.SumTo(g64, 16L); // %69 sum_to → f32[16]
+            Kernels.Free(g64);
+
+            // layer (EncoderLayer.cs:24)
+            var g71 = Kernels.GeluGrad(g66, g70); // %71 gelu_grad → f32[2,8,32]
+            Kernels.Free(g66);
+
+            // layer.intermediate.dense (EncoderLayer.cs:24)
+            var g73 = Kernels.MatMul(g71, g72, transB: false); // %73 matmul → f32[2,8,16]
+            var g75 = Kernels.LinearWeightGrad(g71, g74); // %75 linear_dw → f32[32,16]
+            var g76 = Kernels.SumTo(g71, 32L); // %76 sum_to → f32[32]
+            Kernels.Free(g71);
+
+            // layer.attention.output.LayerNorm (EncoderLayer.cs:23)
+            var g77 = torch.add(g60, g73); // %77 add → f32[2,8,16]
+            Kernels.Free(g60, g73);
+            var g80 = Kernels.LayerNormInputGrad(g77, g78, g79, 1E-12); // %80 layer_norm_dx → f32[2,8,16]
+            var g81 = Kernels.LayerNormWeightGrad(g77, g78, 1E-12); // %81 layer_norm_dw → f32[16]
+            var g82 = Kernels.SumTo(g77, 16L); // %82 sum_to → f32[16]
+            Kernels.Free(g77);
+
+            // layer (EncoderLayer.cs:22)
+            var g84 = torch.mul(g80, g83); // %84 mul → f32[2,8,16]
+
+            // layer.attention.output.dense (EncoderLayer.cs:22)
+            var g86 = Kernels.MatMul(g84, g85, transB: false); // %86 matmul → f32[2,8,16]
+            var g88 = Kernels.LinearWeightGrad(g84, g87); // %88 linear_dw → f32[16,16]
+            var g89 = Kernels.SumTo(g84, 16L); // %89 sum_to → f32[16]
+            Kernels.Free(g84);
+
+            // layer (EncoderLayer.cs:21)
+            var g90 = g86.reshape(2L, 8L, 2L, 8L); // %90 reshape → f32[2,8,2,8]
+            Kernels.Free(g86);
+            var g91 = g90.permute(0L, 2L, 1L, 3L); // %91 permute → f32[2,2,8,8]
+            Kernels.Free(g90);
+            var g93 = Kernels.MatMul(g91, g92, transB: true); // %93 matmul → f32[2,2,8,8]
+            var g95 = g94.transpose(2, 3); // %95 transpose → f32[2,2,8,8]
+            var g96 = Kernels.MatMul(g95, g91, transB: false); // %96 matmul → f32[2,2,8,8]
+            Kernels.Free(g95, g91);
+            var g98 = torch.mul(g93, g97); // %98 mul → f32[2,2,8,8]
+            Kernels.Free(g93);
+            var g100 = Kernels.SoftmaxGrad(g98, g99); // %100 softmax_grad → f32[2,2,8,8]
+            Kernels.Free(g98);
+            var g101 = torch.mul(g100, 0.35355339059327373); // %101 scale → f32[2,2,8,8]
+            Kernels.Free(g100);
+            var g103 = Kernels.MatMul(g101, g102, transB: false); // %103 matmul → f32[2,2,8,8]
+            var g104 = g101.transpose(2, 3); // %104 transpose → f32[2,2,8,8]
+            Kernels.Free(g101);
+            var g106 = Kernels.MatMul(g104, g105, transB: false); // %106 matmul → f32[2,2,8,8]
+            Kernels.Free(g104);
+            var g107 = g96.permute(0L, 2L, 1L, 3L); // %107 permute → f32[2,8,2,8]
+            Kernels.Free(g96);
+            var g108 = g107.reshape(2L, 8L, 16L); // %108 reshape → f32[2,8,16]
+            Kernels.Free(g107);
+            var g109 = g106.permute(0L, 2L, 1L, 3L); // %109 permute → f32[2,8,2,8]
+            Kernels.Free(g106);
+            var g110 = g109.reshape(2L, 8L, 16L); // %110 reshape → f32[2,8,16]
+            Kernels.Free(g109);
+            var g111 = g103.permute(0L, 2L, 1L, 3L); // %111 permute → f32[2,8,2,8]
+            Kernels.Free(g103);
+            var g112 = g111.reshape(2L, 8L, 16L); // %112 reshape → f32[2,8,16]
+            Kernels.Free(g111);
+
+            // layer.attention.self.value (EncoderLayer.cs:20)
+            var g113 = Kernels.SliceGrad(g108, 2, 32, 48L); // %113 slice_grad → f32[2,8,48]
+            Kernels.Free(g108);
+
+            // layer.attention.self.key (EncoderLayer.cs:19)
+            var g114 = Kernels.SliceGrad(g110, 2, 16, 48L); // %114 slice_grad → f32[2,8,48]
+            Kernels.Free(g110);
+
+            // layer.attention.self.query (EncoderLayer.cs:18)
+            var g115 = Kernels.SliceGrad(g112, 2, 0, 48L); // %115 slice_grad → f32[2,8,48]
+            Kernels.Free(g112);
+
+            // layer.attention.self.qkv (EncoderLayer.cs:18)
+            var g116 = torch.add(g113, g114); // %116 add → f32[2,8,48]
+            Kernels.Free(g113, g114);
+            var g117 = torch.add(g116, g115); // %117 add → f32[2,8,48]
+            Kernels.Free(g116, g115);
+            var g119 = Kernels.MatMul(g117, g118, transB: false); // %119 matmul → f32[2,8,16]
+            var g121 = Kernels.LinearWeightGrad(g117, g120); // %121 linear_dw → f32[48,16]
+            var g122 = Kernels.SumTo(g117, 48L); // %122 sum_to → f32[48]
+            Kernels.Free(g117);
+
+            // OneLayer.cs:14
+            var g123 = torch.add(g80, g119); // %123 add → f32[2,8,16]
+            Kernels.Free(g80, g119);
+
+            return new List<Tensor> { g123.MoveToOuterDisposeScope(), null!, g121.MoveToOuterDisposeScope(), g122.MoveToOuterDisposeScope(), g88.MoveToOuterDisposeScope(), g89.MoveToOuterDisposeScope(), g81.MoveToOuterDisposeScope(), g82.MoveToOuterDisposeScope(), g75.MoveToOuterDisposeScope(), g76.MoveToOuterDisposeScope(), g68.MoveToOuterDisposeScope(), g69.MoveToOuterDisposeScope(), g61.MoveToOuterDisposeScope(), g62.MoveToOuterDisposeScope() };
+        }
     }
 
     private const string LoweredIr = """
@@ -261,5 +553,127 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
           %49 = param {init="zeros", name="layer.output.LayerNorm.bias"} : f32[16]  # layer @ EncoderLayer.cs:26
           %50 = add_layer_norm(%36, %46, %48, %49) {eps=1E-12} : f32[batch,seq,16]  # layer.output.LayerNorm @ EncoderLayer.cs:26
           return %50
+        """;
+
+    private const string TrainingIr = """
+        graph one_layer
+          %0 = input {name="hidden"} : f32[batch,seq,16]  # @ OneLayer.cs:14
+          %1 = input {name="validLength"} : i64[batch]  # @ OneLayer.cs:15
+          %2 = length_mask(%1, %0) {dtype="f32"} : f32[batch,1,1,seq]  # @ OneLayer.cs:17
+          %54 = param {init="normal", name="layer.attention.self.query_key_value.weight", packs="layer.attention.self.query.weight,layer.attention.self.key.weight,layer.attention.self.value.weight", sizes=[16,16,16]} : f32[48,16]  # layer @ EncoderLayer.cs:18
+          %55 = param {init="zeros", name="layer.attention.self.query_key_value.bias", packs="layer.attention.self.query.bias,layer.attention.self.key.bias,layer.attention.self.value.bias", sizes=[16,16,16]} : f32[48]  # layer @ EncoderLayer.cs:18
+          %56 = linear(%0, %54, %55) : f32[batch,seq,48]  # layer.attention.self.qkv @ EncoderLayer.cs:18
+          %6 = slice(%56) {dim=-1, end=16, start=0} : f32[batch,seq,16]  # layer.attention.self.query @ EncoderLayer.cs:18
+          %10 = slice(%56) {dim=-1, end=32, start=16} : f32[batch,seq,16]  # layer.attention.self.key @ EncoderLayer.cs:19
+          %14 = slice(%56) {dim=-1, end=48, start=32} : f32[batch,seq,16]  # layer.attention.self.value @ EncoderLayer.cs:20
+          %15 = reshape(%6) {shape=[batch,seq,2,8]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
+          %16 = permute(%15) {order=[0,2,1,3]} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
+          %17 = reshape(%10) {shape=[batch,seq,2,8]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
+          %18 = permute(%17) {order=[0,2,1,3]} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
+          %19 = reshape(%14) {shape=[batch,seq,2,8]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
+          %20 = permute(%19) {order=[0,2,1,3]} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
+          %21 = matmul(%16, %18) {transB=true} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
+          %22 = scale(%21) {factor=0.35355339059327373} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
+          %23 = masked_softmax(%22, %2) : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
+          %51 = dropout_mask(%23) {p=0.1} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
+          %24 = mul(%23, %51) : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
+          %25 = matmul(%24, %20) {transB=false} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
+          %26 = permute(%25) {order=[0,2,1,3]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
+          %27 = reshape(%26) {shape=[batch,seq,16]} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:21
+          %28 = param {init="normal", name="layer.attention.output.dense.weight"} : f32[16,16]  # layer @ EncoderLayer.cs:22
+          %30 = param {init="zeros", name="layer.attention.output.dense.bias"} : f32[16]  # layer @ EncoderLayer.cs:22
+          %31 = linear(%27, %28, %30) : f32[batch,seq,16]  # layer.attention.output.dense @ EncoderLayer.cs:22
+          %52 = dropout_mask(%31) {p=0.1} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:22
+          %32 = mul(%31, %52) : f32[batch,seq,16]  # layer @ EncoderLayer.cs:22
+          %33 = add(%0, %32) : f32[batch,seq,16]  # layer @ EncoderLayer.cs:23
+          %34 = param {init="ones", name="layer.attention.output.LayerNorm.weight"} : f32[16]  # layer @ EncoderLayer.cs:23
+          %35 = param {init="zeros", name="layer.attention.output.LayerNorm.bias"} : f32[16]  # layer @ EncoderLayer.cs:23
+          %36 = layer_norm(%33, %34, %35) {eps=1E-12} : f32[batch,seq,16]  # layer.attention.output.LayerNorm @ EncoderLayer.cs:23
+          %37 = param {init="normal", name="layer.intermediate.dense.weight"} : f32[32,16]  # layer @ EncoderLayer.cs:24
+          %39 = param {init="zeros", name="layer.intermediate.dense.bias"} : f32[32]  # layer @ EncoderLayer.cs:24
+          %40 = linear(%36, %37, %39) : f32[batch,seq,32]  # layer.intermediate.dense @ EncoderLayer.cs:24
+          %41 = gelu(%40) : f32[batch,seq,32]  # layer @ EncoderLayer.cs:24
+          %42 = param {init="normal", name="layer.output.dense.weight"} : f32[16,32]  # layer @ EncoderLayer.cs:25
+          %44 = param {init="zeros", name="layer.output.dense.bias"} : f32[16]  # layer @ EncoderLayer.cs:25
+          %45 = linear(%41, %42, %44) : f32[batch,seq,16]  # layer.output.dense @ EncoderLayer.cs:25
+          %53 = dropout_mask(%45) {p=0.1} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:25
+          %46 = mul(%45, %53) : f32[batch,seq,16]  # layer @ EncoderLayer.cs:25
+          %47 = add(%36, %46) : f32[batch,seq,16]  # layer @ EncoderLayer.cs:26
+          %48 = param {init="ones", name="layer.output.LayerNorm.weight"} : f32[16]  # layer @ EncoderLayer.cs:26
+          %49 = param {init="zeros", name="layer.output.LayerNorm.bias"} : f32[16]  # layer @ EncoderLayer.cs:26
+          %50 = layer_norm(%47, %48, %49) {eps=1E-12} : f32[batch,seq,16]  # layer.output.LayerNorm @ EncoderLayer.cs:26
+          return %50
+        """;
+
+    private const string BackwardIr = """
+        graph one_layer.backward
+          %57 = grad_output {index=0} : f32[batch,seq,16]  # layer.output.LayerNorm @ EncoderLayer.cs:26
+          %58 = saved {ref=47} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:26
+          %59 = saved {ref=48} : f32[16]  # layer @ EncoderLayer.cs:26
+          %60 = layer_norm_dx(%57, %58, %59) {eps=1E-12} : f32[batch,seq,16]  # layer.output.LayerNorm @ EncoderLayer.cs:26
+          %61 = layer_norm_dw(%57, %58) {eps=1E-12} : f32[16]  # layer.output.LayerNorm @ EncoderLayer.cs:26
+          %62 = sum_to(%57) {shape=[16]} : f32[16]  # layer.output.LayerNorm @ EncoderLayer.cs:26
+          %63 = saved {ref=53} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:25
+          %64 = mul(%60, %63) : f32[batch,seq,16]  # layer @ EncoderLayer.cs:25
+          %65 = saved {ref=42} : f32[16,32]  # layer @ EncoderLayer.cs:25
+          %66 = matmul(%64, %65) {transB=false} : f32[batch,seq,32]  # layer.output.dense @ EncoderLayer.cs:25
+          %67 = saved {ref=41} : f32[batch,seq,32]  # layer @ EncoderLayer.cs:24
+          %68 = linear_dw(%64, %67) : f32[16,32]  # layer.output.dense @ EncoderLayer.cs:25
+          %69 = sum_to(%64) {shape=[16]} : f32[16]  # layer.output.dense @ EncoderLayer.cs:25
+          %70 = saved {ref=40} : f32[batch,seq,32]  # layer.intermediate.dense @ EncoderLayer.cs:24
+          %71 = gelu_grad(%66, %70) : f32[batch,seq,32]  # layer @ EncoderLayer.cs:24
+          %72 = saved {ref=37} : f32[32,16]  # layer @ EncoderLayer.cs:24
+          %73 = matmul(%71, %72) {transB=false} : f32[batch,seq,16]  # layer.intermediate.dense @ EncoderLayer.cs:24
+          %74 = saved {ref=36} : f32[batch,seq,16]  # layer.attention.output.LayerNorm @ EncoderLayer.cs:23
+          %75 = linear_dw(%71, %74) : f32[32,16]  # layer.intermediate.dense @ EncoderLayer.cs:24
+          %76 = sum_to(%71) {shape=[32]} : f32[32]  # layer.intermediate.dense @ EncoderLayer.cs:24
+          %77 = add(%60, %73) : f32[batch,seq,16]  # layer.attention.output.LayerNorm @ EncoderLayer.cs:23
+          %78 = saved {ref=33} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:23
+          %79 = saved {ref=34} : f32[16]  # layer @ EncoderLayer.cs:23
+          %80 = layer_norm_dx(%77, %78, %79) {eps=1E-12} : f32[batch,seq,16]  # layer.attention.output.LayerNorm @ EncoderLayer.cs:23
+          %81 = layer_norm_dw(%77, %78) {eps=1E-12} : f32[16]  # layer.attention.output.LayerNorm @ EncoderLayer.cs:23
+          %82 = sum_to(%77) {shape=[16]} : f32[16]  # layer.attention.output.LayerNorm @ EncoderLayer.cs:23
+          %83 = saved {ref=52} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:22
+          %84 = mul(%80, %83) : f32[batch,seq,16]  # layer @ EncoderLayer.cs:22
+          %85 = saved {ref=28} : f32[16,16]  # layer @ EncoderLayer.cs:22
+          %86 = matmul(%84, %85) {transB=false} : f32[batch,seq,16]  # layer.attention.output.dense @ EncoderLayer.cs:22
+          %87 = saved {ref=27} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:21
+          %88 = linear_dw(%84, %87) : f32[16,16]  # layer.attention.output.dense @ EncoderLayer.cs:22
+          %89 = sum_to(%84) {shape=[16]} : f32[16]  # layer.attention.output.dense @ EncoderLayer.cs:22
+          %90 = reshape(%86) {shape=[batch,seq,2,8]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
+          %91 = permute(%90) {order=[0,2,1,3]} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
+          %92 = saved {ref=20} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
+          %93 = matmul(%91, %92) {transB=true} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
+          %94 = saved {ref=24} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
+          %95 = transpose(%94) {dim0=2, dim1=3} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
+          %96 = matmul(%95, %91) {transB=false} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
+          %97 = saved {ref=51} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
+          %98 = mul(%93, %97) : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
+          %99 = saved {ref=23} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
+          %100 = softmax_grad(%98, %99) : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
+          %101 = scale(%100) {factor=0.35355339059327373} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
+          %102 = saved {ref=18} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
+          %103 = matmul(%101, %102) {transB=false} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
+          %104 = transpose(%101) {dim0=2, dim1=3} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
+          %105 = saved {ref=16} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
+          %106 = matmul(%104, %105) {transB=false} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
+          %107 = permute(%96) {order=[0,2,1,3]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
+          %108 = reshape(%107) {shape=[batch,seq,16]} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:21
+          %109 = permute(%106) {order=[0,2,1,3]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
+          %110 = reshape(%109) {shape=[batch,seq,16]} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:21
+          %111 = permute(%103) {order=[0,2,1,3]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
+          %112 = reshape(%111) {shape=[batch,seq,16]} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:21
+          %113 = slice_grad(%108) {dim=2, size=[48], start=32} : f32[batch,seq,48]  # layer.attention.self.value @ EncoderLayer.cs:20
+          %114 = slice_grad(%110) {dim=2, size=[48], start=16} : f32[batch,seq,48]  # layer.attention.self.key @ EncoderLayer.cs:19
+          %115 = slice_grad(%112) {dim=2, size=[48], start=0} : f32[batch,seq,48]  # layer.attention.self.query @ EncoderLayer.cs:18
+          %116 = add(%113, %114) : f32[batch,seq,48]  # layer.attention.self.qkv @ EncoderLayer.cs:18
+          %117 = add(%116, %115) : f32[batch,seq,48]  # layer.attention.self.qkv @ EncoderLayer.cs:18
+          %118 = saved {ref=54} : f32[48,16]  # layer @ EncoderLayer.cs:18
+          %119 = matmul(%117, %118) {transB=false} : f32[batch,seq,16]  # layer.attention.self.qkv @ EncoderLayer.cs:18
+          %120 = saved {ref=0} : f32[batch,seq,16]  # @ OneLayer.cs:14
+          %121 = linear_dw(%117, %120) : f32[48,16]  # layer.attention.self.qkv @ EncoderLayer.cs:18
+          %122 = sum_to(%117) {shape=[48]} : f32[48]  # layer.attention.self.qkv @ EncoderLayer.cs:18
+          %123 = add(%80, %119) : f32[batch,seq,16]  # @ OneLayer.cs:14
+          return %123, %121, %122, %88, %89, %81, %82, %75, %76, %68, %69, %61, %62
         """;
 }

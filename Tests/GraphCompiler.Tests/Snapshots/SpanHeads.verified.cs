@@ -40,8 +40,18 @@ public sealed partial class SpanHeadsModule : nn.Module<Tensor, (Tensor, Tensor)
 
     string IGraphModule.IrText(IrStage stage) => IrText(stage);
 
-    /// <summary>The Graph IR as lowered from the declaration, or after the passes.</summary>
-    public static string IrText(IrStage stage) => stage == IrStage.Lowered ? LoweredIr : OptimizedIr;
+    /// <summary>The Graph IR as lowered, after the inference passes, as the training forward, and its generated backward.</summary>
+    public static string IrText(IrStage stage) => stage switch
+    {
+        IrStage.Lowered => LoweredIr,
+        IrStage.Training => TrainingIr,
+        IrStage.Backward => BackwardIr,
+        _ => OptimizedIr,
+    };
+
+    /// <summary>How training-mode forwards are differentiated: the generated backward (default), or libtorch autograd
+    /// recording the same training forward op by op (the reference the gradient checks compare with).</summary>
+    public GradientMode GradientMode { get; set; } = GradientMode.Generated;
 
     private readonly Parameter p1; // dense.weight f32[16,16]
     private readonly Parameter p3; // dense.bias f32[16]
@@ -51,23 +61,24 @@ public sealed partial class SpanHeadsModule : nn.Module<Tensor, (Tensor, Tensor)
     public SpanHeadsModule(Device? device = null)
         : base(Name)
     {
-        p1 = ParameterInit.Create(ParameterInit.Normal, new long[] { 16, 16 }, device);
+        p1 = ParameterInit.Create(ParameterInit.Normal, new long[] { 16, 16 }, device, ScalarType.Float32);
         register_parameter("dense.weight", p1);
-        p3 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 16 }, device);
+        p3 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 16 }, device, ScalarType.Float32);
         register_parameter("dense.bias", p3);
-        p14 = ParameterInit.Create(ParameterInit.Normal, new long[] { 2, 16 }, device);
+        p14 = ParameterInit.Create(ParameterInit.Normal, new long[] { 2, 16 }, device, ScalarType.Float32);
         register_parameter("qa.start_end.weight", p14);
-        p15 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 2 }, device);
+        p15 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 2 }, device, ScalarType.Float32);
         register_parameter("qa.start_end.bias", p15);
     }
 
     public override (Tensor, Tensor) forward(Tensor @x)
     {
         var bucket = (batch: @x.shape.Length > 0 ? @x.shape[0] : -1, seq: @x.shape.Length > 1 ? @x.shape[1] : -1);
+        var train = training && torch.is_grad_enabled();
         return bucket switch
         {
-            (1, 4) => Forward_1x4(@x),
-            (1, 8) => Forward_1x8(@x),
+            (1, 4) => train ? Train_1x4(@x) : Forward_1x4(@x),
+            (1, 8) => train ? Train_1x8(@x) : Forward_1x8(@x),
             _ => throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets),
         };
     }
@@ -94,6 +105,108 @@ public sealed partial class SpanHeadsModule : nn.Module<Tensor, (Tensor, Tensor)
         return (x9.MoveToOuterDisposeScope(), x13.MoveToOuterDisposeScope());
     }
 
+    /// <summary>Training, batch 1 × 4: one autograd node for the whole forward, with the generated backward.</summary>
+    private (Tensor, Tensor) Train_1x4(Tensor @x)
+    {
+        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, 1, 4, 16);
+        var args = new Tensor[] { @x, p1, p3, p14, p15 };
+        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction_1x4.apply(args) : TrainingForward_1x4(args, null);
+        return (outputs[0], outputs[1]);
+    }
+
+    private static List<Tensor> TrainingForward_1x4(IReadOnlyList<Tensor> args, List<Tensor>? saved)
+    {
+        var @x = args[0];
+        var p1 = args[1];
+        var p3 = args[2];
+        var p14 = args[3];
+        var p15 = args[4];
+        using var scope = torch.NewDisposeScope();
+        // dense (SpanHeads.cs:13)
+        var x4 = Kernels.Linear(@x, p1, p3); // %4 linear → f32[1,4,16]
+
+        // SpanHeads.cs:13
+        var x5 = Kernels.Gelu(x4); // %5 gelu → f32[1,4,16]
+
+        // qa.qkv (SpanHeads.cs:14)
+        var x16 = Kernels.Linear(x5, p14, p15); // %16 linear → f32[1,4,2]
+
+        // qa.start (SpanHeads.cs:14)
+        var x9 = x16.narrow(-1, 0, 1); // %9 slice → f32[1,4,1]
+
+        // qa.end (SpanHeads.cs:15)
+        var x13 = x16.narrow(-1, 1, 1); // %13 slice → f32[1,4,1]
+        Kernels.Free(x16);
+
+        if (saved is not null)
+        {
+            saved.Add(@x.alias().MoveToOuterDisposeScope());
+            saved.Add(p1.alias().MoveToOuterDisposeScope());
+            saved.Add(x4.MoveToOuterDisposeScope());
+            saved.Add(x5.MoveToOuterDisposeScope());
+            saved.Add(p14.alias().MoveToOuterDisposeScope());
+        }
+
+        return new List<Tensor> { x9.MoveToOuterDisposeScope(), x13.MoveToOuterDisposeScope() };
+    }
+
+    private sealed class TrainingFunction_1x4 : torch.autograd.MultiTensorFunction<TrainingFunction_1x4>
+    {
+        public override string Name => "span_heads.1x4";
+
+        public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
+        {
+            var saved = new List<Tensor>();
+            List<Tensor> outputs;
+            using (torch.no_grad())
+            {
+                outputs = TrainingForward_1x4(Array.ConvertAll(vars, v => (Tensor)v), saved);
+            }
+
+            ctx.save_for_backward(saved);
+            return outputs;
+        }
+
+        public override List<Tensor> backward(torch.autograd.AutogradContext ctx, List<Tensor> grads)
+        {
+            using var scope = torch.NewDisposeScope();
+            var saved = ctx.get_saved_variables();
+            var g17 = grads[0]; // ∂loss/∂output 0
+            var g18 = grads[1]; // ∂loss/∂output 1
+            var g22 = saved[4]; // saved %14
+            var g24 = saved[3]; // saved %5
+            var g27 = saved[2]; // saved %4
+            var g29 = saved[1]; // saved %1
+            var g31 = saved[0]; // saved %0
+
+            // qa.end (SpanHeads.cs:15)
+            var g19 = Kernels.SliceGrad(g18, 2, 1, 2L); // %19 slice_grad → f32[1,4,2]
+
+            // qa.start (SpanHeads.cs:14)
+            var g20 = Kernels.SliceGrad(g17, 2, 0, 2L); // %20 slice_grad → f32[1,4,2]
+
+            // qa.qkv (SpanHeads.cs:14)
+            var g21 = torch.add(g19, g20); // %21 add → f32[1,4,2]
+            Kernels.Free(g19, g20);
+            var g23 = Kernels.MatMul(g21, g22, transB: false); // %23 matmul → f32[1,4,16]
+            var g25 = Kernels.LinearWeightGrad(g21, g24); // %25 linear_dw → f32[2,16]
+            var g26 = Kernels.SumTo(g21, 2L); // %26 sum_to → f32[2]
+            Kernels.Free(g21);
+
+            // SpanHeads.cs:13
+            var g28 = Kernels.GeluGrad(g23, g27); // %28 gelu_grad → f32[1,4,16]
+            Kernels.Free(g23);
+
+            // dense (SpanHeads.cs:13)
+            var g30 = Kernels.MatMul(g28, g29, transB: false); // %30 matmul → f32[1,4,16]
+            var g32 = Kernels.LinearWeightGrad(g28, g31); // %32 linear_dw → f32[16,16]
+            var g33 = Kernels.SumTo(g28, 16L); // %33 sum_to → f32[16]
+            Kernels.Free(g28);
+
+            return new List<Tensor> { g30.MoveToOuterDisposeScope(), g32.MoveToOuterDisposeScope(), g33.MoveToOuterDisposeScope(), g25.MoveToOuterDisposeScope(), g26.MoveToOuterDisposeScope() };
+        }
+    }
+
     /// <summary>Batch 1, sequence length 8.</summary>
     private (Tensor, Tensor) Forward_1x8(Tensor @x)
     {
@@ -114,6 +227,108 @@ public sealed partial class SpanHeadsModule : nn.Module<Tensor, (Tensor, Tensor)
         Kernels.Free(x16);
 
         return (x9.MoveToOuterDisposeScope(), x13.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Training, batch 1 × 8: one autograd node for the whole forward, with the generated backward.</summary>
+    private (Tensor, Tensor) Train_1x8(Tensor @x)
+    {
+        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, 1, 8, 16);
+        var args = new Tensor[] { @x, p1, p3, p14, p15 };
+        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction_1x8.apply(args) : TrainingForward_1x8(args, null);
+        return (outputs[0], outputs[1]);
+    }
+
+    private static List<Tensor> TrainingForward_1x8(IReadOnlyList<Tensor> args, List<Tensor>? saved)
+    {
+        var @x = args[0];
+        var p1 = args[1];
+        var p3 = args[2];
+        var p14 = args[3];
+        var p15 = args[4];
+        using var scope = torch.NewDisposeScope();
+        // dense (SpanHeads.cs:13)
+        var x4 = Kernels.Linear(@x, p1, p3); // %4 linear → f32[1,8,16]
+
+        // SpanHeads.cs:13
+        var x5 = Kernels.Gelu(x4); // %5 gelu → f32[1,8,16]
+
+        // qa.qkv (SpanHeads.cs:14)
+        var x16 = Kernels.Linear(x5, p14, p15); // %16 linear → f32[1,8,2]
+
+        // qa.start (SpanHeads.cs:14)
+        var x9 = x16.narrow(-1, 0, 1); // %9 slice → f32[1,8,1]
+
+        // qa.end (SpanHeads.cs:15)
+        var x13 = x16.narrow(-1, 1, 1); // %13 slice → f32[1,8,1]
+        Kernels.Free(x16);
+
+        if (saved is not null)
+        {
+            saved.Add(@x.alias().MoveToOuterDisposeScope());
+            saved.Add(p1.alias().MoveToOuterDisposeScope());
+            saved.Add(x4.MoveToOuterDisposeScope());
+            saved.Add(x5.MoveToOuterDisposeScope());
+            saved.Add(p14.alias().MoveToOuterDisposeScope());
+        }
+
+        return new List<Tensor> { x9.MoveToOuterDisposeScope(), x13.MoveToOuterDisposeScope() };
+    }
+
+    private sealed class TrainingFunction_1x8 : torch.autograd.MultiTensorFunction<TrainingFunction_1x8>
+    {
+        public override string Name => "span_heads.1x8";
+
+        public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
+        {
+            var saved = new List<Tensor>();
+            List<Tensor> outputs;
+            using (torch.no_grad())
+            {
+                outputs = TrainingForward_1x8(Array.ConvertAll(vars, v => (Tensor)v), saved);
+            }
+
+            ctx.save_for_backward(saved);
+            return outputs;
+        }
+
+        public override List<Tensor> backward(torch.autograd.AutogradContext ctx, List<Tensor> grads)
+        {
+            using var scope = torch.NewDisposeScope();
+            var saved = ctx.get_saved_variables();
+            var g17 = grads[0]; // ∂loss/∂output 0
+            var g18 = grads[1]; // ∂loss/∂output 1
+            var g22 = saved[4]; // saved %14
+            var g24 = saved[3]; // saved %5
+            var g27 = saved[2]; // saved %4
+            var g29 = saved[1]; // saved %1
+            var g31 = saved[0]; // saved %0
+
+            // qa.end (SpanHeads.cs:15)
+            var g19 = Kernels.SliceGrad(g18, 2, 1, 2L); // %19 slice_grad → f32[1,8,2]
+
+            // qa.start (SpanHeads.cs:14)
+            var g20 = Kernels.SliceGrad(g17, 2, 0, 2L); // %20 slice_grad → f32[1,8,2]
+
+            // qa.qkv (SpanHeads.cs:14)
+            var g21 = torch.add(g19, g20); // %21 add → f32[1,8,2]
+            Kernels.Free(g19, g20);
+            var g23 = Kernels.MatMul(g21, g22, transB: false); // %23 matmul → f32[1,8,16]
+            var g25 = Kernels.LinearWeightGrad(g21, g24); // %25 linear_dw → f32[2,16]
+            var g26 = Kernels.SumTo(g21, 2L); // %26 sum_to → f32[2]
+            Kernels.Free(g21);
+
+            // SpanHeads.cs:13
+            var g28 = Kernels.GeluGrad(g23, g27); // %28 gelu_grad → f32[1,8,16]
+            Kernels.Free(g23);
+
+            // dense (SpanHeads.cs:13)
+            var g30 = Kernels.MatMul(g28, g29, transB: false); // %30 matmul → f32[1,8,16]
+            var g32 = Kernels.LinearWeightGrad(g28, g31); // %32 linear_dw → f32[16,16]
+            var g33 = Kernels.SumTo(g28, 16L); // %33 sum_to → f32[16]
+            Kernels.Free(g28);
+
+            return new List<Tensor> { g30.MoveToOuterDisposeScope(), g32.MoveToOuterDisposeScope(), g33.MoveToOuterDisposeScope(), g25.MoveToOuterDisposeScope(), g26.MoveToOuterDisposeScope() };
+        }
     }
 
     private const string LoweredIr = """
@@ -147,5 +362,42 @@ public sealed partial class SpanHeadsModule : nn.Module<Tensor, (Tensor, Tensor)
           %9 = slice(%16) {dim=-1, end=1, start=0} : f32[batch,seq,1]  # qa.start @ SpanHeads.cs:14
           %13 = slice(%16) {dim=-1, end=2, start=1} : f32[batch,seq,1]  # qa.end @ SpanHeads.cs:15
           return %9, %13
+        """;
+
+    private const string TrainingIr = """
+        graph span_heads
+          %0 = input {name="x"} : f32[batch,seq,16]  # @ SpanHeads.cs:11
+          %1 = param {init="normal", name="dense.weight"} : f32[16,16]  # @ SpanHeads.cs:13
+          %3 = param {init="zeros", name="dense.bias"} : f32[16]  # @ SpanHeads.cs:13
+          %4 = linear(%0, %1, %3) : f32[batch,seq,16]  # dense @ SpanHeads.cs:13
+          %5 = gelu(%4) : f32[batch,seq,16]  # @ SpanHeads.cs:13
+          %14 = param {init="normal", name="qa.start_end.weight", packs="qa.start.weight,qa.end.weight", sizes=[1,1]} : f32[2,16]  # @ SpanHeads.cs:14
+          %15 = param {init="zeros", name="qa.start_end.bias", packs="qa.start.bias,qa.end.bias", sizes=[1,1]} : f32[2]  # @ SpanHeads.cs:14
+          %16 = linear(%5, %14, %15) : f32[batch,seq,2]  # qa.qkv @ SpanHeads.cs:14
+          %9 = slice(%16) {dim=-1, end=1, start=0} : f32[batch,seq,1]  # qa.start @ SpanHeads.cs:14
+          %13 = slice(%16) {dim=-1, end=2, start=1} : f32[batch,seq,1]  # qa.end @ SpanHeads.cs:15
+          return %9, %13
+        """;
+
+    private const string BackwardIr = """
+        graph span_heads.backward
+          %17 = grad_output {index=0} : f32[batch,seq,1]  # qa.start @ SpanHeads.cs:14
+          %18 = grad_output {index=1} : f32[batch,seq,1]  # qa.end @ SpanHeads.cs:15
+          %19 = slice_grad(%18) {dim=2, size=[2], start=1} : f32[batch,seq,2]  # qa.end @ SpanHeads.cs:15
+          %20 = slice_grad(%17) {dim=2, size=[2], start=0} : f32[batch,seq,2]  # qa.start @ SpanHeads.cs:14
+          %21 = add(%19, %20) : f32[batch,seq,2]  # qa.qkv @ SpanHeads.cs:14
+          %22 = saved {ref=14} : f32[2,16]  # @ SpanHeads.cs:14
+          %23 = matmul(%21, %22) {transB=false} : f32[batch,seq,16]  # qa.qkv @ SpanHeads.cs:14
+          %24 = saved {ref=5} : f32[batch,seq,16]  # @ SpanHeads.cs:13
+          %25 = linear_dw(%21, %24) : f32[2,16]  # qa.qkv @ SpanHeads.cs:14
+          %26 = sum_to(%21) {shape=[2]} : f32[2]  # qa.qkv @ SpanHeads.cs:14
+          %27 = saved {ref=4} : f32[batch,seq,16]  # dense @ SpanHeads.cs:13
+          %28 = gelu_grad(%23, %27) : f32[batch,seq,16]  # @ SpanHeads.cs:13
+          %29 = saved {ref=1} : f32[16,16]  # @ SpanHeads.cs:13
+          %30 = matmul(%28, %29) {transB=false} : f32[batch,seq,16]  # dense @ SpanHeads.cs:13
+          %31 = saved {ref=0} : f32[batch,seq,16]  # @ SpanHeads.cs:11
+          %32 = linear_dw(%28, %31) : f32[16,16]  # dense @ SpanHeads.cs:13
+          %33 = sum_to(%28) {shape=[16]} : f32[16]  # dense @ SpanHeads.cs:13
+          return %30, %32, %33, %25, %26
         """;
 }
