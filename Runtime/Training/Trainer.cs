@@ -175,7 +175,7 @@ public sealed class Trainer : IDisposable
                 using var scope = NewDisposeScope();
                 var label = batch.Label ?? throw new ArgumentException("evaluation batches need labels", nameof(data));
                 var output = _forward(batch);
-                lossSum += LossSum(output, batch).item<double>();
+                lossSum += LossSum(output, batch).ToDouble();
                 var real = output.narrow(0, 0, batch.Rows);
                 var values = Options.Task == TaskKind.Classification
                     ? real.argmax(-1).to(ScalarType.Float64).data<double>().ToArray()
@@ -260,7 +260,7 @@ public sealed class Trainer : IDisposable
             using var scope = NewDisposeScope();
             var output = _forward(batch);
             var sum = LossSum(output, batch);
-            var value = sum.item<double>();
+            var value = sum.ToDouble();
             if (!double.IsFinite(value))
             {
                 throw Diverged(epoch, count, group, $"the loss is {Describe(value)}");
