@@ -80,3 +80,52 @@ public partial class GradBertModel
         return Linear(Dropout(pooled, 0.1), Hidden, 3, "classifier");
     }
 }
+
+/// <summary>A tiny float32 BERT pair classifier for the trainer tests: embeddings over a 16-token vocabulary, one
+/// encoder layer, pooler, two classes; inputs as the data pipeline's batches (token ids, segment ids, valid length).</summary>
+[Model("train_tiny")]
+[StaticShapes(Batch = 4, SeqLens = new[] { 8, 16 })]
+public partial class TinyClassifierModel
+{
+    [Hyper] public int Hidden = 16;
+
+    [Forward]
+    public Expr Forward(
+        [Input(DType.Int64, "batch", "seq")] Expr inputIds,
+        [Input(DType.Int64, "batch", "seq")] Expr tokenTypes,
+        [Input(DType.Int64, "batch")] Expr validLength)
+    {
+        var words = Embedding(inputIds, 16, Hidden, "embeddings.word_embeddings");
+        var positions = PositionEmbedding(inputIds, 16, Hidden, "embeddings.position_embeddings");
+        var types = Embedding(tokenTypes, 2, Hidden, "embeddings.token_type_embeddings");
+        var x = Dropout(LayerNorm(words + positions + types, Hidden, 1e-12, "embeddings.LayerNorm"), 0.1);
+        var mask = LengthMask(validLength, inputIds);
+        x = Apply("encoder.layer.0", new GradEncoderLayer { Hidden = Hidden, Heads = 2 }, x, mask);
+        var pooled = Tanh(Linear(Select(x, 1, 0), Hidden, Hidden, "pooler.dense"));
+        return Linear(Dropout(pooled, 0.1), Hidden, 2, "classifier");
+    }
+}
+
+/// <summary><see cref="TinyClassifierModel"/> without dropout, so gradients do not depend on the RNG (accumulation test).</summary>
+[Model("train_tiny_nodrop")]
+[StaticShapes(Batch = 4, SeqLens = new[] { 8, 16 })]
+public partial class TinyClassifierNoDropoutModel
+{
+    [Hyper] public int Hidden = 16;
+
+    [Forward]
+    public Expr Forward(
+        [Input(DType.Int64, "batch", "seq")] Expr inputIds,
+        [Input(DType.Int64, "batch", "seq")] Expr tokenTypes,
+        [Input(DType.Int64, "batch")] Expr validLength)
+    {
+        var words = Embedding(inputIds, 16, Hidden, "embeddings.word_embeddings");
+        var positions = PositionEmbedding(inputIds, 16, Hidden, "embeddings.position_embeddings");
+        var types = Embedding(tokenTypes, 2, Hidden, "embeddings.token_type_embeddings");
+        var x = LayerNorm(words + positions + types, Hidden, 1e-12, "embeddings.LayerNorm");
+        var mask = LengthMask(validLength, inputIds);
+        x = Apply("encoder.layer.0", new GradEncoderLayer { Hidden = Hidden, Heads = 2, DropoutP = 0.0 }, x, mask);
+        var pooled = Tanh(Linear(Select(x, 1, 0), Hidden, Hidden, "pooler.dense"));
+        return Linear(pooled, Hidden, 2, "classifier");
+    }
+}
