@@ -1,0 +1,161 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using GraphCompiler.ModelDefs.Zoo;
+using GraphCompiler.Runtime.Data;
+using GraphCompiler.Runtime.Training;
+using GraphCompiler.Runtime.Weights;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GraphCompiler.Samples.Mrpc;
+
+/// <summary>The tutorial's recipes: "full" is GluonNLP's fine-tuning script (train on train.tsv, AdamW, warmup and
+/// linear decay, evaluate on dev.tsv); "tutorial" is the notebook (train on dev.tsv, Adam lr 5e-6 eps 1e-9, clipping
+/// at 1, constant rate, 3 epochs).</summary>
+public sealed record MrpcSettings
+{
+    public string? DataDirectory { get; init; }
+
+    public string Preset { get; init; } = "full";
+
+    public string Model { get; init; } = "minilm";
+
+    public string? Weights { get; init; }
+
+    public string? Vocab { get; init; }
+
+    public int? Epochs { get; init; }
+
+    public double? LearningRate { get; init; }
+
+    public int Seed { get; init; } = 2;
+
+    public int MaxLength { get; init; } = 128;
+
+    public int LogEvery { get; init; } = 4;
+
+    public string Output { get; init; } = Path.Combine("out", "mrpc");
+
+    public bool Resume { get; init; }
+
+    public ProgressMode Progress { get; init; } = ProgressMode.Auto;
+}
+
+/// <summary>Load the pretrained model, attach the classifier, load MRPC, fine-tune, evaluate, write the model and
+/// report.json.</summary>
+public static class MrpcRun
+{
+    public static JsonObject Run(MrpcSettings settings, TextWriter log)
+    {
+        if (settings.Preset is not ("full" or "tutorial"))
+        {
+            throw new ArgumentException($"unknown preset '{settings.Preset}': use 'full' (train.tsv → dev.tsv) or 'tutorial' (train and evaluate on dev.tsv)");
+        }
+
+        var demo = settings.DataDirectory is null;
+        var dataDir = settings.DataDirectory ?? Path.Combine(AppContext.BaseDirectory, "DemoData");
+        var trainFile = Path.Combine(dataDir, demo ? "demo-train.tsv" : settings.Preset == "tutorial" ? "dev.tsv" : "train.tsv");
+        var devFile = Path.Combine(dataDir, demo ? "demo-dev.tsv" : "dev.tsv");
+        foreach (var file in new[] { trainFile, devFile })
+        {
+            if (!File.Exists(file))
+            {
+                throw new FileNotFoundException($"MRPC file not found: {file}. --data must name the folder with GLUE's MRPC train.tsv and dev.tsv.", file);
+            }
+        }
+
+        if (demo)
+        {
+            log.WriteLine("DEMO DATA: no --data given, so this runs on a few paraphrase pairs written for the project, not on MRPC.");
+            log.WriteLine("           Its accuracy means nothing; pass --data DIR (GLUE MRPC train.tsv, dev.tsv) for the real task.");
+        }
+
+        manual_seed(settings.Seed);
+        using var zoo = ModelZoo.GetModel(settings.Model, pretrained: true, weights: settings.Weights, vocab: settings.Vocab);
+        log.WriteLine(ModelSummary.Describe(zoo.Module));
+        log.WriteLine(zoo.Load);
+
+        var tokenizer = zoo.Vocabulary.CreateTokenizer();
+        var maxLength = Math.Min(settings.MaxLength, zoo.Graph.Buckets.Max(b => b.Seq));
+        var transform = new SentencePairTransform(tokenizer, new PairTransformOptions { MaxLength = maxLength });
+        var train = SentencePairDataset.Load(trainFile, SentencePairDataset.MrpcTsv, transform);
+        var dev = SentencePairDataset.Load(devFile, SentencePairDataset.MrpcTsv, transform);
+        log.WriteLine(train.Report);
+        log.WriteLine(dev.Report);
+
+        var trainSampler = FixedBucketSampler.ForModel(zoo.Graph, train.Lengths, shuffle: true, seed: settings.Seed);
+        var devSampler = FixedBucketSampler.ForModel(zoo.Graph, dev.Lengths, shuffle: false);
+        var trainPlan = trainSampler.Plan(0);
+        log.WriteLine($"train: {trainPlan.Batches.Count} batches of {trainPlan.BatchSize} over buckets {string.Join(", ", zoo.Graph.Buckets)}; padding {PaddingRatio(trainPlan):P1} of token slots");
+        var trainData = BatchSource.From(new DataLoader(train, transform, trainSampler));
+        var devData = BatchSource.From(new DataLoader(dev, transform, devSampler));
+
+        var tutorial = settings.Preset == "tutorial";
+        var options = new TrainerOptions
+        {
+            Optimizer = tutorial ? OptimizerKind.Adam : OptimizerKind.AdamW,
+            LearningRate = settings.LearningRate ?? (tutorial ? 5e-6 : 5e-5),
+            Epsilon = tutorial ? 1e-9 : 1e-6,
+            WeightDecay = tutorial ? 0 : 0.01,
+            MaxGradNorm = 1.0,
+            Schedule = tutorial ? ScheduleKind.Constant : ScheduleKind.LinearWarmupDecay,
+            WarmupRatio = 0.1,
+            Epochs = settings.Epochs ?? 3,
+            Seed = settings.Seed,
+            LogEvery = settings.LogEvery,
+            OutputDirectory = settings.Output,
+            BestMetric = Metrics.Accuracy,
+            Progress = settings.Progress,
+            Log = settings.Progress == ProgressMode.Auto ? null : log,
+        };
+        using var trainer = new Trainer((nn.Module<Tensor, Tensor, Tensor, Tensor>)zoo.Module, options);
+        if (settings.Resume && trainer.Resume())
+        {
+            log.WriteLine($"resuming from {trainer.Checkpoints?.Latest} at step {trainer.State.Step}");
+        }
+
+        var result = trainer.Fit(trainData, devData);
+        var final = trainer.Evaluate(devData);
+        log.WriteLine($"dev: accuracy {final.Metrics[Metrics.Accuracy]:F4}, F1 {final.Metrics[Metrics.F1]:F4} on {final.Examples} pairs (best epoch {result.BestEpoch})");
+
+        var modelFile = Path.Combine(settings.Output, "model.safetensors");
+        SafeTensors.Write(modelFile, WeightLoader.CheckpointTensors(zoo.Module), new Dictionary<string, string>
+        {
+            ["model"] = zoo.Graph.ModelName,
+            ["format"] = "graphcompiler-checkpoint",
+        });
+
+        var report = new JsonObject
+        {
+            ["model"] = zoo.Graph.ModelName,
+            ["pretrained"] = settings.Weights ?? MiniLmPackage.ModelResource,
+            ["data"] = demo ? "demo (not MRPC)" : Path.GetFullPath(dataDir),
+            ["preset"] = settings.Preset,
+            ["train_examples"] = train.Count,
+            ["dev_examples"] = dev.Count,
+            ["epochs"] = options.Epochs,
+            ["best_epoch"] = result.BestEpoch,
+            ["dev"] = new JsonObject
+            {
+                ["accuracy"] = final.Metrics[Metrics.Accuracy],
+                ["f1"] = final.Metrics[Metrics.F1],
+                ["mcc"] = final.Metrics.TryGetValue(Metrics.Mcc, out var mcc) ? mcc : null,
+                ["loss"] = final.Loss,
+            },
+            ["train_seconds"] = result.TrainSeconds,
+            ["train_sequences_per_second"] = result.SequencesPerSecond,
+            ["peak_memory_bytes"] = result.PeakMemoryBytes,
+            ["padding_ratio"] = PaddingRatio(trainPlan),
+            ["truncated_pairs"] = train.Report.TruncatedPairs + dev.Report.TruncatedPairs,
+            ["model_file"] = Path.GetFullPath(modelFile),
+            ["files"] = new JsonArray(result.Files.Select(f => (JsonNode?)JsonValue.Create(Path.GetFullPath(f))).ToArray()),
+        };
+        var reportFile = Path.Combine(settings.Output, "report.json");
+        AtomicFile.Write(reportFile, s => JsonSerializer.Serialize(s, report, new JsonSerializerOptions { WriteIndented = true }));
+        log.WriteLine($"wrote {modelFile} and {reportFile}");
+        return report;
+    }
+
+    private static double PaddingRatio(BatchPlan plan) => plan.TokenSlots == 0 ? 0 : 1 - ((double)plan.RealTokens / plan.TokenSlots);
+}

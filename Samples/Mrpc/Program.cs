@@ -1,0 +1,51 @@
+using System.CommandLine;
+using GraphCompiler.Runtime.Training;
+using GraphCompiler.Samples.Mrpc;
+
+var data = new Option<DirectoryInfo?>("--data") { Description = "Folder with GLUE MRPC train.tsv and dev.tsv (default: the built-in demo pairs, not MRPC)" };
+var preset = new Option<string>("--preset") { Description = "full: train.tsv → dev.tsv, GluonNLP's script; tutorial: train and evaluate on dev.tsv, Adam lr 5e-6", DefaultValueFactory = _ => "full" };
+var model = new Option<string>("--model") { Description = "minilm, bert_12_768_12 or bert_24_1024_16 (BERT needs --weights)", DefaultValueFactory = _ => "minilm" };
+var weights = new Option<string?>("--weights") { Description = "Pretrained checkpoint: .safetensors (HF), .params (GluonNLP) or .onnx" };
+var vocab = new Option<string?>("--vocab") { Description = "vocab.txt of the checkpoint (default: bert-base-uncased's, shipped with MiniLM)" };
+var epochs = new Option<int?>("--epochs") { Description = "Epochs (default 3)" };
+var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default: the preset's)" };
+var seed = new Option<int>("--seed") { Description = "Seed for shuffling and dropout", DefaultValueFactory = _ => 2 };
+var output = new Option<string>("--out") { Description = "Output folder (checkpoints, curves, model, report.json)", DefaultValueFactory = _ => Path.Combine("out", "mrpc") };
+var resume = new Option<bool>("--resume") { Description = "Continue from the latest checkpoint in --out" };
+var logEvery = new Option<int>("--log-every") { Description = "Log every N batches", DefaultValueFactory = _ => 4 };
+var progress = new Option<ProgressMode>("--progress") { Description = "Auto, Bar, Lines or None", DefaultValueFactory = _ => ProgressMode.Auto };
+
+var root = new RootCommand("Fine-tune pretrained BERT on MRPC (paraphrase or not) with the generated forward and backward.")
+{
+    data, preset, model, weights, vocab, epochs, lr, seed, output, resume, logEvery, progress,
+};
+root.SetAction(parse =>
+{
+    var settings = new MrpcSettings
+    {
+        DataDirectory = parse.GetValue(data)?.FullName,
+        Preset = parse.GetValue(preset)!,
+        Model = parse.GetValue(model)!,
+        Weights = parse.GetValue(weights),
+        Vocab = parse.GetValue(vocab),
+        Epochs = parse.GetValue(epochs),
+        LearningRate = parse.GetValue(lr),
+        Seed = parse.GetValue(seed),
+        Output = parse.GetValue(output)!,
+        Resume = parse.GetValue(resume),
+        LogEvery = parse.GetValue(logEvery),
+        Progress = parse.GetValue(progress),
+    };
+    try
+    {
+        MrpcRun.Run(settings, Console.Out);
+        return 0;
+    }
+    catch (Exception ex) when (ex is FileNotFoundException or ArgumentException or IOException or TrainingDivergedException
+                                   or GraphCompiler.Runtime.Weights.WeightLoadException or GraphCompiler.Runtime.Data.DataFormatException)
+    {
+        Console.Error.WriteLine("error: " + ex.Message);
+        return 1;
+    }
+});
+return root.Parse(args).Invoke();
