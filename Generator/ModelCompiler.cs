@@ -66,8 +66,11 @@ namespace GraphCompiler.Generator
         {
             var training = PassPipeline.Run(lowered, PassPipeline.Training);
             var backward = Autodiff.Differentiate(training);
-            new InferShapes().Run(backward.Graph);
-            return (training, backward);
+            // The backward goes through the same fusion passes as any graph; the values it still reads are what the
+            // forward must save.
+            var optimized = PassPipeline.Run(backward.Graph);
+            var stillSaved = optimized.Nodes.Where(n => n.Op == OpNames.Saved).Select(n => (int)n.Int("ref")).ToList();
+            return (training, backward with { Graph = optimized, SavedValues = backward.SavedValues.Where(stillSaved.Contains).ToEquatableArray() });
         }
 
         private static bool UsesBlock(DeclarationSpec model, DeclarationSpec block) =>
