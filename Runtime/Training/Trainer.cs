@@ -287,6 +287,12 @@ public sealed class Trainer : IDisposable
         var lr = schedule.At(State.Step);
         Optimizers.SetLearningRate(Optimizer, lr);
         Optimizer.step();
+
+        // TorchSharp releases an autograd graph's native memory (custom-function nodes, the graph behind each output)
+        // through .NET finalizers, not reference counts: without a collection here every step's activations stay
+        // alive until the GC happens to run (measured on MiniLM 32×128: +0.5 GB per step, an 8.2 GB peak over MRPC).
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
         clock.Stop();
 
         State.Step++;
