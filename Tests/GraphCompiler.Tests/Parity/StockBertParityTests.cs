@@ -1,3 +1,4 @@
+using GraphCompiler.Benchmarks.Peers;
 using GraphCompiler.ModelDefs;
 using GraphCompiler.Runtime.Weights;
 using TorchSharp;

@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace GraphCompiler.Tests.Parity;
+namespace GraphCompiler.Benchmarks.Peers;
 
 /// <summary>BERT assembled the way a .NET user would without the compiler: TorchSharp's stock nn.Embedding,
 /// nn.LayerNorm, nn.TransformerEncoderLayer (GELU, post-LN) and nn.Linear. The reference (and, in benchmarks, the
