@@ -43,17 +43,17 @@ namespace GraphCompiler.Generator
         /// <summary>The model's graph as lowered and after the pass pipeline (throws <see cref="CompileErrorException"/>).</summary>
         public static (Graph Lowered, Graph Optimized) CompileGraph(DeclarationSpec model, IReadOnlyList<DeclarationSpec> blocks)
         {
-            var broken = blocks.FirstOrDefault(b => b.Diagnostics.Count > 0 && UsesBlock(model, b));
-            if (broken is not null)
-            {
-                // The block's own diagnostics explain it; say at the model why it was not compiled.
-                throw new CompileErrorException(DiagnosticInfo.Create(DiagnosticDescriptors.BadDeclaration, model.Location, model.Name, $"block '{broken.Name}' it applies has errors"));
-            }
-
             var byName = new Dictionary<string, DeclarationSpec>(StringComparer.Ordinal);
             foreach (var block in blocks)
             {
                 byName[block.FullName] = block;
+            }
+
+            var broken = BrokenBlockReached(model, byName);
+            if (broken is not null)
+            {
+                // The block's own diagnostics explain it; say at the model why it was not compiled.
+                throw new CompileErrorException(DiagnosticInfo.Create(DiagnosticDescriptors.BadDeclaration, model.Location, model.Name, $"block '{broken.Name}' it applies has errors"));
             }
 
             var lowered = Lowerer.Lower(model, byName);
@@ -73,18 +73,61 @@ namespace GraphCompiler.Generator
             return (training, backward with { Graph = optimized, SavedValues = backward.SavedValues.Where(stillSaved.Contains).ToEquatableArray() });
         }
 
-        private static bool UsesBlock(DeclarationSpec model, DeclarationSpec block) =>
-            model.Forward is not null && Mentions(model.Forward.Body.Select(s => s.Value), block.FullName);
-
-        private static bool Mentions(IEnumerable<DslExpr> exprs, string block) => exprs.Any(e => e switch
+        /// <summary>The first block with errors that the model applies, directly or through other blocks.</summary>
+        private static DeclarationSpec? BrokenBlockReached(DeclarationSpec model, IReadOnlyDictionary<string, DeclarationSpec> blocks)
         {
-            NewBlockExpr nb => nb.BlockFullName == block || Mentions(nb.Initializers.Select(i => i.Value), block),
-            CallExpr c => Mentions(c.Args.Select(a => a.Value), block),
-            ArrayExpr a => Mentions(a.Items, block),
-            TupleExpr t => Mentions(t.Items, block),
-            BinaryExpr b => Mentions(new[] { b.Left, b.Right }, block),
-            UnaryExpr u => Mentions(new[] { u.Operand }, block),
-            _ => false,
-        });
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            var pending = new Stack<DeclarationSpec>();
+            pending.Push(model);
+            while (pending.Count > 0)
+            {
+                var declaration = pending.Pop();
+                var applied = new List<string>();
+                Collect(declaration.Forward?.Body.Select(s => s.Value) ?? Enumerable.Empty<DslExpr>(), applied);
+                foreach (var name in applied)
+                {
+                    if (seen.Add(name) && blocks.TryGetValue(name, out var block))
+                    {
+                        if (block.Diagnostics.Count > 0)
+                        {
+                            return block;
+                        }
+
+                        pending.Push(block);
+                    }
+                }
+            }
+
+            return null;
+        }
+
+        private static void Collect(IEnumerable<DslExpr> exprs, List<string> blocks)
+        {
+            foreach (var e in exprs)
+            {
+                switch (e)
+                {
+                    case NewBlockExpr nb:
+                        blocks.Add(nb.BlockFullName);
+                        Collect(nb.Initializers.Select(i => i.Value), blocks);
+                        break;
+                    case CallExpr c:
+                        Collect(c.Args.Select(a => a.Value), blocks);
+                        break;
+                    case ArrayExpr a:
+                        Collect(a.Items, blocks);
+                        break;
+                    case TupleExpr t:
+                        Collect(t.Items, blocks);
+                        break;
+                    case BinaryExpr b:
+                        Collect(new[] { b.Left, b.Right }, blocks);
+                        break;
+                    case UnaryExpr u:
+                        Collect(new[] { u.Operand }, blocks);
+                        break;
+                }
+            }
+        }
     }
 }
