@@ -28,6 +28,7 @@ namespace GraphCompiler.Generator.Passes
             private readonly Dictionary<int, List<int>> _grads = new();
             private readonly Dictionary<int, int> _saved = new();
             private readonly List<Node> _nodes = new();
+            private readonly Dictionary<int, TensorType> _types = new();
             private int _next;
             private Node _current = null!;
 
@@ -114,7 +115,7 @@ namespace GraphCompiler.Generator.Passes
 
             private bool Needs(int forwardId) => _differentiable.Contains(forwardId);
 
-            private TensorType TypeOf(int id) => id < _forward.NextId ? _byId[id].Type : _nodes.First(n => n.Id == id).Type;
+            private TensorType TypeOf(int id) => id < _forward.NextId ? _byId[id].Type : _types[id];
 
             private int Saved(int forwardId)
             {
@@ -123,6 +124,7 @@ namespace GraphCompiler.Generator.Passes
                     var source = _byId[forwardId];
                     id = _next++;
                     _nodes.Add(new Node(id, OpNames.Saved, EquatableArray<int>.Empty, source.Type, EquatableArray.Of(Attr.Int("ref", forwardId)), source.Scope, source.Source));
+                    _types[id] = source.Type;
                     _saved[forwardId] = id;
                 }
 
@@ -138,6 +140,7 @@ namespace GraphCompiler.Generator.Passes
                 }
 
                 _nodes.Add(node);
+                _types[node.Id] = node.Type;
                 return node.Id;
             }
 
