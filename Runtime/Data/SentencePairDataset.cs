@@ -22,6 +22,9 @@ public sealed class SentencePairDataset
 
     public int Count => Examples.Count;
 
+    /// <summary>The first <paramref name="count"/> examples (file order), for short runs; the report stays the file's.</summary>
+    public SentencePairDataset Take(int count) => count >= Count ? this : new(Examples.Take(count).ToArray(), Report);
+
     /// <summary>The token count (valid length) of every example, for a sampler.</summary>
     public IReadOnlyList<int> Lengths => Examples.Select(e => e.ValidLength).ToArray();
 

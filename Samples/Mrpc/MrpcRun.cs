@@ -27,6 +27,9 @@ public sealed record MrpcSettings
 
     public int? Epochs { get; init; }
 
+    /// <summary>Train on the first N training pairs only (short runs: CI, smoke checks); null = all.</summary>
+    public int? TrainLimit { get; init; }
+
     public double? LearningRate { get; init; }
 
     public int Seed { get; init; } = 2;
@@ -80,6 +83,16 @@ public static class MrpcRun
         var maxLength = Math.Min(settings.MaxLength, zoo.Graph.Buckets.Max(b => b.Seq));
         var transform = new SentencePairTransform(tokenizer, new PairTransformOptions { MaxLength = maxLength });
         var train = SentencePairDataset.Load(trainFile, SentencePairDataset.MrpcTsv, transform);
+        if (settings.TrainLimit is { } limit)
+        {
+            if (limit <= 0)
+            {
+                throw new ArgumentException($"--train-limit must be positive, got {limit}");
+            }
+
+            train = train.Take(limit);
+        }
+
         var dev = SentencePairDataset.Load(devFile, SentencePairDataset.MrpcTsv, transform);
         log.WriteLine(train.Report);
         log.WriteLine(dev.Report);
@@ -143,6 +156,16 @@ public static class MrpcRun
                 ["mcc"] = final.Metrics.TryGetValue(Metrics.Mcc, out var mcc) ? mcc : null,
                 ["loss"] = final.Loss,
             },
+            ["history"] = new JsonArray(result.History.Epochs.Select(e => (JsonNode?)new JsonObject
+            {
+                ["epoch"] = e.Epoch,
+                ["train_loss"] = e.TrainLoss,
+                ["train_accuracy"] = e.TrainAccuracy,
+                ["dev_loss"] = e.DevLoss,
+                ["dev_accuracy"] = e.Dev.TryGetValue(Metrics.Accuracy, out var a) ? a : null,
+                ["dev_f1"] = e.Dev.TryGetValue(Metrics.F1, out var f) ? f : null,
+            }).ToArray()),
+            ["first_logged_loss"] = result.History.Steps.Count > 0 ? result.History.Steps[0].Loss : null,
             ["train_seconds"] = result.TrainSeconds,
             ["train_sequences_per_second"] = result.SequencesPerSecond,
             ["peak_memory_bytes"] = result.PeakMemoryBytes,

@@ -8,6 +8,7 @@ var model = new Option<string>("--model") { Description = "minilm, bert_12_768_1
 var weights = new Option<string?>("--weights") { Description = "Pretrained checkpoint: .safetensors (HF), .params (GluonNLP) or .onnx" };
 var vocab = new Option<string?>("--vocab") { Description = "vocab.txt of the checkpoint (default: bert-base-uncased's, shipped with MiniLM)" };
 var epochs = new Option<int?>("--epochs") { Description = "Epochs (default 3)" };
+var trainLimit = new Option<int?>("--train-limit") { Description = "Train on the first N training pairs only (a short run)" };
 var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default: the preset's)" };
 var seed = new Option<int>("--seed") { Description = "Seed for shuffling and dropout", DefaultValueFactory = _ => 2 };
 var output = new Option<string>("--out") { Description = "Output folder (checkpoints, curves, model, report.json)", DefaultValueFactory = _ => Path.Combine("out", "mrpc") };
@@ -17,7 +18,7 @@ var progress = new Option<ProgressMode>("--progress") { Description = "Auto, Bar
 
 var root = new RootCommand("Fine-tune pretrained BERT on MRPC (paraphrase or not) with the generated forward and backward.")
 {
-    data, preset, model, weights, vocab, epochs, lr, seed, output, resume, logEvery, progress,
+    data, preset, model, weights, vocab, epochs, trainLimit, lr, seed, output, resume, logEvery, progress,
 };
 root.SetAction(parse =>
 {
@@ -29,6 +30,7 @@ root.SetAction(parse =>
         Weights = parse.GetValue(weights),
         Vocab = parse.GetValue(vocab),
         Epochs = parse.GetValue(epochs),
+        TrainLimit = parse.GetValue(trainLimit),
         LearningRate = parse.GetValue(lr),
         Seed = parse.GetValue(seed),
         Output = parse.GetValue(output)!,
