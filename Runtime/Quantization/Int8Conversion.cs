@@ -37,6 +37,9 @@ public static class Int8Conversion
     public static Dictionary<string, Tensor> Parameters(nn.Module source) =>
         source.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter, StringComparer.Ordinal);
 
+    /// <summary>Where the source module's parameters live (the int8 module is created there).</summary>
+    public static Device DeviceOf(nn.Module source) => source.parameters().First().device;
+
     public static Tensor Find(string model, IReadOnlyDictionary<string, Tensor> parameters, string name, params long[] shape)
     {
         if (!parameters.TryGetValue(name, out var tensor))
