@@ -161,7 +161,8 @@ namespace GraphCompiler.Generator.Emit
             // The int8 graph keeps every fp32 parameter's id (the GEMM weights turn i8 in place) and adds the scales.
             string Int8Name(int id) => inputNames.TryGetValue(id, out var i) ? i : "x" + id.ToString(CultureInfo.InvariantCulture);
             string Field(int id) => "p" + id.ToString(CultureInfo.InvariantCulture);
-            string Int8NameOf(int id) => int8[id].Op == OpNames.Param ? Field(id) : Int8Name(id);
+            var int8Params = new HashSet<int>(int8.Parameters.Select(p => p.Id));
+            string Int8NameOf(int id) => int8Params.Contains(id) ? Field(id) : Int8Name(id);
             data["Int8Buckets"] = seqLens.Select(seq => new Dictionary<string, object>
             {
                 ["Batch"] = batch.ToString(CultureInfo.InvariantCulture),
