@@ -28,7 +28,8 @@ namespace GraphCompiler.Generator
             {
                 var (lowered, optimized) = CompileGraph(model, blocks);
                 var (training, backward) = CompileTraining(lowered);
-                return new CompiledModel(hintName, ModelEmitter.Emit(model, lowered, optimized, training, backward), EquatableArray<DiagnosticInfo>.Empty);
+                var quantized = model.Model.Quantize is { } quantize ? CompileQuantized(model.Name, quantize, optimized) : null;
+                return new CompiledModel(hintName, ModelEmitter.Emit(model, lowered, optimized, training, backward, quantized), EquatableArray<DiagnosticInfo>.Empty);
             }
             catch (CompileErrorException ex)
             {
@@ -71,6 +72,25 @@ namespace GraphCompiler.Generator
             var optimized = PassPipeline.Run(backward.Graph);
             var stillSaved = optimized.Nodes.Where(n => n.Op == OpNames.Saved).Select(n => (int)n.Int("ref")).ToList();
             return (training, backward with { Graph = optimized, SavedValues = backward.SavedValues.Where(stillSaved.Contains).ToEquatableArray() });
+        }
+
+        /// <summary>A [Quantize] model's calibration and int8 graphs, both from the optimized graph (so the packed QKV GEMM
+        /// and the fused bias+GELU GEMM are one GEMM each). An Exclude prefix naming no quantizable GEMM is GC0011.</summary>
+        public static QuantizedGraphs CompileQuantized(string modelName, QuantizeInfo quantize, Graph optimized)
+        {
+            var exclude = quantize.Exclude.ToList();
+            var unmatched = QuantizationPlan.UnmatchedPrefix(optimized, exclude);
+            if (unmatched is not null)
+            {
+                var quantizable = QuantizationPlan.Candidates(optimized).Select(g => g.WeightName).ToList();
+                throw new CompileErrorException(DiagnosticInfo.Create(DiagnosticDescriptors.BadQuantization, quantize.Location, modelName,
+                    $"Exclude prefix '{unmatched}' matches no GEMM that would be quantized (" +
+                    (quantizable.Count == 0 ? "the model has none" : "their weights: " + string.Join(", ", quantizable.Take(4)) + (quantizable.Count > 4 ? ", …" : "")) +
+                    "); GEMMs without a sequence dimension stay fp32 anyway"));
+            }
+
+            var gemms = QuantizationPlan.Select(optimized, exclude);
+            return new QuantizedGraphs(PassPipeline.Run(optimized, PassPipeline.CalibrationTail(exclude)), PassPipeline.Run(optimized, PassPipeline.Int8Tail(exclude)), gemms);
         }
 
         /// <summary>The first block with errors that the model applies, directly or through other blocks.</summary>

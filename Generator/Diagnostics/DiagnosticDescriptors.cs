@@ -47,6 +47,10 @@ namespace GraphCompiler.Generator.Diagnostics
             "GC0010", "Undefined or mistyped value",
             "{0}");
 
+        public static readonly DiagnosticDescriptor BadQuantization = Error(
+            "GC0011", "Malformed [Quantize] option",
+            "[Quantize] on '{0}': {1}");
+
         public static readonly DiagnosticDescriptor InternalError = Error(
             "GC9999", "Internal generator error",
             "GraphCompiler failed on '{0}': {1}. This is a bug in the generator; the declaration was not compiled.");
@@ -67,6 +71,7 @@ namespace GraphCompiler.Generator.Diagnostics
             "GC0008" => BadInput,
             "GC0009" => UnknownBlock,
             "GC0010" => UndefinedValue,
+            "GC0011" => BadQuantization,
             _ => InternalError,
         };
     }

@@ -37,6 +37,19 @@ namespace GraphCompiler
         public int[] SeqLens { get; set; } = new int[0];
     }
 
+    /// <summary>Opts a [Model] into an int8 variant: the generator also emits <c>{Class}Int8Module</c> (per-channel int8
+    /// weights, per-tensor int8 activations) and gives <c>{Class}Module</c> a calibration forward,
+    /// <c>ForwardObserved</c>. Every GEMM over the sequence (one with a "seq" dimension) whose weight is a parameter is
+    /// quantized; GEMMs over batch rows only (pooler, classifier) stay fp32, as do embeddings (gathers).</summary>
+    [AttributeUsage(AttributeTargets.Class, Inherited = false)]
+    public sealed class QuantizeAttribute : Attribute
+    {
+        /// <summary>Parameter-name prefixes whose GEMMs stay fp32, e.g. <c>"encoder.layer.0."</c> (matched against the
+        /// GEMM weight's name and, for a packed weight, the names it packs). Each must match a GEMM that would be
+        /// quantized.</summary>
+        public string[] Exclude { get; set; } = new string[0];
+    }
+
     /// <summary>Declares a model input: its element type and dimensions. A dimension is <c>"batch"</c>,
     /// <c>"seq"</c>, an integer literal or the name of one of the model's hyper-parameters.</summary>
     [AttributeUsage(AttributeTargets.Parameter, Inherited = false)]

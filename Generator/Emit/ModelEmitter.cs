@@ -12,6 +12,9 @@ using GraphCompiler.Generator.Passes;
 
 namespace GraphCompiler.Generator.Emit
 {
+    /// <summary>The graphs of a [Quantize] model's two extra variants, both derived from the optimized graph.</summary>
+    public sealed record QuantizedGraphs(Graph Calibration, Graph Int8, IReadOnlyList<QuantizedGemm> Gemms);
+
     /// <summary>Renders a compiled graph as a TorchSharp module: one forward per static shape bucket, shapes as
     /// constants, each value freed after its last use. Every literal is decided here; the template only places strings.</summary>
     public static class ModelEmitter
@@ -20,7 +23,9 @@ namespace GraphCompiler.Generator.Emit
 
         private static readonly Lazy<Template> ModuleTemplate = new(() => Load("Module"));
 
-        public static string Emit(DeclarationSpec model, Graph lowered, Graph optimized, Graph training, BackwardGraph backward)
+        private static readonly Lazy<Template> Int8Template = new(() => Load("Int8Module"));
+
+        public static string Emit(DeclarationSpec model, Graph lowered, Graph optimized, Graph training, BackwardGraph backward, QuantizedGraphs? quantized = null)
         {
             var info = model.Model!;
             var className = model.Name + "Module";
@@ -109,7 +114,110 @@ namespace GraphCompiler.Generator.Emit
                 ["OptimizedIr"] = VerbatimString(IrText.Print(optimized)),
             };
 
-            return Render(ModuleTemplate.Value, data);
+            AddQuantization(data, quantized, model, inputs, inputNames, fieldNames, NameOf, info.Batch, info.SeqLens, seqInput is not null);
+            var source = Render(ModuleTemplate.Value, data);
+            return quantized is null ? source : source + "\n" + Render(Int8Template.Value, data);
+        }
+
+        /// <summary>The [Quantize] parts: ForwardObserved and QuantizationSlots on the fp32 module (blocks of Module.scriban),
+        /// and the data of the {Decl}Int8Module class (Int8Module.scriban). Keys are set for every model, since the
+        /// template's variables are strict.</summary>
+        private static void AddQuantization(Dictionary<string, object> data, QuantizedGraphs? quantized, DeclarationSpec model, IReadOnlyList<Node> inputs,
+            IReadOnlyDictionary<int, string> inputNames, IReadOnlyDictionary<int, string> fieldNames, Func<int, string> name, int batch, IReadOnlyList<int> seqLens, bool hasSeq)
+        {
+            data["Quantized"] = quantized is not null;
+            data["CalibrationIrExpr"] = quantized is null ? "\"\"" : "CalibrationIr";
+            data["Int8IrExpr"] = quantized is null ? "\"\"" : "Int8Ir";
+            data["Int8ClassName"] = model.Name + "Int8Module";
+            data["Slots"] = new List<string>();
+            data["ObservedBuckets"] = new List<Dictionary<string, object>>();
+            data["Int8Buckets"] = new List<Dictionary<string, object>>();
+            data["FloatParameters"] = new List<Dictionary<string, object>>();
+            data["Buffers"] = new List<Dictionary<string, object>>();
+            data["Conversion"] = new List<string>();
+            data["ScaleFills"] = new List<string>();
+            data["CalibrationIr"] = "";
+            data["Int8Ir"] = "";
+            data["Int8Passes"] = "";
+            if (quantized is null)
+            {
+                return;
+            }
+
+            var (calibration, int8, gemms) = (quantized.Calibration, quantized.Int8, quantized.Gemms);
+            data["Slots"] = gemms.Select(g => $"new(\"{Escape(g.Slot)}\", \"{g.Kind}\", \"{Escape(g.WeightName)}\", {g.InFeatures}, {g.OutFeatures})").ToList();
+            data["CalibrationIr"] = VerbatimString(IrText.Print(calibration));
+            data["Int8Ir"] = VerbatimString(IrText.Print(int8));
+            data["Int8Passes"] = PassPipeline.Names(PassPipeline.Int8);
+            data["ObservedBuckets"] = seqLens.Select(seq => new Dictionary<string, object>
+            {
+                ["Batch"] = batch.ToString(CultureInfo.InvariantCulture),
+                ["Seq"] = hasSeq ? seq.ToString(CultureInfo.InvariantCulture) : "_",
+                ["Method"] = $"ForwardObserved_{batch}x{seq}",
+                ["Checks"] = inputs.Select(i => Check(i, inputNames[i.Id], batch, seq)).ToList(),
+                ["Lines"] = BucketBody(calibration, name, batch, seq),
+            }).ToList();
+
+            // The int8 graph keeps every fp32 parameter's id (the GEMM weights turn i8 in place) and adds the scales.
+            string Int8Name(int id) => inputNames.TryGetValue(id, out var i) ? i : "x" + id.ToString(CultureInfo.InvariantCulture);
+            string Field(int id) => "p" + id.ToString(CultureInfo.InvariantCulture);
+            var int8Params = new HashSet<int>(int8.Parameters.Select(p => p.Id));
+            string Int8NameOf(int id) => int8Params.Contains(id) ? Field(id) : Int8Name(id);
+            data["Int8Buckets"] = seqLens.Select(seq => new Dictionary<string, object>
+            {
+                ["Batch"] = batch.ToString(CultureInfo.InvariantCulture),
+                ["Seq"] = hasSeq ? seq.ToString(CultureInfo.InvariantCulture) : "_",
+                ["Method"] = $"Forward_{batch}x{seq}",
+                ["Checks"] = inputs.Select(i => Check(i, inputNames[i.Id], batch, seq)).ToList(),
+                ["Lines"] = BucketBody(int8, Int8NameOf, batch, seq),
+            }).ToList();
+
+            var gemmByWeight = gemms.ToDictionary(g => g.WeightId);
+            var scaleIds = new HashSet<int>();
+            var conversion = new List<string>();
+            var scaleFills = new List<string>();
+            foreach (var node in int8.Nodes.Where(n => n.Op == OpNames.QLinear || n.Op == OpNames.QLinearGelu))
+            {
+                var (weight, weightScale, inputScale) = (int8[node.Inputs[1]], node.Inputs[2], node.Inputs[3]);
+                var gemm = gemmByWeight[weight.Id];
+                scaleIds.Add(weightScale);
+                scaleIds.Add(inputScale);
+                conversion.Add($"Int8Conversion.CopyQuantized(Int8Conversion.Find(Name, weights, \"{Escape(gemm.WeightName)}\", {gemm.OutFeatures}, {gemm.InFeatures}), target.{Field(weight.Id)}, target.{Field(weightScale)});");
+                scaleFills.Add($"target.{Field(inputScale)}.fill_(inputScales[\"{Escape(gemm.Slot)}\"]);");
+            }
+
+            var copies = new List<string>();
+            var floatParameters = new List<Dictionary<string, object>>();
+            var buffers = new List<Dictionary<string, object>>();
+            foreach (var p in int8.Parameters)
+            {
+                var dims = string.Join(", ", p.Type.Shape.Select(d => d.Size.ToString(CultureInfo.InvariantCulture)));
+                var entry = new Dictionary<string, object>
+                {
+                    ["Field"] = Field(p.Id),
+                    ["Name"] = Escape(p.Attr("name")!),
+                    ["Init"] = "ParameterInit." + InitMember(p.Attr("init")),
+                    ["DType"] = p.Type.Element switch { ElementType.I8 => "ScalarType.Int8", ElementType.F64 => "ScalarType.Float64", _ => "ScalarType.Float32" },
+                    ["Dims"] = dims,
+                    ["Comment"] = $"{p.Attr("name")} {p.Type}",
+                    // Scales start at 1 and int8 weights at 0 until FromFloat or a state dict fills them.
+                    ["Create"] = p.Type.Element == ElementType.I8 ? "zeros" : "ones",
+                };
+                if (p.Type.Element == ElementType.I8 || scaleIds.Contains(p.Id))
+                {
+                    buffers.Add(entry);
+                }
+                else
+                {
+                    floatParameters.Add(entry);
+                    copies.Add($"target.{Field(p.Id)}.copy_(Int8Conversion.Find(Name, weights, \"{Escape(p.Attr("name")!)}\"{(dims.Length > 0 ? ", " + dims : "")}));");
+                }
+            }
+
+            data["FloatParameters"] = floatParameters;
+            data["Buffers"] = buffers;
+            data["Conversion"] = copies.Concat(conversion).ToList();
+            data["ScaleFills"] = scaleFills;
         }
 
         private static List<string> BucketBody(Graph graph, Func<int, string> name, int batch, int seq)
@@ -132,6 +240,18 @@ namespace GraphCompiler.Generator.Emit
         {
             var lines = new List<string>();
             var compute = nodes.Where(n => n.Op is not (OpNames.Input or OpNames.Param or OpNames.Saved or OpNames.GradOutput)).ToList();
+
+            // An observe node is a call on its input, not a new value (Kernels.Observe returns the input itself, which
+            // must not be freed twice): its uses are its input's uses.
+            var observed = compute.Where(n => n.Op == OpNames.Observe).ToDictionary(n => n.Id, n => n.Inputs[0]);
+            if (observed.Count > 0)
+            {
+                int Resolve(int id) => observed.TryGetValue(id, out var source) ? Resolve(source) : id;
+                var outer = name;
+                name = id => outer(Resolve(id));
+                compute = compute.Select(n => n with { Inputs = n.Inputs.Select(Resolve).ToEquatableArray() }).ToList();
+            }
+
             var lastUse = new Dictionary<int, int>();
             for (var i = 0; i < compute.Count; i++)
             {
@@ -159,6 +279,12 @@ namespace GraphCompiler.Generator.Emit
                 }
 
                 var type = node.Type.Element.ToString().ToLowerInvariant() + "[" + string.Join(",", node.Type.Shape.Select(d => d.Resolve(batch, seq))) + "]";
+                if (node.Op == OpNames.Observe)
+                {
+                    lines.Add($"{NodeEmitter.Expression(node, name, batch, seq)}; // %{node.Id} observe");
+                    continue;
+                }
+
                 lines.Add($"var {name(node.Id)} = {NodeEmitter.Expression(node, name, batch, seq)}; // %{node.Id} {node.Op} → {type}");
                 var dead = node.Inputs.Distinct().Where(input => lastUse[input] == i && !keep.Contains(input) && !external.Contains(input)).Select(name).ToList();
                 if (dead.Count > 0)

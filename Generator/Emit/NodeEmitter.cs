@@ -22,6 +22,9 @@ namespace GraphCompiler.Generator.Emit
                 OpNames.MatMul => $"Kernels.MatMul({In(0)}, {In(1)}, transB: {(node.Flag("transB") ? "true" : "false")})",
                 OpNames.Linear => $"Kernels.Linear({In(0)}, {In(1)}, {(node.Inputs.Count > 2 ? In(2) : "null")})",
                 OpNames.LinearGelu => $"Kernels.LinearGelu({In(0)}, {In(1)}, {(node.Inputs.Count > 2 ? In(2) : "null")})",
+                OpNames.Observe => $"Kernels.Observe({In(0)}, observer, \"{node.Attr("slot")}\", \"{node.Attr("kind")}\")",
+                OpNames.QLinear or OpNames.QLinearGelu =>
+                    $"Kernels.QuantizedLinear({In(0)}, {In(3)}, {In(1)}, {In(2)}, {(node.Inputs.Count > 4 ? In(4) : "null")}, gelu: {(node.Op == OpNames.QLinearGelu ? "true" : "false")}, Mode)",
                 OpNames.Add => $"torch.add({In(0)}, {In(1)})",
                 OpNames.Sub => $"torch.sub({In(0)}, {In(1)})",
                 OpNames.Mul => $"torch.mul({In(0)}, {In(1)})",

@@ -10,6 +10,8 @@ namespace GraphCompiler.Generator.Ir
         F32,
         F64,
         I64,
+        /// <summary>int8 GEMM weights (the int8 variant's quantized parameters).</summary>
+        I8,
     }
 
     /// <summary>A dimension: a constant size, or a symbol of the static shape bucket ("batch", "seq").</summary>

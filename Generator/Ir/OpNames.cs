@@ -32,6 +32,17 @@ namespace GraphCompiler.Generator.Ir
         public const string AddLayerNorm = "add_layer_norm";
         public const string Sdpa = "sdpa";
 
+        // Quantization (the calibration and int8 variants of a [Quantize] model).
+        /// <summary>observe(x) {slot, kind}: x unchanged; the calibration forward hands x to its activation observer.</summary>
+        public const string Observe = "observe";
+
+        /// <summary>qlinear(x, weight, weight_scale, input_scale[, bias]): x f32 [..., K] quantized per tensor with
+        /// input_scale f32 [], times weight i8 [N, K] dequantized per channel with weight_scale f32 [N], plus bias f32 [N].</summary>
+        public const string QLinear = "qlinear";
+
+        /// <summary>gelu(qlinear(...)), same inputs as <see cref="QLinear"/>.</summary>
+        public const string QLinearGelu = "qlinear_gelu";
+
         // Training: an explicit dropout mask (so forward and backward share it).
         public const string DropoutMask = "dropout_mask";
 

@@ -60,6 +60,17 @@ namespace GraphCompiler.Generator.Ir
                         return new TensorType(In(0).Element, In(0).Shape.Take(In(0).Rank - 1).Append(w.Shape[0]).ToEquatableArray());
                     }
 
+                case OpNames.Observe:
+                    if (string.IsNullOrEmpty(node.Attr("slot")) || string.IsNullOrEmpty(node.Attr("kind")))
+                    {
+                        throw new ShapeException("observe needs 'slot' and 'kind' attributes");
+                    }
+
+                    RequireFloat(In(0));
+                    return In(0);
+                case OpNames.QLinear:
+                case OpNames.QLinearGelu:
+                    return QLinear(inputs);
                 case OpNames.Add:
                 case OpNames.Sub:
                 case OpNames.Mul:
@@ -251,6 +262,39 @@ namespace GraphCompiler.Generator.Ir
             }
         }
 
+        /// <summary>qlinear(x, weight, weight_scale, input_scale[, bias]); see <see cref="OpNames.QLinear"/>.</summary>
+        private static TensorType QLinear(IReadOnlyList<TensorType> inputs)
+        {
+            if (inputs.Count is < 4 or > 5)
+            {
+                throw new ShapeException($"qlinear takes (x, weight, weight_scale, input_scale[, bias]), got {inputs.Count} inputs");
+            }
+
+            var (x, w, weightScale, inputScale) = (inputs[0], inputs[1], inputs[2], inputs[3]);
+            RequireElement(x, ElementType.F32, "input");
+            RequireElement(w, ElementType.I8, "weight");
+            RequireRank(w, 2, "weight");
+            if (x.Last != w.Shape[1])
+            {
+                throw new ShapeException($"input's last dimension is {x.Last} but the weight expects {w.Shape[1]} in-features");
+            }
+
+            RequireElement(weightScale, ElementType.F32, "weight_scale");
+            if (weightScale.Rank != 1 || weightScale.Shape[0] != w.Shape[0])
+            {
+                throw new ShapeException($"weight_scale {weightScale} does not match {w.Shape[0]} out-features");
+            }
+
+            RequireElement(inputScale, ElementType.F32, "input_scale");
+            RequireRank(inputScale, 0, "input_scale");
+            if (inputs.Count == 5 && (inputs[4].Element != ElementType.F32 || inputs[4].Rank != 1 || inputs[4].Shape[0] != w.Shape[0]))
+            {
+                throw new ShapeException($"bias {inputs[4]} does not match {w.Shape[0]} out-features");
+            }
+
+            return new TensorType(ElementType.F32, x.Shape.Take(x.Rank - 1).Append(w.Shape[0]).ToEquatableArray());
+        }
+
         public static int Axis(long axis, int rank)
         {
             var a = axis < 0 ? axis + rank : axis;
@@ -440,7 +484,7 @@ namespace GraphCompiler.Generator.Ir
 
         private static void RequireFloat(TensorType t)
         {
-            if (t.Element == ElementType.I64)
+            if (t.Element is ElementType.I64 or ElementType.I8)
             {
                 throw new ShapeException($"needs a floating-point tensor, got {t}");
             }

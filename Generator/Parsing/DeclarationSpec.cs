@@ -14,8 +14,11 @@ namespace GraphCompiler.Generator.Parsing
         ForwardSpec? Forward,
         EquatableArray<DiagnosticInfo> Diagnostics);
 
-    /// <summary>What [Model] and [StaticShapes] add to a declaration.</summary>
-    public sealed record ModelInfo(string ModelName, int Batch, EquatableArray<int> SeqLens, LocationInfo? ShapesLocation);
+    /// <summary>What [Model] and [StaticShapes] add to a declaration; <paramref name="Quantize"/> is its [Quantize], if any.</summary>
+    public sealed record ModelInfo(string ModelName, int Batch, EquatableArray<int> SeqLens, LocationInfo? ShapesLocation, QuantizeInfo? Quantize = null);
+
+    /// <summary>[Quantize]: the parameter-name prefixes whose GEMMs stay fp32, in declaration order.</summary>
+    public sealed record QuantizeInfo(EquatableArray<string> Exclude, LocationInfo? Location);
 
     public enum HyperKind
     {

@@ -22,6 +22,7 @@ namespace GraphCompiler.Generator.Parsing
         private const string ForwardAttribute = "GraphCompiler.ForwardAttribute";
         private const string StaticShapesAttribute = "GraphCompiler.StaticShapesAttribute";
         private const string InputAttribute = "GraphCompiler.InputAttribute";
+        private const string QuantizeAttribute = "GraphCompiler.QuantizeAttribute";
         private const string OpsType = "GraphCompiler.Ops";
         private const string ExprType = "GraphCompiler.Expr";
 
@@ -90,7 +91,45 @@ namespace GraphCompiler.Generator.Parsing
                 }
             }
 
-            return new ModelInfo(name!, batch, seqLens.ToEquatableArray(), LocationInfo.From(shapesAttr.ApplicationSyntaxReference?.GetSyntax()));
+            return new ModelInfo(name!, batch, seqLens.ToEquatableArray(), LocationInfo.From(shapesAttr.ApplicationSyntaxReference?.GetSyntax()), ReadQuantize(symbol, diagnostics));
+        }
+
+        /// <summary>[Quantize(Exclude = ...)]; empty and repeated prefixes are reported here, prefixes that match no
+        /// quantizable GEMM once the graph exists (ModelCompiler).</summary>
+        private static QuantizeInfo? ReadQuantize(INamedTypeSymbol symbol, List<DiagnosticInfo> diagnostics)
+        {
+            var attr = symbol.GetAttributes().FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == QuantizeAttribute);
+            if (attr is null)
+            {
+                return null;
+            }
+
+            var location = LocationInfo.From(attr.ApplicationSyntaxReference?.GetSyntax());
+            var exclude = new List<string>();
+            foreach (var named in attr.NamedArguments)
+            {
+                if (named.Key == "Exclude" && !named.Value.IsNull && named.Value.Kind == TypedConstantKind.Array)
+                {
+                    foreach (var item in named.Value.Values)
+                    {
+                        var prefix = item.Value as string;
+                        if (string.IsNullOrWhiteSpace(prefix))
+                        {
+                            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.BadQuantization, location, symbol.Name, "an Exclude prefix is empty; give a parameter-name prefix such as \"encoder.layer.0.\""));
+                        }
+                        else if (exclude.Contains(prefix!))
+                        {
+                            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.BadQuantization, location, symbol.Name, $"Exclude lists '{prefix}' twice; remove the repeat"));
+                        }
+                        else
+                        {
+                            exclude.Add(prefix!);
+                        }
+                    }
+                }
+            }
+
+            return new QuantizeInfo(exclude.ToEquatableArray(), location);
         }
 
         private static List<HyperSpec> ReadHypers(INamedTypeSymbol symbol, SemanticModel semanticModel, List<DiagnosticInfo> diagnostics, CancellationToken ct)

@@ -40,6 +40,21 @@ namespace GraphCompiler.Generator.Passes
             new InferShapes(),
         };
 
+        /// <summary>The calibration graph of a [Quantize] model: the default pipeline, then an observe node before every
+        /// GEMM the int8 variant quantizes.</summary>
+        public static readonly IReadOnlyList<IGraphPass> Calibration = Default.Concat(CalibrationTail()).ToArray();
+
+        /// <summary>The int8 graph of a [Quantize] model: the default pipeline, then qlinear GEMMs.</summary>
+        public static readonly IReadOnlyList<IGraphPass> Int8 = Default.Concat(Int8Tail()).ToArray();
+
+        /// <summary>What <see cref="Calibration"/> adds after <see cref="Default"/>, with [Quantize(Exclude = ...)].</summary>
+        public static IReadOnlyList<IGraphPass> CalibrationTail(IReadOnlyCollection<string>? exclude = null) =>
+            new IGraphPass[] { new InsertObservers(exclude), new InferShapes() };
+
+        /// <summary>What <see cref="Int8"/> adds after <see cref="Default"/>, with [Quantize(Exclude = ...)].</summary>
+        public static IReadOnlyList<IGraphPass> Int8Tail(IReadOnlyCollection<string>? exclude = null) =>
+            new IGraphPass[] { new QuantizeInt8(exclude), new InferShapes() };
+
         public static Graph Run(Graph graph, IEnumerable<IGraphPass>? passes = null) =>
             (passes ?? Default).Aggregate(graph, (g, pass) => pass.Run(g));
 

@@ -6,9 +6,12 @@ namespace GraphCompiler.ModelDefs;
 // The configurations: vocabulary 30,522, 512 positions, 2 token types, LayerNorm eps 1e-12 (BertEmbeddings defaults).
 // Static shapes: batch 32 (the tutorial's) at sequence lengths 32, 64 and 128 (its max_len).
 // Inputs: token ids, token types (segment ids) and valid lengths, as GluonNLP's BERTDatasetTransform produces them.
+// [Quantize]: the classifiers and the regressor also get an int8 variant ({Class}Int8Module); the encoder's GEMMs run in
+// int8, the pooler and the head (batch rows only) stay fp32.
 
 /// <summary>BERT-base (12 layers, 768 hidden, 12 heads, 3072 FFN) with the pair classifier.</summary>
 [Model("bert_12_768_12")]
+[Quantize]
 [StaticShapes(Batch = 32, SeqLens = new[] { 32, 64, 128 })]
 public partial class Bert12Classifier
 {
@@ -28,6 +31,7 @@ public partial class Bert12Classifier
 
 /// <summary>BERT-large (24 layers, 1024 hidden, 16 heads, 4096 FFN) with the pair classifier.</summary>
 [Model("bert_24_1024_16")]
+[Quantize]
 [StaticShapes(Batch = 32, SeqLens = new[] { 32, 64, 128 })]
 public partial class Bert24Classifier
 {
@@ -47,6 +51,7 @@ public partial class Bert24Classifier
 
 /// <summary>The all-MiniLM-L6-v2 shape (6 layers, 384 hidden, 12 heads, 1536 FFN) with the pair classifier.</summary>
 [Model("minilm")]
+[Quantize]
 [StaticShapes(Batch = 32, SeqLens = new[] { 32, 64, 128 })]
 public partial class MiniLmClassifier
 {
@@ -66,6 +71,7 @@ public partial class MiniLmClassifier
 
 /// <summary>MiniLM with the regression head (one output per pair).</summary>
 [Model("minilm_regression")]
+[Quantize]
 [StaticShapes(Batch = 32, SeqLens = new[] { 32, 64, 128 })]
 public partial class MiniLmRegressor
 {

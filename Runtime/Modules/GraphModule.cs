@@ -24,6 +24,11 @@ public enum IrStage
     Training,
     /// <summary>The generated backward of the training forward.</summary>
     Backward,
+    /// <summary>The inference graph with an observe node before each GEMM the int8 variant quantizes
+    /// (<c>ForwardObserved</c>). Empty for a model without [Quantize].</summary>
+    Calibration,
+    /// <summary>The int8 inference graph (qlinear GEMMs). Empty for a model without [Quantize].</summary>
+    Int8,
 }
 
 /// <summary>How a generated module differentiates its training forward.</summary>
@@ -48,6 +53,17 @@ public interface IGraphModule
     GradientMode GradientMode { get; set; }
 
     string IrText(IrStage stage);
+
+    /// <summary>"fp32", or "int8" for a generated <c>{Model}Int8Module</c>: both variants of a model share its
+    /// <see cref="ModelName"/>, so this tells them apart.</summary>
+    string Precision => Precisions.Fp32;
+}
+
+/// <summary>The values of <see cref="IGraphModule.Precision"/>.</summary>
+public static class Precisions
+{
+    public const string Fp32 = "fp32";
+    public const string Int8 = "int8";
 }
 
 /// <summary>Checks of a forward's inputs against its static shape bucket, with errors that name the model, the input

@@ -463,6 +463,43 @@ public class DiagnosticTests
         Assert.True(diagnostic.GetMessage().Contains(signature, StringComparison.Ordinal), diagnostic.GetMessage());
     }
 
+    /// <summary>The encoder model with a [Quantize] attribute.</summary>
+    private static string QuantizedEncoder(string quantize) => Encoder().Replace("[Model(\"enc\")]", "[Model(\"enc\")]\n[" + quantize + "]");
+
+    [Fact]
+    public void QuantizedEncoderWithValidExclusionCompiles()
+    {
+        var (result, output) = GeneratorHarness.Run(GeneratorHarness.Usings + QuantizedEncoder("Quantize(Exclude = new[] { \"layer.0.\" })"));
+        Assert.Empty(GeneratorHarness.GeneratorDiagnostics(result));
+        Assert.Empty(GeneratorHarness.CompileErrors(output));
+        Assert.NotNull(output.GetTypeByMetadataName("TestModels.EncInt8Module"));
+    }
+
+    [Theory]
+    [InlineData("Quantize(Exclude = new[] { \"\" })", "an Exclude prefix is empty")]
+    [InlineData("Quantize(Exclude = new[] { \"layer.0.\", \"layer.0.\" })", "Exclude lists 'layer.0.' twice")]
+    public void GC0011_BadExcludePrefix(string quantize, string message)
+    {
+        var source = QuantizedEncoder(quantize);
+        var diagnostic = SingleError(source, "GC0011");
+        AssertAt(diagnostic, source, quantize);
+        Assert.Contains("[Quantize] on 'Enc': " + message, diagnostic.GetMessage());
+    }
+
+    [Fact]
+    public void GC0011_ExcludePrefixMatchingNoQuantizedGemm()
+    {
+        // "layer.9." is a typo (two layers); "words" names an embedding, a gather that is never quantized.
+        foreach (var prefix in new[] { "layer.9.", "words" })
+        {
+            var quantize = $"Quantize(Exclude = new[] {{ \"layer.1.\", \"{prefix}\" }})";
+            var source = QuantizedEncoder(quantize);
+            var diagnostic = SingleError(source, "GC0011");
+            AssertAt(diagnostic, source, quantize);
+            Assert.Contains($"Exclude prefix '{prefix}' matches no GEMM that would be quantized (their weights: layer.0.q.weight, layer.1.q.weight)", diagnostic.GetMessage());
+        }
+    }
+
     /// <summary>Runs the generator and checks what every broken declaration must satisfy: no exception, no
     /// internal error, no generated source.</summary>
     private static (GeneratorDriverRunResult Result, Compilation Output) RunClean(string source)

@@ -40,6 +40,22 @@ public class SnapshotTests
         Snapshot.Verify(generated.SourceText.ToString(), $"Snapshots/{name}.verified.cs");
     }
 
+    /// <summary>The [Quantize] declaration the int8 tests run (Tests/GraphCompiler.Tests.Declarations/QuantizedModels.cs):
+    /// fp32 module with ForwardObserved and QuantizationSlots, then the Int8 module.</summary>
+    [Fact]
+    public void QuantizedDeclarationMatchesSnapshotAndCompiles()
+    {
+        var path = Path.Combine(Snapshot.Root, "..", "GraphCompiler.Tests.Declarations", "QuantizedModels.cs");
+        var (result, output) = Generate(new[] { ("QuantizedModels.cs", File.ReadAllText(path)) });
+
+        Assert.Empty(GeneratorHarness.GeneratorDiagnostics(result));
+        Assert.Empty(GeneratorHarness.CompileErrors(output));
+        var generated = Assert.Single(result.Results.Single().GeneratedSources);
+        Assert.Equal("GraphCompiler.Tests.Declarations.QuantizedClassifierModule.g.cs", generated.HintName);
+        Assert.NotNull(output.GetTypeByMetadataName("GraphCompiler.Tests.Declarations.QuantizedClassifierInt8Module"));
+        Snapshot.Verify(generated.SourceText.ToString(), "Snapshots/QuantizedClassifier.verified.cs");
+    }
+
     [Fact]
     public void TupleModelReturnsBothOutputs()
     {

@@ -38,12 +38,15 @@ public sealed partial class MlpModule : nn.Module<Tensor, Tensor>, IGraphModule
 
     string IGraphModule.IrText(IrStage stage) => IrText(stage);
 
-    /// <summary>The Graph IR as lowered, after the inference passes, as the training forward, and its generated backward.</summary>
+    /// <summary>The Graph IR as lowered, after the inference passes, as the training forward, and its generated backward;
+    /// for a [Quantize] model also the calibration and int8 graphs (empty strings otherwise).</summary>
     public static string IrText(IrStage stage) => stage switch
     {
         IrStage.Lowered => LoweredIr,
         IrStage.Training => TrainingIr,
         IrStage.Backward => BackwardIr,
+        IrStage.Calibration => "",
+        IrStage.Int8 => "",
         _ => OptimizedIr,
     };
 
