@@ -126,7 +126,7 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
             ["fc.weight"] = randint(-127, 128, new long[] { N, K }).to(ScalarType.Int8),
             ["fc.weight_scale"] = rand(N) * 0.01f + 0.001f,
             // Small enough that the largest |x| quantize beyond ±127: the clamp is exercised.
-            ["fc.input_scale"] = tensor(x0.abs().max().item<float>() / 100f),
+            ["fc.input_scale"] = tensor(x0.abs().max().item<float>() / 150f),
             ["fc.bias"] = randn(N),
             ["up.weight"] = randint(-127, 128, new long[] { N2, K }).to(ScalarType.Int8),
             ["up.weight_scale"] = rand(N2) * 0.01f + 0.001f,
@@ -134,9 +134,18 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
         var symbol = Int8Graph(K, N, N2);
         var path = dir.File("int8.onnx");
         OnnxExport.Export(symbol, parameters, path);
+        var x1 = randn(1, 5, K) * 3;
+        // Below -127.5 QuantizeLinear alone would give -128: the IR's clamp to -127 must show.
+        Assert.True((x1 / parameters["fc.input_scale"]).lt(-127.5).any().item<bool>(), "no input saturates below -127: the clamp is not exercised");
+        var model = OnnxModelReader.Read(path);
+        Assert.Equal(2, model.Nodes.Count(n => n.OpType == "MatMulInteger"));
+        var stored = model.Initializers.Single(i => i.Name == "fc.weight.transposed");
+        Assert.Equal(OnnxDataType.Int8, stored.DataType);
+        Assert.Equal(new long[] { K, N }, stored.Dims);
+        Assert.DoesNotContain(model.Initializers, i => i.Name == "fc.weight"); // only the transposed copy is stored
         using var session = Session(path);
 
-        foreach (var x in new[] { x0, randn(1, 5, K) * 3 })
+        foreach (var x in new[] { x0, x1 })
         {
             var outputs = Run(session, new[] { ("x", x) });
             var staticRef = QLinearReference(x, parameters["fc.weight"], parameters["fc.weight_scale"], parameters["fc.input_scale"], parameters["fc.bias"], gelu: false);

@@ -112,6 +112,64 @@ public sealed class OnnxQuantizerTests(ITestOutputHelper output)
         Assert.True(cos >= 0.99, $"cosine {cos:F5} < 0.99");
     }
 
+    /// <summary>Fields the quantizer does not know (in the model, the graph and an untouched node) come out unchanged,
+    /// and the rewritten model still runs.</summary>
+    [Fact]
+    public void Quantize_KeepsUnknownFieldsAndUntouchedNodesByteForByte()
+    {
+        using var dir = new TempDir();
+        using var scope = NewDisposeScope();
+        manual_seed(4);
+        var weight = randn(4, 3);
+        var relu = new OnnxNodeProto("Relu", new[] { "y" }, new[] { "z" }, "relu", Array.Empty<OnnxAttribute>());
+        var graph = ProtoWriter.Encode(o =>
+        {
+            ProtoWriter.Message(o, OnnxFields.GraphNode, new OnnxNodeProto("MatMul", new[] { "x", "w" }, new[] { "y" }, "fc", Array.Empty<OnnxAttribute>()).WriteTo);
+            ProtoWriter.Message(o, OnnxFields.GraphNode, n =>
+            {
+                relu.WriteTo(n);
+                ProtoWriter.String(n, 50, "node extension"); // not in onnx.proto
+            });
+            ProtoWriter.String(o, OnnxFields.GraphName, "g");
+            ProtoWriter.Message(o, OnnxFields.GraphInitializer, OnnxTensorProto.Of<float>("w", OnnxDataType.Float, new long[] { 4, 3 }, weight.data<float>().ToArray()).WriteTo);
+            ProtoWriter.Message(o, OnnxFields.GraphInput, new OnnxValueInfo("x", OnnxDataType.Float, new[] { "batch", "4" }).WriteTo);
+            ProtoWriter.Message(o, OnnxFields.GraphOutput, new OnnxValueInfo("z", OnnxDataType.Float, new[] { "batch", "3" }).WriteTo);
+            ProtoWriter.String(o, 77, "graph extension");
+        });
+        var model = ProtoWriter.Encode(o =>
+        {
+            ProtoWriter.Int64(o, OnnxFields.ModelIrVersion, 8);
+            ProtoWriter.Bytes(o, OnnxFields.ModelGraph, graph);
+            ProtoWriter.Message(o, OnnxFields.ModelOpsetImport, opset => ProtoWriter.Int64(opset, OnnxFields.OpsetVersion, 17));
+            ProtoWriter.Message(o, 14, entry => // metadata_props
+            {
+                ProtoWriter.String(entry, 1, "author");
+                ProtoWriter.String(entry, 2, "tests");
+            });
+            ProtoWriter.Int64(o, 99, 42);
+        });
+        var fp32 = dir.Write("tiny.onnx", model);
+        var int8 = dir.File("tiny.int8.onnx");
+        var report = OnnxDynamicQuantizer.Quantize(fp32, int8);
+        Assert.Equal(1, report.MatMulsQuantized);
+
+        var before = OnnxModelReader.Read(fp32);
+        var after = OnnxModelReader.Read(int8);
+        Assert.Equal(42UL, after.Model.First(99)!.Value.Scalar);
+        Assert.Equal(before.Model.First(14)!.Value.Payload.ToArray(), after.Model.First(14)!.Value.Payload.ToArray());
+        Assert.Equal("graph extension", after.Graph.String(77));
+        var reluBefore = before.Nodes.Single(n => n.OpType == "Relu").Field.Payload.ToArray();
+        var reluAfter = after.Nodes.Single(n => n.OpType == "Relu").Field.Payload.ToArray();
+        Assert.Equal(reluBefore, reluAfter);
+        Assert.DoesNotContain(after.Initializers, i => i.Name == "w");
+
+        var x = randn(5, 4);
+        using var fp32Session = Session(fp32);
+        using var int8Session = Session(int8);
+        var cos = Cosine(Run(fp32Session, new[] { ("x", x) })["z"], Run(int8Session, new[] { ("x", x) })["z"]);
+        Assert.True(cos >= 0.99, $"cosine {cos:F5} < 0.99");
+    }
+
     [Fact]
     public void Quantize_FileThatIsNotOnnx_ErrorNamesTheFile()
     {
