@@ -1,4 +1,4 @@
-using Google.Protobuf;
+using GraphCompiler.Runtime.Onnx;
 using static TorchSharp.torch;
 
 namespace GraphCompiler.Runtime.Weights;
@@ -6,13 +6,9 @@ namespace GraphCompiler.Runtime.Weights;
 /// <summary>Reads the parameters of an ONNX model (its graph's initializers) under HF-style names.
 /// Exporters often leave Linear weights unnamed (e.g. "983", stored [in, out] and consumed by a MatMul whose result
 /// feeds an Add with a named bias "x.bias"); those are recovered from the graph as "x.weight" and transposed to
-/// torch's [out, in]. Only the wire format is parsed (Google.Protobuf), with every length checked.</summary>
+/// torch's [out, in]. The model is parsed by OnnxModelReader; every length is checked here.</summary>
 public static class OnnxWeights
 {
-    private sealed record OnnxNode(string OpType, List<string> Inputs, List<string> Outputs);
-
-    private sealed record Initializer(string Name, long[] Dims, int DataType, ByteString? Raw, List<float> Floats, List<long> Longs, List<double> Doubles);
-
     public static TensorSet Read(string path)
     {
         byte[] bytes;
@@ -30,11 +26,13 @@ public static class OnnxWeights
 
     public static TensorSet Read(byte[] model, string source)
     {
-        var (nodes, initializers) = ParseModel(model, source);
+        var parsed = OnnxModelReader.Read(model, source);
+        var nodes = parsed.Nodes;
+        var initializers = parsed.Initializers;
         var set = new TensorSet(source);
         try
         {
-            var byName = new Dictionary<string, Initializer>(StringComparer.Ordinal);
+            var byName = new Dictionary<string, OnnxTensorView>(StringComparer.Ordinal);
             foreach (var init in initializers)
             {
                 if (!byName.TryAdd(init.Name, init))
@@ -102,144 +100,13 @@ public static class OnnxWeights
     private static bool LooksNamed(string name) =>
         name.Contains('.') && !name.StartsWith("onnx::", StringComparison.Ordinal) && !name.All(c => char.IsDigit(c) || c == '.');
 
-    private static (List<OnnxNode> Nodes, List<Initializer> Initializers) ParseModel(byte[] model, string source)
+    private static Tensor ToTensor(OnnxTensorView init, string source)
     {
-        try
+        if (init.External)
         {
-            ByteString? graph = null;
-            var input = new CodedInputStream(model);
-            var sawIrVersion = false;
-            uint tag;
-            while ((tag = input.ReadTag()) != 0)
-            {
-                switch (WireFormat.GetTagFieldNumber(tag))
-                {
-                    case 1 when WireFormat.GetTagWireType(tag) == WireFormat.WireType.Varint:
-                        input.ReadInt64();
-                        sawIrVersion = true;
-                        break;
-                    case 7 when WireFormat.GetTagWireType(tag) == WireFormat.WireType.LengthDelimited:
-                        graph = input.ReadBytes();
-                        break;
-                    default:
-                        input.SkipLastField();
-                        break;
-                }
-            }
-
-            if (graph is null || !sawIrVersion)
-            {
-                throw new WeightFileException(source, "not an ONNX model: no ir_version and graph");
-            }
-
-            return ParseGraph(graph, source);
-        }
-        catch (InvalidProtocolBufferException ex)
-        {
-            throw new WeightFileException(source, "not an ONNX model, or truncated: " + ex.Message, ex);
-        }
-    }
-
-    private static (List<OnnxNode>, List<Initializer>) ParseGraph(ByteString graph, string source)
-    {
-        var nodes = new List<OnnxNode>();
-        var initializers = new List<Initializer>();
-        var input = graph.CreateCodedInput();
-        uint tag;
-        while ((tag = input.ReadTag()) != 0)
-        {
-            switch (WireFormat.GetTagFieldNumber(tag))
-            {
-                case 1:
-                    nodes.Add(ParseNode(input.ReadBytes()));
-                    break;
-                case 5:
-                    initializers.Add(ParseTensor(input.ReadBytes(), source));
-                    break;
-                default:
-                    input.SkipLastField();
-                    break;
-            }
+            throw new WeightFileException(source, $"initializer '{init.Name}' keeps its data in an external file, which is not supported; re-export with the weights inside the model");
         }
 
-        return (nodes, initializers);
-    }
-
-    private static OnnxNode ParseNode(ByteString bytes)
-    {
-        var node = new OnnxNode("", new List<string>(), new List<string>());
-        var opType = "";
-        var input = bytes.CreateCodedInput();
-        uint tag;
-        while ((tag = input.ReadTag()) != 0)
-        {
-            switch (WireFormat.GetTagFieldNumber(tag))
-            {
-                case 1: node.Inputs.Add(input.ReadString()); break;
-                case 2: node.Outputs.Add(input.ReadString()); break;
-                case 4: opType = input.ReadString(); break;
-                default: input.SkipLastField(); break;
-            }
-        }
-
-        return node with { OpType = opType };
-    }
-
-    private static Initializer ParseTensor(ByteString bytes, string source)
-    {
-        var dims = new List<long>();
-        var floats = new List<float>();
-        var longs = new List<long>();
-        var doubles = new List<double>();
-        var dataType = 0;
-        var name = "";
-        ByteString? raw = null;
-        var input = bytes.CreateCodedInput();
-        uint tag;
-        while ((tag = input.ReadTag()) != 0)
-        {
-            var packed = WireFormat.GetTagWireType(tag) == WireFormat.WireType.LengthDelimited;
-            switch (WireFormat.GetTagFieldNumber(tag))
-            {
-                case 1: ReadRepeated(input, packed, i => i.ReadInt64(), dims); break;
-                case 2: dataType = input.ReadInt32(); break;
-                case 4: ReadRepeated(input, packed, i => i.ReadFloat(), floats); break;
-                case 7: ReadRepeated(input, packed, i => i.ReadInt64(), longs); break;
-                case 8: name = input.ReadString(); break;
-                case 9: raw = input.ReadBytes(); break;
-                case 10: ReadRepeated(input, packed, i => i.ReadDouble(), doubles); break;
-                case 14:
-                    if (input.ReadInt32() == 1)
-                    {
-                        throw new WeightFileException(source, $"initializer '{name}' keeps its data in an external file, which is not supported; re-export with the weights inside the model");
-                    }
-
-                    break;
-                default: input.SkipLastField(); break;
-            }
-        }
-
-        return new Initializer(name, dims.ToArray(), dataType, raw, floats, longs, doubles);
-    }
-
-    /// <summary>Repeated scalars come either one per tag or packed as one length-delimited run.</summary>
-    private static void ReadRepeated<T>(CodedInputStream input, bool packed, Func<CodedInputStream, T> read, List<T> into)
-    {
-        if (!packed)
-        {
-            into.Add(read(input));
-            return;
-        }
-
-        var run = input.ReadBytes().CreateCodedInput();
-        while (!run.IsAtEnd)
-        {
-            into.Add(read(run));
-        }
-    }
-
-    private static Tensor ToTensor(Initializer init, string source)
-    {
         var (type, size) = init.DataType switch
         {
             1 => (ScalarType.Float32, 4),
@@ -262,9 +129,9 @@ public static class OnnxWeights
         };
 
         // Check the data against the dims before allocating: the dims alone may claim terabytes.
-        if (init.Raw is not null && init.Raw.Length != bytes)
+        if (init.Raw is { } rawData && rawData.Length != bytes)
         {
-            throw new WeightFileException(source, $"initializer '{init.Name}' [{string.Join(",", init.Dims)}] needs {bytes} bytes of data but has {init.Raw.Length}");
+            throw new WeightFileException(source, $"initializer '{init.Name}' [{string.Join(",", init.Dims)}] needs {bytes} bytes of data but has {rawData.Length}");
         }
 
         if (init.Raw is null && typedCount != count)
@@ -275,11 +142,11 @@ public static class OnnxWeights
         var tensor = empty(init.Dims, type);
         try
         {
-            if (init.Raw is not null)
+            if (init.Raw is { } raw)
             {
                 if (count > 0)
                 {
-                    init.Raw.Span.CopyTo(tensor.bytes);
+                    raw.Span.CopyTo(tensor.bytes);
                 }
             }
             else
