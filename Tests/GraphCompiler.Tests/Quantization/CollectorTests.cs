@@ -106,7 +106,7 @@ public sealed class CollectorTests
 
         var threshold = collector.Thresholds()[Slot];
         _output.WriteLine($"entropy threshold {threshold}");
-        Assert.InRange(threshold, 3.125f, 5.5f);
+        Assert.InRange(threshold, 3.5f, 5.5f);
     }
 
     [Fact]

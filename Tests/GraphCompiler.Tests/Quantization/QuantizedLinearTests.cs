@@ -76,6 +76,39 @@ public sealed class QuantizedLinearTests
         Assert.True(error <= 1e-6 * Math.Max(1, magnitude), $"max |y − reference| = {error} for values up to {magnitude}");
     }
 
+    /// <summary>The scratch buffers are reused across calls: an earlier result must survive later calls of other sizes,
+    /// and every call must match a fresh computation (the unbuffered <see cref="Kernels.QuantizeActivation"/> path).</summary>
+    [Fact]
+    public void CallsOfChangingSizesDoNotShareResults()
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var seeded = new Seeded(24);
+        var (wq, ws) = Int8Weights.QuantizePerChannel(seeded.Normal(16, 32));
+        var b = seeded.Normal(16);
+        var inputs = new[] { seeded.Normal(50, 32), seeded.Normal(3, 32), seeded.Normal(2, 40, 32), seeded.Normal(0, 32) };
+        var outputs = new List<Tensor>();
+        foreach (var x in inputs)
+        {
+            outputs.Add(Kernels.QuantizedLinear(x, tensor(0f), wq, ws, b, false, ActivationQuantization.Dynamic));
+            if (outputs.Count == 2)
+            {
+                Kernels.ReleaseQuantizedWorkspace();
+            }
+        }
+
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            var x2 = inputs[i].reshape(-1, 32);
+            var expected = x2.shape[0] == 0
+                ? zeros(0, 16)
+                : Int8Gemm.MatMul(Kernels.QuantizeActivation(x2, Kernels.DynamicActivationScale(x2)), wq.t()).to(ScalarType.Float32)
+                    .mul_(ws.mul(Kernels.DynamicActivationScale(x2))).add_(b);
+            Assert.Equal(inputs[i].shape[..^1].Append(16L), outputs[i].shape);
+            Assert.True(Seeded.Same(outputs[i].reshape(-1, 16), expected), $"call {i}");
+        }
+    }
+
     [Fact]
     public void StaysCloseToTheFloatLinear()
     {
@@ -141,8 +174,8 @@ public sealed class QuantizedLinearTests
         const ActivationQuantization st = ActivationQuantization.Static;
         AssertError(() => Kernels.QuantizedLinear(x.to(ScalarType.Float64), s, wq, ws, b, false, st), "x", "x must be f32 [..., 8]");
         AssertError(() => Kernels.QuantizedLinear(zeros(2, 7), s, wq, ws, b, false, st), "x", "got Float32 [2, 7]");
-        AssertError(() => Kernels.QuantizedLinear(x, s, ones(4, 8), ws, b, false, st), "weight", "weight must be i8 [N, K]");
-        AssertError(() => Kernels.QuantizedLinear(x, s, wq.reshape(32), ws, b, false, st), "weight", "weight must be i8 [N, K]");
+        AssertError(() => Kernels.QuantizedLinear(x, s, ones(4, 8), ws, b, false, st), "weight", "weight must be i8 [N, K] with K ≥ 1");
+        AssertError(() => Kernels.QuantizedLinear(x, s, wq.reshape(32), ws, b, false, st), "weight", "weight must be i8 [N, K] with K ≥ 1");
         AssertError(() => Kernels.QuantizedLinear(x, s, wq, zeros(3), b, false, st), "weightScale", "weightScale must be f32 [4]");
         AssertError(() => Kernels.QuantizedLinear(x, s, wq, ws.to(ScalarType.Float64), b, false, st), "weightScale", "weightScale must be f32 [4]");
         AssertError(() => Kernels.QuantizedLinear(x, s, wq, ws, zeros(5), false, st), "bias", "bias must be f32 [4]");
