@@ -56,15 +56,15 @@ internal sealed class AbsHistogram
             _pendingZeros = 0;
         }
 
-        var factor = 1L;
-        while (Range * factor < maxAbs)
+        var range = Range;
+        while (range < maxAbs)
         {
-            factor *= 2;
+            range *= 2;
         }
 
-        if (factor > 1)
+        if (range > Range)
         {
-            Merge(factor);
+            Merge(range);
         }
 
         // Bin index floor(|x|·bins/range), the max clamped into the last bin; bincount counts in int64, exactly.
@@ -80,15 +80,18 @@ internal sealed class AbsHistogram
         }
     }
 
-    private void Merge(long factor)
+    /// <summary>Re-bins onto [0, <paramref name="range"/>], a power-of-two multiple of the current range: old bin i
+    /// lies wholly inside new bin ⌊i / factor⌋ (all of them in bin 0 once the factor reaches the bin count).</summary>
+    private void Merge(double range)
     {
+        var factor = range / Range;
         var merged = new double[_counts.Length];
         for (var i = 0; i < _counts.Length; i++)
         {
-            merged[i / factor] += _counts[i];
+            merged[(int)Math.Min(Math.Floor(i / factor), _counts.Length - 1)] += _counts[i];
         }
 
         merged.CopyTo(_counts, 0);
-        Range *= factor;
+        Range = range;
     }
 }
