@@ -210,6 +210,11 @@ public sealed class CollectorTests
         Assert.Equal(4, histogram.Range);
         Assert.Equal(8, histogram.Total);
         Assert.Equal(new double[] { 5, 2, 0, 0, 0, 1, 0, 0 }, histogram.Counts.ToArray());
+
+        // Growth by far more than the bin count (range 4 → 4·2¹⁰⁰): every earlier value lands in bin 0.
+        histogram.Add(tensor(new[] { 4e30f }), 4e30);
+        Assert.True(histogram.Range >= 4e30 && histogram.Range < 8e30, $"range {histogram.Range}");
+        Assert.Equal(new double[] { 8, 0, 0, 0, 0, 0, 1, 0 }, histogram.Counts.ToArray()); // 4e30 · 8 / (4 · 2¹⁰⁰) = 6.3
     }
 
     [Fact]
