@@ -12,7 +12,11 @@ public static partial class Kernels
     /// max|x| / 127 of this x in <see cref="ActivationQuantization.Dynamic"/> mode (1 for an all-zero x).
     /// <paramref name="weight"/> i8 [N, K] with per-output-channel scales <paramref name="weightScale"/> f32 [N];
     /// the GEMM is exact int8 × int8 → int32 (<see cref="Int8Gemm"/>), and y[m, n] = acc[m, n]·(s·wₙ) + bₙ in f32.</summary>
-    public static Tensor QuantizedLinear(Tensor x, Tensor inputScale, Tensor weight, Tensor weightScale, Tensor? bias, bool gelu, ActivationQuantization mode)
+    public static Tensor QuantizedLinear(Tensor x, Tensor inputScale, Tensor weight, Tensor weightScale, Tensor? bias, bool gelu, ActivationQuantization mode) =>
+        QuantizedLinear(x, inputScale, weight, weightScale, bias, gelu, mode, cpuLoops: true);
+
+    /// <summary><paramref name="cpuLoops"/> false forces the torch-op path every device takes (tests compare the two).</summary>
+    internal static Tensor QuantizedLinear(Tensor x, Tensor inputScale, Tensor weight, Tensor weightScale, Tensor? bias, bool gelu, ActivationQuantization mode, bool cpuLoops)
     {
         CheckQuantizedLinear(x, inputScale, weight, weightScale, bias, mode);
         var (k, n) = (weight.shape[1], weight.shape[0]);
@@ -29,24 +33,41 @@ public static partial class Kernels
         var scale = mode == ActivationQuantization.Static ? inputScale : DynamicActivationScale(x2);
         var workspace = QuantizedWorkspace.For(x.device);
         var m = x2.shape[0];
-        var q = QuantizeActivationInto(x2, scale, workspace.Scaled(m * k).view(m, k), workspace.Quantized(m * k).view(m, k));
+        var q = workspace.Quantized(m * k).view(m, k);
+        cpuLoops &= QuantizedCpuLoops.Applies(x2);
+        if (cpuLoops)
+        {
+            QuantizedCpuLoops.Quantize(x2, scale.item<float>(), q);
+        }
+        else
+        {
+            QuantizeActivationInto(x2, scale, workspace.Scaled(m * k).view(m, k), q);
+        }
+
         var acc = workspace.Accumulators(m * n).view(m, n);
         using (var wt = weight.t())
         {
             Int8Gemm.MatMulInto(q, wt, acc);
         }
 
-        // int32 → f32 once, then scale and bias in place: mixed-dtype ops (acc · f32 scales) are not vectorised in
-        // libtorch and cost several times these three passes; the scales are combined into one [N] vector first.
-        var y = acc.to(ScalarType.Float32);
-        using (var combined = weightScale.mul(scale))
+        // y = (f32)acc · (s·w) + b with the scales combined into one [N] vector first. On the CPU one pass; otherwise
+        // int32 → f32 once, then scale and bias in place (a mixed-dtype acc · scales op is not vectorised in libtorch
+        // and costs several times these three passes).
+        using var combined = weightScale.mul(scale);
+        Tensor y;
+        if (cpuLoops && QuantizedCpuLoops.Applies(bias is null ? new[] { combined } : new[] { combined, bias }))
         {
-            y.mul_(combined);
+            y = empty(new[] { m, n }, ScalarType.Float32, x.device);
+            QuantizedCpuLoops.Dequantize(acc, combined, bias, y);
         }
-
-        if (bias is not null)
+        else
         {
-            y.add_(bias);
+            y = acc.to(ScalarType.Float32);
+            y.mul_(combined);
+            if (bias is not null)
+            {
+                y.add_(bias);
+            }
         }
 
         if (gelu)
@@ -74,10 +95,10 @@ public static partial class Kernels
 
     /// <summary><see cref="QuantizeActivation"/> through caller-owned buffers shaped like x (f32 and i8): the same
     /// passes, without the fresh allocations whose page faults cost more than the passes themselves.</summary>
-    private static Tensor QuantizeActivationInto(Tensor x, Tensor scale, Tensor scaled, Tensor quantized)
+    private static void QuantizeActivationInto(Tensor x, Tensor scale, Tensor scaled, Tensor quantized)
     {
         scaled.copy_(x).div_(scale).round_().clamp_(-127, 127);
-        return quantized.copy_(scaled);
+        quantized.copy_(scaled);
     }
 
     /// <summary>Frees the calling thread's QuantizedLinear scratch buffers (they are otherwise kept for the next call).</summary>

@@ -109,6 +109,31 @@ public sealed class QuantizedLinearTests
         }
     }
 
+    /// <summary>On the CPU the quantize and dequantize ends run as fused SIMD loops; they must give the torch-op path's
+    /// results bit for bit, on vector bodies and scalar tails (K, N not multiples of the vector width), on the
+    /// multi-threaded split (≥ 64 Ki elements), and on values at or next to rounding ties.</summary>
+    [Theory]
+    [InlineData(ActivationQuantization.Static, true, false)]
+    [InlineData(ActivationQuantization.Dynamic, false, true)]
+    [InlineData(ActivationQuantization.Static, false, false)]
+    public void CpuLoopsMatchTheTorchPathBitForBit(ActivationQuantization mode, bool withBias, bool gelu)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var seeded = new Seeded(25);
+        long k = 203, n = 77;
+        var s = tensor(0.0371f);
+
+        // Half of x sits on exact multiples of (j + 0.5)·s, where x / s lands on or within an ulp of a tie.
+        var ties = seeded.Int8(-127, 127, 3, 200, k).to(ScalarType.Float32).add_(0.5f).mul_(s);
+        var x = cat(new[] { seeded.Normal(3, 200, k).mul_(2), ties }, 1);
+        var (wq, ws) = Int8Weights.QuantizePerChannel(seeded.Normal(n, k));
+        var bias = withBias ? seeded.Normal(n) : null;
+        var fused = Kernels.QuantizedLinear(x, s, wq, ws, bias, gelu, mode, cpuLoops: true);
+        var torchOps = Kernels.QuantizedLinear(x, s, wq, ws, bias, gelu, mode, cpuLoops: false);
+        Assert.True(Seeded.Same(fused, torchOps), $"max difference {fused.sub(torchOps).abs().max().item<float>()}");
+    }
+
     [Fact]
     public void StaysCloseToTheFloatLinear()
     {
