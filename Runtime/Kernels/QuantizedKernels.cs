@@ -3,39 +3,237 @@ using static TorchSharp.torch;
 
 namespace GraphCompiler.Runtime;
 
+/// <summary>The int8 kernels of the quantized graph variant (inference only).</summary>
 public static partial class Kernels
 {
-    /// <summary>int8 GEMM: x f32 [..., K] quantized per tensor (symmetric, scale <paramref name="inputScale"/> in Static
-    /// mode, max|x|/127 per call in Dynamic mode) times i8 <paramref name="weight"/> [N, K] with per-channel
-    /// <paramref name="weightScale"/> [N], dequantized, plus <paramref name="bias"/>, then GELU (erf) when asked.
-    /// A float reference: the products of int8 values are exact in f32 up to K ≈ 1000 and their sums round as a float
-    /// GEMM's do, so this matches an integer GEMM to f32 accumulation error.</summary>
-    public static Tensor QuantizedLinear(Tensor x, Tensor inputScale, Tensor weight, Tensor weightScale, Tensor? bias, bool gelu, ActivationQuantization mode)
+    /// <summary>y = dequant(quant(x) · Wqᵀ) + b, GELU after the bias when <paramref name="gelu"/>.
+    /// x f32 [..., K] is quantized per tensor, symmetric: q = clamp(round(x / s), ±127) (half to even), with s the
+    /// calibrated <paramref name="inputScale"/> (f32, shape []) in <see cref="ActivationQuantization.Static"/> mode or
+    /// max|x| / 127 of this x in <see cref="ActivationQuantization.Dynamic"/> mode (1 for an all-zero x).
+    /// <paramref name="weight"/> i8 [N, K] with per-output-channel scales <paramref name="weightScale"/> f32 [N];
+    /// the GEMM is exact int8 × int8 → int32 (<see cref="Int8Gemm"/>), and y[m, n] = acc[m, n]·(s·wₙ) + bₙ in f32.</summary>
+    public static Tensor QuantizedLinear(Tensor x, Tensor inputScale, Tensor weight, Tensor weightScale, Tensor? bias, bool gelu, ActivationQuantization mode) =>
+        QuantizedLinear(x, inputScale, weight, weightScale, bias, gelu, mode, cpuLoops: true);
+
+    /// <summary><paramref name="cpuLoops"/> false forces the torch-op path every device takes (tests compare the two).</summary>
+    internal static Tensor QuantizedLinear(Tensor x, Tensor inputScale, Tensor weight, Tensor weightScale, Tensor? bias, bool gelu, ActivationQuantization mode, bool cpuLoops)
     {
+        CheckQuantizedLinear(x, inputScale, weight, weightScale, bias, mode);
+        var (k, n) = (weight.shape[1], weight.shape[0]);
+        using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var scale = mode == ActivationQuantization.Dynamic
-            ? x.abs().max().div(127.0f).clamp_min(float.Epsilon)
-            : inputScale;
-        var xq = x.div(scale).round_().clamp_(-127, 127);
-        var wq = weight.to_type(ScalarType.Float32);
-        var y = nn.functional.linear(xq, wq).mul_(weightScale.mul(scale));
-        if (bias is not null)
+        var x2 = x.reshape(-1, k);
+        var shape = x.shape.ToArray();
+        shape[^1] = n;
+        if (x2.shape[0] == 0)
         {
-            y.add_(bias);
+            return empty(shape, ScalarType.Float32, x.device).MoveToOuterDisposeScope();
+        }
+
+        var scale = mode == ActivationQuantization.Static ? inputScale : DynamicActivationScale(x2);
+        var workspace = QuantizedWorkspace.For(x.device);
+        var m = x2.shape[0];
+        var q = workspace.Quantized(m * k).view(m, k);
+        cpuLoops &= QuantizedCpuLoops.Applies(x2);
+        if (cpuLoops)
+        {
+            QuantizedCpuLoops.Quantize(x2, scale.item<float>(), q);
+        }
+        else
+        {
+            QuantizeActivationInto(x2, scale, workspace.Scaled(m * k).view(m, k), q);
+        }
+
+        var acc = workspace.Accumulators(m * n).view(m, n);
+        using (var wt = weight.t())
+        {
+            Int8Gemm.MatMulInto(q, wt, acc);
+        }
+
+        // y = (f32)acc · (s·w) + b with the scales combined into one [N] vector first. On the CPU one pass; otherwise
+        // int32 → f32 once, then scale and bias in place (a mixed-dtype acc · scales op is not vectorised in libtorch
+        // and costs several times these three passes).
+        using var combined = weightScale.mul(scale);
+        Tensor y;
+        if (cpuLoops && QuantizedCpuLoops.Applies(bias is null ? new[] { combined } : new[] { combined, bias }))
+        {
+            y = empty(new[] { m, n }, ScalarType.Float32, x.device);
+            QuantizedCpuLoops.Dequantize(acc, combined, bias, y);
+        }
+        else
+        {
+            y = acc.to(ScalarType.Float32);
+            y.mul_(combined);
+            if (bias is not null)
+            {
+                y.add_(bias);
+            }
         }
 
         if (gelu)
         {
-            y = nn.functional.gelu(y);
+            y.gelu_();
         }
 
-        return y.MoveToOuterDisposeScope();
+        return y.view(shape).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Hands <paramref name="x"/> to the calibration observer (if any) under its slot and kind; returns x.</summary>
+    /// <summary>An observation point of a calibration run: hands x to the observer (if any) and returns x itself.</summary>
     public static Tensor Observe(Tensor x, IActivationObserver? observer, string slot, string kind)
     {
         observer?.Observe(slot, kind, x);
         return x;
+    }
+
+    /// <summary>clamp(round(x / scale), ±127) as int8; scale a tensor of one element (kept on the device: no sync).</summary>
+    public static Tensor QuantizeActivation(Tensor x, Tensor scale)
+    {
+        using var scaled = x.div(scale);
+        scaled.round_().clamp_(-127, 127);
+        return scaled.to(ScalarType.Int8);
+    }
+
+    /// <summary><see cref="QuantizeActivation"/> through caller-owned buffers shaped like x (f32 and i8): the same
+    /// passes, without the fresh allocations whose page faults cost more than the passes themselves.</summary>
+    private static void QuantizeActivationInto(Tensor x, Tensor scale, Tensor scaled, Tensor quantized)
+    {
+        scaled.copy_(x).div_(scale).round_().clamp_(-127, 127);
+        quantized.copy_(scaled);
+    }
+
+    /// <summary>Frees the calling thread's QuantizedLinear scratch buffers (they are otherwise kept for the next call).</summary>
+    public static void ReleaseQuantizedWorkspace() => QuantizedWorkspace.Release();
+
+    /// <summary>max|x| / 127, or 1 when x is all zero, as a scalar tensor on x's device.</summary>
+    public static Tensor DynamicActivationScale(Tensor x)
+    {
+        if (x.numel() == 0)
+        {
+            return ones(Array.Empty<long>(), ScalarType.Float32, x.device);
+        }
+
+        // aminmax is one vectorised pass; linalg.vector_norm(x, ∞) is an order of magnitude slower on CPU.
+        var (min, max) = x.aminmax();
+        using (min)
+        using (max)
+        {
+            using var amax = max.maximum(min.neg_());
+            using var zero = amax.eq(0);
+            return amax.div(127f).masked_fill_(zero, 1f);
+        }
+    }
+
+    private static void CheckQuantizedLinear(Tensor x, Tensor inputScale, Tensor weight, Tensor weightScale, Tensor? bias, ActivationQuantization mode)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(weight);
+        ArgumentNullException.ThrowIfNull(weightScale);
+        if (weight.dtype != ScalarType.Int8 || weight.dim() != 2 || weight.shape[1] == 0)
+        {
+            throw new ArgumentException($"QuantizedLinear: weight must be i8 [N, K] with K ≥ 1, got {weight.dtype} {Dims(weight)}", nameof(weight));
+        }
+
+        var (n, k) = (weight.shape[0], weight.shape[1]);
+        if (x.dtype != ScalarType.Float32 || x.dim() < 1 || x.shape[^1] != k)
+        {
+            throw new ArgumentException($"QuantizedLinear: x must be f32 [..., {k}] for weight {Dims(weight)}, got {x.dtype} {Dims(x)}", nameof(x));
+        }
+
+        if (weightScale.dtype != ScalarType.Float32 || weightScale.dim() != 1 || weightScale.shape[0] != n)
+        {
+            throw new ArgumentException($"QuantizedLinear: weightScale must be f32 [{n}], got {weightScale.dtype} {Dims(weightScale)}", nameof(weightScale));
+        }
+
+        if (bias is not null && (bias.dtype != ScalarType.Float32 || bias.dim() != 1 || bias.shape[0] != n))
+        {
+            throw new ArgumentException($"QuantizedLinear: bias must be f32 [{n}], got {bias.dtype} {Dims(bias)}", nameof(bias));
+        }
+
+        if (mode == ActivationQuantization.Static)
+        {
+            ArgumentNullException.ThrowIfNull(inputScale);
+            if (inputScale.dtype != ScalarType.Float32 || inputScale.dim() != 0)
+            {
+                throw new ArgumentException($"QuantizedLinear: inputScale must be an f32 scalar tensor (shape []), got {inputScale.dtype} {Dims(inputScale)}", nameof(inputScale));
+            }
+        }
+        else if (mode != ActivationQuantization.Dynamic)
+        {
+            throw new ArgumentOutOfRangeException(nameof(mode), mode, "QuantizedLinear: unknown activation quantization mode");
+        }
+
+        foreach (var (t, name) in new[] { (weight, nameof(weight)), (weightScale, nameof(weightScale)), (bias, nameof(bias)), (mode == ActivationQuantization.Static ? inputScale : null, nameof(inputScale)) })
+        {
+            if (t is not null && !Int8Gemm.SameDevice(t, x))
+            {
+                throw new ArgumentException($"QuantizedLinear: {name} is on {t.device}, x on {x.device}", name);
+            }
+        }
+    }
+
+    private static string Dims(Tensor t) => "[" + string.Join(", ", t.shape) + "]";
+
+    /// <summary>Per-thread scratch for QuantizedLinear, grown to the largest call seen and reused: the int32
+    /// accumulators are as large as the output, and a fresh buffer of that size each call costs a page fault per 4 KiB
+    /// (measured: it doubled the kernel's time at MiniLM sizes), while a reused one stays mapped. One workspace per
+    /// device; the tensors are kept out of every dispose scope and live until <see cref="ReleaseQuantizedWorkspace"/>
+    /// or the thread's end.</summary>
+    private sealed class QuantizedWorkspace
+    {
+        [ThreadStatic]
+        private static Dictionary<string, QuantizedWorkspace>? _perDevice;
+
+        private readonly Device _device;
+        private Tensor? _scaled, _quantized, _accumulators;
+
+        private QuantizedWorkspace(Device device) => _device = device;
+
+        public static QuantizedWorkspace For(Device device)
+        {
+            _perDevice ??= new Dictionary<string, QuantizedWorkspace>(StringComparer.Ordinal);
+            var key = device.ToString();
+            if (!_perDevice.TryGetValue(key, out var workspace))
+            {
+                workspace = new QuantizedWorkspace(device);
+                _perDevice.Add(key, workspace);
+            }
+
+            return workspace;
+        }
+
+        public static void Release()
+        {
+            if (_perDevice is null)
+            {
+                return;
+            }
+
+            foreach (var workspace in _perDevice.Values)
+            {
+                workspace._scaled?.Dispose();
+                workspace._quantized?.Dispose();
+                workspace._accumulators?.Dispose();
+            }
+
+            _perDevice = null;
+        }
+
+        public Tensor Scaled(long count) => Slice(ref _scaled, ScalarType.Float32, count);
+
+        public Tensor Quantized(long count) => Slice(ref _quantized, ScalarType.Int8, count);
+
+        public Tensor Accumulators(long count) => Slice(ref _accumulators, ScalarType.Int32, count);
+
+        /// <summary>The first <paramref name="count"/> elements of the buffer (a view in the caller's scope).</summary>
+        private Tensor Slice(ref Tensor? buffer, ScalarType dtype, long count)
+        {
+            if (buffer is null || buffer.numel() < count)
+            {
+                buffer?.Dispose();
+                buffer = empty(new[] { count }, dtype, _device).DetachFromDisposeScope();
+            }
+
+            return buffer.narrow(0, 0, count);
+        }
     }
 }

@@ -1,10 +1,11 @@
 namespace GraphCompiler.Runtime.Quantization;
 
-/// <summary>How an int8 GEMM quantizes its input activation.</summary>
+/// <summary>How a quantized linear layer gets its activation scale.</summary>
 public enum ActivationQuantization
 {
-    /// <summary>A per-tensor scale fixed at calibration (the module's input_scale buffers).</summary>
+    /// <summary>A per-tensor scale fixed by calibration (the layer's input-scale tensor).</summary>
     Static,
-    /// <summary>A per-tensor scale taken from each call's input, max|x|/127: no calibration, a reduction per GEMM.</summary>
+
+    /// <summary>max|x| / 127 of each call's input; needs no calibration, costs one reduction per call.</summary>
     Dynamic,
 }

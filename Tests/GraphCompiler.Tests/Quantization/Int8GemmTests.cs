@@ -1,0 +1,100 @@
+using GraphCompiler.Runtime;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace GraphCompiler.Tests.Quantization;
+
+public sealed class Int8GemmTests
+{
+    [Fact]
+    public void NativeEntryPointIsFound()
+    {
+        Assert.True(Int8Gemm.IsNativeAvailable, Int8Gemm.NativeDescription);
+    }
+
+    [Theory]
+    [InlineData(1, 1, 1)]
+    [InlineData(37, 29, 13)]
+    [InlineData(4, 384, 96)]
+    [InlineData(130, 64, 257)]
+    public void EqualsTheExactIntegerProduct(long m, long k, long n)
+    {
+        using var scope = NewDisposeScope();
+        var seeded = new Seeded(11);
+
+        // The full int8 range, -128 included: the kernel must not assume the symmetric ±127 of quantized values.
+        var a = seeded.Int8(-128, 128, m, k);
+        var w = seeded.Int8(-128, 128, n, k);
+        var expected = a.to(ScalarType.Float64).matmul(w.to(ScalarType.Float64).t());
+
+        var transposed = Int8Gemm.MatMul(a, w.t());
+        var rowMajor = Int8Gemm.MatMul(a, w.t().contiguous());
+        Assert.Equal(ScalarType.Int32, transposed.dtype);
+        Assert.Equal(new[] { m, n }, transposed.shape);
+        Assert.True(Seeded.Same(transposed.to(ScalarType.Float64), expected), "transposed weight view");
+        Assert.True(Seeded.Same(rowMajor.to(ScalarType.Float64), expected), "row-major mat2");
+    }
+
+    [Fact]
+    public void TakesStridedOperandsAndWritesIntoAPreallocatedResult()
+    {
+        using var scope = NewDisposeScope();
+        var seeded = new Seeded(12);
+        var wide = seeded.Int8(-127, 128, 20, 50);
+        var a = wide.narrow(1, 3, 40).narrow(0, 1, 17); // row stride 50, not contiguous
+        var b = seeded.Int8(-127, 128, 40, 40).slice(0, 0, 40, 2).slice(1, 0, 40, 2); // strides (80, 2): copied first
+        var b2 = seeded.Int8(-127, 128, 40, 60).narrow(1, 0, 20); // [40, 20] with row stride 60
+        var result = full(17, 20, 99, ScalarType.Int32);
+
+        Int8Gemm.MatMulInto(a, b2, result);
+        Assert.True(Seeded.Same(result.to(ScalarType.Float64), a.to(ScalarType.Float64).matmul(b2.to(ScalarType.Float64))));
+
+        var c = seeded.Int8(-127, 128, 20, 20);
+        var result2 = Int8Gemm.MatMul(c, b);
+        Assert.True(Seeded.Same(result2.to(ScalarType.Float64), c.to(ScalarType.Float64).matmul(b.to(ScalarType.Float64))));
+    }
+
+    [Fact]
+    public void EmptyDimensionsGiveZeros()
+    {
+        using var scope = NewDisposeScope();
+        var result = full(3, 4, 7, ScalarType.Int32);
+        Int8Gemm.MatMulInto(zeros(3, 0, ScalarType.Int8), zeros(0, 4, ScalarType.Int8), result);
+        Assert.Equal(0, result.abs().sum().item<long>());
+        Assert.Equal(new long[] { 0, 4 }, Int8Gemm.MatMul(zeros(0, 5, ScalarType.Int8), zeros(5, 4, ScalarType.Int8)).shape);
+    }
+
+    [Fact]
+    public void ExactFallbackAgreesWithTheNativeKernel()
+    {
+        using var scope = NewDisposeScope();
+        var seeded = new Seeded(13);
+        var a = seeded.Int8(-128, 128, 33, 70);
+        var b = seeded.Int8(-128, 128, 70, 21);
+        var exact = zeros(33, 21, ScalarType.Int32);
+        Int8Gemm.ExactInto(a, b, exact);
+        Assert.True(Seeded.Same(exact, Int8Gemm.MatMul(a, b)));
+    }
+
+    [Fact]
+    public void BadOperandsAreArgumentErrorsNotNativeCrashes()
+    {
+        using var scope = NewDisposeScope();
+        var a = zeros(4, 8, ScalarType.Int8);
+        var b = zeros(8, 3, ScalarType.Int8);
+        AssertError(() => Int8Gemm.MatMul(zeros(4, 8), b), "must be int8");
+        AssertError(() => Int8Gemm.MatMul(a, zeros(8, 3, ScalarType.Byte)), "must be int8");
+        AssertError(() => Int8Gemm.MatMul(zeros(2, 4, 8, ScalarType.Int8), b), "must be matrices");
+        AssertError(() => Int8Gemm.MatMul(a, zeros(7, 3, ScalarType.Int8)), "K 8 ≠ 7");
+        AssertError(() => Int8Gemm.MatMulInto(a, b, zeros(4, 3)), "result must be int32");
+        AssertError(() => Int8Gemm.MatMulInto(a, b, zeros(4, 4, ScalarType.Int32)), "result must be [4, 3]");
+        AssertError(() => Int8Gemm.MatMulInto(a, b, zeros(3, 4, ScalarType.Int32).t()), "must be contiguous");
+        AssertError(() => Int8Gemm.MatMul(zeros(1, Int8Gemm.MaxK + 1, ScalarType.Int8), zeros(Int8Gemm.MaxK + 1, 1, ScalarType.Int8)), "overflow");
+    }
+
+    private static void AssertError(Action call, string expected)
+    {
+        var e = Assert.ThrowsAny<ArgumentException>(call);
+        Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+    }
+}

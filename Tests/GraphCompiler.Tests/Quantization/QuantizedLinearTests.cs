@@ -1,0 +1,234 @@
+using GraphCompiler.Runtime;
+using GraphCompiler.Runtime.Quantization;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace GraphCompiler.Tests.Quantization;
+
+public sealed class QuantizedLinearTests
+{
+    public static TheoryData<ActivationQuantization, bool, bool, int> Cases()
+    {
+        var data = new TheoryData<ActivationQuantization, bool, bool, int>();
+        foreach (var mode in new[] { ActivationQuantization.Static, ActivationQuantization.Dynamic })
+        {
+            foreach (var bias in new[] { false, true })
+            {
+                foreach (var gelu in new[] { false, true })
+                {
+                    foreach (var rank in new[] { 2, 3 })
+                    {
+                        data.Add(mode, bias, gelu, rank);
+                    }
+                }
+            }
+        }
+
+        return data;
+    }
+
+    /// <summary>Against a reference that follows the definition in float64: q = clamp(round(x / s)) (the division in
+    /// f32, as the kernel's contract says), acc = q·Wqᵀ exactly, y = acc·(s·wₙ) + b, GELU with erf. The integer parts
+    /// are compared exactly; the f32 output may differ from the float64 reference only by f32 rounding.</summary>
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void FollowsTheIntegerReference(ActivationQuantization mode, bool withBias, bool gelu, int rank)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var seeded = new Seeded(21);
+        long k = 48, n = 40;
+        var x = rank == 2 ? seeded.Normal(12, k) : seeded.Normal(3, 5, k);
+        var (wq, ws) = Int8Weights.QuantizePerChannel(seeded.Normal(n, k).mul_(0.1));
+        var bias = withBias ? seeded.Normal(n) : null;
+
+        // Static: a calibrated scale smaller than max|x|/127, so some values clip at ±127.
+        var staticScale = tensor(0.8f * x.abs().max().item<float>() / 127f);
+        var y = Kernels.QuantizedLinear(x, staticScale, wq, ws, bias, gelu, mode);
+
+        var s = mode == ActivationQuantization.Static ? staticScale : tensor(x.abs().max().item<float>() / 127f);
+        var q = x.div(s).round().clamp(-127, 127);
+        Assert.True(Seeded.Same(Kernels.QuantizeActivation(x, s).to(ScalarType.Float32), q), "quantized activation");
+        if (mode == ActivationQuantization.Static)
+        {
+            Assert.True(q.abs().eq(127).any().item<bool>(), "the static case should exercise clipping");
+        }
+
+        var acc = q.to(ScalarType.Float64).reshape(-1, k).matmul(wq.to(ScalarType.Float64).t());
+        Assert.True(Seeded.Same(Int8Gemm.MatMul(q.to(ScalarType.Int8).reshape(-1, k), wq.t()).to(ScalarType.Float64), acc), "int32 accumulators");
+        var expected = acc.mul(ws.mul(s).to(ScalarType.Float64));
+        if (bias is not null)
+        {
+            expected = expected.add(bias.to(ScalarType.Float64));
+        }
+
+        if (gelu)
+        {
+            expected = expected.mul(0.5).mul(expected.div(Math.Sqrt(2)).erf().add(1));
+        }
+
+        var outShape = x.shape.ToArray();
+        outShape[^1] = n;
+        Assert.Equal(outShape, y.shape);
+        Assert.Equal(ScalarType.Float32, y.dtype);
+        var error = y.reshape(-1, n).to(ScalarType.Float64).sub(expected).abs().max().item<double>();
+        var magnitude = expected.abs().max().item<double>();
+        Assert.True(error <= 1e-6 * Math.Max(1, magnitude), $"max |y − reference| = {error} for values up to {magnitude}");
+    }
+
+    /// <summary>The scratch buffers are reused across calls: an earlier result must survive later calls of other sizes,
+    /// and every call must match a fresh computation (the unbuffered <see cref="Kernels.QuantizeActivation"/> path).</summary>
+    [Fact]
+    public void CallsOfChangingSizesDoNotShareResults()
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var seeded = new Seeded(24);
+        var (wq, ws) = Int8Weights.QuantizePerChannel(seeded.Normal(16, 32));
+        var b = seeded.Normal(16);
+        var inputs = new[] { seeded.Normal(50, 32), seeded.Normal(3, 32), seeded.Normal(2, 40, 32), seeded.Normal(0, 32) };
+        var outputs = new List<Tensor>();
+        foreach (var x in inputs)
+        {
+            outputs.Add(Kernels.QuantizedLinear(x, tensor(0f), wq, ws, b, false, ActivationQuantization.Dynamic));
+            if (outputs.Count == 2)
+            {
+                Kernels.ReleaseQuantizedWorkspace();
+            }
+        }
+
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            var x2 = inputs[i].reshape(-1, 32);
+            var expected = x2.shape[0] == 0
+                ? zeros(0, 16)
+                : Int8Gemm.MatMul(Kernels.QuantizeActivation(x2, Kernels.DynamicActivationScale(x2)), wq.t()).to(ScalarType.Float32)
+                    .mul_(ws.mul(Kernels.DynamicActivationScale(x2))).add_(b);
+            Assert.Equal(inputs[i].shape[..^1].Append(16L), outputs[i].shape);
+            Assert.True(Seeded.Same(outputs[i].reshape(-1, 16), expected), $"call {i}");
+        }
+    }
+
+    /// <summary>On the CPU the quantize and dequantize ends run as fused SIMD loops; they must give the torch-op path's
+    /// results bit for bit, on vector bodies and scalar tails (K, N not multiples of the vector width), on the
+    /// multi-threaded split (≥ 64 Ki elements), and on values at or next to rounding ties.</summary>
+    [Theory]
+    [InlineData(ActivationQuantization.Static, true, false)]
+    [InlineData(ActivationQuantization.Dynamic, false, true)]
+    [InlineData(ActivationQuantization.Static, false, false)]
+    public void CpuLoopsMatchTheTorchPathBitForBit(ActivationQuantization mode, bool withBias, bool gelu)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var seeded = new Seeded(25);
+        long k = 203, n = 77;
+        var s = tensor(0.0371f);
+
+        // Half of x sits on exact multiples of (j + 0.5)·s, where x / s lands on or within an ulp of a tie.
+        var ties = seeded.Int8(-127, 127, 3, 200, k).to(ScalarType.Float32).add_(0.5f).mul_(s);
+        var x = cat(new[] { seeded.Normal(3, 200, k).mul_(2), ties }, 1);
+        var (wq, ws) = Int8Weights.QuantizePerChannel(seeded.Normal(n, k));
+        var bias = withBias ? seeded.Normal(n) : null;
+        var fused = Kernels.QuantizedLinear(x, s, wq, ws, bias, gelu, mode, cpuLoops: true);
+        var torchOps = Kernels.QuantizedLinear(x, s, wq, ws, bias, gelu, mode, cpuLoops: false);
+        Assert.True(Seeded.Same(fused, torchOps), $"max difference {fused.sub(torchOps).abs().max().item<float>()}");
+    }
+
+    [Fact]
+    public void StaysCloseToTheFloatLinear()
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var seeded = new Seeded(22);
+        var x = seeded.Normal(64, 96);
+        var w = seeded.Normal(32, 96).mul_(0.1);
+        var b = seeded.Normal(32);
+        var (wq, ws) = Int8Weights.QuantizePerChannel(w);
+        var y = Kernels.QuantizedLinear(x, tensor(0f), wq, ws, b, false, ActivationQuantization.Dynamic);
+        var reference = Kernels.Linear(x, w, b);
+
+        // Rounding x and W each costs ≤ half a step; relative to the output's spread the error stays around 1 %.
+        var relative = y.sub(reference).norm().item<float>() / reference.norm().item<float>();
+        Assert.InRange(relative, 1e-4, 0.02);
+    }
+
+    [Fact]
+    public void RoundsHalfToEvenAndClampsToPlusMinus127()
+    {
+        using var scope = NewDisposeScope();
+        var x = tensor(new[] { 0.5f, 1.5f, 2.5f, -0.5f, -2.5f, 3.49f, 200f, -200f, 126.5f, -127.5f });
+        var q = Kernels.QuantizeActivation(x, tensor(1f));
+        Assert.Equal(new sbyte[] { 0, 2, 2, 0, -2, 3, 127, -127, 126, -127 }, q.data<sbyte>().ToArray());
+    }
+
+    [Fact]
+    public void DynamicScaleIsMaxAbsOver127AndOneForAllZeros()
+    {
+        using var scope = NewDisposeScope();
+        var x = tensor(new[] { 0.5f, -2.54f, 1f }).reshape(1, 3);
+        Assert.Equal(2.54f / 127f, Kernels.DynamicActivationScale(x).item<float>());
+        Assert.Equal(1f, Kernels.DynamicActivationScale(zeros(2, 3)).item<float>());
+
+        // All-zero input: scale 1, quantized zeros, the output is the bias (GELU of it when asked).
+        var (wq, ws) = Int8Weights.QuantizePerChannel(ones(4, 3));
+        var b = tensor(new[] { 1f, -1f, 0f, 2f });
+        var y = Kernels.QuantizedLinear(zeros(2, 3), tensor(0f), wq, ws, b, true, ActivationQuantization.Dynamic);
+        Assert.True(y.allclose(nn.functional.gelu(b).expand(2, 4), rtol: 0, atol: 1e-7));
+    }
+
+    [Fact]
+    public void DynamicModeIgnoresTheInputScale()
+    {
+        using var scope = NewDisposeScope();
+        var seeded = new Seeded(23);
+        var x = seeded.Normal(5, 8);
+        var (wq, ws) = Int8Weights.QuantizePerChannel(seeded.Normal(6, 8));
+        var a = Kernels.QuantizedLinear(x, tensor(new[] { 1f, 2f }), wq, ws, null, false, ActivationQuantization.Dynamic);
+        var b = Kernels.QuantizedLinear(x, Kernels.DynamicActivationScale(x), wq, ws, null, false, ActivationQuantization.Static);
+        Assert.True(Seeded.Same(a, b));
+    }
+
+    [Fact]
+    public void WrongDtypesAndShapesAreClearErrors()
+    {
+        using var scope = NewDisposeScope();
+        var x = zeros(2, 8);
+        var s = tensor(0.1f);
+        var (wq, ws) = Int8Weights.QuantizePerChannel(ones(4, 8));
+        var b = zeros(4);
+        const ActivationQuantization st = ActivationQuantization.Static;
+        AssertError(() => Kernels.QuantizedLinear(x.to(ScalarType.Float64), s, wq, ws, b, false, st), "x", "x must be f32 [..., 8]");
+        AssertError(() => Kernels.QuantizedLinear(zeros(2, 7), s, wq, ws, b, false, st), "x", "got Float32 [2, 7]");
+        AssertError(() => Kernels.QuantizedLinear(x, s, ones(4, 8), ws, b, false, st), "weight", "weight must be i8 [N, K] with K ≥ 1");
+        AssertError(() => Kernels.QuantizedLinear(x, s, wq.reshape(32), ws, b, false, st), "weight", "weight must be i8 [N, K] with K ≥ 1");
+        AssertError(() => Kernels.QuantizedLinear(x, s, wq, zeros(3), b, false, st), "weightScale", "weightScale must be f32 [4]");
+        AssertError(() => Kernels.QuantizedLinear(x, s, wq, ws.to(ScalarType.Float64), b, false, st), "weightScale", "weightScale must be f32 [4]");
+        AssertError(() => Kernels.QuantizedLinear(x, s, wq, ws, zeros(5), false, st), "bias", "bias must be f32 [4]");
+        AssertError(() => Kernels.QuantizedLinear(x, tensor(new[] { 0.1f }), wq, ws, b, false, st), "inputScale", "inputScale must be an f32 scalar tensor");
+        AssertError(() => Kernels.QuantizedLinear(x, tensor(0.1), wq, ws, b, false, st), "inputScale", "inputScale must be an f32 scalar tensor");
+    }
+
+    [Fact]
+    public void ObserveHandsTheTensorToTheObserverAndReturnsIt()
+    {
+        using var scope = NewDisposeScope();
+        var x = ones(2, 3);
+        var seen = new List<(string, string, long)>();
+        var observer = new Recorder(seen);
+        Assert.Same(x, Kernels.Observe(x, observer, "encoder.layer.0.intermediate.dense", ActivationKinds.LayerNormOutput));
+        Assert.Same(x, Kernels.Observe(x, null, "unobserved", ActivationKinds.Other));
+        Assert.Equal(new[] { ("encoder.layer.0.intermediate.dense", "layer_norm_output", 6L) }, seen);
+    }
+
+    private sealed class Recorder(List<(string, string, long)> seen) : IActivationObserver
+    {
+        public void Observe(string slot, string kind, Tensor value) => seen.Add((slot, kind, value.numel()));
+    }
+
+    private static void AssertError(Action call, string parameter, string expected)
+    {
+        var e = Assert.ThrowsAny<ArgumentException>(call);
+        Assert.Equal(parameter, e.ParamName);
+        Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+    }
+}
