@@ -48,6 +48,9 @@ public interface IGraphModule
     GradientMode GradientMode { get; set; }
 
     string IrText(IrStage stage);
+
+    /// <summary>The optimized inference graph as symbol JSON (format "graphcompiler-symbol"; see Symbol.SymbolGraph).</summary>
+    string SymbolJson { get; }
 }
 
 /// <summary>Checks of a forward's inputs against its static shape bucket, with errors that name the model, the input
