@@ -90,11 +90,12 @@ public static class SymbolInterpreter
             var dim = n.Int("dim");
             return n.Arity(1, int.MaxValue, (x, _, _) => cat(x, dim));
         },
+        // Inputs: the valid lengths and the tensor whose sequence length the mask takes (its size is in the type).
         ["length_mask"] = n =>
         {
             var length = n.Node.Type.Shape.Count > 0 ? n.Node.Type.Shape[^1] : throw n.Error("a length mask's type needs a last (sequence) dimension");
             var dtype = n.ResultType;
-            return n.Arity(1, (x, b, s) => Kernels.LengthMask(x[0], SymbolTypes.Resolve(length, b, s), dtype));
+            return n.Arity(1, 2, (x, b, s) => Kernels.LengthMask(x[0], SymbolTypes.Resolve(length, b, s), dtype));
         },
         ["sdpa"] = n =>
         {
@@ -161,14 +162,14 @@ public static class SymbolInterpreter
         public long[] Ints(string key) =>
             List(key).Select(s => long.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) ? v : throw Error($"attribute {key}={Text(key)}: '{s}' is not an integer")).ToArray();
 
-        /// <summary>A dim list ("[batch,seq,12,32]"), each "batch", "seq" or a non-negative integer.</summary>
+        /// <summary>A dim list ("[batch,seq,12,32]", "[batch,seq,-1]"), each "batch", "seq" or an integer.</summary>
         public string[] Dims(string key, int? count = null)
         {
             var dims = List(key).ToArray();
-            var bad = dims.FirstOrDefault(d => !SymbolTypes.IsDim(d));
+            var bad = dims.FirstOrDefault(d => !SymbolTypes.IsAttributeDim(d));
             if (bad is not null)
             {
-                throw Error($"attribute {key}={Text(key)}: '{bad}' is not a dimension (batch, seq or a non-negative integer)");
+                throw Error($"attribute {key}={Text(key)}: '{bad}' is not a dimension (batch, seq or an integer)");
             }
 
             if (count is not null && dims.Length != count)

@@ -42,12 +42,18 @@ public static class SymbolTypes
     public static bool TryConstant(string text, out long size) =>
         long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out size);
 
+    /// <summary>True for "batch", "seq" and any integer: attribute dim lists may hold -1 (reshape infers it).</summary>
+    public static bool IsAttributeDim(string text) =>
+        text is Batch or Seq || long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _);
+
     /// <summary>A dim's size in a bucket.</summary>
     public static long Resolve(string dim, long batch, long seq) => dim switch
     {
         Batch => batch,
         Seq => seq,
-        _ => TryConstant(dim, out var n) ? n : throw new ArgumentException($"'{dim}' is not a dimension (batch, seq or a non-negative integer)", nameof(dim)),
+        _ => long.TryParse(dim, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n)
+            ? n
+            : throw new ArgumentException($"'{dim}' is not a dimension (batch, seq or an integer)", nameof(dim)),
     };
 
     public static long[] Resolve(IEnumerable<string> dims, long batch, long seq) => dims.Select(d => Resolve(d, batch, seq)).ToArray();
