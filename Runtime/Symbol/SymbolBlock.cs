@@ -112,6 +112,9 @@ public sealed class SymbolBlock : nn.Module<Tensor[], Tensor[]>
     /// else may be.</summary>
     public static SymbolBlock Imports(string symbolFile, string[] inputNames, string paramsFile, Device? device = null)
     {
+        ArgumentNullException.ThrowIfNull(symbolFile);
+        ArgumentNullException.ThrowIfNull(inputNames);
+        ArgumentNullException.ThrowIfNull(paramsFile);
         var graph = SymbolFile.Load(symbolFile);
         CheckInputNames(graph, inputNames, symbolFile);
         TensorSet set;
@@ -137,7 +140,9 @@ public sealed class SymbolBlock : nn.Module<Tensor[], Tensor[]>
             {
                 foreach (var name in SymbolParams.Names(graph))
                 {
-                    tensors[name] = set[name].to(device ?? CPU).detach();
+                    // A new handle either way: the set disposes its own.
+                    var t = set[name];
+                    tensors[name] = device is null || (t.device_type == device.type && t.device_index == device.index) ? t.detach() : t.to(device);
                 }
 
                 return new SymbolBlock(graph, symbolFile, inputNames, tensors);

@@ -9,7 +9,9 @@ namespace GraphCompiler.Runtime.Symbol;
 /// and the node.</summary>
 public static class SymbolFile
 {
-    public static SymbolGraph Load(string path)
+    /// <param name="knownOps">The ops a node may have; by default what <see cref="SymbolInterpreter"/> runs (a reader
+    /// that only translates the graph, e.g. to ONNX, may pass its own set).</param>
+    public static SymbolGraph Load(string path, IReadOnlySet<string>? knownOps = null)
     {
         string text;
         try
@@ -21,11 +23,12 @@ public static class SymbolFile
             throw new SymbolFileException(path, null, "cannot read: " + ex.Message, ex);
         }
 
-        return Parse(text, path);
+        return Parse(text, path, knownOps);
     }
 
     /// <param name="sourceName">The file (or e.g. "minilm.SymbolJson") errors name.</param>
-    public static SymbolGraph Parse(string text, string sourceName)
+    /// <param name="knownOps">As for <see cref="Load"/>.</param>
+    public static SymbolGraph Parse(string text, string sourceName, IReadOnlySet<string>? knownOps = null)
     {
         JsonDocument doc;
         try
@@ -41,15 +44,16 @@ public static class SymbolFile
         using (doc)
         {
             var graph = new Reader(sourceName).Graph(doc.RootElement);
-            Validate(graph, sourceName);
+            Validate(graph, sourceName, knownOps);
             return graph;
         }
     }
 
     /// <summary>The graph-level checks (what <see cref="Parse"/> runs after reading): unknown ops, duplicate ids,
     /// dangling inputs, cycles and order, arguments and heads.</summary>
-    public static void Validate(SymbolGraph graph, string sourceName)
+    public static void Validate(SymbolGraph graph, string sourceName, IReadOnlySet<string>? knownOps = null)
     {
+        knownOps ??= SymbolInterpreter.SupportedOps;
         var byId = new Dictionary<int, SymbolNode>();
         foreach (var node in graph.Nodes)
         {
@@ -58,10 +62,10 @@ public static class SymbolFile
                 throw new SymbolFileException(sourceName, SymbolTypes.Describe(node), $"duplicate id {node.Id} (also {SymbolTypes.Describe(byId[node.Id])})");
             }
 
-            if (!SymbolInterpreter.SupportedOps.Contains(node.Op))
+            if (!knownOps.Contains(node.Op))
             {
                 throw new SymbolFileException(sourceName, SymbolTypes.Describe(node),
-                    $"unknown op '{node.Op}': this runtime interprets {string.Join(", ", SymbolInterpreter.SupportedOps.Order(StringComparer.Ordinal))}");
+                    $"unknown op '{node.Op}': the known ops are {string.Join(", ", knownOps.Order(StringComparer.Ordinal))}");
             }
 
             if (node.Op is SymbolInterpreter.Input or SymbolInterpreter.Param && (!node.Attrs.TryGetValue("name", out var name) || name.Length == 0))
@@ -103,6 +107,11 @@ public static class SymbolFile
         foreach (var input in graph.Nodes.Where(n => n.Op == SymbolInterpreter.Input && graph.Arguments.All(a => a.Node != n.Id)))
         {
             throw new SymbolFileException(sourceName, SymbolTypes.Describe(input), "input node that no argument names");
+        }
+
+        if (graph.Buckets.Count == 0)
+        {
+            throw new SymbolFileException(sourceName, null, "no buckets: the graph names no (batch, seq) shape to run in");
         }
 
         if (graph.Heads.Count == 0)

@@ -67,6 +67,25 @@ public class SymbolErrorTests
     }
 
     [Fact]
+    public void AReaderMayKnowOtherOps()
+    {
+        // E.g. an exporter that translates int8 ops the interpreter does not run yet.
+        var g = Graph();
+        Node(g, 9)["op"] = "qlinear";
+        var known = new HashSet<string>(SymbolInterpreter.SupportedOps) { "qlinear" };
+        Assert.Equal("qlinear", SymbolFile.Parse(g.ToJsonString(), "int8", known).Nodes.Single(n => n.Id == 9).Op);
+        AssertBadSymbol(g, "unknown op 'qlinear'");
+    }
+
+    [Fact]
+    public void GraphWithoutBucketsIsRefused()
+    {
+        var g = Graph();
+        g["buckets"] = new JsonArray();
+        AssertBadSymbol(g, "no buckets");
+    }
+
+    [Fact]
     public void CycleIsNamedWithItsNodes()
     {
         var g = Graph();
