@@ -17,16 +17,18 @@ public sealed class SymbolBlock : nn.Module<Tensor[], Tensor[]>
     private readonly (int Slot, string Tensor)[] _paramSlots;
     private readonly int[] _headSlots;
     private readonly int _slotCount;
+    private readonly string _source;
     private readonly (int Argument, int Axis) _batchFrom;
     private readonly (int Argument, int Axis)? _seqFrom;
 
-    /// <summary>A computing node: its kernel, input slots, and the slots whose last read it is.</summary>
-    private sealed record Step(SymbolNode Node, SymbolKernel Kernel, int[] Inputs, int Slot, int[] Frees);
+    /// <summary>A computing node: its kernel, input slots, the slots whose last read it is, and its declared type.</summary>
+    private sealed record Step(SymbolNode Node, SymbolKernel Kernel, int[] Inputs, int Slot, int[] Frees, ScalarType DType);
 
     private SymbolBlock(SymbolGraph graph, string source, IReadOnlyList<string> inputNames, IReadOnlyDictionary<string, Tensor> tensors)
         : base(graph.Model)
     {
         Graph = graph;
+        _source = source;
         InputNames = inputNames.ToList();
         _argumentOrder = inputNames.Select(n => graph.Arguments.ToList().FindIndex(a => a.Name == n)).ToArray();
 
@@ -59,7 +61,8 @@ public sealed class SymbolBlock : nn.Module<Tensor[], Tensor[]>
             SymbolInterpreter.Compile(node, source),
             node.Inputs.Select(id => slotOf[id]).ToArray(),
             slotOf[node.Id],
-            node.Inputs.Distinct().Where(id => lastUse[id] == i && !keep.Contains(id)).Select(id => slotOf[id]).ToArray())).ToArray();
+            node.Inputs.Distinct().Where(id => lastUse[id] == i && !keep.Contains(id)).Select(id => slotOf[id]).ToArray(),
+            SymbolTypes.ToScalarType(node.Type.DType))).ToArray();
 
         // The bucket comes from the first argument with a batch dim and the first with a seq dim, as in the generated forward.
         var batchFrom = Locate(SymbolTypes.Batch);
@@ -235,7 +238,7 @@ public sealed class SymbolBlock : nn.Module<Tensor[], Tensor[]>
                 args[i] = values[step.Inputs[i]]!;
             }
 
-            values[step.Slot] = step.Kernel(args, batch, seq);
+            values[step.Slot] = Compute(step, args, batch, seq);
             foreach (var dead in step.Frees)
             {
                 values[dead]!.Dispose();
@@ -256,6 +259,33 @@ public sealed class SymbolBlock : nn.Module<Tensor[], Tensor[]>
         }
 
         return outputs;
+    }
+
+    /// <summary>One step, its failure or a result that contradicts the node's type named by the node: the file is
+    /// not trusted to be consistent the way the compiler's own graphs are.</summary>
+    private Tensor Compute(Step step, Tensor[] args, long batch, long seq)
+    {
+        Tensor result;
+        try
+        {
+            result = step.Kernel(args, batch, seq);
+        }
+        catch (Exception ex) when (ex is not (SymbolFileException or OutOfMemoryException))
+        {
+            var inputs = string.Join(", ", args.Select(a => $"{a.dtype}[{string.Join(",", a.shape)}]"));
+            throw new SymbolFileException(_source, SymbolTypes.Describe(step.Node), $"{step.Node.Op} failed on inputs ({inputs}): {ex.Message}", ex);
+        }
+
+        var shape = SymbolTypes.Resolve(step.Node.Type.Shape, batch, seq);
+        if (result.dtype != step.DType || !result.shape.SequenceEqual(shape))
+        {
+            var actual = $"{result.dtype}[{string.Join(",", result.shape)}]";
+            result.Dispose();
+            throw new SymbolFileException(_source, SymbolTypes.Describe(step.Node),
+                $"computed {actual}, but its type says {SymbolTypes.Describe(step.Node.Type)} = {step.DType}[{string.Join(",", shape)}] in bucket {batch}×{seq}");
+        }
+
+        return result;
     }
 
     private (long Batch, long Seq) ChooseBucket(Tensor[] byArgument)

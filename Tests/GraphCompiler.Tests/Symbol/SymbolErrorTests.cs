@@ -263,6 +263,34 @@ public class SymbolErrorTests
         Assert.Contains("takes 1 inputs (x), got 2", count.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void InconsistentGraphsFailAtTheNodeWhenRun()
+    {
+        using var dir = new TempDir();
+        using var module = new LinearModelModule();
+        var (symbolFile, paramsFile) = ModelExport.Export(module, dir.File("m"));
+        using var scope = NewDisposeScope();
+
+        // A type that the op does not produce.
+        var g = Graph();
+        Node(g, 9)["type"]!["shape"] = new JsonArray("batch", "seq", "9");
+        File.WriteAllText(symbolFile, g.ToJsonString());
+        using (var block = SymbolBlock.Imports(symbolFile, new[] { "x" }, paramsFile))
+        {
+            SymbolTestKit.AssertFails(() => block.Run(randn(2, 3, 8)), symbolFile, "node 9 (tanh)", "computed Float32[2,3,8], but its type says f32[batch,seq,9]");
+        }
+
+        // An op that libtorch refuses.
+        g = Graph();
+        Node(g, 4)["attrs"]!["dim"] = "7";
+        File.WriteAllText(symbolFile, g.ToJsonString());
+        using (var block = SymbolBlock.Imports(symbolFile, new[] { "x" }, paramsFile))
+        {
+            var ex = SymbolTestKit.AssertFails(() => block.Run(randn(2, 3, 8)), symbolFile, "node 4 (slice, scope 'proj.left')", "slice failed on inputs (Float32[2,3,10])");
+            Assert.NotNull(ex.InnerException);
+        }
+    }
+
     // ───────────────────────────── export ─────────────────────────────
 
     [Fact]
