@@ -112,9 +112,13 @@ namespace GraphCompiler.Generator.Emit
                 ["TrainingIr"] = VerbatimString(IrText.Print(training)),
                 ["BackwardIr"] = VerbatimString(IrText.Print(backward.Graph)),
                 ["OptimizedIr"] = VerbatimString(IrText.Print(optimized)),
+                ["SymbolJson"] = RawString(SymbolWriter.Write(optimized, info.ModelName, Precision(parameters), info.SeqLens.Select(s => (info.Batch, s)), HeadNames(model, outputs.Count))),
             };
 
             AddQuantization(data, quantized, model, inputs, inputNames, fieldNames, NameOf, info.Batch, info.SeqLens, seqInput is not null);
+            data["Int8SymbolJson"] = quantized is null
+                ? "\"\""
+                : RawString(SymbolWriter.Write(quantized.Int8, info.ModelName, "int8", info.SeqLens.Select(s => (info.Batch, s)), HeadNames(model, outputs.Count)));
             var source = Render(ModuleTemplate.Value, data);
             return quantized is null ? source : source + "\n" + Render(Int8Template.Value, data);
         }
@@ -358,6 +362,27 @@ namespace GraphCompiler.Generator.Emit
             return Indent(lines, 3);
         }
 
+        /// <summary>"fp64" when any parameter is float64, else "fp32".</summary>
+        private static string Precision(IEnumerable<Node> parameters) =>
+            parameters.Any(p => p.Type.Element == ElementType.F64) ? "fp64" : "fp32";
+
+        /// <summary>Output names from the declaration's return: the local (or input) it returns, or the locals of a
+        /// returned tuple; null (output0, output1, …) when an output is an expression or a name repeats.</summary>
+        private static IReadOnlyList<string>? HeadNames(DeclarationSpec model, int outputCount)
+        {
+            var returned = model.Forward?.Body.LastOrDefault(s => s.Kind == StatementKind.Return)?.Value;
+            var items = returned switch
+            {
+                TupleExpr t => t.Items.ToList(),
+                null => new List<DslExpr>(),
+                _ => new List<DslExpr> { returned },
+            };
+            var names = items.Select(e => (e as RefExpr)?.Name).ToList();
+            return names.Count == outputCount && names.All(n => n is not null) && names.Distinct(StringComparer.Ordinal).Count() == names.Count
+                ? names.Select(n => n!).ToList()
+                : null;
+        }
+
         private static string Check(Node input, string name, int batch, int seq)
         {
             var dtype = input.Type.Element switch
@@ -399,6 +424,22 @@ namespace GraphCompiler.Generator.Emit
         {
             // A raw string literal keeps the IR readable in the generated file.
             return "\"\"\"\n" + string.Join("\n", text.TrimEnd('\n').Split('\n').Select(l => "        " + l)) + "\n        \"\"\"";
+        }
+
+        /// <summary>A raw string literal of any text: its delimiter is one quote longer than the longest run of quotes
+        /// inside.</summary>
+        private static string RawString(string text)
+        {
+            var longest = 0;
+            var run = 0;
+            foreach (var c in text)
+            {
+                run = c == '"' ? run + 1 : 0;
+                longest = Math.Max(longest, run);
+            }
+
+            var quotes = new string('"', Math.Max(3, longest + 1));
+            return quotes + "\n" + string.Join("\n", text.TrimEnd('\n').Split('\n').Select(l => "        " + l)) + "\n        " + quotes;
         }
 
         private static Template Load(string name)

@@ -54,6 +54,9 @@ public interface IGraphModule
 
     string IrText(IrStage stage);
 
+    /// <summary>The optimized inference graph as symbol JSON (format "graphcompiler-symbol"; see Symbol.SymbolGraph).</summary>
+    string SymbolJson { get; }
+
     /// <summary>"fp32", or "int8" for a generated <c>{Model}Int8Module</c>: both variants of a model share its
     /// <see cref="ModelName"/>, so this tells them apart.</summary>
     string Precision => Precisions.Fp32;

@@ -38,6 +38,8 @@ public sealed partial class MlpModule : nn.Module<Tensor, Tensor>, IGraphModule
 
     string IGraphModule.IrText(IrStage stage) => IrText(stage);
 
+    string IGraphModule.SymbolJson => SymbolJson;
+
     /// <summary>The Graph IR as lowered, after the inference passes, as the training forward, and its generated backward;
     /// for a [Quantize] model also the calibration and int8 graphs (empty strings otherwise).</summary>
     public static string IrText(IrStage stage) => stage switch
@@ -239,5 +241,27 @@ public sealed partial class MlpModule : nn.Module<Tensor, Tensor>, IGraphModule
           %21 = linear_dw(%17, %20) : f32[32,16]  # fc1 @ Mlp.cs:12
           %22 = sum_to(%17) {shape=[32]} : f32[32]  # fc1 @ Mlp.cs:12
           return %19, %21, %22, %14, %15
+        """;
+
+    /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
+    public const string SymbolJson = """
+        {
+          "format": "graphcompiler-symbol",
+          "version": 1,
+          "model": "mlp",
+          "precision": "fp32",
+          "buckets": [{"batch": 4, "seq": 8}],
+          "arguments": [{"name": "x", "node": 0}],
+          "nodes": [
+            {"id": 0, "op": "input", "inputs": [], "attrs": {"name": "x"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "16"]}, "scope": ""},
+            {"id": 1, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "fc1.weight"}, "type": {"dtype": "f32", "shape": ["32", "16"]}, "scope": ""},
+            {"id": 3, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "fc1.bias"}, "type": {"dtype": "f32", "shape": ["32"]}, "scope": ""},
+            {"id": 5, "op": "linear_gelu", "inputs": [0, 1, 3], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "fc1"},
+            {"id": 6, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "fc2.weight"}, "type": {"dtype": "f32", "shape": ["4", "32"]}, "scope": ""},
+            {"id": 8, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "fc2.bias"}, "type": {"dtype": "f32", "shape": ["4"]}, "scope": ""},
+            {"id": 9, "op": "linear", "inputs": [5, 6, 8], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "4"]}, "scope": "fc2"}
+          ],
+          "heads": [{"name": "output0", "node": 9}]
+        }
         """;
 }

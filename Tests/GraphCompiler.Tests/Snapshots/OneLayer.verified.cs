@@ -40,6 +40,8 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
 
     string IGraphModule.IrText(IrStage stage) => IrText(stage);
 
+    string IGraphModule.SymbolJson => SymbolJson;
+
     /// <summary>The Graph IR as lowered, after the inference passes, as the training forward, and its generated backward;
     /// for a [Quantize] model also the calibration and int8 graphs (empty strings otherwise).</summary>
     public static string IrText(IrStage stage) => stage switch
@@ -678,5 +680,55 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
           %122 = sum_to(%117) {shape=[48]} : f32[48]  # layer.attention.self.qkv @ EncoderLayer.cs:18
           %123 = add(%80, %119) : f32[batch,seq,16]  # @ OneLayer.cs:14
           return %123, %121, %122, %88, %89, %81, %82, %75, %76, %68, %69, %61, %62
+        """;
+
+    /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
+    public const string SymbolJson = """
+        {
+          "format": "graphcompiler-symbol",
+          "version": 1,
+          "model": "one_layer",
+          "precision": "fp32",
+          "buckets": [{"batch": 2, "seq": 8}],
+          "arguments": [{"name": "hidden", "node": 0}, {"name": "validLength", "node": 1}],
+          "nodes": [
+            {"id": 0, "op": "input", "inputs": [], "attrs": {"name": "hidden"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "16"]}, "scope": ""},
+            {"id": 1, "op": "input", "inputs": [], "attrs": {"name": "validLength"}, "type": {"dtype": "i64", "shape": ["batch"]}, "scope": ""},
+            {"id": 2, "op": "length_mask", "inputs": [1, 0], "attrs": {"dtype": "f32"}, "type": {"dtype": "f32", "shape": ["batch", "1", "1", "seq"]}, "scope": ""},
+            {"id": 51, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "layer.attention.self.query_key_value.weight", "packs": "layer.attention.self.query.weight,layer.attention.self.key.weight,layer.attention.self.value.weight", "sizes": "[16,16,16]"}, "type": {"dtype": "f32", "shape": ["48", "16"]}, "scope": "layer"},
+            {"id": 52, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "layer.attention.self.query_key_value.bias", "packs": "layer.attention.self.query.bias,layer.attention.self.key.bias,layer.attention.self.value.bias", "sizes": "[16,16,16]"}, "type": {"dtype": "f32", "shape": ["48"]}, "scope": "layer"},
+            {"id": 53, "op": "linear", "inputs": [0, 51, 52], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "48"]}, "scope": "layer.attention.self.qkv"},
+            {"id": 6, "op": "slice", "inputs": [53], "attrs": {"dim": "-1", "end": "16", "start": "0"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "16"]}, "scope": "layer.attention.self.query"},
+            {"id": 10, "op": "slice", "inputs": [53], "attrs": {"dim": "-1", "end": "32", "start": "16"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "16"]}, "scope": "layer.attention.self.key"},
+            {"id": 14, "op": "slice", "inputs": [53], "attrs": {"dim": "-1", "end": "48", "start": "32"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "16"]}, "scope": "layer.attention.self.value"},
+            {"id": 15, "op": "reshape", "inputs": [6], "attrs": {"shape": "[batch,seq,2,8]"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "2", "8"]}, "scope": "layer"},
+            {"id": 16, "op": "permute", "inputs": [15], "attrs": {"order": "[0,2,1,3]"}, "type": {"dtype": "f32", "shape": ["batch", "2", "seq", "8"]}, "scope": "layer"},
+            {"id": 17, "op": "reshape", "inputs": [10], "attrs": {"shape": "[batch,seq,2,8]"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "2", "8"]}, "scope": "layer"},
+            {"id": 18, "op": "permute", "inputs": [17], "attrs": {"order": "[0,2,1,3]"}, "type": {"dtype": "f32", "shape": ["batch", "2", "seq", "8"]}, "scope": "layer"},
+            {"id": 19, "op": "reshape", "inputs": [14], "attrs": {"shape": "[batch,seq,2,8]"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "2", "8"]}, "scope": "layer"},
+            {"id": 20, "op": "permute", "inputs": [19], "attrs": {"order": "[0,2,1,3]"}, "type": {"dtype": "f32", "shape": ["batch", "2", "seq", "8"]}, "scope": "layer"},
+            {"id": 25, "op": "sdpa", "inputs": [16, 18, 20, 2], "attrs": {"dropout": "0.1"}, "type": {"dtype": "f32", "shape": ["batch", "2", "seq", "8"]}, "scope": "layer"},
+            {"id": 26, "op": "permute", "inputs": [25], "attrs": {"order": "[0,2,1,3]"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "2", "8"]}, "scope": "layer"},
+            {"id": 27, "op": "reshape", "inputs": [26], "attrs": {"shape": "[batch,seq,16]"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "16"]}, "scope": "layer"},
+            {"id": 28, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "layer.attention.output.dense.weight"}, "type": {"dtype": "f32", "shape": ["16", "16"]}, "scope": "layer"},
+            {"id": 30, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "layer.attention.output.dense.bias"}, "type": {"dtype": "f32", "shape": ["16"]}, "scope": "layer"},
+            {"id": 31, "op": "linear", "inputs": [27, 28, 30], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "16"]}, "scope": "layer.attention.output.dense"},
+            {"id": 32, "op": "dropout", "inputs": [31], "attrs": {"p": "0.1"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "16"]}, "scope": "layer"},
+            {"id": 34, "op": "param", "inputs": [], "attrs": {"init": "ones", "name": "layer.attention.output.LayerNorm.weight"}, "type": {"dtype": "f32", "shape": ["16"]}, "scope": "layer"},
+            {"id": 35, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "layer.attention.output.LayerNorm.bias"}, "type": {"dtype": "f32", "shape": ["16"]}, "scope": "layer"},
+            {"id": 36, "op": "add_layer_norm", "inputs": [0, 32, 34, 35], "attrs": {"eps": "1E-12"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "16"]}, "scope": "layer.attention.output.LayerNorm"},
+            {"id": 37, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "layer.intermediate.dense.weight"}, "type": {"dtype": "f32", "shape": ["32", "16"]}, "scope": "layer"},
+            {"id": 39, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "layer.intermediate.dense.bias"}, "type": {"dtype": "f32", "shape": ["32"]}, "scope": "layer"},
+            {"id": 41, "op": "linear_gelu", "inputs": [36, 37, 39], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "layer.intermediate.dense"},
+            {"id": 42, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "layer.output.dense.weight"}, "type": {"dtype": "f32", "shape": ["16", "32"]}, "scope": "layer"},
+            {"id": 44, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "layer.output.dense.bias"}, "type": {"dtype": "f32", "shape": ["16"]}, "scope": "layer"},
+            {"id": 45, "op": "linear", "inputs": [41, 42, 44], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "16"]}, "scope": "layer.output.dense"},
+            {"id": 46, "op": "dropout", "inputs": [45], "attrs": {"p": "0.1"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "16"]}, "scope": "layer"},
+            {"id": 48, "op": "param", "inputs": [], "attrs": {"init": "ones", "name": "layer.output.LayerNorm.weight"}, "type": {"dtype": "f32", "shape": ["16"]}, "scope": "layer"},
+            {"id": 49, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "layer.output.LayerNorm.bias"}, "type": {"dtype": "f32", "shape": ["16"]}, "scope": "layer"},
+            {"id": 50, "op": "add_layer_norm", "inputs": [36, 46, 48, 49], "attrs": {"eps": "1E-12"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "16"]}, "scope": "layer.output.LayerNorm"}
+          ],
+          "heads": [{"name": "output0", "node": 50}]
+        }
         """;
 }

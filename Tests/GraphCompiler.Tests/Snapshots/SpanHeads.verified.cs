@@ -40,6 +40,8 @@ public sealed partial class SpanHeadsModule : nn.Module<Tensor, (Tensor, Tensor)
 
     string IGraphModule.IrText(IrStage stage) => IrText(stage);
 
+    string IGraphModule.SymbolJson => SymbolJson;
+
     /// <summary>The Graph IR as lowered, after the inference passes, as the training forward, and its generated backward;
     /// for a [Quantize] model also the calibration and int8 graphs (empty strings otherwise).</summary>
     public static string IrText(IrStage stage) => stage switch
@@ -402,5 +404,29 @@ public sealed partial class SpanHeadsModule : nn.Module<Tensor, (Tensor, Tensor)
           %32 = linear_dw(%28, %31) : f32[16,16]  # dense @ SpanHeads.cs:13
           %33 = sum_to(%28) {shape=[16]} : f32[16]  # dense @ SpanHeads.cs:13
           return %30, %32, %33, %25, %26
+        """;
+
+    /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
+    public const string SymbolJson = """
+        {
+          "format": "graphcompiler-symbol",
+          "version": 1,
+          "model": "span_heads",
+          "precision": "fp32",
+          "buckets": [{"batch": 1, "seq": 4}, {"batch": 1, "seq": 8}],
+          "arguments": [{"name": "x", "node": 0}],
+          "nodes": [
+            {"id": 0, "op": "input", "inputs": [], "attrs": {"name": "x"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "16"]}, "scope": ""},
+            {"id": 1, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "dense.weight"}, "type": {"dtype": "f32", "shape": ["16", "16"]}, "scope": ""},
+            {"id": 3, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "dense.bias"}, "type": {"dtype": "f32", "shape": ["16"]}, "scope": ""},
+            {"id": 5, "op": "linear_gelu", "inputs": [0, 1, 3], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "16"]}, "scope": "dense"},
+            {"id": 14, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "qa.start_end.weight", "packs": "qa.start.weight,qa.end.weight", "sizes": "[1,1]"}, "type": {"dtype": "f32", "shape": ["2", "16"]}, "scope": ""},
+            {"id": 15, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "qa.start_end.bias", "packs": "qa.start.bias,qa.end.bias", "sizes": "[1,1]"}, "type": {"dtype": "f32", "shape": ["2"]}, "scope": ""},
+            {"id": 16, "op": "linear", "inputs": [5, 14, 15], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "2"]}, "scope": "qa.qkv"},
+            {"id": 9, "op": "slice", "inputs": [16], "attrs": {"dim": "-1", "end": "1", "start": "0"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "1"]}, "scope": "qa.start"},
+            {"id": 13, "op": "slice", "inputs": [16], "attrs": {"dim": "-1", "end": "2", "start": "1"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "1"]}, "scope": "qa.end"}
+          ],
+          "heads": [{"name": "start", "node": 9}, {"name": "end", "node": 13}]
+        }
         """;
 }

@@ -42,6 +42,8 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
 
     string IGraphModule.IrText(IrStage stage) => IrText(stage);
 
+    string IGraphModule.SymbolJson => SymbolJson;
+
     /// <summary>The Graph IR as lowered, after the inference passes, as the training forward, and its generated backward;
     /// for a [Quantize] model also the calibration and int8 graphs (empty strings otherwise).</summary>
     public static string IrText(IrStage stage) => stage switch
@@ -2251,5 +2253,108 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
           %292 = saved {ref=0} : i64[batch,seq]  # @ TinyEncoder.cs:16
           %293 = embedding_grad(%285, %292) {rows=100} : f32[100,32]  # @ TinyEncoder.cs:20
           return %293, %291, %289, %286, %287, %280, %281, %247, %248, %240, %241, %234, %235, %227, %228, %220, %221, %214, %215, %181, %182, %174, %175, %168, %169, %161, %162, %154, %155, %148, %149, %139, %140
+        """;
+
+    /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
+    public const string SymbolJson = """
+        {
+          "format": "graphcompiler-symbol",
+          "version": 1,
+          "model": "tiny_encoder",
+          "precision": "fp32",
+          "buckets": [{"batch": 2, "seq": 8}, {"batch": 2, "seq": 16}],
+          "arguments": [{"name": "inputIds", "node": 0}, {"name": "tokenTypes", "node": 1}, {"name": "validLength", "node": 2}],
+          "nodes": [
+            {"id": 0, "op": "input", "inputs": [], "attrs": {"name": "inputIds"}, "type": {"dtype": "i64", "shape": ["batch", "seq"]}, "scope": ""},
+            {"id": 1, "op": "input", "inputs": [], "attrs": {"name": "tokenTypes"}, "type": {"dtype": "i64", "shape": ["batch", "seq"]}, "scope": ""},
+            {"id": 2, "op": "input", "inputs": [], "attrs": {"name": "validLength"}, "type": {"dtype": "i64", "shape": ["batch"]}, "scope": ""},
+            {"id": 3, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "embeddings.word_embeddings.weight"}, "type": {"dtype": "f32", "shape": ["100", "32"]}, "scope": ""},
+            {"id": 4, "op": "embedding", "inputs": [0, 3], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": ""},
+            {"id": 5, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "embeddings.token_type_embeddings.weight"}, "type": {"dtype": "f32", "shape": ["2", "32"]}, "scope": ""},
+            {"id": 6, "op": "embedding", "inputs": [1, 5], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": ""},
+            {"id": 7, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "embeddings.position_embeddings.weight"}, "type": {"dtype": "f32", "shape": ["16", "32"]}, "scope": ""},
+            {"id": 8, "op": "rows", "inputs": [7], "attrs": {"count": "[seq]"}, "type": {"dtype": "f32", "shape": ["seq", "32"]}, "scope": ""},
+            {"id": 9, "op": "add", "inputs": [4, 6], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": ""},
+            {"id": 10, "op": "add", "inputs": [9, 8], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": ""},
+            {"id": 11, "op": "param", "inputs": [], "attrs": {"init": "ones", "name": "embeddings.LayerNorm.weight"}, "type": {"dtype": "f32", "shape": ["32"]}, "scope": ""},
+            {"id": 12, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "embeddings.LayerNorm.bias"}, "type": {"dtype": "f32", "shape": ["32"]}, "scope": ""},
+            {"id": 13, "op": "layer_norm", "inputs": [10, 11, 12], "attrs": {"eps": "1E-12"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "embeddings.LayerNorm"},
+            {"id": 14, "op": "length_mask", "inputs": [2, 0], "attrs": {"dtype": "f32"}, "type": {"dtype": "f32", "shape": ["batch", "1", "1", "seq"]}, "scope": ""},
+            {"id": 122, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "encoder.layer.0.attention.self.query_key_value.weight", "packs": "encoder.layer.0.attention.self.query.weight,encoder.layer.0.attention.self.key.weight,encoder.layer.0.attention.self.value.weight", "sizes": "[32,32,32]"}, "type": {"dtype": "f32", "shape": ["96", "32"]}, "scope": "encoder.layer.0"},
+            {"id": 123, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "encoder.layer.0.attention.self.query_key_value.bias", "packs": "encoder.layer.0.attention.self.query.bias,encoder.layer.0.attention.self.key.bias,encoder.layer.0.attention.self.value.bias", "sizes": "[32,32,32]"}, "type": {"dtype": "f32", "shape": ["96"]}, "scope": "encoder.layer.0"},
+            {"id": 124, "op": "linear", "inputs": [13, 122, 123], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "96"]}, "scope": "encoder.layer.0.attention.self.qkv"},
+            {"id": 18, "op": "slice", "inputs": [124], "attrs": {"dim": "-1", "end": "32", "start": "0"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.0.attention.self.query"},
+            {"id": 22, "op": "slice", "inputs": [124], "attrs": {"dim": "-1", "end": "64", "start": "32"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.0.attention.self.key"},
+            {"id": 26, "op": "slice", "inputs": [124], "attrs": {"dim": "-1", "end": "96", "start": "64"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.0.attention.self.value"},
+            {"id": 27, "op": "reshape", "inputs": [18], "attrs": {"shape": "[batch,seq,4,8]"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "4", "8"]}, "scope": "encoder.layer.0"},
+            {"id": 28, "op": "permute", "inputs": [27], "attrs": {"order": "[0,2,1,3]"}, "type": {"dtype": "f32", "shape": ["batch", "4", "seq", "8"]}, "scope": "encoder.layer.0"},
+            {"id": 29, "op": "reshape", "inputs": [22], "attrs": {"shape": "[batch,seq,4,8]"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "4", "8"]}, "scope": "encoder.layer.0"},
+            {"id": 30, "op": "permute", "inputs": [29], "attrs": {"order": "[0,2,1,3]"}, "type": {"dtype": "f32", "shape": ["batch", "4", "seq", "8"]}, "scope": "encoder.layer.0"},
+            {"id": 31, "op": "reshape", "inputs": [26], "attrs": {"shape": "[batch,seq,4,8]"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "4", "8"]}, "scope": "encoder.layer.0"},
+            {"id": 32, "op": "permute", "inputs": [31], "attrs": {"order": "[0,2,1,3]"}, "type": {"dtype": "f32", "shape": ["batch", "4", "seq", "8"]}, "scope": "encoder.layer.0"},
+            {"id": 37, "op": "sdpa", "inputs": [28, 30, 32, 14], "attrs": {"dropout": "0.1"}, "type": {"dtype": "f32", "shape": ["batch", "4", "seq", "8"]}, "scope": "encoder.layer.0"},
+            {"id": 38, "op": "permute", "inputs": [37], "attrs": {"order": "[0,2,1,3]"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "4", "8"]}, "scope": "encoder.layer.0"},
+            {"id": 39, "op": "reshape", "inputs": [38], "attrs": {"shape": "[batch,seq,32]"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.0"},
+            {"id": 40, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "encoder.layer.0.attention.output.dense.weight"}, "type": {"dtype": "f32", "shape": ["32", "32"]}, "scope": "encoder.layer.0"},
+            {"id": 42, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "encoder.layer.0.attention.output.dense.bias"}, "type": {"dtype": "f32", "shape": ["32"]}, "scope": "encoder.layer.0"},
+            {"id": 43, "op": "linear", "inputs": [39, 40, 42], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.0.attention.output.dense"},
+            {"id": 44, "op": "dropout", "inputs": [43], "attrs": {"p": "0.1"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.0"},
+            {"id": 46, "op": "param", "inputs": [], "attrs": {"init": "ones", "name": "encoder.layer.0.attention.output.LayerNorm.weight"}, "type": {"dtype": "f32", "shape": ["32"]}, "scope": "encoder.layer.0"},
+            {"id": 47, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "encoder.layer.0.attention.output.LayerNorm.bias"}, "type": {"dtype": "f32", "shape": ["32"]}, "scope": "encoder.layer.0"},
+            {"id": 48, "op": "add_layer_norm", "inputs": [13, 44, 46, 47], "attrs": {"eps": "1E-12"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.0.attention.output.LayerNorm"},
+            {"id": 49, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "encoder.layer.0.intermediate.dense.weight"}, "type": {"dtype": "f32", "shape": ["128", "32"]}, "scope": "encoder.layer.0"},
+            {"id": 51, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "encoder.layer.0.intermediate.dense.bias"}, "type": {"dtype": "f32", "shape": ["128"]}, "scope": "encoder.layer.0"},
+            {"id": 53, "op": "linear_gelu", "inputs": [48, 49, 51], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "128"]}, "scope": "encoder.layer.0.intermediate.dense"},
+            {"id": 54, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "encoder.layer.0.output.dense.weight"}, "type": {"dtype": "f32", "shape": ["32", "128"]}, "scope": "encoder.layer.0"},
+            {"id": 56, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "encoder.layer.0.output.dense.bias"}, "type": {"dtype": "f32", "shape": ["32"]}, "scope": "encoder.layer.0"},
+            {"id": 57, "op": "linear", "inputs": [53, 54, 56], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.0.output.dense"},
+            {"id": 58, "op": "dropout", "inputs": [57], "attrs": {"p": "0.1"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.0"},
+            {"id": 60, "op": "param", "inputs": [], "attrs": {"init": "ones", "name": "encoder.layer.0.output.LayerNorm.weight"}, "type": {"dtype": "f32", "shape": ["32"]}, "scope": "encoder.layer.0"},
+            {"id": 61, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "encoder.layer.0.output.LayerNorm.bias"}, "type": {"dtype": "f32", "shape": ["32"]}, "scope": "encoder.layer.0"},
+            {"id": 62, "op": "add_layer_norm", "inputs": [48, 58, 60, 61], "attrs": {"eps": "1E-12"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.0.output.LayerNorm"},
+            {"id": 125, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "encoder.layer.1.attention.self.query_key_value.weight", "packs": "encoder.layer.1.attention.self.query.weight,encoder.layer.1.attention.self.key.weight,encoder.layer.1.attention.self.value.weight", "sizes": "[32,32,32]"}, "type": {"dtype": "f32", "shape": ["96", "32"]}, "scope": "encoder.layer.1"},
+            {"id": 126, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "encoder.layer.1.attention.self.query_key_value.bias", "packs": "encoder.layer.1.attention.self.query.bias,encoder.layer.1.attention.self.key.bias,encoder.layer.1.attention.self.value.bias", "sizes": "[32,32,32]"}, "type": {"dtype": "f32", "shape": ["96"]}, "scope": "encoder.layer.1"},
+            {"id": 127, "op": "linear", "inputs": [62, 125, 126], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "96"]}, "scope": "encoder.layer.1.attention.self.qkv"},
+            {"id": 66, "op": "slice", "inputs": [127], "attrs": {"dim": "-1", "end": "32", "start": "0"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.1.attention.self.query"},
+            {"id": 70, "op": "slice", "inputs": [127], "attrs": {"dim": "-1", "end": "64", "start": "32"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.1.attention.self.key"},
+            {"id": 74, "op": "slice", "inputs": [127], "attrs": {"dim": "-1", "end": "96", "start": "64"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.1.attention.self.value"},
+            {"id": 75, "op": "reshape", "inputs": [66], "attrs": {"shape": "[batch,seq,4,8]"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "4", "8"]}, "scope": "encoder.layer.1"},
+            {"id": 76, "op": "permute", "inputs": [75], "attrs": {"order": "[0,2,1,3]"}, "type": {"dtype": "f32", "shape": ["batch", "4", "seq", "8"]}, "scope": "encoder.layer.1"},
+            {"id": 77, "op": "reshape", "inputs": [70], "attrs": {"shape": "[batch,seq,4,8]"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "4", "8"]}, "scope": "encoder.layer.1"},
+            {"id": 78, "op": "permute", "inputs": [77], "attrs": {"order": "[0,2,1,3]"}, "type": {"dtype": "f32", "shape": ["batch", "4", "seq", "8"]}, "scope": "encoder.layer.1"},
+            {"id": 79, "op": "reshape", "inputs": [74], "attrs": {"shape": "[batch,seq,4,8]"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "4", "8"]}, "scope": "encoder.layer.1"},
+            {"id": 80, "op": "permute", "inputs": [79], "attrs": {"order": "[0,2,1,3]"}, "type": {"dtype": "f32", "shape": ["batch", "4", "seq", "8"]}, "scope": "encoder.layer.1"},
+            {"id": 85, "op": "sdpa", "inputs": [76, 78, 80, 14], "attrs": {"dropout": "0.1"}, "type": {"dtype": "f32", "shape": ["batch", "4", "seq", "8"]}, "scope": "encoder.layer.1"},
+            {"id": 86, "op": "permute", "inputs": [85], "attrs": {"order": "[0,2,1,3]"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "4", "8"]}, "scope": "encoder.layer.1"},
+            {"id": 87, "op": "reshape", "inputs": [86], "attrs": {"shape": "[batch,seq,32]"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.1"},
+            {"id": 88, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "encoder.layer.1.attention.output.dense.weight"}, "type": {"dtype": "f32", "shape": ["32", "32"]}, "scope": "encoder.layer.1"},
+            {"id": 90, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "encoder.layer.1.attention.output.dense.bias"}, "type": {"dtype": "f32", "shape": ["32"]}, "scope": "encoder.layer.1"},
+            {"id": 91, "op": "linear", "inputs": [87, 88, 90], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.1.attention.output.dense"},
+            {"id": 92, "op": "dropout", "inputs": [91], "attrs": {"p": "0.1"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.1"},
+            {"id": 94, "op": "param", "inputs": [], "attrs": {"init": "ones", "name": "encoder.layer.1.attention.output.LayerNorm.weight"}, "type": {"dtype": "f32", "shape": ["32"]}, "scope": "encoder.layer.1"},
+            {"id": 95, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "encoder.layer.1.attention.output.LayerNorm.bias"}, "type": {"dtype": "f32", "shape": ["32"]}, "scope": "encoder.layer.1"},
+            {"id": 96, "op": "add_layer_norm", "inputs": [62, 92, 94, 95], "attrs": {"eps": "1E-12"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.1.attention.output.LayerNorm"},
+            {"id": 97, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "encoder.layer.1.intermediate.dense.weight"}, "type": {"dtype": "f32", "shape": ["128", "32"]}, "scope": "encoder.layer.1"},
+            {"id": 99, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "encoder.layer.1.intermediate.dense.bias"}, "type": {"dtype": "f32", "shape": ["128"]}, "scope": "encoder.layer.1"},
+            {"id": 101, "op": "linear_gelu", "inputs": [96, 97, 99], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "128"]}, "scope": "encoder.layer.1.intermediate.dense"},
+            {"id": 102, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "encoder.layer.1.output.dense.weight"}, "type": {"dtype": "f32", "shape": ["32", "128"]}, "scope": "encoder.layer.1"},
+            {"id": 104, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "encoder.layer.1.output.dense.bias"}, "type": {"dtype": "f32", "shape": ["32"]}, "scope": "encoder.layer.1"},
+            {"id": 105, "op": "linear", "inputs": [101, 102, 104], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.1.output.dense"},
+            {"id": 106, "op": "dropout", "inputs": [105], "attrs": {"p": "0.1"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.1"},
+            {"id": 108, "op": "param", "inputs": [], "attrs": {"init": "ones", "name": "encoder.layer.1.output.LayerNorm.weight"}, "type": {"dtype": "f32", "shape": ["32"]}, "scope": "encoder.layer.1"},
+            {"id": 109, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "encoder.layer.1.output.LayerNorm.bias"}, "type": {"dtype": "f32", "shape": ["32"]}, "scope": "encoder.layer.1"},
+            {"id": 110, "op": "add_layer_norm", "inputs": [96, 106, 108, 109], "attrs": {"eps": "1E-12"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.1.output.LayerNorm"},
+            {"id": 111, "op": "select", "inputs": [110], "attrs": {"dim": "1", "index": "0"}, "type": {"dtype": "f32", "shape": ["batch", "32"]}, "scope": ""},
+            {"id": 112, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "pooler.dense.weight"}, "type": {"dtype": "f32", "shape": ["32", "32"]}, "scope": ""},
+            {"id": 114, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "pooler.dense.bias"}, "type": {"dtype": "f32", "shape": ["32"]}, "scope": ""},
+            {"id": 115, "op": "linear", "inputs": [111, 112, 114], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "32"]}, "scope": "pooler.dense"},
+            {"id": 116, "op": "tanh", "inputs": [115], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "32"]}, "scope": ""},
+            {"id": 117, "op": "dropout", "inputs": [116], "attrs": {"p": "0.1"}, "type": {"dtype": "f32", "shape": ["batch", "32"]}, "scope": ""},
+            {"id": 118, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "classifier.weight"}, "type": {"dtype": "f32", "shape": ["2", "32"]}, "scope": ""},
+            {"id": 120, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "classifier.bias"}, "type": {"dtype": "f32", "shape": ["2"]}, "scope": ""},
+            {"id": 121, "op": "linear", "inputs": [117, 118, 120], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "2"]}, "scope": "classifier"}
+          ],
+          "heads": [{"name": "output0", "node": 121}]
+        }
         """;
 }

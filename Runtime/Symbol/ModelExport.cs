@@ -1,0 +1,118 @@
+using System.Text;
+using GraphCompiler.Runtime.Weights;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GraphCompiler.Runtime.Symbol;
+
+/// <summary>Exports a generated module as symbol + params (MXNet's <c>net.export</c>): prefix-symbol.json is the
+/// module's <see cref="IGraphModule.SymbolJson"/>, prefix-0000.params a safetensors file with every tensor the graph's
+/// param nodes name (from the module's parameters and buffers) and metadata (format, model, precision). Read back with
+/// <see cref="SymbolBlock.Imports"/>.</summary>
+public static class ModelExport
+{
+    public const string ParamsFormat = "graphcompiler-params";
+
+    public static string SymbolPath(string prefix) => prefix + "-symbol.json";
+
+    public static string ParamsPath(string prefix) => prefix + "-0000.params";
+
+    /// <summary>Test hook: runs before each finished file is renamed into place (the params file, then the symbol file).</summary>
+    internal static Action<string>? BeforeRename { get; set; }
+
+    /// <summary>Writes the pair and returns their paths. Everything is checked before anything is written; both files
+    /// are written under temporary names and renamed into place together, so a failure leaves the previous pair (or
+    /// nothing) behind, never a half-written or mismatched one.</summary>
+    public static (string SymbolFile, string ParamsFile) Export(nn.Module module, string prefix)
+    {
+        if (module is not IGraphModule graphModule)
+        {
+            throw new ArgumentException($"module '{module.GetName()}' ({module.GetType().Name}) is not a generated graph module: only IGraphModule models can be exported", nameof(module));
+        }
+
+        var source = graphModule.ModelName + ".SymbolJson";
+        var graph = SymbolFile.Parse(graphModule.SymbolJson, source);
+        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (name, p) in module.named_parameters())
+        {
+            tensors[name] = p;
+        }
+
+        foreach (var (name, b) in module.named_buffers())
+        {
+            tensors[name] = b;
+        }
+
+        SymbolParams.Check(graph, tensors, $"module '{graphModule.ModelName}'", allowUnexpected: true);
+
+        var symbolPath = Path.GetFullPath(SymbolPath(prefix));
+        var paramsPath = Path.GetFullPath(ParamsPath(prefix));
+        Directory.CreateDirectory(Path.GetDirectoryName(symbolPath)!);
+        var symbolTemp = TempName(symbolPath);
+        var paramsTemp = TempName(paramsPath);
+        try
+        {
+            AtomicFile.Write(symbolTemp, s => s.Write(new UTF8Encoding(encoderShouldEmitUTF8Identifier: false).GetBytes(graphModule.SymbolJson)));
+            var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
+            {
+                ["format"] = ParamsFormat,
+                ["model"] = graph.Model,
+                ["precision"] = graph.Precision,
+            };
+            SafeTensors.Write(paramsTemp, SymbolParams.Names(graph).Select(n => KeyValuePair.Create(n, tensors[n])), metadata);
+            Commit(new[] { (paramsTemp, paramsPath), (symbolTemp, symbolPath) });
+        }
+        finally
+        {
+            File.Delete(symbolTemp);
+            File.Delete(paramsTemp);
+        }
+
+        return (symbolPath, paramsPath);
+    }
+
+    /// <summary>Renames finished files into place, all or none: existing targets are set aside first and put back if
+    /// any rename fails.</summary>
+    private static void Commit(IReadOnlyList<(string Temp, string Target)> files)
+    {
+        var backups = new List<(string Backup, string Target)>();
+        var placed = new List<string>();
+        try
+        {
+            foreach (var (_, target) in files.Where(f => File.Exists(f.Target)))
+            {
+                var backup = TempName(target) + ".old";
+                File.Move(target, backup);
+                backups.Add((backup, target));
+            }
+
+            foreach (var (temp, target) in files)
+            {
+                BeforeRename?.Invoke(target);
+                File.Move(temp, target);
+                placed.Add(target);
+            }
+        }
+        catch
+        {
+            foreach (var target in placed)
+            {
+                File.Delete(target);
+            }
+
+            foreach (var (backup, target) in backups)
+            {
+                File.Move(backup, target, overwrite: true);
+            }
+
+            throw;
+        }
+
+        foreach (var (backup, _) in backups)
+        {
+            File.Delete(backup);
+        }
+    }
+
+    private static string TempName(string path) => path + ".tmp-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8];
+}
