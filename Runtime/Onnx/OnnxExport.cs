@@ -255,7 +255,8 @@ public static class OnnxExport
         /// uint8 with a zero point (asymmetric), a different quantization than the IR op's.</summary>
         private string QLinear(SymbolNode node)
         {
-            var mode = node.Attrs.TryGetValue("mode", out var m) ? m.Trim('"') : "";
+            // The generated int8 graph carries no mode (it is a property of the module, Static by default): static.
+            var mode = node.Attrs.TryGetValue("mode", out var m) ? m.Trim('"') : "static";
             if (mode is not ("static" or "dynamic"))
             {
                 throw Error($"has mode '{mode}'; expected \"static\" or \"dynamic\"");

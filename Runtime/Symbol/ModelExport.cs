@@ -30,19 +30,8 @@ public static class ModelExport
             throw new ArgumentException($"module '{module.GetName()}' ({module.GetType().Name}) is not a generated graph module: only IGraphModule models can be exported", nameof(module));
         }
 
-        var source = graphModule.ModelName + ".SymbolJson";
-        var graph = SymbolFile.Parse(graphModule.SymbolJson, source);
-        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var (name, p) in module.named_parameters())
-        {
-            tensors[name] = p;
-        }
-
-        foreach (var (name, b) in module.named_buffers())
-        {
-            tensors[name] = b;
-        }
-
+        var graph = SymbolFile.Parse(graphModule.SymbolJson, graphModule.ModelName + ".SymbolJson");
+        var tensors = ModuleTensors(module);
         SymbolParams.Check(graph, tensors, $"module '{graphModule.ModelName}'", allowUnexpected: true);
 
         var symbolPath = Path.GetFullPath(SymbolPath(prefix));
@@ -69,6 +58,64 @@ public static class ModelExport
         }
 
         return (symbolPath, paramsPath);
+    }
+
+    /// <summary>A module's parameters and buffers by name (the names its graph's param nodes use).</summary>
+    public static Dictionary<string, Tensor> ModuleTensors(nn.Module module)
+    {
+        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (name, p) in module.named_parameters())
+        {
+            tensors[name] = p;
+        }
+
+        foreach (var (name, b) in module.named_buffers())
+        {
+            tensors[name] = b;
+        }
+
+        return tensors;
+    }
+
+    /// <summary>Loads prefix-0000.params into the generated module it was exported from (the deployment path: the
+    /// graph is compiled in, only the numbers come from the file). Every tensor the module's graph binds must be in
+    /// the file with its dtype and shape, and nothing else; the file's model and precision must be the module's.
+    /// Errors name the file and the tensor; nothing is copied unless everything checks.</summary>
+    public static void Load(nn.Module module, string paramsFile)
+    {
+        if (module is not IGraphModule graphModule)
+        {
+            throw new ArgumentException($"module '{module.GetName()}' ({module.GetType().Name}) is not a generated graph module", nameof(module));
+        }
+
+        var graph = SymbolFile.Parse(graphModule.SymbolJson, graphModule.ModelName + ".SymbolJson");
+        using var file = SafeTensors.Read(paramsFile);
+        foreach (var (key, expected) in new[] { ("model", graph.Model), ("precision", graph.Precision) })
+        {
+            if (file.Metadata.TryGetValue(key, out var actual) && actual != expected)
+            {
+                throw new SymbolFileException(paramsFile, null, $"holds {key} '{actual}', but the module is '{expected}'");
+            }
+        }
+
+        SymbolParams.Check(graph, file, paramsFile, allowUnexpected: false);
+        var targets = ModuleTensors(module);
+        using (no_grad())
+        {
+            foreach (var name in SymbolParams.Names(graph))
+            {
+                targets[name].copy_(file[name]);
+            }
+        }
+    }
+
+    /// <summary>Writes the module's inference graph as ONNX (opset 17) with its current parameters.</summary>
+    public static void ExportOnnx(nn.Module module, string path, Onnx.OnnxExportOptions? options = null)
+    {
+        var graphModule = module as IGraphModule
+                          ?? throw new ArgumentException($"module '{module.GetName()}' ({module.GetType().Name}) is not a generated graph module", nameof(module));
+        var graph = SymbolFile.Parse(graphModule.SymbolJson, graphModule.ModelName + ".SymbolJson");
+        Onnx.OnnxExport.Export(graph, ModuleTensors(module), path, options);
     }
 
     /// <summary>Renames finished files into place, all or none: existing targets are set aside first and put back if

@@ -9,6 +9,10 @@ var weights = new Option<string?>("--weights") { Description = "Pretrained check
 var vocab = new Option<string?>("--vocab") { Description = "vocab.txt of the checkpoint (default: bert-base-uncased's, shipped with MiniLM)" };
 var epochs = new Option<int?>("--epochs") { Description = "Epochs (default 3)" };
 var trainLimit = new Option<int?>("--train-limit") { Description = "Train on the first N training pairs only (a short run)" };
+var int8 = new Option<bool>("--int8") { Description = "After training: calibrate, quantize to int8, export (symbol + params, ONNX), re-import, evaluate and time", DefaultValueFactory = _ => true };
+var calibration = new Option<string>("--calibration") { Description = "naive, percentile, entropy or customize", DefaultValueFactory = _ => "customize" };
+var calibrationBatches = new Option<int>("--calibration-batches") { Description = "Dev batches of 32 to calibrate on", DefaultValueFactory = _ => 5 };
+var deploy = new Option<string?>("--deploy") { Description = "The published predict binary to run on dev.tsv with the int8 export (scripts/publish-predict.sh)" };
 var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default: the preset's)" };
 var seed = new Option<int>("--seed") { Description = "Seed for shuffling and dropout", DefaultValueFactory = _ => 2 };
 var output = new Option<string>("--out") { Description = "Output folder (checkpoints, curves, model, report.json)", DefaultValueFactory = _ => Path.Combine("out", "mrpc") };
@@ -18,7 +22,7 @@ var progress = new Option<ProgressMode>("--progress") { Description = "Auto, Bar
 
 var root = new RootCommand("Fine-tune pretrained BERT on MRPC (paraphrase or not) with the generated forward and backward.")
 {
-    data, preset, model, weights, vocab, epochs, trainLimit, lr, seed, output, resume, logEvery, progress,
+    data, preset, model, weights, vocab, epochs, trainLimit, int8, calibration, calibrationBatches, deploy, lr, seed, output, resume, logEvery, progress,
 };
 root.SetAction(parse =>
 {
@@ -31,6 +35,10 @@ root.SetAction(parse =>
         Vocab = parse.GetValue(vocab),
         Epochs = parse.GetValue(epochs),
         TrainLimit = parse.GetValue(trainLimit),
+        Int8 = parse.GetValue(int8),
+        Calibration = parse.GetValue(calibration)!,
+        CalibrationBatches = parse.GetValue(calibrationBatches),
+        DeployExecutable = parse.GetValue(deploy),
         LearningRate = parse.GetValue(lr),
         Seed = parse.GetValue(seed),
         Output = parse.GetValue(output)!,
@@ -43,7 +51,7 @@ root.SetAction(parse =>
         MrpcRun.Run(settings, Console.Out);
         return 0;
     }
-    catch (Exception ex) when (ex is FileNotFoundException or ArgumentException or IOException or TrainingDivergedException
+    catch (Exception ex) when (ex is FileNotFoundException or ArgumentException or IOException or TrainingDivergedException or GraphCompiler.Runtime.Symbol.SymbolFileException
                                    or GraphCompiler.Runtime.Weights.WeightLoadException or GraphCompiler.Runtime.Data.DataFormatException)
     {
         Console.Error.WriteLine("error: " + ex.Message);

@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using GraphCompiler.ModelDefs;
 using GraphCompiler.Runtime;
 using GraphCompiler.Runtime.Data;
+using GraphCompiler.Runtime.Symbol;
 using GraphCompiler.Runtime.Text;
 using GraphCompiler.Runtime.Weights;
 using TorchSharp;
@@ -139,21 +139,19 @@ public static class Predictor
     /// <summary>The symbol file must describe the model this binary embeds, in the same precision.</summary>
     private static void CheckSymbol(string symbolFile)
     {
-        string model, precision;
+        SymbolGraph graph;
         try
         {
-            using var json = JsonDocument.Parse(File.ReadAllBytes(symbolFile));
-            model = json.RootElement.GetProperty("model").GetString() ?? "";
-            precision = json.RootElement.GetProperty("precision").GetString() ?? "";
+            graph = SymbolFile.Load(symbolFile);
         }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        catch (SymbolFileException e)
         {
-            throw new PredictException($"{symbolFile}: not a GraphCompiler symbol file ({e.Message})", e);
+            throw new PredictException(e.Message, e);
         }
 
-        if (model != DeployedModel.Name || precision != DeployedModel.Precision)
+        if (graph.Model != DeployedModel.Name || graph.Precision != DeployedModel.Precision)
         {
-            throw new PredictException($"{symbolFile} describes model '{model}' ({precision}), but this binary embeds '{DeployedModel.Name}' ({DeployedModel.Precision}); export that model, or build predict for this one.");
+            throw new PredictException($"{symbolFile} describes model '{graph.Model}' ({graph.Precision}), but this binary embeds '{DeployedModel.Name}' ({DeployedModel.Precision}); export that model, or build predict for this one.");
         }
     }
 
@@ -161,10 +159,9 @@ public static class Predictor
     {
         try
         {
-            using var tensors = SafeTensors.Read(paramsFile);
-            WeightLoader.Load(module, tensors);
+            ModelExport.Load(module, paramsFile);
         }
-        catch (Exception e) when (e is WeightFileException or WeightLoadException)
+        catch (Exception e) when (e is WeightFileException or SymbolFileException)
         {
             throw new PredictException(e.Message, e);
         }
@@ -174,9 +171,9 @@ public static class Predictor
 /// <summary>The model compiled into this binary.</summary>
 internal static class DeployedModel
 {
-    public const string Name = MiniLmClassifierModule.Name;
+    public const string Name = MiniLmClassifierInt8Module.Name;
 
-    public const string Precision = "fp32";
+    public const string Precision = Precisions.Int8;
 
-    public static nn.Module<Tensor, Tensor, Tensor, Tensor> Create() => new MiniLmClassifierModule();
+    public static nn.Module<Tensor, Tensor, Tensor, Tensor> Create() => new MiniLmClassifierInt8Module();
 }
