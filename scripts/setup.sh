@@ -33,5 +33,16 @@ else
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q libicu72
 fi
 
+# Native AOT (the predict deployment binary) links with clang (or gcc when clang is absent) and needs zlib's headers.
+if { command -v clang >/dev/null || command -v gcc >/dev/null; } && [ -e /usr/include/zlib.h ]; then
+  echo "setup: a C toolchain and zlib headers present (native AOT)"
+else
+  echo "setup: installing clang and zlib1g-dev for the native AOT publish of predict"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q clang zlib1g-dev
+fi
+
 command -v dotnet >/dev/null || { echo "setup: the .NET SDK (10.0) is required: https://dot.net" >&2; exit 1; }
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
