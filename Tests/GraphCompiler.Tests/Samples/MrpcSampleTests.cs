@@ -28,7 +28,7 @@ public class MrpcSampleTests : IDisposable
     public void DemoRunWritesReportAndAReloadableModel()
     {
         var log = new StringWriter();
-        var report = MrpcRun.Run(new MrpcSettings { Epochs = 1, Output = _dir, Progress = ProgressMode.Lines }, log);
+        var report = MrpcRun.Run(new MrpcSettings { Epochs = 1, Output = _dir, Progress = ProgressMode.Lines, TimingRuns = 1 }, log);
 
         Assert.Contains("DEMO DATA", log.ToString());
         foreach (var key in new[] { "model", "train_examples", "epochs", "train_seconds", "train_sequences_per_second", "peak_memory_bytes" })
@@ -41,6 +41,22 @@ public class MrpcSampleTests : IDisposable
         var accuracy = (double)report["dev"]!["accuracy"]!;
         Assert.InRange(accuracy, 0, 1);
         Assert.True(File.Exists(Path.Combine(_dir, "report.json")));
+
+        // The deployment half: int8 metrics, the three timings, the params sizes, a re-import with the same predictions.
+        Assert.InRange((double)report["int8"]!["dev"]!["accuracy"]!, 0, 1);
+        Assert.InRange((double)report["int8"]!["dev"]!["f1"]!, 0, 1);
+        Assert.True((bool)report["int8"]!["imported_predictions_identical"]!);
+        foreach (var key in new[] { "fp32_ms_per_batch", "int8_ms_per_batch", "ort_int8_ms_per_batch" })
+        {
+            Assert.True((double)report[key]! > 0, key);
+        }
+
+        Assert.InRange((double)report["params_bytes"]!["ratio"]!, 3.5, 4.1);
+        Assert.True(report.ContainsKey("deploy"));
+        foreach (var file in new[] { "minilm-int8-symbol.json", "minilm-int8-0000.params", "minilm-int8-vocab.txt", "minilm-int8.onnx", "minilm-fp32-ort-dynamic-int8.onnx" })
+        {
+            Assert.True(File.Exists(Path.Combine(_dir, "export", file)), file);
+        }
         Assert.True(File.Exists(Path.Combine(_dir, "curves.png")));
 
         // The written checkpoint loads into a fresh model and predicts what the trained one does.
@@ -68,6 +84,7 @@ public class MrpcSampleTests : IDisposable
             TrainLimit = 640,
             Epochs = 3,
             LearningRate = 1e-4,
+            Int8 = false,
             Output = _dir,
             Progress = ProgressMode.None,
         };
