@@ -38,19 +38,6 @@ namespace GraphCompiler.Generator.Passes
                     new[] { Attr.Str("init", "ones"), Attr.Str("name", name) }.ToEquatableArray(), weight.Scope, weight.Source);
             }
 
-            foreach (var table in QuantizationPlan.SelectTables(graph, _exclude))
-            {
-                var (node, values) = (byId[table.NodeId], byId[table.TableId]);
-                var scale = NewParam(node, values, table.Slot, ".weight_scale", values.Type.Shape[0]);
-                inserted[node.Id] = new List<Node> { scale };
-                replacements[values.Id] = values with { Type = values.Type with { Element = ElementType.I8 } };
-                replacements[node.Id] = node with
-                {
-                    Op = OpNames.QEmbedding,
-                    Inputs = new[] { node.Inputs[0], values.Id, scale.Id }.ToEquatableArray(),
-                };
-            }
-
             foreach (var gemm in QuantizationPlan.Select(graph, _exclude))
             {
                 var node = byId[gemm.NodeId];
@@ -65,6 +52,20 @@ namespace GraphCompiler.Generator.Passes
                 {
                     Op = node.Op == OpNames.LinearGelu ? OpNames.QLinearGelu : OpNames.QLinear,
                     Inputs = inputs.ToEquatableArray(),
+                };
+            }
+
+            // Tables after the GEMMs, so the GEMM scales keep the ids they had before tables were quantized.
+            foreach (var table in QuantizationPlan.SelectTables(graph, _exclude))
+            {
+                var (node, values) = (byId[table.NodeId], byId[table.TableId]);
+                var scale = NewParam(node, values, table.Slot, ".weight_scale", values.Type.Shape[0]);
+                inserted[node.Id] = new List<Node> { scale };
+                replacements[values.Id] = values with { Type = values.Type with { Element = ElementType.I8 } };
+                replacements[node.Id] = node with
+                {
+                    Op = OpNames.QEmbedding,
+                    Inputs = new[] { node.Inputs[0], values.Id, scale.Id }.ToEquatableArray(),
                 };
             }
 
