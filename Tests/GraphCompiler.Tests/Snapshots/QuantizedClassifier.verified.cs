@@ -3284,9 +3284,10 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
     }
 
     /// <summary>The int8 module of a (trained) fp32 module: parameters copied by name, each quantized GEMM's weight
-    /// quantized per output channel and each quantized embedding table per row, and input scales from calibration, one per slot of <see cref="QuantizationSlots"/>
-    /// (a missing, unknown or non-positive one is an <see cref="ArgumentException"/> naming the slot). With
-    /// <paramref name="inputScales"/> null the module runs in Dynamic mode and cannot switch to Static.</summary>
+    /// quantized per output channel and each quantized embedding table per row, and input scales from calibration, one
+    /// per slot of <see cref="QuantizationSlots"/> (a missing, unknown or non-positive one is an
+    /// <see cref="ArgumentException"/> naming the slot). With <paramref name="inputScales"/> null the module runs in
+    /// Dynamic mode and cannot switch to Static.</summary>
     public static QuantizedClassifierInt8Module FromFloat(QuantizedClassifierModule source, IReadOnlyDictionary<string, float>? inputScales)
     {
         ArgumentNullException.ThrowIfNull(source);
