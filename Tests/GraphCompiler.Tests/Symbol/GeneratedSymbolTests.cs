@@ -11,9 +11,9 @@ using static TorchSharp.torch;
 
 namespace GraphCompiler.Tests.Symbol;
 
-/// <summary>Every generated module's SymbolJson: it loads, matches the module's optimized IR (an int8 module's: its int8 IR) node for node, and — for
-/// the test declarations, which cover every inference op — exported and imported as a SymbolBlock it computes what the
-/// generated forward computes, in every bucket.</summary>
+/// <summary>Every generated module's SymbolJson: it loads, matches the module's optimized IR (an int8 module's int8
+/// IR) node for node, and — for the test declarations, which cover every inference op — exported and imported as a
+/// SymbolBlock it computes what the generated forward computes, in every bucket.</summary>
 public class GeneratedSymbolTests(ITestOutputHelper output)
 {
     /// <summary>The interpreter calls the same kernels in the same order with the same arguments: the results agree
