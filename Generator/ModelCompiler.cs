@@ -75,7 +75,8 @@ namespace GraphCompiler.Generator
         }
 
         /// <summary>A [Quantize] model's calibration and int8 graphs, both from the optimized graph (so the packed QKV GEMM
-        /// and the fused bias+GELU GEMM are one GEMM each). An Exclude prefix naming no quantizable GEMM or table is GC0011.</summary>
+        /// and the fused bias+GELU GEMM are one GEMM each). An Exclude prefix naming no quantizable GEMM or embedding
+        /// table is GC0011.</summary>
         public static QuantizedGraphs CompileQuantized(string modelName, QuantizeInfo quantize, Graph optimized)
         {
             var exclude = quantize.Exclude.ToList();

@@ -13,8 +13,8 @@ namespace GraphCompiler.Generator.Passes
     /// without ".weight" and the prefix of its "&lt;slot&gt;.weight_scale" parameter.</summary>
     public sealed record QuantizedTable(int NodeId, int TableId, string Slot, string TableName, int Rows, int Width);
 
-    /// <summary>Which GEMMs of an optimized graph the int8 variant quantizes (shared by <see cref="InsertObservers"/>,
-    /// <see cref="QuantizeInt8"/> and the emitter, so the three always agree).</summary>
+    /// <summary>Which GEMMs and embedding tables of an optimized graph the int8 variant quantizes (shared by
+    /// <see cref="InsertObservers"/>, <see cref="QuantizeInt8"/> and the emitter, so the three always agree).</summary>
     public static class QuantizationPlan
     {
         /// <summary>Activation kinds (the Runtime's ActivationKinds values).</summary>
