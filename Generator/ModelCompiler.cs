@@ -75,18 +75,20 @@ namespace GraphCompiler.Generator
         }
 
         /// <summary>A [Quantize] model's calibration and int8 graphs, both from the optimized graph (so the packed QKV GEMM
-        /// and the fused bias+GELU GEMM are one GEMM each). An Exclude prefix naming no quantizable GEMM is GC0011.</summary>
+        /// and the fused bias+GELU GEMM are one GEMM each). An Exclude prefix naming no quantizable GEMM or embedding
+        /// table is GC0011.</summary>
         public static QuantizedGraphs CompileQuantized(string modelName, QuantizeInfo quantize, Graph optimized)
         {
             var exclude = quantize.Exclude.ToList();
             var unmatched = QuantizationPlan.UnmatchedPrefix(optimized, exclude);
             if (unmatched is not null)
             {
-                var quantizable = QuantizationPlan.Candidates(optimized).Select(g => g.WeightName).ToList();
+                var quantizable = QuantizationPlan.Candidates(optimized).Select(g => g.WeightName)
+                    .Concat(QuantizationPlan.TableCandidates(optimized).Select(t => t.TableName)).ToList();
                 throw new CompileErrorException(DiagnosticInfo.Create(DiagnosticDescriptors.BadQuantization, quantize.Location, modelName,
-                    $"Exclude prefix '{unmatched}' matches no GEMM that would be quantized (" +
-                    (quantizable.Count == 0 ? "the model has none" : "their weights: " + string.Join(", ", quantizable.Take(4)) + (quantizable.Count > 4 ? ", …" : "")) +
-                    "); GEMMs without a sequence dimension stay fp32 anyway"));
+                    $"Exclude prefix '{unmatched}' matches no GEMM weight or embedding table that would be quantized (" +
+                    (quantizable.Count == 0 ? "the model has none" : "they are: " + string.Join(", ", quantizable.Take(4)) + (quantizable.Count > 4 ? ", …" : "")) +
+                    "); GEMMs without a sequence dimension and position tables stay fp32 anyway"));
             }
 
             var gemms = QuantizationPlan.Select(optimized, exclude);

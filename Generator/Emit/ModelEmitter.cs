@@ -162,7 +162,7 @@ namespace GraphCompiler.Generator.Emit
                 ["Lines"] = BucketBody(calibration, name, batch, seq),
             }).ToList();
 
-            // The int8 graph keeps every fp32 parameter's id (the GEMM weights turn i8 in place) and adds the scales.
+            // The int8 graph keeps every fp32 parameter's id (GEMM weights and tables turn i8 in place) and adds the scales.
             string Int8Name(int id) => inputNames.TryGetValue(id, out var i) ? i : "x" + id.ToString(CultureInfo.InvariantCulture);
             string Field(int id) => "p" + id.ToString(CultureInfo.InvariantCulture);
             var int8Params = new HashSet<int>(int8.Parameters.Select(p => p.Id));
@@ -188,6 +188,14 @@ namespace GraphCompiler.Generator.Emit
                 scaleIds.Add(inputScale);
                 conversion.Add($"Int8Conversion.CopyQuantized(Int8Conversion.Find(Name, weights, \"{Escape(gemm.WeightName)}\", {gemm.OutFeatures}, {gemm.InFeatures}), target.{Field(weight.Id)}, target.{Field(weightScale)});");
                 scaleFills.Add($"target.{Field(inputScale)}.fill_(inputScales[\"{Escape(gemm.Slot)}\"]);");
+            }
+
+            // Embedding tables: quantized per row (a row is an output channel of the lookup).
+            foreach (var node in int8.Nodes.Where(n => n.Op == OpNames.QEmbedding))
+            {
+                var (table, tableScale) = (int8[node.Inputs[1]], node.Inputs[2]);
+                scaleIds.Add(tableScale);
+                conversion.Add($"Int8Conversion.CopyQuantized(Int8Conversion.Find(Name, weights, \"{Escape(table.Attr("name")!)}\", {table.Type.Shape[0].Size}, {table.Type.Shape[1].Size}), target.{Field(table.Id)}, target.{Field(tableScale)});");
             }
 
             var copies = new List<string>();

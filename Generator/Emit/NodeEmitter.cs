@@ -25,6 +25,7 @@ namespace GraphCompiler.Generator.Emit
                 OpNames.Observe => $"Kernels.Observe({In(0)}, observer, \"{node.Attr("slot")}\", \"{node.Attr("kind")}\")",
                 OpNames.QLinear or OpNames.QLinearGelu =>
                     $"Kernels.QuantizedLinear({In(0)}, {In(3)}, {In(1)}, {In(2)}, {(node.Inputs.Count > 4 ? In(4) : "null")}, gelu: {(node.Op == OpNames.QLinearGelu ? "true" : "false")}, Mode)",
+                OpNames.QEmbedding => $"Kernels.QuantizedEmbedding({In(0)}, {In(1)}, {In(2)})",
                 OpNames.Add => $"torch.add({In(0)}, {In(1)})",
                 OpNames.Sub => $"torch.sub({In(0)}, {In(1)})",
                 OpNames.Mul => $"torch.mul({In(0)}, {In(1)})",

@@ -43,6 +43,10 @@ namespace GraphCompiler.Generator.Ir
         /// <summary>gelu(qlinear(...)), same inputs as <see cref="QLinear"/>.</summary>
         public const string QLinearGelu = "qlinear_gelu";
 
+        /// <summary>qembedding(ids, table, table_scale): rows of table i8 [V, H] gathered by ids i64 [...] and
+        /// dequantized with their per-row scales table_scale f32 [V] → f32 [..., H].</summary>
+        public const string QEmbedding = "qembedding";
+
         // Training: an explicit dropout mask (so forward and backward share it).
         public const string DropoutMask = "dropout_mask";
 

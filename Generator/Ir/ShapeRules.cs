@@ -71,6 +71,8 @@ namespace GraphCompiler.Generator.Ir
                 case OpNames.QLinear:
                 case OpNames.QLinearGelu:
                     return QLinear(inputs);
+                case OpNames.QEmbedding:
+                    return QEmbedding(inputs);
                 case OpNames.Add:
                 case OpNames.Sub:
                 case OpNames.Mul:
@@ -293,6 +295,27 @@ namespace GraphCompiler.Generator.Ir
             }
 
             return new TensorType(ElementType.F32, x.Shape.Take(x.Rank - 1).Append(w.Shape[0]).ToEquatableArray());
+        }
+
+        /// <summary>qembedding(ids, table, table_scale); see <see cref="OpNames.QEmbedding"/>.</summary>
+        private static TensorType QEmbedding(IReadOnlyList<TensorType> inputs)
+        {
+            if (inputs.Count != 3)
+            {
+                throw new ShapeException($"qembedding takes (ids, table, table_scale), got {inputs.Count} inputs");
+            }
+
+            var (ids, table, scale) = (inputs[0], inputs[1], inputs[2]);
+            RequireElement(ids, ElementType.I64, "ids");
+            RequireElement(table, ElementType.I8, "table");
+            RequireRank(table, 2, "embedding table");
+            RequireElement(scale, ElementType.F32, "table_scale");
+            if (scale.Rank != 1 || scale.Shape[0] != table.Shape[0])
+            {
+                throw new ShapeException($"table_scale {scale} does not match the table's {table.Shape[0]} rows");
+            }
+
+            return new TensorType(ElementType.F32, ids.Shape.Append(table.Shape[1]).ToEquatableArray());
         }
 
         public static int Axis(long axis, int rank)

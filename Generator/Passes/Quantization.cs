@@ -9,8 +9,12 @@ namespace GraphCompiler.Generator.Passes
     /// the key of its calibration observations and the prefix of its new scale parameters.</summary>
     public sealed record QuantizedGemm(int NodeId, int WeightId, string Slot, string Kind, string WeightName, int InFeatures, int OutFeatures);
 
-    /// <summary>Which GEMMs of an optimized graph the int8 variant quantizes (shared by <see cref="InsertObservers"/>,
-    /// <see cref="QuantizeInt8"/> and the emitter, so the three always agree).</summary>
+    /// <summary>One embedding table the int8 variant stores as int8, per row. <paramref name="Slot"/> is the table's name
+    /// without ".weight" and the prefix of its "&lt;slot&gt;.weight_scale" parameter.</summary>
+    public sealed record QuantizedTable(int NodeId, int TableId, string Slot, string TableName, int Rows, int Width);
+
+    /// <summary>Which GEMMs and embedding tables of an optimized graph the int8 variant quantizes (shared by
+    /// <see cref="InsertObservers"/>, <see cref="QuantizeInt8"/> and the emitter, so the three always agree).</summary>
     public static class QuantizationPlan
     {
         /// <summary>Activation kinds (the Runtime's ActivationKinds values).</summary>
@@ -42,12 +46,42 @@ namespace GraphCompiler.Generator.Passes
                     continue;
                 }
 
-                const string suffix = ".weight";
-                var slot = name.EndsWith(suffix, StringComparison.Ordinal) && name.Length > suffix.Length ? name.Substring(0, name.Length - suffix.Length) : name;
-                gemms.Add(new QuantizedGemm(node.Id, weight.Id, slot, KindOf(byId, x), name, weight.Type.Shape[1].Size, weight.Type.Shape[0].Size));
+                gemms.Add(new QuantizedGemm(node.Id, weight.Id, SlotOf(name), KindOf(byId, x), name, weight.Type.Shape[1].Size, weight.Type.Shape[0].Size));
             }
 
             return gemms;
+        }
+
+        /// <summary>The quantizable embedding tables, in graph order: embedding(ids, table) whose table is an f32
+        /// parameter read by that gather alone (a table tied to an output GEMM stays fp32). The lookup dequantizes, so
+        /// the graph stays f32 after it; only storage shrinks (the word table is most of a small BERT's parameters).
+        /// Position tables are read by "rows", a view of the first rows: they stay fp32 (small, and zero-copy).</summary>
+        public static IReadOnlyList<QuantizedTable> TableCandidates(Graph graph)
+        {
+            var byId = graph.ById();
+            var uses = graph.UseCounts();
+            var tables = new List<QuantizedTable>();
+            foreach (var node in graph.Nodes.Where(n => n.Op == OpNames.Embedding))
+            {
+                var table = byId[node.Inputs[1]];
+                if (table.Op == OpNames.Param && table.Type.Element == ElementType.F32 && table.Type.Rank == 2 && uses[table.Id] == 1
+                    && table.Attr("name") is { } name)
+                {
+                    tables.Add(new QuantizedTable(node.Id, table.Id, SlotOf(name), name, table.Type.Shape[0].Size, table.Type.Shape[1].Size));
+                }
+            }
+
+            return tables;
+        }
+
+        /// <summary>The table candidates minus those an Exclude prefix names.</summary>
+        public static IReadOnlyList<QuantizedTable> SelectTables(Graph graph, IReadOnlyCollection<string> exclude) =>
+            TableCandidates(graph).Where(t => !exclude.Any(prefix => t.TableName.StartsWith(prefix, StringComparison.Ordinal))).ToList();
+
+        private static string SlotOf(string name)
+        {
+            const string suffix = ".weight";
+            return name.EndsWith(suffix, StringComparison.Ordinal) && name.Length > suffix.Length ? name.Substring(0, name.Length - suffix.Length) : name;
         }
 
         /// <summary>The candidates minus those an Exclude prefix names.</summary>
@@ -57,12 +91,15 @@ namespace GraphCompiler.Generator.Passes
             return Candidates(graph).Where(g => !exclude.Any(prefix => Matches(byId[g.WeightId], prefix))).ToList();
         }
 
-        /// <summary>The first Exclude prefix that names no candidate GEMM (a typo, or a GEMM that stays fp32 anyway).</summary>
+        /// <summary>The first Exclude prefix that names no candidate GEMM or table (a typo, or a tensor that stays fp32
+        /// anyway).</summary>
         public static string? UnmatchedPrefix(Graph graph, IEnumerable<string> exclude)
         {
             var byId = graph.ById();
             var candidates = Candidates(graph);
-            return exclude.FirstOrDefault(prefix => !candidates.Any(g => Matches(byId[g.WeightId], prefix)));
+            var tables = TableCandidates(graph);
+            return exclude.FirstOrDefault(prefix => !candidates.Any(g => Matches(byId[g.WeightId], prefix))
+                && !tables.Any(t => t.TableName.StartsWith(prefix, StringComparison.Ordinal)));
         }
 
         /// <summary>A prefix matches a weight's name or, for a packed weight, any name it packs.</summary>

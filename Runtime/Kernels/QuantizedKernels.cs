@@ -78,6 +78,46 @@ public static partial class Kernels
         return y.view(shape).MoveToOuterDisposeScope();
     }
 
+    /// <summary>Embedding lookup in an int8 table: rows of <paramref name="table"/> i8 [V, H] gathered by
+    /// <paramref name="ids"/> (i64, any shape), converted to f32 and multiplied by their row scales
+    /// <paramref name="scale"/> f32 [V] → f32 [..., H]. Only the looked-up rows are dequantized.</summary>
+    public static Tensor QuantizedEmbedding(Tensor ids, Tensor table, Tensor scale)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        ArgumentNullException.ThrowIfNull(table);
+        ArgumentNullException.ThrowIfNull(scale);
+        if (table.dtype != ScalarType.Int8 || table.dim() != 2)
+        {
+            throw new ArgumentException($"QuantizedEmbedding: table must be i8 [V, H], got {table.dtype} {Dims(table)}", nameof(table));
+        }
+
+        if (scale.dtype != ScalarType.Float32 || scale.dim() != 1 || scale.shape[0] != table.shape[0])
+        {
+            throw new ArgumentException($"QuantizedEmbedding: scale must be f32 [{table.shape[0]}] (one per table row), got {scale.dtype} {Dims(scale)}", nameof(scale));
+        }
+
+        if (ids.dtype != ScalarType.Int64)
+        {
+            throw new ArgumentException($"QuantizedEmbedding: ids must be i64, got {ids.dtype} {Dims(ids)}", nameof(ids));
+        }
+
+        foreach (var (t, name) in new[] { (table, nameof(table)), (scale, nameof(scale)) })
+        {
+            if (!Int8Gemm.SameDevice(t, ids))
+            {
+                throw new ArgumentException($"QuantizedEmbedding: {name} is on {t.device}, ids on {ids.device}", name);
+            }
+        }
+
+        var shape = ids.shape.Append(table.shape[1]).ToArray();
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var flat = ids.reshape(-1);
+        var y = table.index_select(0, flat).to(ScalarType.Float32);
+        y.mul_(scale.index_select(0, flat).unsqueeze(1));
+        return y.view(shape).MoveToOuterDisposeScope();
+    }
+
     /// <summary>An observation point of a calibration run: hands x to the observer (if any) and returns x itself.</summary>
     public static Tensor Observe(Tensor x, IActivationObserver? observer, string slot, string kind)
     {

@@ -193,8 +193,10 @@ public static class OnnxExport
                 case "qlinear":
                 case "qlinear_gelu":
                     return QLinear(node);
+                case "qembedding":
+                    return QEmbedding(node);
                 default:
-                    throw Error("has no ONNX export (supported: inference ops of the IR, including qlinear/qlinear_gelu)");
+                    throw Error("has no ONNX export (supported: inference ops of the IR, including qlinear/qlinear_gelu/qembedding)");
             }
         }
 
@@ -325,6 +327,28 @@ public static class OnnxExport
             }
 
             return node.Op == "qlinear_gelu" ? Gelu(y, "f32") : y;
+        }
+
+        /// <summary>qembedding: Gather(table i8, ids) → Cast(float) → Mul by Gather(scale, ids) unsqueezed on the last
+        /// axis, as Kernels.QuantizedEmbedding (the table stays int8 in the file; only looked-up rows are dequantized).</summary>
+        private string QEmbedding(SymbolNode node)
+        {
+            if (node.Inputs.Count != 3)
+            {
+                throw Error($"needs inputs (ids, table, table_scale), got {node.Inputs.Count}");
+            }
+
+            var table = Node(node.Inputs[1], "qembedding table");
+            if (table.Type.DType != "i8" || table.Type.Shape.Count != 2)
+            {
+                throw Error($"table %{table.Id} must be i8 [V,H], got {table.Type.DType}[{string.Join(",", table.Type.Shape)}]");
+            }
+
+            var ids = Value(node.Inputs[0]);
+            var rows = Emit("Gather", new[] { Value(node.Inputs[1]), ids }, attributes: OnnxAttribute.Int("axis", 0));
+            var floats = Emit("Cast", new[] { rows }, attributes: OnnxAttribute.Int("to", OnnxDataType.Float));
+            var scales = Emit("Gather", new[] { Value(node.Inputs[2]), ids }, attributes: OnnxAttribute.Int("axis", 0));
+            return Emit("Mul", new[] { floats, Emit("Unsqueeze", new[] { scales, Const(-1) }) });
         }
 
         // ---- values, constants, dims ----

@@ -466,10 +466,12 @@ public class DiagnosticTests
     /// <summary>The encoder model with a [Quantize] attribute.</summary>
     private static string QuantizedEncoder(string quantize) => Encoder().Replace("[Model(\"enc\")]", "[Model(\"enc\")]\n[" + quantize + "]");
 
-    [Fact]
-    public void QuantizedEncoderWithValidExclusionCompiles()
+    [Theory]
+    [InlineData("layer.0.")]
+    [InlineData("words")] // the word table: it stays fp32
+    public void QuantizedEncoderWithValidExclusionCompiles(string prefix)
     {
-        var (result, output) = GeneratorHarness.Run(GeneratorHarness.Usings + QuantizedEncoder("Quantize(Exclude = new[] { \"layer.0.\" })"));
+        var (result, output) = GeneratorHarness.Run(GeneratorHarness.Usings + QuantizedEncoder($"Quantize(Exclude = new[] {{ \"{prefix}\" }})"));
         Assert.Empty(GeneratorHarness.GeneratorDiagnostics(result));
         Assert.Empty(GeneratorHarness.CompileErrors(output));
         Assert.NotNull(output.GetTypeByMetadataName("TestModels.EncInt8Module"));
@@ -489,14 +491,14 @@ public class DiagnosticTests
     [Fact]
     public void GC0011_ExcludePrefixMatchingNoQuantizedGemm()
     {
-        // "layer.9." is a typo (two layers); "words" names an embedding, a gather that is never quantized.
-        foreach (var prefix in new[] { "layer.9.", "words" })
+        // "layer.9." is a typo (two layers); "positions" names a position table, read by rows and never quantized.
+        foreach (var prefix in new[] { "layer.9.", "positions" })
         {
             var quantize = $"Quantize(Exclude = new[] {{ \"layer.1.\", \"{prefix}\" }})";
             var source = QuantizedEncoder(quantize);
             var diagnostic = SingleError(source, "GC0011");
             AssertAt(diagnostic, source, quantize);
-            Assert.Contains($"Exclude prefix '{prefix}' matches no GEMM that would be quantized (their weights: layer.0.q.weight, layer.1.q.weight)", diagnostic.GetMessage());
+            Assert.Contains($"Exclude prefix '{prefix}' matches no GEMM weight or embedding table that would be quantized (they are: layer.0.q.weight, layer.1.q.weight, words.weight)", diagnostic.GetMessage());
         }
     }
 

@@ -160,6 +160,41 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>qembedding: Gather(i8 table) → Cast → Mul(gathered row scales) in ORT equals Kernels.QuantizedEmbedding
+    /// bit for bit (one f32 product per element either way); the table is stored int8, not dequantized.</summary>
+    [Fact]
+    public void Export_Int8QEmbedding_OrtEqualsKernel()
+    {
+        using var dir = new TempDir();
+        using var scope = NewDisposeScope();
+        manual_seed(6);
+        const int V = 40, H = 12;
+        var (table, scale) = GraphCompiler.Runtime.Quantization.Int8Weights.QuantizePerChannel(randn(V, H) * rand(V, 1));
+        var parameters = new Dictionary<string, Tensor> { ["words.weight"] = table, ["words.weight_scale"] = scale };
+        static Dictionary<string, string> Name(string name) => new() { ["name"] = name };
+        var symbol = Graph(
+            new[] { new SymbolArgument("ids", 0) },
+            new[] { new SymbolHead("output", 3) },
+            new SymbolNode(0, "input", Array.Empty<int>(), Name("ids"), new SymbolType("i64", new[] { "batch", "seq" })),
+            new SymbolNode(1, "param", Array.Empty<int>(), Name("words.weight"), new SymbolType("i8", new[] { "40", "12" })),
+            new SymbolNode(2, "param", Array.Empty<int>(), Name("words.weight_scale"), F32("40")),
+            new SymbolNode(3, "qembedding", new[] { 0, 1, 2 }, new Dictionary<string, string>(), F32("batch", "seq", "12"), "words"));
+        var path = dir.File("qembedding.onnx");
+        OnnxExport.Export(symbol, parameters, path);
+        var model = OnnxModelReader.Read(path);
+        Assert.Equal(OnnxDataType.Int8, model.Initializers.Single(i => i.Name == "words.weight").DataType);
+        Assert.Equal(new[] { "Gather", "Cast", "Gather", "Unsqueeze", "Mul", "Identity" }, model.Nodes.Select(n => n.OpType));
+        using var session = Session(path);
+        foreach (var ids in new[] { randint(0, V, new long[] { 2, 3 }, dtype: ScalarType.Int64), arange(V, dtype: ScalarType.Int64).reshape(4, 10) })
+        {
+            var expected = Kernels.QuantizedEmbedding(ids, table, scale);
+            var actual = Run(session, new[] { ("ids", ids) })["output"];
+            var diff = MaxAbsDiff(expected, actual);
+            output.WriteLine($"qembedding [{string.Join("×", ids.shape)}]: max |Δ| {diff:E2}");
+            Assert.Equal(0.0, diff);
+        }
+    }
+
     /// <summary>The file is ordinary ONNX to other readers: symbolic batch/seq dims, parameters under their checkpoint
     /// names with their exact values (read back through OnnxWeights).</summary>
     [Fact]

@@ -31,6 +31,7 @@ public class PassGoldenTests
     [InlineData("eliminate_dead_nodes", "leftovers")]
     [InlineData("insert_observers", "encoder_layer")]
     [InlineData("quantize_int8", "encoder_layer")]
+    [InlineData("quantize_int8", "embeddings")]
     public void PassFires(string pass, string name)
     {
         var before = IrText.Parse(ReadGolden($"Golden/{pass}/{name}.before.ir"));

@@ -53,6 +53,55 @@ public class QuantizationPassTests
         Assert.Equal("pooler.", QuantizationPlan.UnmatchedPrefix(graph, new[] { "up", "pooler." }));
     }
 
+    private static Graph Embeddings() =>
+        IrText.Parse(File.ReadAllText(Path.Combine(Snapshot.Root, "Golden/quantize_int8/embeddings.before.ir")));
+
+    [Fact]
+    public void EmbeddingTablesTurnInt8WithPerRowScalesUnlessExcluded()
+    {
+        var graph = Embeddings();
+        var int8 = new InferShapes().Run(new QuantizeInt8().Run(graph));
+        var lookups = int8.Nodes.Where(n => n.Op == OpNames.QEmbedding).ToList();
+        Assert.Equal(new[] { "embeddings.word_embeddings.weight", "embeddings.token_type_embeddings.weight" }, lookups.Select(n => int8[n.Inputs[1]].Attr("name")));
+        Assert.Equal(TensorType.Of(ElementType.I8, Dim.Of(100), Dim.Of(8)), int8[2].Type);
+        Assert.Equal(TensorType.Of(ElementType.F32, Dim.Of(100)), int8.Parameters.Single(p => p.Attr("name") == "embeddings.word_embeddings.weight_scale").Type);
+        Assert.All(lookups, n => Assert.Equal(ElementType.F32, n.Type.Element));
+        Assert.Equal(ElementType.F32, int8[4].Type.Element); // positions (rows) stay fp32
+        Assert.DoesNotContain(new InsertObservers().Run(graph).Nodes, n => n.Op == OpNames.Observe); // tables need no calibration
+
+        var exclude = new[] { "embeddings.word_" };
+        var partly = new InferShapes().Run(new QuantizeInt8(exclude).Run(graph));
+        Assert.Equal(OpNames.Embedding, partly[3].Op);
+        Assert.Equal(ElementType.F32, partly[2].Type.Element);
+        Assert.Equal(OpNames.QEmbedding, partly[8].Op);
+        Assert.Null(QuantizationPlan.UnmatchedPrefix(graph, exclude));
+        Assert.Equal("embeddings.position_", QuantizationPlan.UnmatchedPrefix(graph, new[] { "embeddings.position_" }));
+    }
+
+    [Fact]
+    public void QEmbeddingShapeRuleRejectsAFloatTableAndAMismatchedScale()
+    {
+        const string Template = """
+            graph bad
+              %0 = input {name="ids"} : i64[batch,seq]
+              %1 = param {init="normal", name="words.weight"} : TABLE
+              %2 = param {init="ones", name="words.weight_scale"} : SCALE
+              %3 = qembedding(%0, %1, %2) : f32[batch,seq,8]
+              return %3
+            """;
+        foreach (var (table, scale, message) in new[]
+        {
+            ("f32[10,8]", "f32[10]", "table must be i8"),
+            ("i8[10,8]", "f32[9]", "table_scale f32[9] does not match the table's 10 rows"),
+        })
+        {
+            var graph = IrText.Parse(Template.Replace("TABLE", table).Replace("SCALE", scale));
+            var ex = Assert.Throws<InvalidOperationException>(() => new InferShapes().Run(graph));
+            Assert.Contains("%3 = qembedding", ex.Message);
+            Assert.Contains(message, ex.Message);
+        }
+    }
+
     [Fact]
     public void QLinearShapeRuleRejectsAFloatWeight()
     {

@@ -161,7 +161,20 @@ public class QuantizationTests(ITestOutputHelper output)
         var halfStep = buffers[slot.Slot + ".weight_scale"].unsqueeze(1) / 2 + 1e-7;
         Assert.True((dequantized - original).abs().le(halfStep).all().item<bool>(), "dequantized weights are off by more than half a step");
 
+        // Embedding tables likewise, per row; the position table (read by rows) stays fp32.
+        const string Words = "embeddings.word_embeddings";
+        Assert.Equal(ScalarType.Int8, buffers[Words + ".weight"].dtype);
+        Assert.Equal(new long[] { 50, 32 }, buffers[Words + ".weight"].shape);
+        Assert.Equal(new long[] { 50 }, buffers[Words + ".weight_scale"].shape);
+        Assert.Equal(ScalarType.Int8, buffers["embeddings.token_type_embeddings.weight"].dtype);
+        Assert.Contains("embeddings.position_embeddings.weight", parameters);
+        var table = model.named_parameters().Single(p => p.name == Words + ".weight").parameter;
+        var tableScale = buffers[Words + ".weight_scale"].unsqueeze(1);
+        Assert.True((buffers[Words + ".weight"].to_type(ScalarType.Float32) * tableScale - table).abs().le(tableScale / 2 + 1e-7).all().item<bool>(),
+            "dequantized table rows are off by more than half a step");
+
         Assert.Contains("qlinear", QuantizedClassifierInt8Module.IrText(IrStage.Int8));
+        Assert.Contains("qembedding", QuantizedClassifierInt8Module.IrText(IrStage.Int8));
         Assert.Contains("observe", graph.IrText(IrStage.Calibration));
         Assert.Equal("", EncoderModelModule.IrText(IrStage.Int8)); // no [Quantize]: no such stages
         Assert.Equal("", EncoderModelModule.IrText(IrStage.Calibration));

@@ -2251,10 +2251,12 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
           %0 = input {name="inputIds"} : i64[batch,seq]  # @ QuantizedModels.cs:45
           %1 = input {name="tokenTypes"} : i64[batch,seq]  # @ QuantizedModels.cs:46
           %2 = input {name="validLength"} : i64[batch]  # @ QuantizedModels.cs:47
-          %3 = param {init="normal", name="embeddings.word_embeddings.weight"} : f32[50,32]  # @ QuantizedModels.cs:49
-          %4 = embedding(%0, %3) : f32[batch,seq,32]  # @ QuantizedModels.cs:49
-          %5 = param {init="normal", name="embeddings.token_type_embeddings.weight"} : f32[2,32]  # @ QuantizedModels.cs:50
-          %6 = embedding(%1, %5) : f32[batch,seq,32]  # @ QuantizedModels.cs:50
+          %3 = param {init="normal", name="embeddings.word_embeddings.weight"} : i8[50,32]  # @ QuantizedModels.cs:49
+          %142 = param {init="ones", name="embeddings.word_embeddings.weight_scale"} : f32[50]  # @ QuantizedModels.cs:49
+          %4 = qembedding(%0, %3, %142) : f32[batch,seq,32]  # @ QuantizedModels.cs:49
+          %5 = param {init="normal", name="embeddings.token_type_embeddings.weight"} : i8[2,32]  # @ QuantizedModels.cs:50
+          %143 = param {init="ones", name="embeddings.token_type_embeddings.weight_scale"} : f32[2]  # @ QuantizedModels.cs:50
+          %6 = qembedding(%1, %5, %143) : f32[batch,seq,32]  # @ QuantizedModels.cs:50
           %7 = param {init="normal", name="embeddings.position_embeddings.weight"} : f32[16,32]  # @ QuantizedModels.cs:51
           %8 = rows(%7) {count=[seq]} : f32[seq,32]  # @ QuantizedModels.cs:51
           %9 = add(%4, %6) : f32[batch,seq,32]  # @ QuantizedModels.cs:52
@@ -2960,7 +2962,8 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
 /// <summary>The int8 variant of model "num_quantized" (<see cref="QuantizedClassifier"/>, [Quantize]): the GEMMs listed in
 /// <see cref="QuantizationSlots"/> run on int8 weights (symmetric, per output channel) and int8 activations (symmetric,
 /// per tensor: calibrated scales in <see cref="ActivationQuantization.Static"/> mode, each call's own in
-/// <see cref="ActivationQuantization.Dynamic"/>); everything else as in <see cref="QuantizedClassifierModule"/>.
+/// <see cref="ActivationQuantization.Dynamic"/>); embedding tables are stored int8 (symmetric, per row) and dequantized
+/// on lookup; everything else as in <see cref="QuantizedClassifierModule"/>.
 /// Inference only. Build it from a trained fp32 module with <see cref="FromFloat"/>.
 /// Passes: infer_shapes, fold_bias_into_gemm, pack_qkv, fuse_attention, fuse_bias_gelu, fuse_add_layer_norm, eliminate_dead_nodes, quantize_int8.</summary>
 [GeneratedCode("GraphCompiler.Generator", "1.0.0")]
@@ -3004,10 +3007,12 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
             {"id": 0, "op": "input", "inputs": [], "attrs": {"name": "inputIds"}, "type": {"dtype": "i64", "shape": ["batch", "seq"]}, "scope": ""},
             {"id": 1, "op": "input", "inputs": [], "attrs": {"name": "tokenTypes"}, "type": {"dtype": "i64", "shape": ["batch", "seq"]}, "scope": ""},
             {"id": 2, "op": "input", "inputs": [], "attrs": {"name": "validLength"}, "type": {"dtype": "i64", "shape": ["batch"]}, "scope": ""},
-            {"id": 3, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "embeddings.word_embeddings.weight"}, "type": {"dtype": "f32", "shape": ["50", "32"]}, "scope": ""},
-            {"id": 4, "op": "embedding", "inputs": [0, 3], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": ""},
-            {"id": 5, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "embeddings.token_type_embeddings.weight"}, "type": {"dtype": "f32", "shape": ["2", "32"]}, "scope": ""},
-            {"id": 6, "op": "embedding", "inputs": [1, 5], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": ""},
+            {"id": 3, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "embeddings.word_embeddings.weight"}, "type": {"dtype": "i8", "shape": ["50", "32"]}, "scope": ""},
+            {"id": 142, "op": "param", "inputs": [], "attrs": {"init": "ones", "name": "embeddings.word_embeddings.weight_scale"}, "type": {"dtype": "f32", "shape": ["50"]}, "scope": ""},
+            {"id": 4, "op": "qembedding", "inputs": [0, 3, 142], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": ""},
+            {"id": 5, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "embeddings.token_type_embeddings.weight"}, "type": {"dtype": "i8", "shape": ["2", "32"]}, "scope": ""},
+            {"id": 143, "op": "param", "inputs": [], "attrs": {"init": "ones", "name": "embeddings.token_type_embeddings.weight_scale"}, "type": {"dtype": "f32", "shape": ["2"]}, "scope": ""},
+            {"id": 6, "op": "qembedding", "inputs": [1, 5, 143], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": ""},
             {"id": 7, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "embeddings.position_embeddings.weight"}, "type": {"dtype": "f32", "shape": ["16", "32"]}, "scope": ""},
             {"id": 8, "op": "rows", "inputs": [7], "attrs": {"count": "[seq]"}, "type": {"dtype": "f32", "shape": ["seq", "32"]}, "scope": ""},
             {"id": 9, "op": "add", "inputs": [4, 6], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": ""},
@@ -3122,8 +3127,6 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
         set => _mode = value == ActivationQuantization.Static && _withoutInputScales ? throw Int8Conversion.NoStaticScales(Name) : value;
     }
 
-    private readonly Parameter p3; // embeddings.word_embeddings.weight f32[50,32]
-    private readonly Parameter p5; // embeddings.token_type_embeddings.weight f32[2,32]
     private readonly Parameter p7; // embeddings.position_embeddings.weight f32[16,32]
     private readonly Parameter p11; // embeddings.LayerNorm.weight f32[32]
     private readonly Parameter p12; // embeddings.LayerNorm.bias f32[32]
@@ -3148,6 +3151,10 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
     private readonly Parameter p114; // pooler.dense.bias f32[32]
     private readonly Parameter p118; // classifier.weight f32[2,32]
     private readonly Parameter p120; // classifier.bias f32[2]
+    private readonly Tensor p3; // embeddings.word_embeddings.weight i8[50,32] (buffer)
+    private readonly Tensor p142; // embeddings.word_embeddings.weight_scale f32[50] (buffer)
+    private readonly Tensor p5; // embeddings.token_type_embeddings.weight i8[2,32] (buffer)
+    private readonly Tensor p143; // embeddings.token_type_embeddings.weight_scale f32[2] (buffer)
     private readonly Tensor p122; // encoder.layer.0.attention.self.query_key_value.weight i8[96,32] (buffer)
     private readonly Tensor p128; // encoder.layer.0.attention.self.query_key_value.weight_scale f32[96] (buffer)
     private readonly Tensor p129; // encoder.layer.0.attention.self.query_key_value.input_scale f32[] (buffer)
@@ -3175,10 +3182,6 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
     public QuantizedClassifierInt8Module(Device? device = null)
         : base(Name)
     {
-        p3 = ParameterInit.Create(ParameterInit.Normal, new long[] { 50, 32 }, device, ScalarType.Float32);
-        register_parameter("embeddings.word_embeddings.weight", p3);
-        p5 = ParameterInit.Create(ParameterInit.Normal, new long[] { 2, 32 }, device, ScalarType.Float32);
-        register_parameter("embeddings.token_type_embeddings.weight", p5);
         p7 = ParameterInit.Create(ParameterInit.Normal, new long[] { 16, 32 }, device, ScalarType.Float32);
         register_parameter("embeddings.position_embeddings.weight", p7);
         p11 = ParameterInit.Create(ParameterInit.Ones, new long[] { 32 }, device, ScalarType.Float32);
@@ -3227,6 +3230,14 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
         register_parameter("classifier.weight", p118);
         p120 = ParameterInit.Create(ParameterInit.Zeros, new long[] { 2 }, device, ScalarType.Float32);
         register_parameter("classifier.bias", p120);
+        p3 = torch.zeros(new long[] { 50, 32 }, ScalarType.Int8, device);
+        register_buffer("embeddings.word_embeddings.weight", p3);
+        p142 = torch.ones(new long[] { 50 }, ScalarType.Float32, device);
+        register_buffer("embeddings.word_embeddings.weight_scale", p142);
+        p5 = torch.zeros(new long[] { 2, 32 }, ScalarType.Int8, device);
+        register_buffer("embeddings.token_type_embeddings.weight", p5);
+        p143 = torch.ones(new long[] { 2 }, ScalarType.Float32, device);
+        register_buffer("embeddings.token_type_embeddings.weight_scale", p143);
         p122 = torch.zeros(new long[] { 96, 32 }, ScalarType.Int8, device);
         register_buffer("encoder.layer.0.attention.self.query_key_value.weight", p122);
         p128 = torch.ones(new long[] { 96 }, ScalarType.Float32, device);
@@ -3273,9 +3284,10 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
     }
 
     /// <summary>The int8 module of a (trained) fp32 module: parameters copied by name, each quantized GEMM's weight
-    /// quantized per output channel, and input scales from calibration, one per slot of <see cref="QuantizationSlots"/>
-    /// (a missing, unknown or non-positive one is an <see cref="ArgumentException"/> naming the slot). With
-    /// <paramref name="inputScales"/> null the module runs in Dynamic mode and cannot switch to Static.</summary>
+    /// quantized per output channel and each quantized embedding table per row, and input scales from calibration, one
+    /// per slot of <see cref="QuantizationSlots"/> (a missing, unknown or non-positive one is an
+    /// <see cref="ArgumentException"/> naming the slot). With <paramref name="inputScales"/> null the module runs in
+    /// Dynamic mode and cannot switch to Static.</summary>
     public static QuantizedClassifierInt8Module FromFloat(QuantizedClassifierModule source, IReadOnlyDictionary<string, float>? inputScales)
     {
         ArgumentNullException.ThrowIfNull(source);
@@ -3288,8 +3300,6 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
         var target = new QuantizedClassifierInt8Module(Int8Conversion.DeviceOf(source));
         using (torch.no_grad())
         {
-            target.p3.copy_(Int8Conversion.Find(Name, weights, "embeddings.word_embeddings.weight", 50, 32));
-            target.p5.copy_(Int8Conversion.Find(Name, weights, "embeddings.token_type_embeddings.weight", 2, 32));
             target.p7.copy_(Int8Conversion.Find(Name, weights, "embeddings.position_embeddings.weight", 16, 32));
             target.p11.copy_(Int8Conversion.Find(Name, weights, "embeddings.LayerNorm.weight", 32));
             target.p12.copy_(Int8Conversion.Find(Name, weights, "embeddings.LayerNorm.bias", 32));
@@ -3321,6 +3331,8 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
             Int8Conversion.CopyQuantized(Int8Conversion.Find(Name, weights, "encoder.layer.1.attention.self.query_key_value.weight", 96, 32), target.p125, target.p136);
             Int8Conversion.CopyQuantized(Int8Conversion.Find(Name, weights, "encoder.layer.1.attention.output.dense.weight", 32, 32), target.p88, target.p138);
             Int8Conversion.CopyQuantized(Int8Conversion.Find(Name, weights, "encoder.layer.1.intermediate.dense.weight", 128, 32), target.p97, target.p140);
+            Int8Conversion.CopyQuantized(Int8Conversion.Find(Name, weights, "embeddings.word_embeddings.weight", 50, 32), target.p3, target.p142);
+            Int8Conversion.CopyQuantized(Int8Conversion.Find(Name, weights, "embeddings.token_type_embeddings.weight", 2, 32), target.p5, target.p143);
             if (inputScales is not null)
             {
                 target.p129.fill_(inputScales["encoder.layer.0.attention.self.query_key_value"]);
@@ -3363,10 +3375,10 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         // QuantizedModels.cs:49
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[4,8,32]
+        var x4 = Kernels.QuantizedEmbedding(@inputIds, p3, p142); // %4 qembedding → f32[4,8,32]
 
         // QuantizedModels.cs:50
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[4,8,32]
+        var x6 = Kernels.QuantizedEmbedding(@tokenTypes, p5, p143); // %6 qembedding → f32[4,8,32]
 
         // QuantizedModels.cs:51
         var x8 = Kernels.Rows(p7, 8L); // %8 rows → f32[8,32]
@@ -3535,10 +3547,10 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         // QuantizedModels.cs:49
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[4,16,32]
+        var x4 = Kernels.QuantizedEmbedding(@inputIds, p3, p142); // %4 qembedding → f32[4,16,32]
 
         // QuantizedModels.cs:50
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[4,16,32]
+        var x6 = Kernels.QuantizedEmbedding(@tokenTypes, p5, p143); // %6 qembedding → f32[4,16,32]
 
         // QuantizedModels.cs:51
         var x8 = Kernels.Rows(p7, 16L); // %8 rows → f32[16,32]
