@@ -51,7 +51,8 @@ public class MrpcSampleTests : IDisposable
             Assert.True((double)report[key]! > 0, key);
         }
 
-        Assert.InRange((double)report["params_bytes"]!["ratio"]!, 3.5, 4.1);
+        // ~1.5 while the embedding tables (47 of MiniLM's 90 MB) stay fp32, ~3.9 with int8 tables; below 1.4 a GEMM weight stayed fp32.
+        Assert.InRange((double)report["params_bytes"]!["ratio"]!, 1.4, 4.1);
         Assert.True(report.ContainsKey("deploy"));
         foreach (var file in new[] { "minilm-int8-symbol.json", "minilm-int8-0000.params", "minilm-int8-vocab.txt", "minilm-int8.onnx", "minilm-fp32-ort-dynamic-int8.onnx" })
         {
