@@ -28,8 +28,10 @@ namespace GraphCompiler
     [AttributeUsage(AttributeTargets.Method, Inherited = false)]
     public sealed class ForwardAttribute : Attribute { }
 
-    /// <summary>The static shapes a model is compiled for: one forward per (Batch, sequence length) bucket.</summary>
-    [AttributeUsage(AttributeTargets.Class, Inherited = false)]
+    /// <summary>The static shapes a model is compiled for: one forward per (Batch, sequence length) bucket. Repeat the
+    /// attribute for more batch sizes, e.g. a training batch of 32 and a serving batch of 1; training samplers use the
+    /// largest batch's buckets.</summary>
+    [AttributeUsage(AttributeTargets.Class, Inherited = false, AllowMultiple = true)]
     public sealed class StaticShapesAttribute : Attribute
     {
         public int Batch { get; set; }

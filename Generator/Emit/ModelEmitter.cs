@@ -62,20 +62,21 @@ namespace GraphCompiler.Generator.Emit
             var outputCount = training.Outputs.Count;
             var unpack = outputCount == 1 ? "outputs[0]" : "(" + string.Join(", ", Enumerable.Range(0, outputCount).Select(i => $"outputs[{i}]")) + ")";
 
-            var buckets = info.SeqLens.Select(seq => new Dictionary<string, object>
+            var shapeBuckets = info.Buckets.ToList();
+            var buckets = shapeBuckets.Select(b => new Dictionary<string, object>
             {
-                ["TrainMethod"] = $"Train_{info.Batch}x{seq}",
-                ["TrainingForward"] = $"TrainingForward_{info.Batch}x{seq}",
-                ["Function"] = $"TrainingFunction_{info.Batch}x{seq}",
+                ["TrainMethod"] = $"Train_{b.Batch}x{b.Seq}",
+                ["TrainingForward"] = $"TrainingForward_{b.Batch}x{b.Seq}",
+                ["Function"] = $"TrainingFunction_{b.Batch}x{b.Seq}",
                 ["ModuleArgs"] = moduleArgs,
                 ["Unpack"] = unpack,
-                ["TrainingLines"] = TrainingForwardBody(training, backward, argIds, TrainingName, info.Batch, seq),
-                ["BackwardLines"] = BackwardBody(backward, argIds, info.Batch, seq),
-                ["Batch"] = info.Batch.ToString(CultureInfo.InvariantCulture),
-                ["Seq"] = seqInput is null ? "_" : seq.ToString(CultureInfo.InvariantCulture),
-                ["Method"] = $"Forward_{info.Batch}x{seq}",
-                ["Checks"] = inputs.Select(i => Check(i, inputNames[i.Id], info.Batch, seq)).ToList(),
-                ["Lines"] = BucketBody(optimized, NameOf, info.Batch, seq),
+                ["TrainingLines"] = TrainingForwardBody(training, backward, argIds, TrainingName, b.Batch, b.Seq),
+                ["BackwardLines"] = BackwardBody(backward, argIds, b.Batch, b.Seq),
+                ["Batch"] = b.Batch.ToString(CultureInfo.InvariantCulture),
+                ["Seq"] = seqInput is null ? "_" : b.Seq.ToString(CultureInfo.InvariantCulture),
+                ["Method"] = $"Forward_{b.Batch}x{b.Seq}",
+                ["Checks"] = inputs.Select(i => Check(i, inputNames[i.Id], b.Batch, b.Seq)).ToList(),
+                ["Lines"] = BucketBody(optimized, NameOf, b.Batch, b.Seq),
             }).ToList();
 
             var data = new Dictionary<string, object>
@@ -89,8 +90,8 @@ namespace GraphCompiler.Generator.Emit
                 ["Version"] = Version,
                 ["ParameterCount"] = parameters.Count.ToString(CultureInfo.InvariantCulture),
                 ["ParameterElements"] = parameters.Sum(p => p.Type.Shape.Aggregate(1L, (a, d) => a * d.Size)).ToString("N0", CultureInfo.InvariantCulture),
-                ["BucketList"] = string.Join(", ", info.SeqLens.Select(s => $"{info.Batch}×{s}")),
-                ["BucketInits"] = string.Join(", ", info.SeqLens.Select(s => $"new({info.Batch}, {s})")),
+                ["BucketList"] = string.Join(", ", shapeBuckets.Select(b => $"{b.Batch}×{b.Seq}")),
+                ["BucketInits"] = string.Join(", ", shapeBuckets.Select(b => $"new({b.Batch}, {b.Seq})")),
                 ["Packs"] = parameters.Where(p => p.Attr("packs") is not null).Select(Pack).ToList(),
                 ["Parameters"] = parameters.Select(p => new Dictionary<string, object>
                 {
@@ -112,13 +113,13 @@ namespace GraphCompiler.Generator.Emit
                 ["TrainingIr"] = VerbatimString(IrText.Print(training)),
                 ["BackwardIr"] = VerbatimString(IrText.Print(backward.Graph)),
                 ["OptimizedIr"] = VerbatimString(IrText.Print(optimized)),
-                ["SymbolJson"] = RawString(SymbolWriter.Write(optimized, info.ModelName, Precision(parameters), info.SeqLens.Select(s => (info.Batch, s)), HeadNames(model, outputs.Count))),
+                ["SymbolJson"] = RawString(SymbolWriter.Write(optimized, info.ModelName, Precision(parameters), shapeBuckets, HeadNames(model, outputs.Count))),
             };
 
-            AddQuantization(data, quantized, model, inputs, inputNames, fieldNames, NameOf, info.Batch, info.SeqLens, seqInput is not null);
+            AddQuantization(data, quantized, model, inputs, inputNames, fieldNames, NameOf, shapeBuckets, seqInput is not null);
             data["Int8SymbolJson"] = quantized is null
                 ? "\"\""
-                : RawString(SymbolWriter.Write(quantized.Int8, info.ModelName, "int8", info.SeqLens.Select(s => (info.Batch, s)), HeadNames(model, outputs.Count)));
+                : RawString(SymbolWriter.Write(quantized.Int8, info.ModelName, "int8", shapeBuckets, HeadNames(model, outputs.Count)));
             var source = Render(ModuleTemplate.Value, data);
             return quantized is null ? source : source + "\n" + Render(Int8Template.Value, data);
         }
@@ -127,7 +128,7 @@ namespace GraphCompiler.Generator.Emit
         /// and the data of the {Decl}Int8Module class (Int8Module.scriban). Keys are set for every model, since the
         /// template's variables are strict.</summary>
         private static void AddQuantization(Dictionary<string, object> data, QuantizedGraphs? quantized, DeclarationSpec model, IReadOnlyList<Node> inputs,
-            IReadOnlyDictionary<int, string> inputNames, IReadOnlyDictionary<int, string> fieldNames, Func<int, string> name, int batch, IReadOnlyList<int> seqLens, bool hasSeq)
+            IReadOnlyDictionary<int, string> inputNames, IReadOnlyDictionary<int, string> fieldNames, Func<int, string> name, IReadOnlyList<(int Batch, int Seq)> shapeBuckets, bool hasSeq)
         {
             data["Quantized"] = quantized is not null;
             data["CalibrationIrExpr"] = quantized is null ? "\"\"" : "CalibrationIr";
@@ -153,13 +154,13 @@ namespace GraphCompiler.Generator.Emit
             data["CalibrationIr"] = VerbatimString(IrText.Print(calibration));
             data["Int8Ir"] = VerbatimString(IrText.Print(int8));
             data["Int8Passes"] = PassPipeline.Names(PassPipeline.Int8);
-            data["ObservedBuckets"] = seqLens.Select(seq => new Dictionary<string, object>
+            data["ObservedBuckets"] = shapeBuckets.Select(b => new Dictionary<string, object>
             {
-                ["Batch"] = batch.ToString(CultureInfo.InvariantCulture),
-                ["Seq"] = hasSeq ? seq.ToString(CultureInfo.InvariantCulture) : "_",
-                ["Method"] = $"ForwardObserved_{batch}x{seq}",
-                ["Checks"] = inputs.Select(i => Check(i, inputNames[i.Id], batch, seq)).ToList(),
-                ["Lines"] = BucketBody(calibration, name, batch, seq),
+                ["Batch"] = b.Batch.ToString(CultureInfo.InvariantCulture),
+                ["Seq"] = hasSeq ? b.Seq.ToString(CultureInfo.InvariantCulture) : "_",
+                ["Method"] = $"ForwardObserved_{b.Batch}x{b.Seq}",
+                ["Checks"] = inputs.Select(i => Check(i, inputNames[i.Id], b.Batch, b.Seq)).ToList(),
+                ["Lines"] = BucketBody(calibration, name, b.Batch, b.Seq),
             }).ToList();
 
             // The int8 graph keeps every fp32 parameter's id (GEMM weights and tables turn i8 in place) and adds the scales.
@@ -167,13 +168,13 @@ namespace GraphCompiler.Generator.Emit
             string Field(int id) => "p" + id.ToString(CultureInfo.InvariantCulture);
             var int8Params = new HashSet<int>(int8.Parameters.Select(p => p.Id));
             string Int8NameOf(int id) => int8Params.Contains(id) ? Field(id) : Int8Name(id);
-            data["Int8Buckets"] = seqLens.Select(seq => new Dictionary<string, object>
+            data["Int8Buckets"] = shapeBuckets.Select(b => new Dictionary<string, object>
             {
-                ["Batch"] = batch.ToString(CultureInfo.InvariantCulture),
-                ["Seq"] = hasSeq ? seq.ToString(CultureInfo.InvariantCulture) : "_",
-                ["Method"] = $"Forward_{batch}x{seq}",
-                ["Checks"] = inputs.Select(i => Check(i, inputNames[i.Id], batch, seq)).ToList(),
-                ["Lines"] = BucketBody(int8, Int8NameOf, batch, seq),
+                ["Batch"] = b.Batch.ToString(CultureInfo.InvariantCulture),
+                ["Seq"] = hasSeq ? b.Seq.ToString(CultureInfo.InvariantCulture) : "_",
+                ["Method"] = $"Forward_{b.Batch}x{b.Seq}",
+                ["Checks"] = inputs.Select(i => Check(i, inputNames[i.Id], b.Batch, b.Seq)).ToList(),
+                ["Lines"] = BucketBody(int8, Int8NameOf, b.Batch, b.Seq),
             }).ToList();
 
             var gemmByWeight = gemms.ToDictionary(g => g.WeightId);

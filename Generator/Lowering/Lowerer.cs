@@ -72,20 +72,30 @@ namespace GraphCompiler.Generator.Lowering
 
         private void CheckBuckets()
         {
-            var info = Info;
-            if (info.Batch <= 0)
+            var seen = new HashSet<(int Batch, int Seq)>();
+            foreach (var shapes in Info.Shapes)
             {
-                throw Error(DiagnosticDescriptors.ConstraintViolated, info.ShapesLocation, $"[StaticShapes] Batch must be positive, got {info.Batch}");
-            }
+                if (shapes.Batch <= 0)
+                {
+                    throw Error(DiagnosticDescriptors.ConstraintViolated, shapes.Location, $"[StaticShapes] Batch must be positive, got {shapes.Batch}");
+                }
 
-            if (info.SeqLens.Count == 0 || info.SeqLens.Any(s => s <= 0))
-            {
-                throw Error(DiagnosticDescriptors.ConstraintViolated, info.ShapesLocation, "[StaticShapes] SeqLens must list one or more positive sequence lengths");
-            }
+                if (shapes.SeqLens.Count == 0 || shapes.SeqLens.Any(s => s <= 0))
+                {
+                    throw Error(DiagnosticDescriptors.ConstraintViolated, shapes.Location, "[StaticShapes] SeqLens must list one or more positive sequence lengths");
+                }
 
-            if (info.SeqLens.Distinct().Count() != info.SeqLens.Count)
-            {
-                throw Error(DiagnosticDescriptors.ConstraintViolated, info.ShapesLocation, $"[StaticShapes] SeqLens has duplicates: [{string.Join(", ", info.SeqLens)}]");
+                if (shapes.SeqLens.Distinct().Count() != shapes.SeqLens.Count)
+                {
+                    throw Error(DiagnosticDescriptors.ConstraintViolated, shapes.Location, $"[StaticShapes] SeqLens has duplicates: [{string.Join(", ", shapes.SeqLens)}]");
+                }
+
+                // Reported on the later attribute: the first one to declare a bucket owns it.
+                var repeated = shapes.SeqLens.Where(s => !seen.Add((shapes.Batch, s))).ToList();
+                if (repeated.Count > 0)
+                {
+                    throw Error(DiagnosticDescriptors.ConstraintViolated, shapes.Location, $"[StaticShapes] bucket {shapes.Batch}×{repeated[0]} is already declared by another [StaticShapes]: drop it from one of them");
+                }
             }
         }
 
@@ -100,9 +110,10 @@ namespace GraphCompiler.Generator.Lowering
                 throw Error(DiagnosticDescriptors.BadInput, where, name, _model.Name, "no input of the model has a \"batch\" dimension, so the batch size of a call cannot be checked: declare one, e.g. [Input(DType.Int64, \"batch\", \"seq\")]");
             }
 
-            if (Info.SeqLens.Count > 1 && !types.Any(t => t.Shape.Contains(Dim.Seq)))
+            var seqCount = Info.Buckets.Select(b => b.Seq).Distinct().Count();
+            if (seqCount > 1 && !types.Any(t => t.Shape.Contains(Dim.Seq)))
             {
-                throw Error(DiagnosticDescriptors.ConstraintViolated, Info.ShapesLocation, $"[StaticShapes] lists {Info.SeqLens.Count} sequence lengths but no input has a \"seq\" dimension to choose between them: give an input a \"seq\" dimension or list a single SeqLens");
+                throw Error(DiagnosticDescriptors.ConstraintViolated, Info.ShapesLocation, $"[StaticShapes] lists {seqCount} sequence lengths but no input has a \"seq\" dimension to choose between them: give an input a \"seq\" dimension or list a single SeqLens");
             }
         }
 
@@ -417,7 +428,7 @@ namespace GraphCompiler.Generator.Lowering
 
                         var max = Positive(IntArg("maxPositions"), "maxPositions", loc);
                         var seq = like.Shape[1];
-                        var tooLong = seq == Dim.Seq ? Info.SeqLens.Where(s => s > max).ToList() : new List<int>();
+                        var tooLong = seq == Dim.Seq ? Info.Buckets.Select(b => b.Seq).Where(s => s > max).Distinct().ToList() : new List<int>();
                         if (tooLong.Count > 0)
                         {
                             throw Error(DiagnosticDescriptors.ConstraintViolated, Info.ShapesLocation ?? loc, $"sequence-length bucket {tooLong[0]} exceeds the {max} positions of '{frame.Prefix}{StringArg("name")}': drop it from [StaticShapes] SeqLens or raise maxPositions");

@@ -1,3 +1,5 @@
+using System.Collections.Generic;
+using System.Linq;
 using GraphCompiler.Generator.Diagnostics;
 
 namespace GraphCompiler.Generator.Parsing
@@ -15,7 +17,14 @@ namespace GraphCompiler.Generator.Parsing
         EquatableArray<DiagnosticInfo> Diagnostics);
 
     /// <summary>What [Model] and [StaticShapes] add to a declaration; <paramref name="Quantize"/> is its [Quantize], if any.</summary>
-    public sealed record ModelInfo(string ModelName, int Batch, EquatableArray<int> SeqLens, LocationInfo? ShapesLocation, QuantizeInfo? Quantize = null);
+    public sealed record ModelInfo(string ModelName, EquatableArray<StaticShapesInfo> Shapes, LocationInfo? ShapesLocation, QuantizeInfo? Quantize = null)
+    {
+        /// <summary>Every (batch, seq) bucket, in declaration order: the attributes in source order, each one's SeqLens in order.</summary>
+        public IEnumerable<(int Batch, int Seq)> Buckets => Shapes.SelectMany(s => s.SeqLens.Select(seq => (s.Batch, seq)));
+    }
+
+    /// <summary>One [StaticShapes] attribute: a batch size, its sequence lengths, and where it is written.</summary>
+    public sealed record StaticShapesInfo(int Batch, EquatableArray<int> SeqLens, LocationInfo? Location);
 
     /// <summary>[Quantize]: the parameter-name prefixes whose GEMMs stay fp32, in declaration order.</summary>
     public sealed record QuantizeInfo(EquatableArray<string> Exclude, LocationInfo? Location);

@@ -70,16 +70,22 @@ namespace GraphCompiler.Generator.Parsing
                 name = symbol.Name;
             }
 
-            var shapesAttr = symbol.GetAttributes().FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == StaticShapesAttribute);
-            if (shapesAttr is null)
+            var shapesAttrs = symbol.GetAttributes().Where(a => a.AttributeClass?.ToDisplayString() == StaticShapesAttribute).ToList();
+            if (shapesAttrs.Count == 0)
             {
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.BadDeclaration, attrLocation, symbol.Name, "a [Model] needs [StaticShapes(Batch = ..., SeqLens = new[] { ... })]"));
-                return new ModelInfo(name!, 0, EquatableArray<int>.Empty, attrLocation);
+                return new ModelInfo(name!, EquatableArray<StaticShapesInfo>.Empty, attrLocation);
             }
 
+            var shapes = shapesAttrs.Select(ReadStaticShapes).ToImmutableArray();
+            return new ModelInfo(name!, shapes.ToEquatableArray(), shapes[0].Location, ReadQuantize(symbol, diagnostics));
+        }
+
+        private static StaticShapesInfo ReadStaticShapes(AttributeData attribute)
+        {
             var batch = 0;
             var seqLens = ImmutableArray<int>.Empty;
-            foreach (var named in shapesAttr.NamedArguments)
+            foreach (var named in attribute.NamedArguments)
             {
                 if (named.Key == "Batch" && named.Value.Value is int b)
                 {
@@ -91,7 +97,7 @@ namespace GraphCompiler.Generator.Parsing
                 }
             }
 
-            return new ModelInfo(name!, batch, seqLens.ToEquatableArray(), LocationInfo.From(shapesAttr.ApplicationSyntaxReference?.GetSyntax()), ReadQuantize(symbol, diagnostics));
+            return new StaticShapesInfo(batch, seqLens.ToEquatableArray(), LocationInfo.From(attribute.ApplicationSyntaxReference?.GetSyntax()));
         }
 
         /// <summary>[Quantize(Exclude = ...)]; empty and repeated prefixes are reported here, prefixes that match no

@@ -13,6 +13,7 @@ namespace GraphCompiler.ModelDefs;
 [Model("bert_12_768_12")]
 [Quantize]
 [StaticShapes(Batch = 32, SeqLens = new[] { 32, 64, 128 })]
+[StaticShapes(Batch = 1, SeqLens = new[] { 128 })] // serving: one request at a time
 public partial class Bert12Classifier
 {
     [Hyper] public int Classes = 2;
@@ -53,6 +54,7 @@ public partial class Bert24Classifier
 [Model("minilm")]
 [Quantize]
 [StaticShapes(Batch = 32, SeqLens = new[] { 32, 64, 128 })]
+[StaticShapes(Batch = 1, SeqLens = new[] { 128 })] // serving: one request at a time
 public partial class MiniLmClassifier
 {
     [Hyper] public int Classes = 2;

@@ -67,17 +67,18 @@ public sealed class FixedBucketSampler
         LastBatch = lastBatch;
     }
 
-    /// <summary>A sampler over the static shapes a compiled model has: its (single) batch size and its sequence
-    /// lengths.</summary>
+    /// <summary>A sampler over the static shapes a compiled model has: its largest batch size and that batch's sequence
+    /// lengths. A model compiled for several batch sizes (e.g. 32 for training, 1 for serving) trains on the largest:
+    /// smaller ones are inference shapes.</summary>
     public static FixedBucketSampler ForModel(IGraphModule model, IReadOnlyList<int> lengths, bool shuffle = true, int seed = 0, LastBatch lastBatch = LastBatch.Pad)
     {
-        var batches = model.Buckets.Select(b => b.Batch).Distinct().ToList();
-        if (batches.Count != 1)
+        if (model.Buckets.Count == 0)
         {
-            throw new ArgumentException($"Model '{model.ModelName}' has buckets with batch sizes {string.Join(", ", batches)}; the sampler needs one static batch size.", nameof(model));
+            throw new ArgumentException($"Model '{model.ModelName}' has no static shape buckets.", nameof(model));
         }
 
-        return new FixedBucketSampler(lengths, model.Buckets.Select(b => b.Seq), batches[0], shuffle, seed, lastBatch);
+        var batch = model.Buckets.Max(b => b.Batch);
+        return new FixedBucketSampler(lengths, model.Buckets.Where(b => b.Batch == batch).Select(b => b.Seq), batch, shuffle, seed, lastBatch);
     }
 
     public IReadOnlyList<int> SeqBuckets => _buckets;

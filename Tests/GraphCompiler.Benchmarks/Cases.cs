@@ -1,7 +1,9 @@
 using System.Diagnostics;
+using System.Globalization;
 using GraphCompiler.ModelDefs;
 using GraphCompiler.ModelDefs.Zoo;
 using GraphCompiler.Runtime;
+using GraphCompiler.Runtime.Quantization;
 using GraphCompiler.Runtime.Training;
 using GraphCompiler.Runtime.Weights;
 using GraphCompiler.Benchmarks.Peers;
@@ -13,8 +15,9 @@ using static TorchSharp.torch;
 
 namespace GraphCompiler.Benchmarks;
 
-/// <summary>One measured case: what ran, the median seconds per iteration, and the process's peak memory.</summary>
-public sealed record CaseResult(string Case, string Model, string Peer, int Batch, int Seq, double MedianSeconds, double MinSeconds, double Gflop, long PeakBytes)
+/// <summary>One measured case: what ran, the median seconds per iteration, and the process's peak memory. Batch counts
+/// the sequences (or data pairs) one iteration handles; Gflop is 0 where FLOPs mean nothing (generator, data).</summary>
+public sealed record CaseResult(string Case, string Model, string Peer, int Batch, int Seq, double MedianSeconds, double MinSeconds, double Gflop, long PeakBytes, string Note = "")
 {
     public double SequencesPerSecond => Batch / MedianSeconds;
 
@@ -44,16 +47,21 @@ public static class Cases
 {
     public static CaseResult Run(string spec, int iterations)
     {
-        // spec: kind:peer:model:seq, e.g. infer:generated:minilm:128, train:stock:minilm:64, gemm:torch:2048:0
+        // spec: kind:peer:model:seq[:batch] (batch 32 unless given), e.g. infer:generated:minilm:128:1,
+        // int8:onnxruntime:minilm:128, train:stock:minilm:64, gemm:torch:2048:0, generate:incremental:12:0, data:mrpc:train:128
         var parts = spec.Split(':');
-        var (kind, peer, model, seq) = (parts[0], parts[1], parts[2], int.Parse(parts[3]));
+        var (kind, peer, model, seq) = (parts[0], parts[1], parts[2], int.Parse(parts[3], CultureInfo.InvariantCulture));
+        var batch = parts.Length > 4 ? int.Parse(parts[4], CultureInfo.InvariantCulture) : 32;
         torch.set_num_threads(Environment.ProcessorCount);
         manual_seed(0);
         return kind switch
         {
-            "gemm" => Gemm(int.Parse(model), iterations),
-            "infer" => Infer(peer, ModelShape.Of(model), seq, iterations),
+            "gemm" => Gemm(int.Parse(model, CultureInfo.InvariantCulture), iterations),
+            "infer" => Infer(peer, ModelShape.Of(model), batch, seq, iterations),
+            "int8" => Int8Infer(peer, ModelShape.Of(model), batch, seq, iterations),
             "train" => Train(peer, ModelShape.Of(model), seq, iterations),
+            "generate" => GeneratorCases.Run(peer, int.Parse(model, CultureInfo.InvariantCulture), iterations),
+            "data" => DataCases.Run(peer, model, seq, iterations),
             _ => throw new ArgumentException($"unknown case kind '{kind}'"),
         };
     }
@@ -66,9 +74,8 @@ public static class Cases
         return Result($"gemm {n}³", "-", "libtorch matmul", 1, n, times, 2.0 * n * n * n / 1e9);
     }
 
-    private static CaseResult Infer(string peer, ModelShape shape, int seq, int iterations)
+    private static CaseResult Infer(string peer, ModelShape shape, int batch, int seq, int iterations)
     {
-        const int batch = 32;
         var (ids, types, lengths) = Inputs(batch, seq);
         Action step;
         IDisposable owner;
@@ -118,6 +125,16 @@ public static class Cases
                     break;
                 }
 
+            case "onnxruntime-export":
+                {
+                    // Our own ONNX export of the generated model (same weights, same classifier) on ORT.
+                    using var source = Generated(shape.Name);
+                    var ort = OrtPeer.Export(source, int8: false);
+                    owner = ort;
+                    step = () => ort.Run(ids, types, lengths);
+                    break;
+                }
+
             default:
                 throw new ArgumentException($"no inference peer '{peer}' for {shape.Name}");
         }
@@ -127,6 +144,72 @@ public static class Cases
             var times = Time(iterations, step);
             return Result("inference fp32", shape.Name, peer, batch, seq, times, shape.ForwardGflop(batch, seq));
         }
+    }
+
+    /// <summary>int8 inference: the generated {Decl}Int8Module (static activation scales from a min/max calibration over
+    /// ForwardObserved on a batch-32 input), or ONNX Runtime on the dynamically quantized export of the same fp32 model.</summary>
+    private static CaseResult Int8Infer(string peer, ModelShape shape, int batch, int seq, int iterations)
+    {
+        var (ids, types, lengths) = Inputs(batch, seq);
+        IDisposable owner;
+        Action step;
+        using (var fp32 = Generated(shape.Name))
+        {
+            fp32.eval();
+            switch (peer)
+            {
+                case "generated":
+                    {
+                        var int8 = Int8Module(fp32, shape.Name, seq);
+                        owner = int8;
+                        step = () => { using var _ = no_grad(); using var y = ((nn.Module<Tensor, Tensor, Tensor, Tensor>)int8).call(ids, types, lengths); };
+                        break;
+                    }
+
+                case "onnxruntime":
+                    {
+                        var ort = OrtPeer.Export(fp32, int8: true);
+                        owner = ort;
+                        step = () => ort.Run(ids, types, lengths);
+                        break;
+                    }
+
+                default:
+                    throw new ArgumentException($"no int8 peer '{peer}' for {shape.Name}");
+            }
+        }
+
+        using (owner)
+        {
+            var times = Time(iterations, step);
+            return Result("inference int8", shape.Name, peer == "generated" ? "generated int8" : "onnxruntime dynamic int8", batch, seq, times, shape.ForwardGflop(batch, seq));
+        }
+    }
+
+    private static nn.Module Int8Module(nn.Module fp32, string name, int seq)
+    {
+        // Calibrate on a full training-size batch at this length: the scales then serve every batch size.
+        var (ids, types, lengths) = Inputs(32, seq);
+        var collector = new MinMaxCollector();
+        using (no_grad())
+        {
+            using var scope = NewDisposeScope();
+            switch (fp32)
+            {
+                case MiniLmClassifierModule m: m.ForwardObserved(ids, types, lengths, collector); break;
+                case Bert12ClassifierModule m: m.ForwardObserved(ids, types, lengths, collector); break;
+                default: throw new ArgumentException($"no int8 variant of '{name}'");
+            }
+        }
+
+        nn.Module int8 = fp32 switch
+        {
+            MiniLmClassifierModule m => MiniLmClassifierInt8Module.FromFloat(m, collector.Scales()),
+            Bert12ClassifierModule m => Bert12ClassifierInt8Module.FromFloat(m, collector.Scales()),
+            _ => throw new ArgumentException(name),
+        };
+        int8.eval();
+        return int8;
     }
 
     private static CaseResult Train(string peer, ModelShape shape, int seq, int iterations)
@@ -172,7 +255,7 @@ public static class Cases
         return stock;
     }
 
-    private static (Tensor Ids, Tensor Types, Tensor Lengths) Inputs(int batch, int seq)
+    internal static (Tensor Ids, Tensor Types, Tensor Lengths) Inputs(int batch, int seq)
     {
         var ids = randint(1000, 30000, new long[] { batch, seq });
         var types = zeros(new long[] { batch, seq }, ScalarType.Int64);
@@ -181,7 +264,7 @@ public static class Cases
         return (ids, types, lengths);
     }
 
-    private static List<double> Time(int iterations, Action step)
+    internal static List<double> Time(int iterations, Action step)
     {
         step(); // warm-up: first-touch allocation, lazy initialisation
         var times = new List<double>();
@@ -195,9 +278,9 @@ public static class Cases
         return times;
     }
 
-    private static CaseResult Result(string kind, string model, string peer, int batch, int seq, List<double> times, double gflop)
+    internal static CaseResult Result(string kind, string model, string peer, int batch, int seq, List<double> times, double gflop, string note = "")
     {
         times.Sort();
-        return new CaseResult(kind, model, peer, batch, seq, times[times.Count / 2], times[0], gflop, ResourceUsage.PeakWorkingSetBytes());
+        return new CaseResult(kind, model, peer, batch, seq, times[times.Count / 2], times[0], gflop, ResourceUsage.PeakWorkingSetBytes(), note);
     }
 }

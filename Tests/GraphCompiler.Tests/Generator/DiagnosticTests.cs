@@ -210,6 +210,25 @@ public class DiagnosticTests
         Assert.Contains(message, diagnostic.GetMessage());
     }
 
+    [Fact]
+    public void GC0006_DuplicateBucketAcrossStaticShapes()
+    {
+        var source = Mlp("return Linear(x, 16, 4, \"fc\");", "Batch = 4, SeqLens = new[] { 8, 16 })]\n[StaticShapes(Batch = 4, SeqLens = new[] { 16 }");
+        var diagnostic = SingleError(source, "GC0006");
+        AssertAt(diagnostic, source, "StaticShapes(Batch = 4, SeqLens = new[] { 16 })");
+        Assert.Contains("bucket 4×16 is already declared by another [StaticShapes]", diagnostic.GetMessage());
+    }
+
+    [Fact]
+    public void SeveralStaticShapesWithDistinctBucketsCompile()
+    {
+        var source = Mlp("return Linear(x, 16, 4, \"fc\");", "Batch = 4, SeqLens = new[] { 8, 16 })]\n[StaticShapes(Batch = 1, SeqLens = new[] { 16 }");
+        var (result, output) = GeneratorHarness.Run(GeneratorHarness.Usings + source);
+        Assert.Empty(GeneratorHarness.GeneratorDiagnostics(result));
+        Assert.Empty(GeneratorHarness.CompileErrors(output));
+        Assert.Contains("(1, 16) =>", Assert.Single(result.GeneratedTrees).ToString());
+    }
+
     [Theory]
     [InlineData("return Dropout(Linear(x, 16, 4, \"fc\"), 1.5);", "1.5", "dropout probability must be in [0, 1), got 1.5")]
     [InlineData("return LayerNorm(x, 16, 0.0, \"norm\");", "0.0", "needs eps > 0")]

@@ -78,7 +78,7 @@ public class SnapshotTests
         files.Reverse();
         var reversed = GeneratedText(Generate(files).Result);
 
-        Assert.Equal(4, TestDeclarations.Cases.Count);
+        Assert.Equal(5, TestDeclarations.Cases.Count);
         Assert.Equal(first, second);
         Assert.Equal(first, reversed);
 

@@ -107,6 +107,19 @@ public static class TestDeclarations
         }
         """;
 
+    /// <summary>Two [StaticShapes]: a training batch with two lengths and a serving batch of 1 (one forward per pair).</summary>
+    public const string TwoBatch = GeneratorHarness.Usings + """
+        [Model("two_batch")]
+        [StaticShapes(Batch = 4, SeqLens = new[] { 8, 16 })]
+        [StaticShapes(Batch = 1, SeqLens = new[] { 16 })]
+        public partial class TwoBatch
+        {
+            [Forward]
+            public Expr Forward([Input(DType.Float32, "batch", "seq", "16")] Expr x) =>
+                LayerNorm(x + Linear(Gelu(Linear(x, 16, 32, "fc1")), 32, 16, "fc2"), 16, 1e-12, "norm");
+        }
+        """;
+
     /// <summary>A class the generator ignores (incremental tests edit it).</summary>
     public const string Unrelated = """
         namespace TestModels;
@@ -124,5 +137,6 @@ public static class TestDeclarations
         ["OneLayer"] = new[] { ("EncoderLayer.cs", EncoderLayerBlock), ("OneLayer.cs", OneLayer) },
         ["TinyEncoder"] = new[] { ("EncoderLayer.cs", EncoderLayerBlock), ("TinyEncoder.cs", TinyEncoder) },
         ["SpanHeads"] = new[] { ("SpanHeads.cs", SpanHeads) },
+        ["TwoBatch"] = new[] { ("TwoBatch.cs", TwoBatch) },
     };
 }
