@@ -168,3 +168,29 @@ public sealed class CustomizeCollector : CalibrationCollector
         return Math.Max(Math.Abs(state.Min), Math.Abs(state.Max));
     }
 }
+
+/// <summary>A collector whose per-slot state is a histogram of |x| over every batch (percentile, entropy); subclasses
+/// read the threshold off the histogram.</summary>
+public abstract class HistogramCollector : CalibrationCollector
+{
+    private protected HistogramCollector(int bins) => BinCount = bins;
+
+    public int BinCount { get; }
+
+    private protected sealed override object NewState(string slot, string kind) => new AbsHistogram(BinCount);
+
+    private protected sealed override void Add(object state, string slot, string kind, Tensor value)
+    {
+        var (min, max) = MinMax(value, slot);
+        ((AbsHistogram)state).Add(value, Math.Max(-min, max));
+    }
+
+    private protected sealed override double Threshold(object state)
+    {
+        var histogram = (AbsHistogram)state;
+        return histogram.Range == 0 ? 0 : Threshold(histogram);
+    }
+
+    /// <summary>The threshold from a histogram with a non-zero range.</summary>
+    private protected abstract double Threshold(AbsHistogram histogram);
+}

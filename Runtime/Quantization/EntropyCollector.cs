@@ -7,11 +7,12 @@ namespace GraphCompiler.Runtime.Quantization;
 /// clipped at i (the mass beyond folded into bin i − 1) and Q is what int8 keeps of it: bins [0, i) merged into 128
 /// levels, each level's mass spread evenly over its bins where P is non-zero. The threshold with the least information
 /// loss wins; a candidate whose Q misses some of P's mass (infinite divergence) is never chosen.</summary>
-public sealed class EntropyCollector : CalibrationCollector
+public sealed class EntropyCollector : HistogramCollector
 {
     public const int DefaultBins = 2048, DefaultLevels = 128;
 
     public EntropyCollector(int bins = DefaultBins, int levels = DefaultLevels)
+        : base(bins)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(levels, 2);
         if (bins < levels)
@@ -19,30 +20,13 @@ public sealed class EntropyCollector : CalibrationCollector
             throw new ArgumentOutOfRangeException(nameof(bins), bins, $"EntropyCollector: needs at least as many bins as levels ({levels})");
         }
 
-        BinCount = bins;
         Levels = levels;
     }
 
-    public int BinCount { get; }
-
     public int Levels { get; }
 
-    private protected override object NewState(string slot, string kind) => new AbsHistogram(BinCount);
-
-    private protected override void Add(object state, string slot, string kind, Tensor value)
+    private protected override double Threshold(AbsHistogram histogram)
     {
-        var (min, max) = MinMax(value, slot);
-        ((AbsHistogram)state).Add(value, Math.Max(-min, max));
-    }
-
-    private protected override double Threshold(object state)
-    {
-        var histogram = (AbsHistogram)state;
-        if (histogram.Range == 0)
-        {
-            return 0;
-        }
-
         var best = BestEdge(histogram.Counts, Levels);
         return Math.Min(best * histogram.BinWidth, histogram.MaxAbs);
     }

@@ -4,12 +4,13 @@ namespace GraphCompiler.Runtime.Quantization;
 
 /// <summary>The threshold is the given percentile of |x| over all batches, read from a histogram (linear within the
 /// bin it falls in), so memory stays a few pages per slot whatever the number of batches.</summary>
-public sealed class PercentileCollector : CalibrationCollector
+public sealed class PercentileCollector : HistogramCollector
 {
     public const double DefaultPercentile = 99.99;
     public const int DefaultBins = 8192;
 
     public PercentileCollector(double percentile = DefaultPercentile, int bins = DefaultBins)
+        : base(bins)
     {
         if (!(percentile > 0 && percentile <= 100))
         {
@@ -18,29 +19,12 @@ public sealed class PercentileCollector : CalibrationCollector
 
         ArgumentOutOfRangeException.ThrowIfLessThan(bins, 16);
         Percentile = percentile;
-        BinCount = bins;
     }
 
     public double Percentile { get; }
 
-    public int BinCount { get; }
-
-    private protected override object NewState(string slot, string kind) => new AbsHistogram(BinCount);
-
-    private protected override void Add(object state, string slot, string kind, Tensor value)
+    private protected override double Threshold(AbsHistogram histogram)
     {
-        var (min, max) = MinMax(value, slot);
-        ((AbsHistogram)state).Add(value, Math.Max(-min, max));
-    }
-
-    private protected override double Threshold(object state)
-    {
-        var histogram = (AbsHistogram)state;
-        if (histogram.Range == 0)
-        {
-            return 0;
-        }
-
         var target = histogram.Total * Percentile / 100;
         var counts = histogram.Counts;
         var cumulative = 0.0;
