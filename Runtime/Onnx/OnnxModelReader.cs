@@ -49,19 +49,19 @@ public sealed record OnnxModelView(
 /// (OnnxWeights, OnnxDynamicQuantizer, tests). Malformed input is a <see cref="WeightFileException"/> naming the source.</summary>
 public static class OnnxModelReader
 {
-    public static OnnxModelView Read(string path)
+    public static OnnxModelView Read(string path) => Read(ReadBytes(path), path);
+
+    /// <summary>The file's bytes; a file that cannot be opened is a <see cref="WeightFileException"/> naming it.</summary>
+    internal static byte[] ReadBytes(string path)
     {
-        byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            return File.ReadAllBytes(path);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new WeightFileException(path, "cannot open: " + ex.Message, ex);
         }
-
-        return Read(bytes, path);
     }
 
     public static OnnxModelView Read(byte[] bytes, string source)

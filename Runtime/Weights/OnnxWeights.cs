@@ -9,20 +9,7 @@ namespace GraphCompiler.Runtime.Weights;
 /// torch's [out, in]. The model is parsed by OnnxModelReader; every length is checked here.</summary>
 public static class OnnxWeights
 {
-    public static TensorSet Read(string path)
-    {
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new WeightFileException(path, "cannot open: " + ex.Message, ex);
-        }
-
-        return Read(bytes, path);
-    }
+    public static TensorSet Read(string path) => Read(OnnxModelReader.ReadBytes(path), path);
 
     public static TensorSet Read(byte[] model, string source)
     {
