@@ -25,12 +25,7 @@ public static class ModelExport
     /// nothing) behind, never a half-written or mismatched one.</summary>
     public static (string SymbolFile, string ParamsFile) Export(nn.Module module, string prefix)
     {
-        if (module is not IGraphModule graphModule)
-        {
-            throw new ArgumentException($"module '{module.GetName()}' ({module.GetType().Name}) is not a generated graph module: only IGraphModule models can be exported", nameof(module));
-        }
-
-        var graph = SymbolFile.Parse(graphModule.SymbolJson, graphModule.ModelName + ".SymbolJson");
+        var (graphModule, graph) = EmbeddedGraph(module);
         var tensors = ModuleTensors(module);
         SymbolParams.Check(graph, tensors, $"module '{graphModule.ModelName}'", allowUnexpected: true);
 
@@ -83,12 +78,7 @@ public static class ModelExport
     /// Errors name the file and the tensor; nothing is copied unless everything checks.</summary>
     public static void Load(nn.Module module, string paramsFile)
     {
-        if (module is not IGraphModule graphModule)
-        {
-            throw new ArgumentException($"module '{module.GetName()}' ({module.GetType().Name}) is not a generated graph module", nameof(module));
-        }
-
-        var graph = SymbolFile.Parse(graphModule.SymbolJson, graphModule.ModelName + ".SymbolJson");
+        var (_, graph) = EmbeddedGraph(module);
         using var file = SafeTensors.Read(paramsFile);
         foreach (var (key, expected) in new[] { ("model", graph.Model), ("precision", graph.Precision) })
         {
@@ -112,10 +102,19 @@ public static class ModelExport
     /// <summary>Writes the module's inference graph as ONNX (opset 17) with its current parameters.</summary>
     public static void ExportOnnx(nn.Module module, string path, Onnx.OnnxExportOptions? options = null)
     {
-        var graphModule = module as IGraphModule
-                          ?? throw new ArgumentException($"module '{module.GetName()}' ({module.GetType().Name}) is not a generated graph module", nameof(module));
-        var graph = SymbolFile.Parse(graphModule.SymbolJson, graphModule.ModelName + ".SymbolJson");
+        var (_, graph) = EmbeddedGraph(module);
         Onnx.OnnxExport.Export(graph, ModuleTensors(module), path, options);
+    }
+
+    /// <summary>The generated module and the symbol graph it carries; any other module is an ArgumentException.</summary>
+    private static (IGraphModule Module, SymbolGraph Graph) EmbeddedGraph(nn.Module module)
+    {
+        if (module is not IGraphModule graphModule)
+        {
+            throw new ArgumentException($"module '{module.GetName()}' ({module.GetType().Name}) is not a generated graph module: only IGraphModule models can be exported or loaded", nameof(module));
+        }
+
+        return (graphModule, SymbolFile.Parse(graphModule.SymbolJson, graphModule.ModelName + ".SymbolJson"));
     }
 
     /// <summary>Renames finished files into place, all or none: existing targets are set aside first and put back if
