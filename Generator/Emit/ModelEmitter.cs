@@ -181,7 +181,7 @@ namespace GraphCompiler.Generator.Emit
             var scaleIds = new HashSet<int>();
             var conversion = new List<string>();
             var scaleFills = new List<string>();
-            foreach (var node in int8.Nodes.Where(n => n.Op == OpNames.QLinear || n.Op == OpNames.QLinearGelu))
+            foreach (var node in int8.Nodes.Where(n => OpNames.IsQuantizedGemm(n.Op)))
             {
                 var (weight, weightScale, inputScale) = (int8[node.Inputs[1]], node.Inputs[2], node.Inputs[3]);
                 var gemm = gemmByWeight[weight.Id];

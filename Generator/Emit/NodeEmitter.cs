@@ -24,7 +24,9 @@ namespace GraphCompiler.Generator.Emit
                 OpNames.LinearGelu => $"Kernels.LinearGelu({In(0)}, {In(1)}, {(node.Inputs.Count > 2 ? In(2) : "null")})",
                 OpNames.Observe => $"Kernels.Observe({In(0)}, observer, \"{node.Attr("slot")}\", \"{node.Attr("kind")}\")",
                 OpNames.QLinear or OpNames.QLinearGelu =>
-                    $"Kernels.QuantizedLinear({In(0)}, {In(3)}, {In(1)}, {In(2)}, {(node.Inputs.Count > 4 ? In(4) : "null")}, gelu: {(node.Op == OpNames.QLinearGelu ? "true" : "false")}, Mode)",
+                    $"Kernels.QuantizedLinear({In(0)}, {In(3)}, {In(1)}, {In(2)}, {(node.Inputs.Count > 4 ? In(4) : "null")}, gelu: {(OpNames.HasGelu(node.Op) ? "true" : "false")}, Mode)",
+                OpNames.QLinearRequantize or OpNames.QLinearGeluRequantize =>
+                    $"Kernels.QuantizedLinearRequantize({In(0)}, {In(3)}, {In(1)}, {In(2)}, {(node.Inputs.Count > 5 ? In(4) : "null")}, gelu: {(OpNames.HasGelu(node.Op) ? "true" : "false")}, {In(node.Inputs.Count - 1)}, Mode)",
                 OpNames.QEmbedding => $"Kernels.QuantizedEmbedding({In(0)}, {In(1)}, {In(2)})",
                 OpNames.Add => $"torch.add({In(0)}, {In(1)})",
                 OpNames.Sub => $"torch.sub({In(0)}, {In(1)})",

@@ -37,15 +37,32 @@ namespace GraphCompiler.Generator.Ir
         public const string Observe = "observe";
 
         /// <summary>qlinear(x, weight, weight_scale, input_scale[, bias]): x f32 [..., K] quantized per tensor with
-        /// input_scale f32 [], times weight i8 [N, K] dequantized per channel with weight_scale f32 [N], plus bias f32 [N].</summary>
+        /// input_scale f32 [] (or x i8, already quantized with it by a requantizing producer), times weight i8 [N, K]
+        /// dequantized per channel with weight_scale f32 [N], plus bias f32 [N] → f32.</summary>
         public const string QLinear = "qlinear";
 
         /// <summary>gelu(qlinear(...)), same inputs as <see cref="QLinear"/>.</summary>
         public const string QLinearGelu = "qlinear_gelu";
 
+        /// <summary>qlinear_requantize(x, weight, weight_scale, input_scale[, bias], output_scale): qlinear whose result
+        /// is quantized for the GEMM it feeds with that GEMM's input scale → i8 (placed by requantize_gemm_outputs).</summary>
+        public const string QLinearRequantize = "qlinear_requantize";
+
+        /// <summary>qlinear_gelu with the result quantized as <see cref="QLinearRequantize"/> → i8.</summary>
+        public const string QLinearGeluRequantize = "qlinear_gelu_requantize";
+
         /// <summary>qembedding(ids, table, table_scale): rows of table i8 [V, H] gathered by ids i64 [...] and
         /// dequantized with their per-row scales table_scale f32 [V] → f32 [..., H].</summary>
         public const string QEmbedding = "qembedding";
+
+        /// <summary>The int8 GEMM ops: inputs (x, weight, weight_scale, input_scale, ...) in that order.</summary>
+        public static bool IsQuantizedGemm(string op) => op is QLinear or QLinearGelu or QLinearRequantize or QLinearGeluRequantize;
+
+        /// <summary>The int8 GEMMs that apply GELU after the bias.</summary>
+        public static bool HasGelu(string op) => op is QLinearGelu or QLinearGeluRequantize;
+
+        /// <summary>The int8 GEMMs whose output is requantized to i8 (their last input is output_scale).</summary>
+        public static bool Requantizes(string op) => op is QLinearRequantize or QLinearGeluRequantize;
 
         // Training: an explicit dropout mask (so forward and backward share it).
         public const string DropoutMask = "dropout_mask";

@@ -71,6 +71,9 @@ namespace GraphCompiler.Generator.Ir
                 case OpNames.QLinear:
                 case OpNames.QLinearGelu:
                     return QLinear(inputs);
+                case OpNames.QLinearRequantize:
+                case OpNames.QLinearGeluRequantize:
+                    return QLinearRequantize(inputs);
                 case OpNames.QEmbedding:
                     return QEmbedding(inputs);
                 case OpNames.Add:
@@ -264,6 +267,21 @@ namespace GraphCompiler.Generator.Ir
             }
         }
 
+        /// <summary>qlinear_requantize(..., output_scale): qlinear's rules for the other inputs, output i8.</summary>
+        private static TensorType QLinearRequantize(IReadOnlyList<TensorType> inputs)
+        {
+            if (inputs.Count is < 5 or > 6)
+            {
+                throw new ShapeException($"qlinear_requantize takes (x, weight, weight_scale, input_scale[, bias], output_scale), got {inputs.Count} inputs");
+            }
+
+            var outputScale = inputs[inputs.Count - 1];
+            RequireElement(outputScale, ElementType.F32, "output_scale");
+            RequireRank(outputScale, 0, "output_scale");
+            var result = QLinear(inputs.Take(inputs.Count - 1).ToList());
+            return result with { Element = ElementType.I8 };
+        }
+
         /// <summary>qlinear(x, weight, weight_scale, input_scale[, bias]); see <see cref="OpNames.QLinear"/>.</summary>
         private static TensorType QLinear(IReadOnlyList<TensorType> inputs)
         {
@@ -273,7 +291,10 @@ namespace GraphCompiler.Generator.Ir
             }
 
             var (x, w, weightScale, inputScale) = (inputs[0], inputs[1], inputs[2], inputs[3]);
-            RequireElement(x, ElementType.F32, "input");
+            if (x.Element is not (ElementType.F32 or ElementType.I8))
+            {
+                throw new ShapeException($"input must be f32 (or i8, quantized by its producer), got {x}");
+            }
             RequireElement(w, ElementType.I8, "weight");
             RequireRank(w, 2, "weight");
             if (x.Last != w.Shape[1])

@@ -44,7 +44,8 @@ namespace GraphCompiler.Generator.Passes
         /// GEMM the int8 variant quantizes.</summary>
         public static readonly IReadOnlyList<IGraphPass> Calibration = Default.Concat(CalibrationTail()).ToArray();
 
-        /// <summary>The int8 graph of a [Quantize] model: the default pipeline, then qlinear GEMMs.</summary>
+        /// <summary>The int8 graph of a [Quantize] model: the default pipeline, then qlinear GEMMs, with requantized
+        /// outputs where one int8 GEMM feeds another.</summary>
         public static readonly IReadOnlyList<IGraphPass> Int8 = Default.Concat(Int8Tail()).ToArray();
 
         /// <summary>What <see cref="Calibration"/> adds after <see cref="Default"/>, with [Quantize(Exclude = ...)].</summary>
@@ -53,7 +54,7 @@ namespace GraphCompiler.Generator.Passes
 
         /// <summary>What <see cref="Int8"/> adds after <see cref="Default"/>, with [Quantize(Exclude = ...)].</summary>
         public static IReadOnlyList<IGraphPass> Int8Tail(IReadOnlyCollection<string>? exclude = null) =>
-            new IGraphPass[] { new QuantizeInt8(exclude), new InferShapes() };
+            new IGraphPass[] { new QuantizeInt8(exclude), new RequantizeGemmOutputs(), new InferShapes() };
 
         public static Graph Run(Graph graph, IEnumerable<IGraphPass>? passes = null) =>
             (passes ?? Default).Aggregate(graph, (g, pass) => pass.Run(g));

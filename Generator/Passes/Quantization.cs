@@ -119,7 +119,7 @@ namespace GraphCompiler.Generator.Passes
             return x.Op switch
             {
                 OpNames.LayerNorm or OpNames.AddLayerNorm => LayerNormOutput,
-                OpNames.Gelu or OpNames.LinearGelu or OpNames.QLinearGelu => GeluOutput,
+                OpNames.Gelu or OpNames.LinearGelu or OpNames.QLinearGelu or OpNames.QLinearGeluRequantize => GeluOutput,
                 OpNames.Sdpa => AttentionOutput,
                 _ => Other,
             };

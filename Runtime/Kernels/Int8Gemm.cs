@@ -172,6 +172,14 @@ public static class Int8Gemm
 
     private static NativeEntry Resolve()
     {
+        var (call, description) = FindLibTorchExport(Symbol);
+        return new NativeEntry(call, description);
+    }
+
+    /// <summary>The address of <paramref name="symbol"/> in libtorch_cpu or a library it depends on (dlsym on its
+    /// handle searches those too), with where it was found or what was tried; zero when absent.</summary>
+    internal static (IntPtr Address, string Description) FindLibTorchExport(string symbol)
+    {
         // TorchSharp loads libtorch_cpu as a dependency of its native library on first use; make sure that happened.
         torch.InitializeDeviceType(DeviceType.CPU);
         var tried = new List<string>();
@@ -183,15 +191,15 @@ public static class Int8Gemm
                 continue;
             }
 
-            if (NativeLibrary.TryGetExport(handle, Symbol, out var call))
+            if (NativeLibrary.TryGetExport(handle, symbol, out var address))
             {
-                return new NativeEntry(call, candidate);
+                return (address, candidate);
             }
 
             tried.Add(candidate + " (no such export)");
         }
 
-        return new NativeEntry(IntPtr.Zero, tried.Count == 0 ? "no libtorch_cpu found" : "tried " + string.Join("; ", tried));
+        return (IntPtr.Zero, tried.Count == 0 ? "no libtorch_cpu found" : "tried " + string.Join("; ", tried));
     }
 
     /// <summary>The bare soname first (the dynamic loader returns the copy already mapped), then the path of the copy

@@ -1,19 +1,19 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GraphCompiler.Runtime;
 
 /// <summary>QuantizedLinear's two element-wise ends as single passes over CPU memory (AVX-512 where available): with
-/// torch ops they are 4–5 passes and as many parallel regions each. The arithmetic is the torch path's, op for op
-/// (x / s, round half to even, clamp; (f32)acc · c, then + b), so both give bit-identical results; the torch path
-/// stays for other devices and for tensors these loops do not take.</summary>
+/// torch ops they are 4–5 passes and as many parallel regions each, plus one for GELU and one to requantize. The
+/// arithmetic is the torch path's, op for op (x / s, round half to even, clamp; (f32)acc · c, then + b), so both give
+/// bit-identical results, except GELU: <see cref="VectorMath.Gelu"/> differs from libtorch's by ~1e-7 relative. The
+/// torch path stays for other devices and for tensors these loops do not take.</summary>
 internal static class QuantizedCpuLoops
 {
-    /// <summary>Below this many elements a second thread costs more than it saves.</summary>
-    private const long ParallelThreshold = 1 << 16;
 
     /// <summary>CPU, contiguous, and small enough for a span (the loops index by int).</summary>
     public static bool Applies(params Tensor[] tensors) =>
@@ -24,24 +24,81 @@ internal static class QuantizedCpuLoops
     {
         var source = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(x.bytes));
         var target = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(q.bytes));
-        Split(x.numel(), 64, (start, end) => QuantizeRange((float*)source, (sbyte*)target, start, end, scale));
+        CpuParallel.For(x.numel(), 64, (start, end) => QuantizeRange((float*)source, (sbyte*)target, start, end, scale));
     }
 
-    /// <summary>y[m, n] = (f32)acc[m, n] · combined[n] (+ bias[n]), acc i32 [M, N] and y f32 [M, N].</summary>
-    public static unsafe void Dequantize(Tensor acc, Tensor combined, Tensor? bias, Tensor y)
+    /// <summary>y[m, n] = (f32)acc[m, n] · combined[n] (+ bias[n]), then GELU when <paramref name="gelu"/>; acc i32
+    /// [M, N] and y f32 [M, N].</summary>
+    public static unsafe void Dequantize(Tensor acc, Tensor combined, Tensor? bias, bool gelu, Tensor y) =>
+        DequantizeRows(acc, combined, bias, gelu, Pointer(y), 0f);
+
+    /// <summary>As <see cref="Dequantize"/>, but the result is requantized for the next GEMM in the same pass:
+    /// q[m, n] = clamp(round(v / outputScale), ±127) as i8 [M, N], so the f32 values never reach memory.</summary>
+    public static unsafe void DequantizeToInt8(Tensor acc, Tensor combined, Tensor? bias, bool gelu, float outputScale, Tensor q) =>
+        DequantizeRows(acc, combined, bias, gelu, Pointer(q), outputScale);
+
+    private static unsafe nint Pointer(Tensor t) => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
+
+    /// <summary>The row loop of both: <paramref name="outputScale"/> 0 writes f32, otherwise i8. The epilogue is a
+    /// type argument so each variant compiles to its own loop with GELU inlined or absent.</summary>
+    private static unsafe void DequantizeRows(Tensor acc, Tensor combined, Tensor? bias, bool gelu, nint target, float outputScale)
+    {
+        if (gelu)
+        {
+            DequantizeRows<GeluEpilogue>(acc, combined, bias, target, outputScale);
+        }
+        else
+        {
+            DequantizeRows<NoEpilogue>(acc, combined, bias, target, outputScale);
+        }
+    }
+
+    private static unsafe void DequantizeRows<TEpilogue>(Tensor acc, Tensor combined, Tensor? bias, nint target, float outputScale)
+        where TEpilogue : struct, IEpilogue
     {
         var (rows, columns) = (acc.shape[0], acc.shape[1]);
-        var source = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(acc.bytes));
-        var target = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(y.bytes));
-        var scales = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(combined.bytes));
-        var offsets = bias is null ? 0 : (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(bias.bytes));
-        Split(rows, 1, (start, end) =>
+        var source = Pointer(acc);
+        var scales = Pointer(combined);
+        var offsets = bias is null ? 0 : Pointer(bias);
+        CpuParallel.For(rows, 1, (start, end) =>
         {
             for (var row = start; row < end; row++)
             {
-                DequantizeRow((int*)source + row * columns, (float*)target + row * columns, (float*)scales, (float*)offsets, columns);
+                var a = (int*)source + (row * columns);
+                if (outputScale == 0)
+                {
+                    DequantizeRow<TEpilogue>(a, (float*)target + (row * columns), (float*)scales, (float*)offsets, columns);
+                }
+                else
+                {
+                    RequantizeRow<TEpilogue>(a, (sbyte*)target + (row * columns), (float*)scales, (float*)offsets, columns, outputScale);
+                }
             }
         }, columns);
+    }
+
+    /// <summary>What follows the bias: nothing, or GELU.</summary>
+    private interface IEpilogue
+    {
+        static abstract Vector512<float> Apply(Vector512<float> v);
+
+        static abstract float Apply(float v);
+    }
+
+    private struct NoEpilogue : IEpilogue
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Apply(Vector512<float> v) => v;
+
+        public static float Apply(float v) => v;
+    }
+
+    private struct GeluEpilogue : IEpilogue
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Apply(Vector512<float> v) => VectorMath.Gelu(v);
+
+        public static float Apply(float v) => VectorMath.Gelu(v);
     }
 
     private static unsafe void QuantizeRange(float* x, sbyte* q, long start, long end, float scale)
@@ -69,7 +126,8 @@ internal static class QuantizedCpuLoops
         }
     }
 
-    private static unsafe void DequantizeRow(int* acc, float* y, float* scales, float* bias, long columns)
+    private static unsafe void DequantizeRow<TEpilogue>(int* acc, float* y, float* scales, float* bias, long columns)
+        where TEpilogue : struct, IEpilogue
     {
         var j = 0L;
         if (Vector512.IsHardwareAccelerated)
@@ -82,32 +140,43 @@ internal static class QuantizedCpuLoops
                     v += Vector512.Load(bias + j);
                 }
 
-                v.Store(y + j);
+                TEpilogue.Apply(v).Store(y + j);
             }
         }
 
         for (; j < columns; j++)
         {
             var v = acc[j] * scales[j];
-            y[j] = bias != null ? v + bias[j] : v;
+            y[j] = TEpilogue.Apply(bias != null ? v + bias[j] : v);
         }
     }
 
-    /// <summary>Runs <paramref name="body"/> over [0, count) in torch's thread count of pieces, each a multiple of
-    /// <paramref name="align"/> long (except the last); small jobs run on the calling thread.</summary>
-    private static void Split(long count, long align, Action<long, long> body, long work = 1)
+    private static unsafe void RequantizeRow<TEpilogue>(int* acc, sbyte* q, float* scales, float* bias, long columns, float outputScale)
+        where TEpilogue : struct, IEpilogue
     {
-        var threads = Math.Max(1, get_num_threads());
-        if (threads == 1 || count * work < ParallelThreshold)
+        var j = 0L;
+        if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported)
         {
-            body(0, count);
-            return;
+            var s = Vector512.Create(outputScale);
+            var (lo, hi) = (Vector512.Create(-127f), Vector512.Create(127f));
+            for (; j + 16 <= columns; j += 16)
+            {
+                var v = Vector512.ConvertToSingle(Vector512.Load(acc + j)) * Vector512.Load(scales + j);
+                if (bias != null)
+                {
+                    v += Vector512.Load(bias + j);
+                }
+
+                // Clamped to ±127 first, so the truncating narrow (vpmovdb) is exact.
+                var quantized = Vector512.ConvertToInt32(Vector512.Clamp(Vector512.Round(TEpilogue.Apply(v) / s), lo, hi));
+                Avx512F.ConvertToVector128SByte(quantized).Store(q + j);
+            }
         }
 
-        var piece = (count + threads - 1) / threads;
-        piece = (piece + align - 1) / align * align;
-        var pieces = (int)((count + piece - 1) / piece);
-        Parallel.For(0, pieces, new ParallelOptions { MaxDegreeOfParallelism = threads }, p =>
-            body(p * piece, Math.Min(count, (p + 1) * piece)));
+        for (; j < columns; j++)
+        {
+            var v = acc[j] * scales[j];
+            q[j] = (sbyte)Math.Clamp(MathF.Round(TEpilogue.Apply(bias != null ? v + bias[j] : v) / outputScale), -127f, 127f);
+        }
     }
 }

@@ -9,39 +9,61 @@ public static partial class Kernels
     /// <summary>y = dequant(quant(x) · Wqᵀ) + b, GELU after the bias when <paramref name="gelu"/>.
     /// x f32 [..., K] is quantized per tensor, symmetric: q = clamp(round(x / s), ±127) (half to even), with s the
     /// calibrated <paramref name="inputScale"/> (f32, shape []) in <see cref="ActivationQuantization.Static"/> mode or
-    /// max|x| / 127 of this x in <see cref="ActivationQuantization.Dynamic"/> mode (1 for an all-zero x).
+    /// max|x| / 127 of this x in <see cref="ActivationQuantization.Dynamic"/> mode (1 for an all-zero x). An i8 x was
+    /// already quantized with <paramref name="inputScale"/> by its producer (<see cref="QuantizedLinearRequantize"/>)
+    /// and is used as it is, in either mode.
     /// <paramref name="weight"/> i8 [N, K] with per-output-channel scales <paramref name="weightScale"/> f32 [N];
     /// the GEMM is exact int8 × int8 → int32 (<see cref="Int8Gemm"/>), and y[m, n] = acc[m, n]·(s·wₙ) + bₙ in f32.</summary>
     public static Tensor QuantizedLinear(Tensor x, Tensor inputScale, Tensor weight, Tensor weightScale, Tensor? bias, bool gelu, ActivationQuantization mode) =>
-        QuantizedLinear(x, inputScale, weight, weightScale, bias, gelu, mode, cpuLoops: true);
+        QuantizedLinear(x, inputScale, weight, weightScale, bias, gelu, mode, outputScale: null, cpuLoops: true);
+
+    /// <summary><see cref="QuantizedLinear(Tensor, Tensor, Tensor, Tensor, Tensor?, bool, ActivationQuantization)"/>
+    /// whose result feeds the next GEMM: in <see cref="ActivationQuantization.Static"/> mode it is requantized in the
+    /// same pass with that GEMM's calibrated <paramref name="outputScale"/> (f32 []) and returned as i8 — the f32
+    /// activation is never written. In <see cref="ActivationQuantization.Dynamic"/> mode the next GEMM quantizes per
+    /// batch from the values themselves, so the result stays f32.</summary>
+    public static Tensor QuantizedLinearRequantize(Tensor x, Tensor inputScale, Tensor weight, Tensor weightScale, Tensor? bias, bool gelu, Tensor outputScale, ActivationQuantization mode)
+    {
+        ArgumentNullException.ThrowIfNull(outputScale);
+        return QuantizedLinear(x, inputScale, weight, weightScale, bias, gelu, mode, outputScale, cpuLoops: true);
+    }
 
     /// <summary><paramref name="cpuLoops"/> false forces the torch-op path every device takes (tests compare the two).</summary>
-    internal static Tensor QuantizedLinear(Tensor x, Tensor inputScale, Tensor weight, Tensor weightScale, Tensor? bias, bool gelu, ActivationQuantization mode, bool cpuLoops)
+    internal static Tensor QuantizedLinear(Tensor x, Tensor inputScale, Tensor weight, Tensor weightScale, Tensor? bias, bool gelu, ActivationQuantization mode, Tensor? outputScale, bool cpuLoops)
     {
-        CheckQuantizedLinear(x, inputScale, weight, weightScale, bias, mode);
+        CheckQuantizedLinear(x, inputScale, weight, weightScale, bias, mode, outputScale);
         var (k, n) = (weight.shape[1], weight.shape[0]);
         using var _ = no_grad();
         using var scope = NewDisposeScope();
+        var requantize = outputScale is not null && mode == ActivationQuantization.Static;
+        var outputType = requantize ? ScalarType.Int8 : ScalarType.Float32;
         var x2 = x.reshape(-1, k);
         var shape = x.shape.ToArray();
         shape[^1] = n;
         if (x2.shape[0] == 0)
         {
-            return empty(shape, ScalarType.Float32, x.device).MoveToOuterDisposeScope();
+            return empty(shape, outputType, x.device).MoveToOuterDisposeScope();
         }
 
-        var scale = mode == ActivationQuantization.Static ? inputScale : DynamicActivationScale(x2);
         var workspace = QuantizedWorkspace.For(x.device);
         var m = x2.shape[0];
-        var q = workspace.Quantized(m * k).view(m, k);
-        cpuLoops &= QuantizedCpuLoops.Applies(x2);
-        if (cpuLoops)
+        Tensor scale, q;
+        if (x.dtype == ScalarType.Int8)
         {
-            QuantizedCpuLoops.Quantize(x2, scale.item<float>(), q);
+            (scale, q) = (inputScale, x2.contiguous());
         }
         else
         {
-            QuantizeActivationInto(x2, scale, workspace.Scaled(m * k).view(m, k), q);
+            scale = mode == ActivationQuantization.Static ? inputScale : DynamicActivationScale(x2);
+            q = workspace.Quantized(m * k).view(m, k);
+            if (cpuLoops && QuantizedCpuLoops.Applies(x2))
+            {
+                QuantizedCpuLoops.Quantize(x2, scale.item<float>(), q);
+            }
+            else
+            {
+                QuantizeActivationInto(x2, scale, workspace.Scaled(m * k).view(m, k), q);
+            }
         }
 
         var acc = workspace.Accumulators(m * n).view(m, n);
@@ -50,32 +72,43 @@ public static partial class Kernels
             Int8Gemm.MatMulInto(q, wt, acc);
         }
 
-        // y = (f32)acc · (s·w) + b with the scales combined into one [N] vector first. On the CPU one pass; otherwise
-        // int32 → f32 once, then scale and bias in place (a mixed-dtype acc · scales op is not vectorised in libtorch
-        // and costs several times these three passes).
+        // y = (f32)acc · (s·w) + b with the scales combined into one [N] vector first, then GELU and the requantize.
+        // On the CPU one pass; otherwise int32 → f32 once, then each step in place (a mixed-dtype acc · scales op is
+        // not vectorised in libtorch and costs several times these passes).
         using var combined = weightScale.mul(scale);
-        Tensor y;
-        if (cpuLoops && QuantizedCpuLoops.Applies(bias is null ? new[] { combined } : new[] { combined, bias }))
+        var output = empty(new[] { m, n }, outputType, x.device);
+        if (cpuLoops && QuantizedCpuLoops.Applies(bias is null ? new[] { combined, acc } : new[] { combined, acc, bias }))
         {
-            y = empty(new[] { m, n }, ScalarType.Float32, x.device);
-            QuantizedCpuLoops.Dequantize(acc, combined, bias, y);
+            if (requantize)
+            {
+                QuantizedCpuLoops.DequantizeToInt8(acc, combined, bias, gelu, outputScale!.item<float>(), output);
+            }
+            else
+            {
+                QuantizedCpuLoops.Dequantize(acc, combined, bias, gelu, output);
+            }
         }
         else
         {
-            y = acc.to(ScalarType.Float32);
+            var y = requantize ? acc.to(ScalarType.Float32) : output.copy_(acc);
             y.mul_(combined);
             if (bias is not null)
             {
                 y.add_(bias);
             }
+
+            if (gelu)
+            {
+                y.gelu_();
+            }
+
+            if (requantize)
+            {
+                QuantizeActivationInto(y, outputScale!, y, output);
+            }
         }
 
-        if (gelu)
-        {
-            y.gelu_();
-        }
-
-        return y.view(shape).MoveToOuterDisposeScope();
+        return output.view(shape).MoveToOuterDisposeScope();
     }
 
     /// <summary>Embedding lookup in an int8 table: rows of <paramref name="table"/> i8 [V, H] gathered by
@@ -163,7 +196,7 @@ public static partial class Kernels
         }
     }
 
-    private static void CheckQuantizedLinear(Tensor x, Tensor inputScale, Tensor weight, Tensor weightScale, Tensor? bias, ActivationQuantization mode)
+    private static void CheckQuantizedLinear(Tensor x, Tensor inputScale, Tensor weight, Tensor weightScale, Tensor? bias, ActivationQuantization mode, Tensor? outputScale)
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(weight);
@@ -174,9 +207,9 @@ public static partial class Kernels
         }
 
         var (n, k) = (weight.shape[0], weight.shape[1]);
-        if (x.dtype != ScalarType.Float32 || x.dim() < 1 || x.shape[^1] != k)
+        if (x.dtype is not (ScalarType.Float32 or ScalarType.Int8) || x.dim() < 1 || x.shape[^1] != k)
         {
-            throw new ArgumentException($"QuantizedLinear: x must be f32 [..., {k}] for weight {Dims(weight)}, got {x.dtype} {Dims(x)}", nameof(x));
+            throw new ArgumentException($"QuantizedLinear: x must be f32 (or i8, already quantized) [..., {k}] for weight {Dims(weight)}, got {x.dtype} {Dims(x)}", nameof(x));
         }
 
         if (weightScale.dtype != ScalarType.Float32 || weightScale.dim() != 1 || weightScale.shape[0] != n)
@@ -189,25 +222,39 @@ public static partial class Kernels
             throw new ArgumentException($"QuantizedLinear: bias must be f32 [{n}], got {bias.dtype} {Dims(bias)}", nameof(bias));
         }
 
-        if (mode == ActivationQuantization.Static)
-        {
-            ArgumentNullException.ThrowIfNull(inputScale);
-            if (inputScale.dtype != ScalarType.Float32 || inputScale.dim() != 0)
-            {
-                throw new ArgumentException($"QuantizedLinear: inputScale must be an f32 scalar tensor (shape []), got {inputScale.dtype} {Dims(inputScale)}", nameof(inputScale));
-            }
-        }
-        else if (mode != ActivationQuantization.Dynamic)
+        if (mode is not (ActivationQuantization.Static or ActivationQuantization.Dynamic))
         {
             throw new ArgumentOutOfRangeException(nameof(mode), mode, "QuantizedLinear: unknown activation quantization mode");
         }
 
-        foreach (var (t, name) in new[] { (weight, nameof(weight)), (weightScale, nameof(weightScale)), (bias, nameof(bias)), (mode == ActivationQuantization.Static ? inputScale : null, nameof(inputScale)) })
+        // The calibrated scale is read in static mode and whenever x arrives quantized.
+        var usesInputScale = mode == ActivationQuantization.Static || x.dtype == ScalarType.Int8;
+        if (usesInputScale)
+        {
+            CheckScalarScale(inputScale, nameof(inputScale));
+        }
+
+        var usesOutputScale = outputScale is not null && mode == ActivationQuantization.Static;
+        if (usesOutputScale)
+        {
+            CheckScalarScale(outputScale!, nameof(outputScale));
+        }
+
+        foreach (var (t, name) in new[] { (weight, nameof(weight)), (weightScale, nameof(weightScale)), (bias, nameof(bias)), (usesInputScale ? inputScale : null, nameof(inputScale)), (usesOutputScale ? outputScale : null, nameof(outputScale)) })
         {
             if (t is not null && !Int8Gemm.SameDevice(t, x))
             {
                 throw new ArgumentException($"QuantizedLinear: {name} is on {t.device}, x on {x.device}", name);
             }
+        }
+    }
+
+    private static void CheckScalarScale(Tensor scale, string name)
+    {
+        ArgumentNullException.ThrowIfNull(scale, name);
+        if (scale.dtype != ScalarType.Float32 || scale.dim() != 0)
+        {
+            throw new ArgumentException($"QuantizedLinear: {name} must be an f32 scalar tensor (shape []), got {scale.dtype} {Dims(scale)}", name);
         }
     }
 

@@ -192,11 +192,13 @@ public static class OnnxExport
                     return Attention(node);
                 case "qlinear":
                 case "qlinear_gelu":
+                case "qlinear_requantize":
+                case "qlinear_gelu_requantize":
                     return QLinear(node);
                 case "qembedding":
                     return QEmbedding(node);
                 default:
-                    throw Error("has no ONNX export (supported: inference ops of the IR, including qlinear/qlinear_gelu/qembedding)");
+                    throw Error("has no ONNX export (supported: inference ops of the IR, including the qlinear family and qembedding)");
             }
         }
 
@@ -254,7 +256,9 @@ public static class OnnxExport
         /// <summary>qlinear / qlinear_gelu: x quantized to int8 (symmetric per tensor, zero point 0, round half to even,
         /// clamped to ±127), int8 GEMM with int32 accumulation, dequantized by input_scale × weight_scale[n], bias, GELU.
         /// Dynamic mode computes input_scale = max|x| / 127 in the graph. DynamicQuantizeLinear is not used: it makes
-        /// uint8 with a zero point (asymmetric), a different quantization than the IR op's.</summary>
+        /// uint8 with a zero point (asymmetric), a different quantization than the IR op's. An i8 x (from a
+        /// *_requantize producer) goes to the GEMM as it is; the *_requantize ops quantize their result the same way
+        /// with output_scale (their last input), static mode only.</summary>
         private string QLinear(SymbolNode node)
         {
             // The generated int8 graph carries no mode (it is a property of the module, Static by default): static.
@@ -264,12 +268,21 @@ public static class OnnxExport
                 throw Error($"has mode '{mode}'; expected \"static\" or \"dynamic\"");
             }
 
-            if (node.Inputs.Count < 3)
+            var requantize = node.Op.EndsWith("_requantize", StringComparison.Ordinal);
+            var operands = requantize ? node.Inputs.Take(node.Inputs.Count - 1).ToList() : node.Inputs.ToList();
+            if (operands.Count < 3 || (requantize && node.Inputs.Count < 5))
             {
-                throw Error("needs inputs (x, weight, weight_scale[, input_scale][, bias])");
+                throw Error(requantize
+                    ? "needs inputs (x, weight, weight_scale, input_scale[, bias], output_scale)"
+                    : "needs inputs (x, weight, weight_scale[, input_scale][, bias])");
             }
 
-            var weight = Node(node.Inputs[1], "qlinear weight");
+            if (requantize && mode != "static")
+            {
+                throw Error("requantizes with a calibrated output_scale, which needs static mode");
+            }
+
+            var weight = Node(operands[1], "qlinear weight");
             if (weight.Op != "param" || weight.Type.DType != "i8" || weight.Type.Shape.Count != 2)
             {
                 throw Error($"weight %{weight.Id} must be an i8 [N,K] parameter, got {weight.Op} {weight.Type.DType}[{string.Join(",", weight.Type.Shape)}]");
@@ -278,7 +291,7 @@ public static class OnnxExport
             // After (x, weight, weight_scale): a rank-0 input is input_scale, a rank-1 input the bias.
             string? inputScale = null;
             string? bias = null;
-            foreach (var extra in node.Inputs.Skip(3))
+            foreach (var extra in operands.Skip(3))
             {
                 var rank = Node(extra, "qlinear input").Type.Shape.Count;
                 if (rank == 0 && inputScale is null && bias is null)
@@ -295,11 +308,12 @@ public static class OnnxExport
                 }
             }
 
-            var x = Value(node.Inputs[0]);
+            var x = Value(operands[0]);
+            var quantizedInput = Node(operands[0], "qlinear input").Type.DType == "i8";
             string scale;
-            if (mode == "static")
+            if (mode == "static" || quantizedInput)
             {
-                scale = inputScale ?? throw Error("is static but has no input_scale input");
+                scale = inputScale ?? throw Error(quantizedInput ? "has an i8 input but no input_scale to read it with" : "is static but has no input_scale input");
             }
             else
             {
@@ -308,25 +322,37 @@ public static class OnnxExport
                 scale = Emit("Max", new[] { Emit("Div", new[] { absMax, Scalar(127.0, "f32") }), Scalar(1.1754943508222875e-38, "f32") });
             }
 
-            var zero = Initializer(OnnxTensorProto.Of<sbyte>(Fresh("zero_i8"), OnnxDataType.Int8, Array.Empty<long>(), new sbyte[] { 0 }));
-            var quantized = Emit("QuantizeLinear", new[] { x, scale, zero });
-            if (mode == "static")
-            {
-                // QuantizeLinear saturates to [-128, 127]; the IR's symmetric range is ±127. (Dynamic scales never reach it.)
-                var low = Initializer(OnnxTensorProto.Of<sbyte>(Fresh("min_i8"), OnnxDataType.Int8, Array.Empty<long>(), new sbyte[] { -127 }));
-                var high = Initializer(OnnxTensorProto.Of<sbyte>(Fresh("max_i8"), OnnxDataType.Int8, Array.Empty<long>(), new sbyte[] { 127 }));
-                quantized = Emit("Clip", new[] { quantized, low, high });
-            }
-
+            var quantized = quantizedInput ? x : Quantize(x, scale, clip: mode == "static");
             var accumulated = Emit("MatMulInteger", new[] { quantized, TransposedWeight(weight) });
             var floats = Emit("Cast", new[] { accumulated }, attributes: OnnxAttribute.Int("to", OnnxDataType.Float));
-            var y = Emit("Mul", new[] { floats, Emit("Mul", new[] { scale, Value(node.Inputs[2]) }) });
+            var y = Emit("Mul", new[] { floats, Emit("Mul", new[] { scale, Value(operands[2]) }) });
             if (bias is not null)
             {
                 y = Emit("Add", new[] { y, bias });
             }
 
-            return node.Op == "qlinear_gelu" ? Gelu(y, "f32") : y;
+            if (node.Op.Contains("gelu", StringComparison.Ordinal))
+            {
+                y = Gelu(y, "f32");
+            }
+
+            return requantize ? Quantize(y, Value(node.Inputs[^1]), clip: true) : y;
+        }
+
+        /// <summary>QuantizeLinear with zero point 0; <paramref name="clip"/> narrows its [-128, 127] saturation to the
+        /// IR's symmetric ±127 (dynamic scales never reach -128).</summary>
+        private string Quantize(string x, string scale, bool clip)
+        {
+            var zero = Initializer(OnnxTensorProto.Of<sbyte>(Fresh("zero_i8"), OnnxDataType.Int8, Array.Empty<long>(), new sbyte[] { 0 }));
+            var quantized = Emit("QuantizeLinear", new[] { x, scale, zero });
+            if (!clip)
+            {
+                return quantized;
+            }
+
+            var low = Initializer(OnnxTensorProto.Of<sbyte>(Fresh("min_i8"), OnnxDataType.Int8, Array.Empty<long>(), new sbyte[] { -127 }));
+            var high = Initializer(OnnxTensorProto.Of<sbyte>(Fresh("max_i8"), OnnxDataType.Int8, Array.Empty<long>(), new sbyte[] { 127 }));
+            return Emit("Clip", new[] { quantized, low, high });
         }
 
         /// <summary>qembedding: Gather(table i8, ids) → Cast(float) → Mul by Gather(scale, ids) unsqueezed on the last

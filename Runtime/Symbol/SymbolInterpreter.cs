@@ -35,6 +35,9 @@ public static class SymbolInterpreter
         // int8 GEMMs: (x, weight i8, weight_scale, input_scale, bias?) with the calibrated (static) activation scale.
         ["qlinear"] = n => n.Arity(4, 5, (x, _, _) => Kernels.QuantizedLinear(x[0], x[3], x[1], x[2], x.Length > 4 ? x[4] : null, gelu: false, Quantization.ActivationQuantization.Static)),
         ["qlinear_gelu"] = n => n.Arity(4, 5, (x, _, _) => Kernels.QuantizedLinear(x[0], x[3], x[1], x[2], x.Length > 4 ? x[4] : null, gelu: true, Quantization.ActivationQuantization.Static)),
+        // ... and those whose output feeds the next int8 GEMM: (..., bias?, output_scale) → i8.
+        ["qlinear_requantize"] = n => n.Arity(5, 6, (x, _, _) => Kernels.QuantizedLinearRequantize(x[0], x[3], x[1], x[2], x.Length > 5 ? x[4] : null, gelu: false, x[^1], Quantization.ActivationQuantization.Static)),
+        ["qlinear_gelu_requantize"] = n => n.Arity(5, 6, (x, _, _) => Kernels.QuantizedLinearRequantize(x[0], x[3], x[1], x[2], x.Length > 5 ? x[4] : null, gelu: true, x[^1], Quantization.ActivationQuantization.Static)),
         // int8 table (ids, table i8, per-row scale), dequantized on lookup.
         ["qembedding"] = n => n.Arity(3, (x, _, _) => Kernels.QuantizedEmbedding(x[0], x[1], x[2])),
         ["add"] = n => n.Arity(2, (x, _, _) => add(x[0], x[1])),

@@ -32,6 +32,7 @@ public class PassGoldenTests
     [InlineData("insert_observers", "encoder_layer")]
     [InlineData("quantize_int8", "encoder_layer")]
     [InlineData("quantize_int8", "embeddings")]
+    [InlineData("requantize_gemm_outputs", "encoder_layer")]
     public void PassFires(string pass, string name)
     {
         var before = IrText.Parse(ReadGolden($"Golden/{pass}/{name}.before.ir"));
@@ -64,6 +65,7 @@ public class PassGoldenTests
     [InlineData("eliminate_dead_nodes", "all_live")]
     [InlineData("insert_observers", "nothing_to_quantize")]
     [InlineData("quantize_int8", "nothing_to_quantize")]
+    [InlineData("requantize_gemm_outputs", "nothing_to_quantize")]
     public void PassDoesNotFire(string pass, string name)
     {
         var text = ReadGolden($"Golden/{pass}/{name}.before.ir");

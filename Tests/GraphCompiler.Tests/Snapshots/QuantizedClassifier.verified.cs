@@ -2295,11 +2295,11 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
           %51 = param {init="zeros", name="encoder.layer.0.intermediate.dense.bias"} : f32[128]  # encoder.layer.0 @ QuantizedModels.cs:26
           %132 = param {init="ones", name="encoder.layer.0.intermediate.dense.weight_scale"} : f32[128]  # encoder.layer.0 @ QuantizedModels.cs:26
           %133 = param {init="ones", name="encoder.layer.0.intermediate.dense.input_scale"} : f32[]  # encoder.layer.0 @ QuantizedModels.cs:26
-          %53 = qlinear_gelu(%48, %49, %132, %133, %51) : f32[batch,seq,128]  # encoder.layer.0.intermediate.dense @ QuantizedModels.cs:26
+          %135 = param {init="ones", name="encoder.layer.0.output.dense.input_scale"} : f32[]  # encoder.layer.0 @ QuantizedModels.cs:27
+          %53 = qlinear_gelu_requantize(%48, %49, %132, %133, %51, %135) : i8[batch,seq,128]  # encoder.layer.0.intermediate.dense @ QuantizedModels.cs:26
           %54 = param {init="normal", name="encoder.layer.0.output.dense.weight"} : i8[32,128]  # encoder.layer.0 @ QuantizedModels.cs:27
           %56 = param {init="zeros", name="encoder.layer.0.output.dense.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:27
           %134 = param {init="ones", name="encoder.layer.0.output.dense.weight_scale"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %135 = param {init="ones", name="encoder.layer.0.output.dense.input_scale"} : f32[]  # encoder.layer.0 @ QuantizedModels.cs:27
           %57 = qlinear(%53, %54, %134, %135, %56) : f32[batch,seq,32]  # encoder.layer.0.output.dense @ QuantizedModels.cs:27
           %58 = dropout(%57) {p=0.1} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:27
           %60 = param {init="ones", name="encoder.layer.0.output.LayerNorm.weight"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:28
@@ -2965,7 +2965,7 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
 /// <see cref="ActivationQuantization.Dynamic"/>); embedding tables are stored int8 (symmetric, per row) and dequantized
 /// on lookup; everything else as in <see cref="QuantizedClassifierModule"/>.
 /// Inference only. Build it from a trained fp32 module with <see cref="FromFloat"/>.
-/// Passes: infer_shapes, fold_bias_into_gemm, pack_qkv, fuse_attention, fuse_bias_gelu, fuse_add_layer_norm, eliminate_dead_nodes, quantize_int8.</summary>
+/// Passes: infer_shapes, fold_bias_into_gemm, pack_qkv, fuse_attention, fuse_bias_gelu, fuse_add_layer_norm, eliminate_dead_nodes, quantize_int8, requantize_gemm_outputs.</summary>
 [GeneratedCode("GraphCompiler.Generator", "1.0.0")]
 public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Tensor, Tensor, (Tensor, Tensor)>, IGraphModule
 {
@@ -3051,11 +3051,11 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
             {"id": 51, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "encoder.layer.0.intermediate.dense.bias"}, "type": {"dtype": "f32", "shape": ["128"]}, "scope": "encoder.layer.0"},
             {"id": 132, "op": "param", "inputs": [], "attrs": {"init": "ones", "name": "encoder.layer.0.intermediate.dense.weight_scale"}, "type": {"dtype": "f32", "shape": ["128"]}, "scope": "encoder.layer.0"},
             {"id": 133, "op": "param", "inputs": [], "attrs": {"init": "ones", "name": "encoder.layer.0.intermediate.dense.input_scale"}, "type": {"dtype": "f32", "shape": []}, "scope": "encoder.layer.0"},
-            {"id": 53, "op": "qlinear_gelu", "inputs": [48, 49, 132, 133, 51], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "128"]}, "scope": "encoder.layer.0.intermediate.dense"},
+            {"id": 135, "op": "param", "inputs": [], "attrs": {"init": "ones", "name": "encoder.layer.0.output.dense.input_scale"}, "type": {"dtype": "f32", "shape": []}, "scope": "encoder.layer.0"},
+            {"id": 53, "op": "qlinear_gelu_requantize", "inputs": [48, 49, 132, 133, 51, 135], "attrs": {}, "type": {"dtype": "i8", "shape": ["batch", "seq", "128"]}, "scope": "encoder.layer.0.intermediate.dense"},
             {"id": 54, "op": "param", "inputs": [], "attrs": {"init": "normal", "name": "encoder.layer.0.output.dense.weight"}, "type": {"dtype": "i8", "shape": ["32", "128"]}, "scope": "encoder.layer.0"},
             {"id": 56, "op": "param", "inputs": [], "attrs": {"init": "zeros", "name": "encoder.layer.0.output.dense.bias"}, "type": {"dtype": "f32", "shape": ["32"]}, "scope": "encoder.layer.0"},
             {"id": 134, "op": "param", "inputs": [], "attrs": {"init": "ones", "name": "encoder.layer.0.output.dense.weight_scale"}, "type": {"dtype": "f32", "shape": ["32"]}, "scope": "encoder.layer.0"},
-            {"id": 135, "op": "param", "inputs": [], "attrs": {"init": "ones", "name": "encoder.layer.0.output.dense.input_scale"}, "type": {"dtype": "f32", "shape": []}, "scope": "encoder.layer.0"},
             {"id": 57, "op": "qlinear", "inputs": [53, 54, 134, 135, 56], "attrs": {}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.0.output.dense"},
             {"id": 58, "op": "dropout", "inputs": [57], "attrs": {"p": "0.1"}, "type": {"dtype": "f32", "shape": ["batch", "seq", "32"]}, "scope": "encoder.layer.0"},
             {"id": 60, "op": "param", "inputs": [], "attrs": {"init": "ones", "name": "encoder.layer.0.output.LayerNorm.weight"}, "type": {"dtype": "f32", "shape": ["32"]}, "scope": "encoder.layer.0"},
@@ -3164,9 +3164,9 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
     private readonly Tensor p49; // encoder.layer.0.intermediate.dense.weight i8[128,32] (buffer)
     private readonly Tensor p132; // encoder.layer.0.intermediate.dense.weight_scale f32[128] (buffer)
     private readonly Tensor p133; // encoder.layer.0.intermediate.dense.input_scale f32[] (buffer)
+    private readonly Tensor p135; // encoder.layer.0.output.dense.input_scale f32[] (buffer)
     private readonly Tensor p54; // encoder.layer.0.output.dense.weight i8[32,128] (buffer)
     private readonly Tensor p134; // encoder.layer.0.output.dense.weight_scale f32[32] (buffer)
-    private readonly Tensor p135; // encoder.layer.0.output.dense.input_scale f32[] (buffer)
     private readonly Tensor p125; // encoder.layer.1.attention.self.query_key_value.weight i8[96,32] (buffer)
     private readonly Tensor p136; // encoder.layer.1.attention.self.query_key_value.weight_scale f32[96] (buffer)
     private readonly Tensor p137; // encoder.layer.1.attention.self.query_key_value.input_scale f32[] (buffer)
@@ -3256,12 +3256,12 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
         register_buffer("encoder.layer.0.intermediate.dense.weight_scale", p132);
         p133 = torch.ones(new long[] {  }, ScalarType.Float32, device);
         register_buffer("encoder.layer.0.intermediate.dense.input_scale", p133);
+        p135 = torch.ones(new long[] {  }, ScalarType.Float32, device);
+        register_buffer("encoder.layer.0.output.dense.input_scale", p135);
         p54 = torch.zeros(new long[] { 32, 128 }, ScalarType.Int8, device);
         register_buffer("encoder.layer.0.output.dense.weight", p54);
         p134 = torch.ones(new long[] { 32 }, ScalarType.Float32, device);
         register_buffer("encoder.layer.0.output.dense.weight_scale", p134);
-        p135 = torch.ones(new long[] {  }, ScalarType.Float32, device);
-        register_buffer("encoder.layer.0.output.dense.input_scale", p135);
         p125 = torch.zeros(new long[] { 96, 32 }, ScalarType.Int8, device);
         register_buffer("encoder.layer.1.attention.self.query_key_value.weight", p125);
         p136 = torch.ones(new long[] { 96 }, ScalarType.Float32, device);
@@ -3442,7 +3442,7 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
         Kernels.Free(x13, x44);
 
         // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-        var x53 = Kernels.QuantizedLinear(x48, p133, p49, p132, p51, gelu: true, Mode); // %53 qlinear_gelu → f32[4,8,128]
+        var x53 = Kernels.QuantizedLinearRequantize(x48, p133, p49, p132, p51, gelu: true, p135, Mode); // %53 qlinear_gelu_requantize → i8[4,8,128]
 
         // encoder.layer.0.output.dense (QuantizedModels.cs:27)
         var x57 = Kernels.QuantizedLinear(x53, p135, p54, p134, p56, gelu: false, Mode); // %57 qlinear → f32[4,8,32]
@@ -3614,7 +3614,7 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
         Kernels.Free(x13, x44);
 
         // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-        var x53 = Kernels.QuantizedLinear(x48, p133, p49, p132, p51, gelu: true, Mode); // %53 qlinear_gelu → f32[4,16,128]
+        var x53 = Kernels.QuantizedLinearRequantize(x48, p133, p49, p132, p51, gelu: true, p135, Mode); // %53 qlinear_gelu_requantize → i8[4,16,128]
 
         // encoder.layer.0.output.dense (QuantizedModels.cs:27)
         var x57 = Kernels.QuantizedLinear(x53, p135, p54, p134, p56, gelu: false, Mode); // %57 qlinear → f32[4,16,32]

@@ -1,0 +1,121 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+using System.Runtime.InteropServices;
+using static TorchSharp.torch;
+
+namespace GraphCompiler.Runtime;
+
+/// <summary>Parallel loops for the hand-written CPU kernels, run on libtorch's own OpenMP thread team (through
+/// libgomp's <c>GOMP_parallel</c>, the call a <c>#pragma omp parallel</c> compiles to). After each libtorch op its
+/// OpenMP workers spin for a while before sleeping; .NET thread-pool workers started in that window fight them for the
+/// same cores, and a loop between two GEMMs then ran at half speed or worse (measured: 2× swings in the int8 forward).
+/// On the same team there is nobody to fight. Without libgomp (another OpenMP runtime, another platform) the loops
+/// fall back to <see cref="Parallel.For(int, int, ParallelOptions, Action{int})"/>.</summary>
+internal static unsafe class CpuParallel
+{
+    /// <summary>Below this much work (elements × their cost) a second thread costs more than it saves.</summary>
+    public const long Threshold = 1 << 16;
+
+    private static readonly Lazy<Team> OpenMp = new(Resolve, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>Where the OpenMP entry points were found, or why the thread pool is used.</summary>
+    public static string Description => OpenMp.Value.Description;
+
+    /// <summary>Runs <paramref name="body"/>(start, end) over [0, count) in torch's thread count of pieces, each a multiple
+    /// of <paramref name="align"/> long (except the last); jobs under <see cref="Threshold"/> (count × work) run on the
+    /// calling thread. An exception in a piece is rethrown here after every piece ended.</summary>
+    public static void For(long count, long align, Action<long, long> body, long work = 1)
+    {
+        var threads = Math.Max(1, get_num_threads());
+        if (threads == 1 || count * work < Threshold)
+        {
+            body(0, count);
+            return;
+        }
+
+        var piece = (count + threads - 1) / threads;
+        piece = (piece + align - 1) / align * align;
+        var pieces = (int)((count + piece - 1) / piece);
+        void Piece(int p) => body(p * piece, Math.Min(count, (p + 1) * piece));
+
+        var team = OpenMp.Value;
+        if (team.Parallel == null)
+        {
+            Parallel.For(0, pieces, new ParallelOptions { MaxDegreeOfParallelism = threads }, Piece);
+            return;
+        }
+
+        var job = new Job(pieces, Piece);
+        var handle = GCHandle.Alloc(job);
+        try
+        {
+            team.Parallel(&Entry, GCHandle.ToIntPtr(handle), (uint)pieces, 0);
+        }
+        finally
+        {
+            handle.Free();
+        }
+
+        // A team smaller than asked for (nested in another parallel region, or a thread limit) leaves pieces over.
+        for (var p = Interlocked.Increment(ref job.Next) - 1; p < pieces; p = Interlocked.Increment(ref job.Next) - 1)
+        {
+            job.Run(p);
+        }
+
+        if (job.Error is { } error)
+        {
+            error.Throw();
+        }
+    }
+
+    /// <summary>Runs on each team thread: pieces are taken from a shared counter, so a team of any size covers them.</summary>
+    [UnmanagedCallersOnly]
+    private static void Entry(IntPtr data)
+    {
+        var job = (Job)GCHandle.FromIntPtr(data).Target!;
+        for (var p = Interlocked.Increment(ref job.Next) - 1; p < job.Pieces; p = Interlocked.Increment(ref job.Next) - 1)
+        {
+            job.Run(p);
+        }
+    }
+
+    private sealed class Job(int pieces, Action<int> piece)
+    {
+        public readonly int Pieces = pieces;
+        public int Next;
+        public ExceptionDispatchInfo? Error;
+
+        /// <summary>Never lets an exception unwind into native frames: the first one is kept for the caller.</summary>
+        public void Run(int p)
+        {
+            try
+            {
+                piece(p);
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref Error, ExceptionDispatchInfo.Capture(e), null);
+            }
+        }
+    }
+
+    private readonly struct Team(delegate* unmanaged<delegate* unmanaged<IntPtr, void>, IntPtr, uint, uint, void> parallel, string description)
+    {
+        public readonly delegate* unmanaged<delegate* unmanaged<IntPtr, void>, IntPtr, uint, uint, void> Parallel = parallel;
+        public readonly string Description = description;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Team Resolve()
+    {
+        if (Environment.GetEnvironmentVariable("GRAPHCOMPILER_CPU_THREADS") == "dotnet")
+        {
+            return new Team(null, "the .NET thread pool (GRAPHCOMPILER_CPU_THREADS=dotnet)");
+        }
+
+        var (address, where) = Int8Gemm.FindLibTorchExport("GOMP_parallel");
+        return address == IntPtr.Zero
+            ? new Team(null, "the .NET thread pool (no GOMP_parallel: " + where + ")")
+            : new Team((delegate* unmanaged<delegate* unmanaged<IntPtr, void>, IntPtr, uint, uint, void>)address, "libtorch's OpenMP team (GOMP_parallel via " + where + ")");
+    }
+}

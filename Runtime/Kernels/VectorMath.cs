@@ -1,0 +1,83 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace GraphCompiler.Runtime;
+
+/// <summary>exp and GELU on AVX-512 vectors for the hand-written CPU loops (libtorch's are out of reach inside a
+/// fused loop). Scalar twins compute the same formulas for the tails.</summary>
+internal static class VectorMath
+{
+    // exp: x = n·ln2 + r with |r| ≤ ln2/2, e^r by a degree-7 Taylor polynomial (truncation < 1e-8 relative), 2^n by
+    // building the exponent bits. Inputs are clamped so 2^n stays a normal float: results below 1.2e-38 come out as
+    // that, results above 2.1e38 as that (the callers only take exp of values ≤ 0).
+    private const float ExpMin = -87.33654f, ExpMax = 88.37626f;
+    private const float Log2E = 1.44269504088896341f, Ln2Hi = 0.693145751953125f, Ln2Lo = 1.42860682030941723212e-6f;
+
+    // GELU(x) = ½·x·(1 + erf(x/√2)) through erfc(z) ≈ t·(a₁ + t·(a₂ + t·(a₃ + t·(a₄ + t·a₅))))·e^(−z²), t = 1/(1 + p·z),
+    // z = |x|/√2 (Abramowitz & Stegun 7.1.26, absolute error ≤ 1.5e-7): 1 + erf = 2 − erfc for x ≥ 0 and erfc(|z|)
+    // below, so GELU's error stays under 1e-7·|x| (a thousandth of an int8 step at any sensible scale).
+    private const float P = 0.3275911f, A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;
+    private const float InvSqrt2 = 0.70710678118654752f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Exp(Vector512<float> x)
+    {
+        x = Vector512.Min(Vector512.Max(x, Vector512.Create(ExpMin)), Vector512.Create(ExpMax));
+        var n = Vector512.Round(x * Vector512.Create(Log2E));
+        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Hi), x);
+        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Lo), r);
+        var p = Vector512.Create(1f / 5040);
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 720));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 120));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 24));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 6));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(0.5f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
+        var twoToN = Vector512.ShiftLeft(Vector512.ConvertToInt32(n) + Vector512.Create(127), 23).AsSingle();
+        return p * twoToN;
+    }
+
+    public static float Exp(float x)
+    {
+        x = Math.Clamp(x, ExpMin, ExpMax);
+        var n = MathF.Round(x * Log2E);
+        var r = MathF.FusedMultiplyAdd(n, -Ln2Hi, x);
+        r = MathF.FusedMultiplyAdd(n, -Ln2Lo, r);
+        var p = 1f / 5040;
+        p = MathF.FusedMultiplyAdd(p, r, 1f / 720);
+        p = MathF.FusedMultiplyAdd(p, r, 1f / 120);
+        p = MathF.FusedMultiplyAdd(p, r, 1f / 24);
+        p = MathF.FusedMultiplyAdd(p, r, 1f / 6);
+        p = MathF.FusedMultiplyAdd(p, r, 0.5f);
+        p = MathF.FusedMultiplyAdd(p, r, 1f);
+        p = MathF.FusedMultiplyAdd(p, r, 1f);
+        return p * BitConverter.Int32BitsToSingle(((int)n + 127) << 23);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Gelu(Vector512<float> x)
+    {
+        var z = Vector512.Abs(x) * Vector512.Create(InvSqrt2);
+        var t = Vector512<float>.One / Vector512.FusedMultiplyAdd(z, Vector512.Create(P), Vector512<float>.One);
+        var poly = Vector512.FusedMultiplyAdd(t, Vector512.Create(A5), Vector512.Create(A4));
+        poly = Vector512.FusedMultiplyAdd(poly, t, Vector512.Create(A3));
+        poly = Vector512.FusedMultiplyAdd(poly, t, Vector512.Create(A2));
+        poly = Vector512.FusedMultiplyAdd(poly, t, Vector512.Create(A1));
+        var erfc = poly * t * Exp(-(z * z));
+        var onePlusErf = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(x, Vector512<float>.Zero), Vector512.Create(2f) - erfc, erfc);
+        return Vector512.Create(0.5f) * x * onePlusErf;
+    }
+
+    public static float Gelu(float x)
+    {
+        var z = MathF.Abs(x) * InvSqrt2;
+        var t = 1f / MathF.FusedMultiplyAdd(z, P, 1f);
+        var poly = MathF.FusedMultiplyAdd(t, A5, A4);
+        poly = MathF.FusedMultiplyAdd(poly, t, A3);
+        poly = MathF.FusedMultiplyAdd(poly, t, A2);
+        poly = MathF.FusedMultiplyAdd(poly, t, A1);
+        var erfc = poly * t * Exp(-(z * z));
+        return 0.5f * x * (x >= 0 ? 2f - erfc : erfc);
+    }
+}
