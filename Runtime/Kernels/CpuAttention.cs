@@ -10,7 +10,9 @@ namespace GraphCompiler.Runtime;
 /// <summary>Inference attention softmax(q·kᵀ/√d + mask)·v on CPU float32, fused per (batch, head) and written for
 /// AVX-512: libtorch's CPU scaled_dot_product_attention runs BERT-size heads (d = 32–64) at well under GEMM speed.
 /// q, k and v are read through their strides (the generated code passes permuted views of the projections), and the
-/// result is laid out as [batch, seq, heads, headDim], so the generated code's permute + reshape after it is free.</summary>
+/// result is laid out as [batch, seq, heads, headDim], so the generated code's permute + reshape after it is free.
+/// The loops are marked AggressiveOptimization: tiered compilation would start them unoptimised, and the first few
+/// calls would take ~10× as long.</summary>
 internal static class CpuAttention
 {
     /// <summary>A key whose additive mask is at or below this contributes exp(≈ −1e30) = 0 next to any key above it,
@@ -193,9 +195,10 @@ internal static class CpuAttention
             return n == 0 ? s : n;
         }
 
-        /// <summary>Asks for rows [from, from + count) of pair <paramref name="pair"/>'s q, k and v to be brought into L2.
-        /// The rows are 3·H·D floats apart, too far for the hardware prefetchers, so without this every pair would start
-        /// on rows missing the cache.</summary>
+        /// <summary>Asks for rows [from, from + count) of pair <paramref name="pair"/>'s q, k, v and output to be brought
+        /// into L2. Consecutive rows of one head lie H·D or 3·H·D floats apart, too far for the hardware prefetchers, so
+        /// without this each pair would start on rows missing the cache (about a fifth of the run time at MiniLM's shape).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private unsafe void Prefetch(int pair, int from, int count)
         {
             long b = pair / _h, h = pair % _h;
@@ -215,6 +218,10 @@ internal static class CpuAttention
             }
         }
 
+        /// <summary>Kᵀ into scratch once, then per block of 8 query rows: scores in log₂ units with their row maxima,
+        /// 2^(score − max) in place, P·V normalised by 1 / row sum into the output. Meanwhile the rows of pair
+        /// <paramref name="next"/> (−1: none) are prefetched, a block's worth per block.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private unsafe void PairVector(float* q, float* k, float* v, float* m, float* o, int keys, int next)
         {
             var (s, d) = (_s, _d);
@@ -261,6 +268,7 @@ internal static class CpuAttention
                 {
                     Prefetch(next, i0, rows);
                 }
+
                 for (var r = 0; r < rows; r++)
                 {
                     highest[r] = Vector512.Create(float.NegativeInfinity);
@@ -314,6 +322,7 @@ internal static class CpuAttention
         }
 
         /// <summary>The plain loops, for machines without AVX-512 (same masking rules, e-based softmax).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private unsafe void PairScalar(float* q, float* k, float* v, float* m, float* o, int keys)
         {
             var (s, d) = (_s, _d);
@@ -367,6 +376,7 @@ internal static class CpuAttention
 
     /// <summary>target[j] = mask[j]·log₂ e for j &lt; keys and −∞ in the padding up to ldk. A finite mask stays finite
     /// (float.MinValue·log₂ e would overflow), so a row masked entirely with it still has equal scores.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void MaskInLog2(float* mask, int keys, int ldk, float* target)
     {
         var (factor, lowest) = (Vector512.Create((float)Log2E), Vector512.Create(float.MinValue));
@@ -389,6 +399,7 @@ internal static class CpuAttention
 
     /// <summary>kt[e, j] = k[j, e] for j &lt; keys, e &lt; d, zero for keys ≤ j &lt; ldk: 16×16 tiles through registers, the
     /// edges element by element.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Transpose(float* k, long ks, int keys, int d, float* kt, int ldk)
     {
         var (fullKeys, fullDims) = (keys / 16 * 16, d / 16 * 16);
@@ -418,6 +429,7 @@ internal static class CpuAttention
     /// <summary>Transposes the 16×16 tile at <paramref name="source"/> (row stride <paramref name="ss"/>) into
     /// <paramref name="target"/> (row stride <paramref name="ts"/>): interleave row pairs, then pairs of pairs, then
     /// gather each 128-bit lane across the four groups of four rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Transpose16(float* source, long ss, float* target, long ts)
     {
         Pairs(source, ss, out var t0, out var t1);
@@ -480,6 +492,7 @@ internal static class CpuAttention
     /// <summary>Scores of 8 query rows (stride <paramref name="qs"/>) against all ldk columns of Kᵀ in log₂ units,
     /// s·scale + mask, into 8 rows of <paramref name="dst"/> (stride ldk), raising each row's running maximum: 8 rows ×
     /// 32 columns per pass, so each Kᵀ load feeds 8 FMAs.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Scores8(float* q, long qs, float* kt, int ldk, int d, float* dst, float* mask, long ms,
         Vector512<float>* highest, Vector512<float> scale)
     {
@@ -542,6 +555,7 @@ internal static class CpuAttention
 
     /// <summary><see cref="Scores8"/> for 4 rows from column <paramref name="c"/> on: 4 rows × 64 columns per pass,
     /// then 16 at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Scores4(float* q, long qs, float* kt, int ldk, int d, float* dst, float* mask, long ms,
         Vector512<float>* highest, Vector512<float> scale, int c)
     {
@@ -613,6 +627,7 @@ internal static class CpuAttention
     }
 
     /// <summary><see cref="Scores8"/> for one row (the rows a block of 4 leaves over).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Scores1(float* q, float* kt, int ldk, int d, float* dst, float* mask, Vector512<float>* highest,
         Vector512<float> scale)
     {
@@ -671,6 +686,7 @@ internal static class CpuAttention
     /// <summary>Turns <paramref name="rows"/> rows of scores (log₂ units, −∞ in the padding) into 2^(score − row max) and
     /// sets inverse[r] = 1 / row r's sum, applied after P·V. A row with no finite score (all −∞) sums to 0 and comes out
     /// 0, as in libtorch. The rows' reductions are done side by side, so their latencies overlap.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Exponentiate(float* probs, int ldk, int rows, Vector512<float>* highest, float* inverse)
     {
         var shift = stackalloc float[RowBlock];
@@ -704,6 +720,7 @@ internal static class CpuAttention
 
     /// <summary>O[r, :] = inverse[r] · Σⱼ P[r, j]·V[j, :] for 8 rows, 32 output columns at a time (16 accumulators; each
     /// V load feeds 8 FMAs).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Mix8(float* probs, int ldp, float* v, long vs, int keys, int chunks, float* inverse, float* o, long os)
     {
         for (var c = 0; c < chunks; c++)
@@ -757,6 +774,7 @@ internal static class CpuAttention
     }
 
     /// <summary>One output row of P·V (the rows a block of 8 leaves over).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Mix1(float* probs, float* v, long vs, int keys, int chunks, float inverse, float* o)
     {
         for (var c = 0; c < chunks; c++)
