@@ -72,10 +72,19 @@ public static partial class Kernels
     public static Tensor Dropout(Tensor x, double p, bool training) =>
         training && p > 0 ? nn.functional.dropout(x, p, training: true) : x.alias();
 
-    /// <summary>Multi-head attention core on [batch, heads, seq, headDim] with an additive mask, via libtorch's fused
-    /// scaled_dot_product_attention (scale 1/√headDim).</summary>
-    public static Tensor Attention(Tensor q, Tensor k, Tensor v, Tensor mask, double dropout, bool training) =>
-        nn.functional.scaled_dot_product_attention(q, k, v, mask, training ? dropout : 0.0, false);
+    /// <summary>Multi-head attention core on [batch, heads, seq, headDim] with an additive mask (scale 1/√headDim).
+    /// Inference on CPU float32 takes the hand-written <see cref="CpuAttention"/>: libtorch's CPU
+    /// scaled_dot_product_attention runs small head dims at well under GEMM speed. Everything else (dropout, autograd,
+    /// other devices and dtypes) goes to libtorch's fused scaled_dot_product_attention.</summary>
+    public static Tensor Attention(Tensor q, Tensor k, Tensor v, Tensor mask, double dropout, bool training)
+    {
+        if ((!training || dropout == 0) && CpuAttention.Applies(q, k, v, mask))
+        {
+            return CpuAttention.Run(q, k, v, mask);
+        }
+
+        return nn.functional.scaled_dot_product_attention(q, k, v, mask, training ? dropout : 0.0, false);
+    }
 
     /// <summary>Additive mask [batch, 1, 1, seq] from valid lengths: 0 for positions below the length, the dtype's
     /// lowest finite value elsewhere (a fully masked row stays finite).</summary>
