@@ -91,31 +91,11 @@ internal static class CpuAttention
         }
         else
         {
-            // One (batch, head) pair per work item: the pool balances them when the machine is shared.
-            Parallel.For(0, pairs, new ParallelOptions { MaxDegreeOfParallelism = threads }, pair => problem.Pair(pair, vectorized));
+            // One (batch, head) pair per work item: the team balances them when the machine is shared.
+            CpuParallel.ForEach(pairs, pair => problem.Pair(pair, vectorized));
         }
 
         return output.permute(0, 2, 1, 3);
-    }
-
-    /// <summary>2^y to within about 1 ulp (NaN stays NaN, −∞ gives 0, results beyond float's range round to 0 or ∞):
-    /// 2^y = 2^n · 2^f with n = round(y), |f| ≤ ½, 2^f by a degree-6 polynomial (1 + f·q(f), q fitted for least maximum
-    /// relative error on that interval), and 2^n applied by vscalefps, which rounds underflow and overflow correctly.
-    /// The softmax works in log₂ units (scores and mask scaled by log₂ e), so this is its e^x.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector512<float> Exp2(Vector512<float> y)
-    {
-        // Bound y so n stays small (2^±160 is 0 or ∞ in float anyway); the bound comes first so a NaN y passes through.
-        y = Vector512.MinNative(Vector512.Create(160f), Vector512.MaxNative(Vector512.Create(-160f), y));
-        var n = Vector512.Round(y);
-        var f = y - n;
-        var p = Vector512.FusedMultiplyAdd(Vector512.Create(0.000153533608f), f, Vector512.Create(0.00133988866f));
-        p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(0.00961843745f));
-        p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(0.0555033244f));
-        p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(0.240226479f));
-        p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(0.693147203f));
-        p = Vector512.FusedMultiplyAdd(p, f, Vector512<float>.One);
-        return Avx512F.Scale(p, n);
     }
 
     /// <summary>The address of t's first element. Tensor.bytes refuses views that are not contiguous, so it is taken
@@ -703,7 +683,7 @@ internal static class CpuAttention
             var sum = Vector512<float>.Zero;
             for (var j = 0; j < ldk; j += 16)
             {
-                var p = Exp2(Vector512.Load(row + j) - by);
+                var p = VectorMath.Exp2(Vector512.Load(row + j) - by);
                 p.Store(row + j);
                 sum += p;
             }

@@ -36,20 +36,24 @@ internal static unsafe class CpuParallel
         var piece = (count + threads - 1) / threads;
         piece = (piece + align - 1) / align * align;
         var pieces = (int)((count + piece - 1) / piece);
-        void Piece(int p) => body(p * piece, Math.Min(count, (p + 1) * piece));
+        Run(pieces, Math.Min(threads, pieces), p => body(p * piece, Math.Min(count, (p + 1) * piece)));
+    }
 
+    /// <summary>Work units [0, pieces) on a team of <paramref name="threads"/> (or the thread pool without one).</summary>
+    private static void Run(int pieces, int threads, Action<int> piece)
+    {
         var team = OpenMp.Value;
         if (team.Parallel == null)
         {
-            Parallel.For(0, pieces, new ParallelOptions { MaxDegreeOfParallelism = threads }, Piece);
+            Parallel.For(0, pieces, new ParallelOptions { MaxDegreeOfParallelism = threads }, piece);
             return;
         }
 
-        var job = new Job(pieces, Piece);
+        var job = new Job(pieces, piece);
         var handle = GCHandle.Alloc(job);
         try
         {
-            team.Parallel(&Entry, GCHandle.ToIntPtr(handle), (uint)pieces, 0);
+            team.Parallel(&Entry, GCHandle.ToIntPtr(handle), (uint)threads, 0);
         }
         finally
         {
@@ -66,6 +70,24 @@ internal static unsafe class CpuParallel
         {
             error.Throw();
         }
+    }
+
+    /// <summary>Runs <paramref name="body"/>(i) for every i in [0, count), one item per work unit, so a thread slowed by
+    /// other work on a shared machine takes fewer of them; on the calling thread alone when torch has one thread.</summary>
+    public static void ForEach(int count, Action<int> body)
+    {
+        var threads = Math.Max(1, get_num_threads());
+        if (threads == 1 || count <= 1)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                body(i);
+            }
+
+            return;
+        }
+
+        Run(count, Math.Min(threads, count), body);
     }
 
     /// <summary>Runs on each team thread: pieces are taken from a shared counter, so a team of any size covers them.</summary>

@@ -1,10 +1,11 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace GraphCompiler.Runtime;
 
-/// <summary>exp and GELU on AVX-512 vectors for the hand-written CPU loops (libtorch's are out of reach inside a
-/// fused loop). Scalar twins compute the same formulas for the tails.</summary>
+/// <summary>exp, 2^x and GELU on AVX-512 vectors for the hand-written CPU loops (libtorch's are out of reach inside a
+/// fused loop). Scalar twins of exp and GELU compute the same formulas for the tails.</summary>
 internal static class VectorMath
 {
     // exp: x = n·ln2 + r with |r| ≤ ln2/2, e^r by a degree-7 Taylor polynomial (truncation < 1e-8 relative), 2^n by
@@ -18,6 +19,26 @@ internal static class VectorMath
     // below, so GELU's error stays under 1e-7·|x| (a thousandth of an int8 step at any sensible scale).
     private const float P = 0.3275911f, A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;
     private const float InvSqrt2 = 0.70710678118654752f;
+
+    /// <summary>2^y to within about 1 ulp (NaN stays NaN, −∞ gives 0, results beyond float's range round to 0 or ∞):
+    /// 2^y = 2^n · 2^f with n = round(y), |f| ≤ ½, 2^f by a degree-6 polynomial (1 + f·q(f), q fitted for least maximum
+    /// relative error on that interval), and 2^n applied by vscalefps, which rounds underflow and overflow correctly.
+    /// CpuAttention's softmax works in log₂ units (scores and mask scaled by log₂ e), so this is its e^x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Exp2(Vector512<float> y)
+    {
+        // Bound y so n stays small (2^±160 is 0 or ∞ in float anyway); the bound comes first so a NaN y passes through.
+        y = Vector512.MinNative(Vector512.Create(160f), Vector512.MaxNative(Vector512.Create(-160f), y));
+        var n = Vector512.Round(y);
+        var f = y - n;
+        var p = Vector512.FusedMultiplyAdd(Vector512.Create(0.000153533608f), f, Vector512.Create(0.00133988866f));
+        p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(0.00961843745f));
+        p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(0.0555033244f));
+        p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(0.240226479f));
+        p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(0.693147203f));
+        p = Vector512.FusedMultiplyAdd(p, f, Vector512<float>.One);
+        return Avx512F.Scale(p, n);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Exp(Vector512<float> x)
