@@ -48,8 +48,11 @@ public sealed record MrpcSettings
     /// <summary>Quantize → export → import → evaluate after training (the tutorial's second half).</summary>
     public bool Int8 { get; init; } = true;
 
-    /// <summary>Calibration collector: naive, percentile, entropy or customize (GluonNLP's BertLayerCollector clipping).</summary>
-    public string Calibration { get; init; } = "customize";
+    /// <summary>Calibration collector: naive, percentile, entropy or customize (GluonNLP's BertLayerCollector clipping).
+    /// Percentile by default: on fine-tuned MiniLM it loses least (measured on MRPC dev: −0.2 / −0.4 points accuracy / F1
+    /// where the tutorial's customize loses −0.7 / −0.7), because the LayerNorm outputs' outlier channels (|x| up to 30)
+    /// set a coarse scale under plain or clipped min/max.</summary>
+    public string Calibration { get; init; } = "percentile";
 
     /// <summary>Dev batches of 32 to calibrate on (the tutorial uses 5).</summary>
     public int CalibrationBatches { get; init; } = 5;
