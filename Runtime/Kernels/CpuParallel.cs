@@ -39,37 +39,33 @@ internal static unsafe class CpuParallel
         Run(pieces, Math.Min(threads, pieces), p => body(p * piece, Math.Min(count, (p + 1) * piece)));
     }
 
-    /// <summary>Work units [0, pieces) on a team of <paramref name="threads"/> (or the thread pool without one).</summary>
+    /// <summary>Work units [0, pieces) on a team of <paramref name="threads"/> (or the thread pool without one); the
+    /// first exception of any piece is rethrown here once all have ended.</summary>
     private static void Run(int pieces, int threads, Action<int> piece)
     {
+        var job = new Job(pieces, piece);
         var team = OpenMp.Value;
         if (team.Parallel == null)
         {
-            Parallel.For(0, pieces, new ParallelOptions { MaxDegreeOfParallelism = threads }, piece);
-            return;
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => job.Drain());
+        }
+        else
+        {
+            var handle = GCHandle.Alloc(job);
+            try
+            {
+                team.Parallel(&Entry, GCHandle.ToIntPtr(handle), (uint)threads, 0);
+            }
+            finally
+            {
+                handle.Free();
+            }
+
+            // A team smaller than asked for (nested in another parallel region, or a thread limit) leaves pieces over.
+            job.Drain();
         }
 
-        var job = new Job(pieces, piece);
-        var handle = GCHandle.Alloc(job);
-        try
-        {
-            team.Parallel(&Entry, GCHandle.ToIntPtr(handle), (uint)threads, 0);
-        }
-        finally
-        {
-            handle.Free();
-        }
-
-        // A team smaller than asked for (nested in another parallel region, or a thread limit) leaves pieces over.
-        for (var p = Interlocked.Increment(ref job.Next) - 1; p < pieces; p = Interlocked.Increment(ref job.Next) - 1)
-        {
-            job.Run(p);
-        }
-
-        if (job.Error is { } error)
-        {
-            error.Throw();
-        }
+        job.Error?.Throw();
     }
 
     /// <summary>Runs <paramref name="body"/>(i) for every i in [0, count), one item per work unit, so a thread slowed by
@@ -94,21 +90,26 @@ internal static unsafe class CpuParallel
     [UnmanagedCallersOnly]
     private static void Entry(IntPtr data)
     {
-        var job = (Job)GCHandle.FromIntPtr(data).Target!;
-        for (var p = Interlocked.Increment(ref job.Next) - 1; p < job.Pieces; p = Interlocked.Increment(ref job.Next) - 1)
-        {
-            job.Run(p);
-        }
+        ((Job)GCHandle.FromIntPtr(data).Target!).Drain();
     }
 
     private sealed class Job(int pieces, Action<int> piece)
     {
-        public readonly int Pieces = pieces;
-        public int Next;
+        private int _next;
+
         public ExceptionDispatchInfo? Error;
 
+        /// <summary>Runs pieces taken from the shared counter until none is left.</summary>
+        public void Drain()
+        {
+            for (var p = Interlocked.Increment(ref _next) - 1; p < pieces; p = Interlocked.Increment(ref _next) - 1)
+            {
+                Run(p);
+            }
+        }
+
         /// <summary>Never lets an exception unwind into native frames: the first one is kept for the caller.</summary>
-        public void Run(int p)
+        private void Run(int p)
         {
             try
             {

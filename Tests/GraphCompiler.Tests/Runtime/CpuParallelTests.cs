@@ -37,13 +37,15 @@ public sealed class CpuParallelTests
             }
         });
         Assert.All(hits, h => Assert.Equal(1, h));
-        if (count >= CpuParallel.Threshold && TorchSharp.torch.get_num_threads() > 1)
+        // On the OpenMP team every thread joins; the thread-pool fallback may find no free worker under a test runner.
+        if (count >= CpuParallel.Threshold && TorchSharp.torch.get_num_threads() > 1 && CpuParallel.Description.StartsWith("libtorch's OpenMP team", StringComparison.Ordinal))
         {
             Assert.True(threads.Count > 1, "a large job should use more than one thread");
         }
     }
 
-    /// <summary>An exception in a piece (on a team thread) reaches the caller and never unwinds through native code.</summary>
+    /// <summary>An exception in a piece (on a team thread) reaches the caller as itself and never unwinds through
+    /// native code.</summary>
     [Fact]
     public void AnExceptionInAPieceReachesTheCaller()
     {
