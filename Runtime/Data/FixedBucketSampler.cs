@@ -108,7 +108,8 @@ public sealed class FixedBucketSampler
     /// <summary>The batches of epoch <paramref name="epoch"/>; the same seed and epoch give the same plan.</summary>
     public BatchPlan Plan(int epoch = 0)
     {
-        var random = new Random(HashCode.Combine(Seed, epoch) & int.MaxValue);
+        // Not HashCode.Combine: .NET randomizes it per process, so runs with the same seed shuffled differently.
+        var random = new Random((int)((((long)Seed * 1_000_003L) + epoch) & int.MaxValue));
         var byBucket = _buckets.ToDictionary(b => b, _ => new List<int>());
         for (var i = 0; i < _lengths.Count; i++)
         {
