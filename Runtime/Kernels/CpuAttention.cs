@@ -98,14 +98,6 @@ internal static class CpuAttention
         return output.permute(0, 2, 1, 3);
     }
 
-    /// <summary>The address of t's first element. Tensor.bytes refuses views that are not contiguous, so it is taken
-    /// from a one-element view at the same storage offset, which is contiguous and starts at the same address.</summary>
-    private static unsafe nint First(Tensor t)
-    {
-        using var one = t.as_strided(new[] { 1L }, new[] { 1L }, t.storage_offset());
-        return (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(one.bytes));
-    }
-
     /// <summary>At least <paramref name="floats"/> floats of this thread's scratch, 64-byte aligned.</summary>
     private static unsafe float* Scratch(long floats)
     {
@@ -131,7 +123,7 @@ internal static class CpuAttention
 
         public Problem(Tensor q, Tensor k, Tensor v, Tensor mask, Tensor output)
         {
-            (_q, _k, _v, _m, _o) = (First(q), First(k), First(v), First(mask), First(output));
+            (_q, _k, _v, _m, _o) = (TensorPointers.First(q), TensorPointers.First(k), TensorPointers.First(v), TensorPointers.First(mask), TensorPointers.First(output));
             (_qB, _qH, _qS) = (q.stride(0), q.stride(1), q.stride(2));
             (_kB, _kH, _kS) = (k.stride(0), k.stride(1), k.stride(2));
             (_vB, _vH, _vS) = (v.stride(0), v.stride(1), v.stride(2));

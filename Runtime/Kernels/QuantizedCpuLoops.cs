@@ -22,22 +22,19 @@ internal static class QuantizedCpuLoops
     /// <summary>q = clamp(round(x / scale), ±127) with x f32 and q i8 of the same size.</summary>
     public static unsafe void Quantize(Tensor x, float scale, Tensor q)
     {
-        var source = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(x.bytes));
-        var target = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(q.bytes));
+        var (source, target) = (TensorPointers.First(x), TensorPointers.First(q));
         CpuParallel.For(x.numel(), 64, (start, end) => QuantizeRange((float*)source, (sbyte*)target, start, end, scale));
     }
 
     /// <summary>y[m, n] = (f32)acc[m, n] · combined[n] (+ bias[n]), then GELU when <paramref name="gelu"/>; acc i32
     /// [M, N] and y f32 [M, N].</summary>
     public static unsafe void Dequantize(Tensor acc, Tensor combined, Tensor? bias, bool gelu, Tensor y) =>
-        DequantizeRows(acc, combined, bias, gelu, Pointer(y), 0f);
+        DequantizeRows(acc, combined, bias, gelu, TensorPointers.First(y), 0f);
 
     /// <summary>As <see cref="Dequantize"/>, but the result is requantized for the next GEMM in the same pass:
     /// q[m, n] = clamp(round(v / outputScale), ±127) as i8 [M, N], so the f32 values never reach memory.</summary>
     public static unsafe void DequantizeToInt8(Tensor acc, Tensor combined, Tensor? bias, bool gelu, float outputScale, Tensor q) =>
-        DequantizeRows(acc, combined, bias, gelu, Pointer(q), outputScale);
-
-    private static unsafe nint Pointer(Tensor t) => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
+        DequantizeRows(acc, combined, bias, gelu, TensorPointers.First(q), outputScale);
 
     /// <summary>The row loop of both: <paramref name="outputScale"/> 0 writes f32, otherwise i8. The epilogue is a
     /// type argument so each variant compiles to its own loop with GELU inlined or absent.</summary>
@@ -57,9 +54,9 @@ internal static class QuantizedCpuLoops
         where TEpilogue : struct, IEpilogue
     {
         var (rows, columns) = (acc.shape[0], acc.shape[1]);
-        var source = Pointer(acc);
-        var scales = Pointer(combined);
-        var offsets = bias is null ? 0 : Pointer(bias);
+        var source = TensorPointers.First(acc);
+        var scales = TensorPointers.First(combined);
+        var offsets = bias is null ? 0 : TensorPointers.First(bias);
         CpuParallel.For(rows, 1, (start, end) =>
         {
             for (var row = start; row < end; row++)
