@@ -23,9 +23,9 @@ namespace GraphCompiler.Generator.Passes
                 consumers[node.Inputs[0]] = node;
             }
 
-            var moved = new Dictionary<int, List<Node>>();
+            // The consumer's input_scale parameter, keyed by the producer it now also feeds (and must precede).
+            var movedBefore = new Dictionary<int, Node>();
             var replacements = new Dictionary<int, Node>();
-            var movedParams = new HashSet<int>();
             foreach (var producer in graph.Nodes.Where(n => n.Op is OpNames.QLinear or OpNames.QLinearGelu))
             {
                 if (!Rewrite.SingleUse(uses, graph, producer.Id) || !consumers.TryGetValue(producer.Id, out var consumer))
@@ -34,8 +34,7 @@ namespace GraphCompiler.Generator.Passes
                 }
 
                 var outputScale = byId[consumer.Inputs[3]];
-                moved[producer.Id] = new List<Node> { outputScale };
-                movedParams.Add(outputScale.Id);
+                movedBefore[producer.Id] = outputScale;
                 replacements[producer.Id] = producer with
                 {
                     Op = producer.Op == OpNames.QLinearGelu ? OpNames.QLinearGeluRequantize : OpNames.QLinearRequantize,
@@ -49,9 +48,19 @@ namespace GraphCompiler.Generator.Passes
                 return graph;
             }
 
-            var rewritten = QuantizationPlan.InsertBefore(graph, moved, replacements);
-            var seen = new HashSet<int>();
-            return rewritten with { Nodes = rewritten.Nodes.Where(n => !movedParams.Contains(n.Id) || seen.Add(n.Id)).ToEquatableArray() };
+            var movedIds = new HashSet<int>(movedBefore.Values.Select(p => p.Id));
+            var nodes = new List<Node>();
+            foreach (var node in graph.Nodes.Where(n => !movedIds.Contains(n.Id)))
+            {
+                if (movedBefore.TryGetValue(node.Id, out var param))
+                {
+                    nodes.Add(param);
+                }
+
+                nodes.Add(replacements.TryGetValue(node.Id, out var replacement) ? replacement : node);
+            }
+
+            return graph with { Nodes = nodes.ToEquatableArray() };
         }
     }
 }
