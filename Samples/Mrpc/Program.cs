@@ -2,23 +2,26 @@ using System.CommandLine;
 using GraphCompiler.Runtime.Training;
 using GraphCompiler.Samples.Mrpc;
 
+// One source for the defaults: the settings record the run reads.
+var defaults = new MrpcSettings();
+
 var data = new Option<DirectoryInfo?>("--data") { Description = "Folder with GLUE MRPC train.tsv and dev.tsv (default: the built-in demo pairs, not MRPC)" };
-var preset = new Option<string>("--preset") { Description = "full: train.tsv → dev.tsv, GluonNLP's script; tutorial: train and evaluate on dev.tsv, Adam lr 5e-6", DefaultValueFactory = _ => "full" };
-var model = new Option<string>("--model") { Description = "minilm, bert_12_768_12 or bert_24_1024_16 (BERT needs --weights)", DefaultValueFactory = _ => "minilm" };
+var preset = new Option<string>("--preset") { Description = "full: train.tsv → dev.tsv, GluonNLP's script; tutorial: train and evaluate on dev.tsv, Adam lr 5e-6", DefaultValueFactory = _ => defaults.Preset };
+var model = new Option<string>("--model") { Description = "minilm, bert_12_768_12 or bert_24_1024_16 (BERT needs --weights)", DefaultValueFactory = _ => defaults.Model };
 var weights = new Option<string?>("--weights") { Description = "Pretrained checkpoint: .safetensors (HF), .params (GluonNLP) or .onnx" };
 var vocab = new Option<string?>("--vocab") { Description = "vocab.txt of the checkpoint (default: bert-base-uncased's, shipped with MiniLM)" };
 var epochs = new Option<int?>("--epochs") { Description = "Epochs (default 3)" };
 var trainLimit = new Option<int?>("--train-limit") { Description = "Train on the first N training pairs only (a short run)" };
-var int8 = new Option<bool>("--int8") { Description = "After training: calibrate, quantize to int8, export (symbol + params, ONNX), re-import, evaluate and time", DefaultValueFactory = _ => true };
-var calibration = new Option<string>("--calibration") { Description = "naive, percentile (99.99th of |x|), entropy, or customize (the tutorial's: GluonNLP's BertLayerCollector clipping)", DefaultValueFactory = _ => "percentile" };
-var calibrationBatches = new Option<int>("--calibration-batches") { Description = "Dev batches of 32 to calibrate on", DefaultValueFactory = _ => 5 };
+var int8 = new Option<bool>("--int8") { Description = "After training: calibrate, quantize to int8, export (symbol + params, ONNX), re-import, evaluate and time", DefaultValueFactory = _ => defaults.Int8 };
+var calibration = new Option<string>("--calibration") { Description = "naive, percentile (99.99th of |x|), entropy, or customize (the tutorial's: GluonNLP's BertLayerCollector clipping)", DefaultValueFactory = _ => defaults.Calibration };
+var calibrationBatches = new Option<int>("--calibration-batches") { Description = "Dev batches of 32 to calibrate on", DefaultValueFactory = _ => defaults.CalibrationBatches };
 var deploy = new Option<string?>("--deploy") { Description = "The published predict binary to run on dev.tsv with the int8 export (scripts/publish-predict.sh)" };
 var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default: the preset's)" };
-var seed = new Option<int>("--seed") { Description = "Seed for shuffling and dropout", DefaultValueFactory = _ => 2 };
-var output = new Option<string>("--out") { Description = "Output folder (checkpoints, curves, model, report.json)", DefaultValueFactory = _ => Path.Combine("out", "mrpc") };
+var seed = new Option<int>("--seed") { Description = "Seed for shuffling and dropout", DefaultValueFactory = _ => defaults.Seed };
+var output = new Option<string>("--out") { Description = "Output folder (checkpoints, curves, model, report.json)", DefaultValueFactory = _ => defaults.Output };
 var resume = new Option<bool>("--resume") { Description = "Continue from the latest checkpoint in --out" };
-var logEvery = new Option<int>("--log-every") { Description = "Log every N batches", DefaultValueFactory = _ => 4 };
-var progress = new Option<ProgressMode>("--progress") { Description = "Auto, Bar, Lines or None", DefaultValueFactory = _ => ProgressMode.Auto };
+var logEvery = new Option<int>("--log-every") { Description = "Log every N batches", DefaultValueFactory = _ => defaults.LogEvery };
+var progress = new Option<ProgressMode>("--progress") { Description = "Auto, Bar, Lines or None", DefaultValueFactory = _ => defaults.Progress };
 
 var root = new RootCommand("Fine-tune pretrained BERT on MRPC (paraphrase or not) with the generated forward and backward.")
 {
