@@ -23,6 +23,7 @@ namespace GraphCompiler.Generator.Passes
             new FuseAttention(),
             new FuseBiasGelu(),
             new FuseAddLayerNorm(),
+            new MergeSliceGrads(),
             new EliminateDeadNodes(),
             new InferShapes(),
         };

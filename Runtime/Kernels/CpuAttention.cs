@@ -664,7 +664,7 @@ internal static class CpuAttention
         var shift = stackalloc float[RowBlock];
         for (var r = 0; r < rows; r++)
         {
-            var max = MaxAcross(highest[r]);
+            var max = VectorMath.MaxAcross(highest[r]);
             shift[r] = max == float.NegativeInfinity ? 0 : max;
         }
 
@@ -787,12 +787,5 @@ internal static class CpuAttention
         var factor = Vector512.Create(scale);
         (a * factor).Store(target);
         (b * factor).Store(target + 16);
-    }
-
-    private static float MaxAcross(Vector512<float> v)
-    {
-        var half = Vector256.Max(v.GetLower(), v.GetUpper());
-        var quarter = Vector128.Max(half.GetLower(), half.GetUpper());
-        return MathF.Max(MathF.Max(quarter[0], quarter[1]), MathF.Max(quarter[2], quarter[3]));
     }
 }

@@ -9,6 +9,11 @@ public static partial class Kernels
     /// applies the same one.</summary>
     public static Tensor DropoutMask(Tensor like, double p)
     {
+        if (p < 1 && CpuTrainingLoops.AppliesElementwise(like))
+        {
+            return CpuTrainingLoops.DropoutMask(like, p);
+        }
+
         using var keep = full_like(like, 1 - p);
         var mask = bernoulli(keep);
         return mask.div_(1 - p);
@@ -43,6 +48,11 @@ public static partial class Kernels
     /// <summary>d gelu(x) = Φ(x) + x·φ(x) (erf form).</summary>
     public static Tensor GeluGrad(Tensor dy, Tensor x)
     {
+        if (CpuTrainingLoops.AppliesElementwise(dy, x) && dy.shape.SequenceEqual(x.shape))
+        {
+            return CpuTrainingLoops.GeluGrad(dy, x);
+        }
+
         using var scope = NewDisposeScope();
         var cdf = (x * (1 / Math.Sqrt(2))).erf_().add_(1).mul_(0.5);
         var pdf = (x * x).mul_(-0.5).exp_().mul_(1 / Math.Sqrt(2 * Math.PI));
@@ -60,6 +70,11 @@ public static partial class Kernels
     /// <summary>Softmax backward over the last dimension from the saved output: y·(dy − Σ dy·y).</summary>
     public static Tensor SoftmaxGrad(Tensor dy, Tensor y)
     {
+        if (CpuTrainingLoops.Applies(y.shape[^1], dy, y) && dy.shape.SequenceEqual(y.shape))
+        {
+            return CpuTrainingLoops.SoftmaxGrad(dy, y, 1f);
+        }
+
         using var scope = NewDisposeScope();
         var dot = (dy * y).sum(-1, keepdim: true);
         return (dy - dot).mul_(y).MoveToOuterDisposeScope();
@@ -68,6 +83,11 @@ public static partial class Kernels
     /// <summary>LayerNorm backward for the input, recomputing mean and rstd from the saved input.</summary>
     public static Tensor LayerNormInputGrad(Tensor dy, Tensor x, Tensor weight, double eps)
     {
+        if (CpuTrainingLoops.Applies(x.shape[^1], dy, x, weight) && dy.shape.SequenceEqual(x.shape))
+        {
+            return CpuTrainingLoops.LayerNormInputGrad(dy, x, weight, eps);
+        }
+
         using var scope = NewDisposeScope();
         var (xhat, rstd) = Normalize(x, eps);
         var dxhat = dy * weight;
@@ -79,6 +99,11 @@ public static partial class Kernels
     /// <summary>LayerNorm backward for the gain: Σ dy·x̂ over all leading dimensions.</summary>
     public static Tensor LayerNormWeightGrad(Tensor dy, Tensor x, double eps)
     {
+        if (CpuTrainingLoops.Applies(x.shape[^1], dy, x) && dy.shape.SequenceEqual(x.shape))
+        {
+            return CpuTrainingLoops.LayerNormWeightGrad(dy, x, eps);
+        }
+
         using var scope = NewDisposeScope();
         var (xhat, _) = Normalize(x, eps);
         return (dy * xhat).reshape(-1, x.shape[^1]).sum(new long[] { 0 }).MoveToOuterDisposeScope();

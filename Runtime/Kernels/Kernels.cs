@@ -54,6 +54,11 @@ public static partial class Kernels
     /// <summary>softmax(x + mask) over the last dimension.</summary>
     public static Tensor MaskedSoftmax(Tensor x, Tensor mask)
     {
+        if (CpuTrainingLoops.AppliesMaskedSoftmax(x, mask))
+        {
+            return CpuTrainingLoops.MaskedSoftmax(x, mask);
+        }
+
         using var sum = add(x, mask);
         return softmax(sum, -1);
     }

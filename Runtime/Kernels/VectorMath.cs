@@ -40,6 +40,15 @@ internal static class VectorMath
         return Avx512F.Scale(p, n);
     }
 
+    /// <summary>The largest of a vector's lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MaxAcross(Vector512<float> v)
+    {
+        var half = Vector256.Max(v.GetLower(), v.GetUpper());
+        var quarter = Vector128.Max(half.GetLower(), half.GetUpper());
+        return MathF.Max(MathF.Max(quarter[0], quarter[1]), MathF.Max(quarter[2], quarter[3]));
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Exp(Vector512<float> x)
     {
@@ -76,29 +85,42 @@ internal static class VectorMath
         return p * BitConverter.Int32BitsToSingle(((int)n + 127) << 23);
     }
 
+    /// <summary>erfc(z) for z ≥ 0 (A&S 7.1.26) and e^(−z²), which it is built on (with z = |x|/√2 that is the
+    /// unnormalised Gaussian density e^(−x²/2) GELU's derivative needs).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Gelu(Vector512<float> x)
+    public static (Vector512<float> Erfc, Vector512<float> Gaussian) ErfcAndGaussian(Vector512<float> z)
     {
-        var z = Vector512.Abs(x) * Vector512.Create(InvSqrt2);
         var t = Vector512<float>.One / Vector512.FusedMultiplyAdd(z, Vector512.Create(P), Vector512<float>.One);
         var poly = Vector512.FusedMultiplyAdd(t, Vector512.Create(A5), Vector512.Create(A4));
         poly = Vector512.FusedMultiplyAdd(poly, t, Vector512.Create(A3));
         poly = Vector512.FusedMultiplyAdd(poly, t, Vector512.Create(A2));
         poly = Vector512.FusedMultiplyAdd(poly, t, Vector512.Create(A1));
-        var erfc = poly * t * Exp(-(z * z));
+        var gaussian = Exp(-(z * z));
+        return (poly * t * gaussian, gaussian);
+    }
+
+    public static (float Erfc, float Gaussian) ErfcAndGaussian(float z)
+    {
+        var t = 1f / MathF.FusedMultiplyAdd(z, P, 1f);
+        var poly = MathF.FusedMultiplyAdd(t, A5, A4);
+        poly = MathF.FusedMultiplyAdd(poly, t, A3);
+        poly = MathF.FusedMultiplyAdd(poly, t, A2);
+        poly = MathF.FusedMultiplyAdd(poly, t, A1);
+        var gaussian = Exp(-(z * z));
+        return (poly * t * gaussian, gaussian);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Gelu(Vector512<float> x)
+    {
+        var (erfc, _) = ErfcAndGaussian(Vector512.Abs(x) * Vector512.Create(InvSqrt2));
         var onePlusErf = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(x, Vector512<float>.Zero), Vector512.Create(2f) - erfc, erfc);
         return Vector512.Create(0.5f) * x * onePlusErf;
     }
 
     public static float Gelu(float x)
     {
-        var z = MathF.Abs(x) * InvSqrt2;
-        var t = 1f / MathF.FusedMultiplyAdd(z, P, 1f);
-        var poly = MathF.FusedMultiplyAdd(t, A5, A4);
-        poly = MathF.FusedMultiplyAdd(poly, t, A3);
-        poly = MathF.FusedMultiplyAdd(poly, t, A2);
-        poly = MathF.FusedMultiplyAdd(poly, t, A1);
-        var erfc = poly * t * Exp(-(z * z));
+        var (erfc, _) = ErfcAndGaussian(MathF.Abs(x) * InvSqrt2);
         return 0.5f * x * (x >= 0 ? 2f - erfc : erfc);
     }
 }
