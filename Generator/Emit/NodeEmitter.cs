@@ -55,6 +55,7 @@ namespace GraphCompiler.Generator.Emit
                 OpNames.GeluGrad => $"Kernels.GeluGrad({In(0)}, {In(1)})",
                 OpNames.TanhGrad => $"Kernels.TanhGrad({In(0)}, {In(1)})",
                 OpNames.SoftmaxGrad => $"Kernels.SoftmaxGrad({In(0)}, {In(1)})",
+                OpNames.GatedSoftmaxGrad => $"Kernels.SoftmaxGrad({In(0)}, {In(1)}, {In(2)}, {Num("scale")})",
                 OpNames.LayerNormDx => $"Kernels.LayerNormInputGrad({In(0)}, {In(1)}, {In(2)}, {Num("eps")})",
                 OpNames.LayerNormDw => $"Kernels.LayerNormWeightGrad({In(0)}, {In(1)}, {Num("eps")})",
                 OpNames.SelectGrad => $"Kernels.SelectGrad({In(0)}, {Int("dim")}, {Int("index")}, {Dims(node.DimList("size"))})",

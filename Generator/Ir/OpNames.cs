@@ -75,6 +75,9 @@ namespace GraphCompiler.Generator.Ir
         public const string GeluGrad = "gelu_grad";
         public const string TanhGrad = "tanh_grad";
         public const string SoftmaxGrad = "softmax_grad";
+        /// <summary>scale·softmax_grad(dy ∘ gate, y): attention's backward through dropout and the score scale in one pass
+        /// (inputs dy, y, gate; attribute scale).</summary>
+        public const string GatedSoftmaxGrad = "gated_softmax_grad";
         public const string LayerNormDx = "layer_norm_dx";
         public const string LayerNormDw = "layer_norm_dw";
         public const string SelectGrad = "select_grad";

@@ -233,6 +233,10 @@ namespace GraphCompiler.Generator.Ir
                 case OpNames.SoftmaxGrad:
                     RequireSameShape(In(0), In(1));
                     return In(0);
+                case OpNames.GatedSoftmaxGrad:
+                    RequireSameShape(In(0), In(1));
+                    RequireSameShape(In(0), In(2));
+                    return In(0);
                 case OpNames.LayerNormDx:
                     RequireSameShape(In(0), In(1));
                     return In(0);

@@ -24,6 +24,7 @@ namespace GraphCompiler.Generator.Passes
             new FuseBiasGelu(),
             new FuseAddLayerNorm(),
             new MergeSliceGrads(),
+            new FuseSoftmaxGrad(),
             new EliminateDeadNodes(),
             new InferShapes(),
         };

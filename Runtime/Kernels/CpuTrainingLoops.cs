@@ -79,6 +79,28 @@ internal static unsafe class CpuTrainingLoops
         return x ^ (x >> 16);
     }
 
+    /// <summary>GELU (erf form) element-wise, as the int8 GEMM's epilogue computes it.</summary>
+    public static Tensor Gelu(Tensor x)
+    {
+        var y = empty_like(x);
+        var (source, target) = (TensorPointers.First(x), TensorPointers.First(y));
+        CpuParallel.For(x.numel(), Vector512<float>.Count, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
+        {
+            float* input = (float*)source, output = (float*)target;
+            var i = start;
+            for (; i + Vector512<float>.Count <= end; i += Vector512<float>.Count)
+            {
+                Vector512.Store(VectorMath.Gelu(Vector512.Load(input + i)), output + i);
+            }
+
+            for (; i < end; i++)
+            {
+                output[i] = VectorMath.Gelu(input[i]);
+            }
+        }, work: 6);
+        return y;
+    }
+
     /// <summary>dy·(Φ(x) + x·φ(x)): GELU's derivative (erf form) times the incoming gradient. Φ is
     /// <see cref="VectorMath"/>'s erfc (absolute error ≤ 1.5e-7) and φ reuses its e^(−x²/2).</summary>
     public static Tensor GeluGrad(Tensor dy, Tensor x)
@@ -161,29 +183,32 @@ internal static unsafe class CpuTrainingLoops
         return y;
     }
 
-    /// <summary>y·(dy − Σ dy·y) over the last dimension, times <paramref name="scale"/>: softmax's backward from its saved
-    /// output.</summary>
-    public static Tensor SoftmaxGrad(Tensor dy, Tensor y, float scale)
+    /// <summary>scale·y·(g − Σ g·y) with g = dy (∘ gate when given) over the last dimension: softmax's backward from its
+    /// saved output, with attention's dropout mask and score scale folded in.</summary>
+    public static Tensor SoftmaxGrad(Tensor dy, Tensor y, Tensor? gate, float scale)
     {
         var dx = empty_like(y);
         var n = y.shape[^1];
-        var (gradient, source, target) = (TensorPointers.First(dy), TensorPointers.First(y), TensorPointers.First(dx));
+        var (gradient, source, gates, target) = (TensorPointers.First(dy), TensorPointers.First(y), gate is null ? 0 : TensorPointers.First(gate), TensorPointers.First(dx));
         CpuParallel.For(y.numel() / n, 1, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
         {
+            var s = Vector512.Create(scale);
             for (var row = start; row < end; row++)
             {
                 float* gr = (float*)gradient + row * n, yr = (float*)source + row * n, outr = (float*)target + row * n;
+                var mr = gates == 0 ? null : (float*)gates + row * n;
                 var dot = Vector512<float>.Zero;
                 for (long j = 0; j < n; j += Vector512<float>.Count)
                 {
-                    dot = Vector512.FusedMultiplyAdd(Vector512.Load(gr + j), Vector512.Load(yr + j), dot);
+                    var g = mr == null ? Vector512.Load(gr + j) : Vector512.Load(gr + j) * Vector512.Load(mr + j);
+                    dot = Vector512.FusedMultiplyAdd(g, Vector512.Load(yr + j), dot);
                 }
 
                 var sum = Vector512.Create(Vector512.Sum(dot));
-                var s = Vector512.Create(scale);
                 for (long j = 0; j < n; j += Vector512<float>.Count)
                 {
-                    Vector512.Store((Vector512.Load(gr + j) - sum) * Vector512.Load(yr + j) * s, outr + j);
+                    var g = mr == null ? Vector512.Load(gr + j) : Vector512.Load(gr + j) * Vector512.Load(mr + j);
+                    Vector512.Store((g - sum) * Vector512.Load(yr + j) * s, outr + j);
                 }
             }
         }, work: n * 3);

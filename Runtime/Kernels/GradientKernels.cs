@@ -72,12 +72,25 @@ public static partial class Kernels
     {
         if (CpuTrainingLoops.Applies(y.shape[^1], dy, y) && dy.shape.SequenceEqual(y.shape))
         {
-            return CpuTrainingLoops.SoftmaxGrad(dy, y, 1f);
+            return CpuTrainingLoops.SoftmaxGrad(dy, y, null, 1f);
         }
 
         using var scope = NewDisposeScope();
         var dot = (dy * y).sum(-1, keepdim: true);
         return (dy - dot).mul_(y).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>scale·SoftmaxGrad(dy ∘ gate, y): attention's backward through its dropout mask and score scale.</summary>
+    public static Tensor SoftmaxGrad(Tensor dy, Tensor y, Tensor gate, double scale)
+    {
+        if (CpuTrainingLoops.Applies(y.shape[^1], dy, y, gate) && dy.shape.SequenceEqual(y.shape) && gate.shape.SequenceEqual(y.shape))
+        {
+            return CpuTrainingLoops.SoftmaxGrad(dy, y, gate, (float)scale);
+        }
+
+        using var gated = dy * gate;
+        using var grad = SoftmaxGrad(gated, y);
+        return grad.mul(scale);
     }
 
     /// <summary>LayerNorm backward for the input, recomputing mean and rstd from the saved input.</summary>

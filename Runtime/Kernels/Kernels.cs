@@ -48,8 +48,9 @@ public static partial class Kernels
         return matmul(a, bt);
     }
 
-    /// <summary>GELU, exact erf form.</summary>
-    public static Tensor Gelu(Tensor x) => nn.functional.gelu(x);
+    /// <summary>GELU, exact erf form; without autograd on CPU float32, one AVX-512 pass (<see cref="VectorMath.Gelu"/>).</summary>
+    public static Tensor Gelu(Tensor x) =>
+        !(is_grad_enabled() && x.requires_grad) && CpuTrainingLoops.AppliesElementwise(x) ? CpuTrainingLoops.Gelu(x) : nn.functional.gelu(x);
 
     /// <summary>softmax(x + mask) over the last dimension.</summary>
     public static Tensor MaskedSoftmax(Tensor x, Tensor mask)

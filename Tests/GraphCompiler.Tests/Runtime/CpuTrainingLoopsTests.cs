@@ -25,6 +25,18 @@ public sealed class CpuTrainingLoopsTests
         AssertClose(expected, actual);
     }
 
+    /// <summary>The forward GELU without autograd (the training forward runs inside the generated Function under
+    /// no_grad) against float64 torch.</summary>
+    [Fact]
+    public void GeluMatchesTorch()
+    {
+        using var x = randn(4, 7, 37, dtype: ScalarType.Float64).mul_(4);
+        using var expected = nn.functional.gelu(x);
+        using var _ = no_grad();
+        using var actual = Kernels.Gelu(x.to(ScalarType.Float32));
+        AssertClose(expected, actual);
+    }
+
     [Fact]
     public void SoftmaxGradMatchesAutograd()
     {
@@ -33,6 +45,19 @@ public sealed class CpuTrainingLoopsTests
         using var dy = randn(2, 3, 5, 64, dtype: ScalarType.Float64);
         using var expected = AutogradOf(scores, dy, v => softmax(v, -1));
         using var actual = Kernels.SoftmaxGrad(dy.to(ScalarType.Float32), y.to(ScalarType.Float32));
+        AssertClose(expected, actual);
+    }
+
+    /// <summary>The gated form attention's backward uses: scale·softmax_grad(dy ∘ dropout mask, y).</summary>
+    [Fact]
+    public void GatedSoftmaxGradMatchesAutograd()
+    {
+        using var scores = randn(2, 3, 5, 32, dtype: ScalarType.Float64).mul_(3);
+        using var y = softmax(scores.mul(0.25), -1);
+        using var gate = bernoulli(full_like(y, 0.9)).div_(0.9);
+        using var dy = randn(2, 3, 5, 32, dtype: ScalarType.Float64);
+        using var expected = AutogradOf(scores, dy, v => softmax(v.mul(0.25), -1).mul(gate));
+        using var actual = Kernels.SoftmaxGrad(dy.to(ScalarType.Float32), y.to(ScalarType.Float32), gate.to(ScalarType.Float32), 0.25);
         AssertClose(expected, actual);
     }
 
