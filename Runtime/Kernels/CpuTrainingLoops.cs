@@ -59,6 +59,41 @@ internal static unsafe class CpuTrainingLoops
         return mask;
     }
 
+    /// <summary>One AdamW update of a parameter in a single pass over p, g, m and v (torch's AdamW is ten passes and two
+    /// temporaries per parameter), in torch's order of operations: p·(1 − lr·wd); m = β₁m + (1−β₁)g;
+    /// v = β₂v + (1−β₂)g²; p −= (lr / bc₁)·m / (√v / √bc₂ + ε).</summary>
+    public static void AdamWStep(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, double lr, double beta1, double beta2, double eps, double weightDecay, long step)
+    {
+        var (decay, b1, b2, eps32) = ((float)(1 - lr * weightDecay), (float)beta1, (float)beta2, (float)eps);
+        var stepSize = (float)(lr / (1 - Math.Pow(beta1, step)));
+        var sqrtBc2 = (float)Math.Sqrt(1 - Math.Pow(beta2, step));
+        var (pp, gp, mp, vp) = (TensorPointers.First(param), TensorPointers.First(grad), TensorPointers.First(expAvg), TensorPointers.First(expAvgSq));
+        CpuParallel.For(param.numel(), Vector512<float>.Count, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
+        {
+            float* p = (float*)pp, g = (float*)gp, m = (float*)mp, v = (float*)vp;
+            var i = start;
+            for (; i + Vector512<float>.Count <= end; i += Vector512<float>.Count)
+            {
+                var gi = Vector512.Load(g + i);
+                var mi = Vector512.Load(m + i) * Vector512.Create(b1) + gi * Vector512.Create(1 - b1);
+                var vi = Vector512.Load(v + i) * Vector512.Create(b2) + gi * gi * Vector512.Create(1 - b2);
+                var denominator = Vector512.Sqrt(vi) / Vector512.Create(sqrtBc2) + Vector512.Create(eps32);
+                var pi = Vector512.Load(p + i) * Vector512.Create(decay);
+                Vector512.Store(mi, m + i);
+                Vector512.Store(vi, v + i);
+                Vector512.Store(pi - Vector512.Create(stepSize) * (mi / denominator), p + i);
+            }
+
+            for (; i < end; i++)
+            {
+                var mi = m[i] * b1 + g[i] * (1 - b1);
+                var vi = v[i] * b2 + g[i] * g[i] * (1 - b2);
+                (m[i], v[i]) = (mi, vi);
+                p[i] = p[i] * decay - stepSize * (mi / (MathF.Sqrt(vi) / sqrtBc2 + eps32));
+            }
+        }, work: 6);
+    }
+
     /// <summary>murmur3's 32-bit finalizer: every input bit flips each output bit with probability about ½.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<uint> Mix(Vector512<uint> x)

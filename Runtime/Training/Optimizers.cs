@@ -21,7 +21,8 @@ public static class Optimizers
     }
 
     /// <summary>The optimizer of <paramref name="options"/>: group 0 decayed with <see cref="TrainerOptions.WeightDecay"/>,
-    /// group 1 without (an empty group is left out).</summary>
+    /// group 1 without (an empty group is left out). AdamW is <see cref="FusedAdamW"/> (torch's update, one pass per
+    /// parameter); Adam is torch's.</summary>
     public static OptimizerHelper Create(nn.Module model, TrainerOptions options)
     {
         var named = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
@@ -41,7 +42,7 @@ public static class Optimizers
                 groups.Add(new AdamW.ParamGroup(plain, lr, b1, b2, eps, 0));
             }
 
-            return optim.AdamW(groups, lr, b1, b2, eps, wd);
+            return new FusedAdamW(groups, lr, b1, b2, eps, wd);
         }
 
         var adamGroups = new List<Adam.ParamGroup>();

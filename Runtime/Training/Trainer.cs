@@ -76,6 +76,7 @@ public sealed class Trainer : IDisposable
     public Trainer(nn.Module model, Func<Batch, Tensor> forward, TrainerOptions options)
     {
         options.Validate();
+        NativeHeap.KeepFreedMemory();
         Model = model;
         _forward = forward;
         Options = options;

@@ -19,6 +19,9 @@ namespace GraphCompiler.Benchmarks;
 /// the sequences (or data pairs) one iteration handles; Gflop is 0 where FLOPs mean nothing (generator, data).</summary>
 public sealed record CaseResult(string Case, string Model, string Peer, int Batch, int Seq, double MedianSeconds, double MinSeconds, double Gflop, long PeakBytes, string Note = "")
 {
+    /// <summary>Training cases: the median forward, backward and optimizer-step milliseconds.</summary>
+    public double[]? PhaseMilliseconds { get; init; }
+
     public double SequencesPerSecond => Batch / MedianSeconds;
 
     public double GflopPerSecond => Gflop / MedianSeconds;
@@ -212,9 +215,13 @@ public static class Cases
         return int8;
     }
 
+    /// <summary>One optimizer step (forward, backward, AdamW) on a fixed batch. Both peers run as the trainer runs a
+    /// model: its <see cref="NativeHeap"/> settings and its <see cref="FusedAdamW"/>, so the step compares the models
+    /// (forward and backward), not malloc's page recycling or the optimizer. Each phase's median is recorded.</summary>
     private static CaseResult Train(string peer, ModelShape shape, int seq, int iterations)
     {
         const int batch = 32;
+        NativeHeap.KeepFreedMemory();
         var (ids, types, lengths) = Inputs(batch, seq);
         using var labels = randint(0, 2, new long[] { batch });
         nn.Module<Tensor, Tensor, Tensor, Tensor> model = peer switch
@@ -225,18 +232,26 @@ public static class Cases
         };
         using var _ = model;
         model.train();
-        using var optimizer = optim.AdamW(model.parameters(), 1e-5);
+        using var optimizer = new FusedAdamW(new[] { new TorchSharp.Modules.AdamW.ParamGroup(model.parameters(), 1e-5) }, 1e-5, 0.9, 0.999, 1e-8, 0);
+        var (forward, backward, step) = (new List<double>(), new List<double>(), new List<double>());
         var times = Time(iterations, () =>
         {
             using var scope = NewDisposeScope();
+            var clock = Stopwatch.StartNew();
             optimizer.zero_grad();
             var loss = nn.functional.cross_entropy(model.call(ids, types, lengths), labels);
+            var forwardDone = clock.Elapsed.TotalMilliseconds;
             loss.backward();
+            var backwardDone = clock.Elapsed.TotalMilliseconds;
             optimizer.step();
+            forward.Add(forwardDone);
+            backward.Add(backwardDone - forwardDone);
+            step.Add(clock.Elapsed.TotalMilliseconds - backwardDone);
             GC.Collect(); // as the trainer does: TorchSharp frees autograd graphs through finalizers
             GC.WaitForPendingFinalizers();
         });
-        return Result("training step (fwd+bwd+AdamW)", shape.Name, peer == "generated" ? "generated backward" : "stock modules + autograd", batch, seq, times, 3 * shape.ForwardGflop(batch, seq));
+        var phases = new[] { Median(forward.Skip(1)), Median(backward.Skip(1)), Median(step.Skip(1)) };
+        return Result("training step (fwd+bwd+AdamW)", shape.Name, peer == "generated" ? "generated backward" : "stock modules + autograd", batch, seq, times, 3 * shape.ForwardGflop(batch, seq)) with { PhaseMilliseconds = phases };
     }
 
     private static nn.Module Generated(string name) => name switch
@@ -262,6 +277,12 @@ public static class Cases
         types[.., (seq / 2)..] = tensor(1L);
         var lengths = randint(seq * 3 / 4, seq + 1, new long[] { batch });
         return (ids, types, lengths);
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.OrderBy(v => v).ToList();
+        return sorted.Count == 0 ? double.NaN : sorted[sorted.Count / 2];
     }
 
     internal static List<double> Time(int iterations, Action step)

@@ -24,6 +24,27 @@ public static class Report
             md.AppendLine(F($"| {r.Case} | {r.Model} | {r.Batch}×{r.Seq} | {r.Peer} | {r.MedianSeconds * 1000:F1} | {r.SequencesPerSecond:F1} | {r.GflopPerSecond:F1} | {100 * r.GflopPerSecond / peak:F0} % | {r.PeakBytes / 1048576.0:F0} | {ratio} |"));
         }
 
+        var training = results.Where(r => r.PhaseMilliseconds is { Length: 3 } && r.Peer.StartsWith("generated", StringComparison.Ordinal)).ToList();
+        if (training.Count > 0)
+        {
+            md.AppendLine();
+            md.AppendLine("Training steps by phase (medians, ms; > 1: the generated model is faster):");
+            md.AppendLine();
+            md.AppendLine("| model | batch×seq | generated fwd / bwd / AdamW | stock fwd / bwd / AdamW | fwd+bwd: stock ÷ generated | whole step: stock ÷ generated | peak memory: generated / stock MB |");
+            md.AppendLine("|---|---|---|---|---:|---:|---|");
+            foreach (var g in training)
+            {
+                var stock = results.FirstOrDefault(r => r.Case == g.Case && r.Model == g.Model && r.Batch == g.Batch && r.Seq == g.Seq && r.PhaseMilliseconds is { Length: 3 } && r != g);
+                if (stock is null)
+                {
+                    continue;
+                }
+
+                var (gp, sp) = (g.PhaseMilliseconds!, stock.PhaseMilliseconds!);
+                md.AppendLine(F($"| {g.Model} | {g.Batch}×{g.Seq} | {gp[0]:F0} / {gp[1]:F0} / {gp[2]:F0} | {sp[0]:F0} / {sp[1]:F0} / {sp[2]:F0} | {(sp[0] + sp[1]) / (gp[0] + gp[1]):F2}× | {stock.MedianSeconds / g.MedianSeconds:F2}× | {g.PeakBytes / 1048576.0:F0} / {stock.PeakBytes / 1048576.0:F0} |"));
+            }
+        }
+
         var int8 = results.Where(r => r.Case == "inference int8" && r.Peer.StartsWith("generated", StringComparison.Ordinal)).ToList();
         if (int8.Count > 0)
         {
