@@ -65,6 +65,34 @@ public static class ModelZoo
         }
     }
 
+    /// <summary>Re-initialises the pooler (if asked) and the top <paramref name="layers"/> encoder layers from their declared
+    /// initializers: the pretrained pooler of a sentence-embedding checkpoint was never trained, and fresh top layers
+    /// help fine-tuning on small data (Zhang et al., "Revisiting Few-sample BERT Fine-tuning", 2021). Returns the
+    /// parameter names it drew afresh.</summary>
+    public static IReadOnlyList<string> Reinitialize(ZooModel model, int layers, bool pooler)
+    {
+        var layerIndex = new System.Text.RegularExpressions.Regex(@"^encoder\.layer\.(\d+)\.");
+        var names = model.Module.named_parameters().Select(p => p.name).ToList();
+        var count = names.Select(n => layerIndex.Match(n)).Where(m => m.Success).Select(m => int.Parse(m.Groups[1].Value)).DefaultIfEmpty(-1).Max() + 1;
+        if (layers < 0 || layers > count)
+        {
+            throw new ArgumentException($"Model '{model.Graph.ModelName}' has {count} encoder layers; cannot re-initialise the top {layers}.", nameof(layers));
+        }
+
+        bool Selected(string name)
+        {
+            if (pooler && name.StartsWith("pooler.", StringComparison.Ordinal))
+            {
+                return true;
+            }
+
+            var m = layerIndex.Match(name);
+            return m.Success && int.Parse(m.Groups[1].Value) >= count - layers;
+        }
+
+        return ParameterInit.Reinitialize(model.Module, Selected);
+    }
+
     /// <summary>Reads a weight file by its format (extension, then content for project checkpoints).</summary>
     public static TensorSet ReadCheckpoint(string path) => Path.GetExtension(path).ToLowerInvariant() switch
     {

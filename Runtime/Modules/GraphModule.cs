@@ -49,6 +49,9 @@ public interface IGraphModule
 
     IReadOnlyList<PackedParameter> PackedParameters { get; }
 
+    /// <summary>Each parameter's declared initializer (a <see cref="ParameterInit"/> name) by parameter name.</summary>
+    IReadOnlyDictionary<string, string> ParameterInitializers { get; }
+
     /// <summary>How training-mode forwards are differentiated.</summary>
     GradientMode GradientMode { get; set; }
 
@@ -116,6 +119,33 @@ public static class ParameterInit
             _ => throw new ArgumentException($"unknown initializer '{init}'", nameof(init)),
         };
         return new Parameter(data, requires_grad: true);
+    }
+
+    /// <summary>Draws the parameters <paramref name="select"/> picks afresh from their declared initializers, in place (an
+    /// optimizer built afterwards sees the same tensors). Returns their names.</summary>
+    public static IReadOnlyList<string> Reinitialize(nn.Module module, Func<string, bool> select)
+    {
+        var graph = module as IGraphModule ?? throw new ArgumentException($"'{module.GetName()}' is not a generated module: its initializers are unknown.", nameof(module));
+        var names = new List<string>();
+        using var noGrad = no_grad();
+        foreach (var (name, parameter) in module.named_parameters())
+        {
+            if (!select(name))
+            {
+                continue;
+            }
+
+            if (!graph.ParameterInitializers.TryGetValue(name, out var init))
+            {
+                throw new ArgumentException($"Model '{graph.ModelName}' declares no initializer for parameter '{name}'.", nameof(module));
+            }
+
+            using var fresh = Create(init, parameter.shape, parameter.device, parameter.dtype);
+            parameter.copy_(fresh);
+            names.Add(name);
+        }
+
+        return names;
     }
 
     private static Tensor KaimingUniformTensor(long[] shape, Device? device, ScalarType dtype)

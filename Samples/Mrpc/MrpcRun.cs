@@ -37,6 +37,12 @@ public sealed record MrpcSettings
 
     public int MaxLength { get; init; } = 128;
 
+    /// <summary>Encoder layers, counted from the top, drawn afresh before fine-tuning.</summary>
+    public int ReinitLayers { get; init; }
+
+    /// <summary>Draw the pooler afresh before fine-tuning.</summary>
+    public bool ReinitPooler { get; init; }
+
     public int LogEvery { get; init; } = 4;
 
     public string Output { get; init; } = Path.Combine("out", "mrpc");
@@ -97,6 +103,11 @@ public static class MrpcRun
         using var zoo = ModelZoo.GetModel(settings.Model, pretrained: true, weights: settings.Weights, vocab: settings.Vocab);
         log.WriteLine(ModelSummary.Describe(zoo.Module));
         log.WriteLine(zoo.Load);
+        if (settings.ReinitLayers > 0 || settings.ReinitPooler)
+        {
+            var fresh = ModelZoo.Reinitialize(zoo, settings.ReinitLayers, settings.ReinitPooler);
+            log.WriteLine($"re-initialised {(settings.ReinitPooler ? "the pooler and " : "")}the top {settings.ReinitLayers} encoder layer(s): {fresh.Count} tensors from their declared initializers");
+        }
 
         var tokenizer = zoo.Vocabulary.CreateTokenizer();
         var maxLength = Math.Min(settings.MaxLength, zoo.Graph.Buckets.Max(b => b.Seq));
@@ -167,6 +178,9 @@ public static class MrpcRun
             ["train_examples"] = train.Count,
             ["dev_examples"] = dev.Count,
             ["epochs"] = options.Epochs,
+            ["learning_rate"] = options.LearningRate,
+            ["reinit_layers"] = settings.ReinitLayers,
+            ["reinit_pooler"] = settings.ReinitPooler,
             ["best_epoch"] = result.BestEpoch,
             ["dev"] = new JsonObject
             {

@@ -17,6 +17,8 @@ var calibration = new Option<string>("--calibration") { Description = "naive, pe
 var calibrationBatches = new Option<int>("--calibration-batches") { Description = "Dev batches of 32 to calibrate on", DefaultValueFactory = _ => defaults.CalibrationBatches };
 var deploy = new Option<string?>("--deploy") { Description = "The published predict binary to run on dev.tsv with the int8 export (scripts/publish-predict.sh)" };
 var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default: the preset's)" };
+var reinitLayers = new Option<int>("--reinit-layers") { Description = "Re-initialise the top N encoder layers before fine-tuning", DefaultValueFactory = _ => defaults.ReinitLayers };
+var reinitPooler = new Option<bool>("--reinit-pooler") { Description = "Re-initialise the pooler before fine-tuning (all-MiniLM-L6-v2's pooler was never trained)", DefaultValueFactory = _ => defaults.ReinitPooler };
 var seed = new Option<int>("--seed") { Description = "Seed for shuffling and dropout", DefaultValueFactory = _ => defaults.Seed };
 var output = new Option<string>("--out") { Description = "Output folder (checkpoints, curves, model, report.json)", DefaultValueFactory = _ => defaults.Output };
 var resume = new Option<bool>("--resume") { Description = "Continue from the latest checkpoint in --out" };
@@ -25,7 +27,7 @@ var progress = new Option<ProgressMode>("--progress") { Description = "Auto, Bar
 
 var root = new RootCommand("Fine-tune pretrained BERT on MRPC (paraphrase or not) with the generated forward and backward.")
 {
-    data, preset, model, weights, vocab, epochs, trainLimit, int8, calibration, calibrationBatches, deploy, lr, seed, output, resume, logEvery, progress,
+    data, preset, model, weights, vocab, epochs, trainLimit, int8, calibration, calibrationBatches, deploy, lr, reinitLayers, reinitPooler, seed, output, resume, logEvery, progress,
 };
 root.SetAction(parse =>
 {
@@ -43,6 +45,8 @@ root.SetAction(parse =>
         CalibrationBatches = parse.GetValue(calibrationBatches),
         DeployExecutable = parse.GetValue(deploy),
         LearningRate = parse.GetValue(lr),
+        ReinitLayers = parse.GetValue(reinitLayers),
+        ReinitPooler = parse.GetValue(reinitPooler),
         Seed = parse.GetValue(seed),
         Output = parse.GetValue(output)!,
         Resume = parse.GetValue(resume),

@@ -30,11 +30,23 @@ public sealed partial class MlpModule : nn.Module<Tensor, Tensor>, IGraphModule
     {
     };
 
+    /// <summary>Each parameter's initializer as declared (a <see cref="ParameterInit"/> name), for re-initialising part of a
+    /// pretrained model.</summary>
+    public static IReadOnlyDictionary<string, string> ParameterInitializers { get; } = new Dictionary<string, string>
+    {
+        ["fc1.weight"] = ParameterInit.Normal,
+        ["fc1.bias"] = ParameterInit.Zeros,
+        ["fc2.weight"] = ParameterInit.Normal,
+        ["fc2.bias"] = ParameterInit.Zeros,
+    };
+
     string IGraphModule.ModelName => Name;
 
     IReadOnlyList<StaticShapeBucket> IGraphModule.Buckets => Buckets;
 
     IReadOnlyList<PackedParameter> IGraphModule.PackedParameters => PackedParameters;
+
+    IReadOnlyDictionary<string, string> IGraphModule.ParameterInitializers => ParameterInitializers;
 
     string IGraphModule.IrText(IrStage stage) => IrText(stage);
 

@@ -32,11 +32,31 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
         new("layer.attention.self.query_key_value.bias", new[] { "layer.attention.self.query.bias", "layer.attention.self.key.bias", "layer.attention.self.value.bias" }, new long[] { 16, 16, 16 }),
     };
 
+    /// <summary>Each parameter's initializer as declared (a <see cref="ParameterInit"/> name), for re-initialising part of a
+    /// pretrained model.</summary>
+    public static IReadOnlyDictionary<string, string> ParameterInitializers { get; } = new Dictionary<string, string>
+    {
+        ["layer.attention.self.query_key_value.weight"] = ParameterInit.Normal,
+        ["layer.attention.self.query_key_value.bias"] = ParameterInit.Zeros,
+        ["layer.attention.output.dense.weight"] = ParameterInit.Normal,
+        ["layer.attention.output.dense.bias"] = ParameterInit.Zeros,
+        ["layer.attention.output.LayerNorm.weight"] = ParameterInit.Ones,
+        ["layer.attention.output.LayerNorm.bias"] = ParameterInit.Zeros,
+        ["layer.intermediate.dense.weight"] = ParameterInit.Normal,
+        ["layer.intermediate.dense.bias"] = ParameterInit.Zeros,
+        ["layer.output.dense.weight"] = ParameterInit.Normal,
+        ["layer.output.dense.bias"] = ParameterInit.Zeros,
+        ["layer.output.LayerNorm.weight"] = ParameterInit.Ones,
+        ["layer.output.LayerNorm.bias"] = ParameterInit.Zeros,
+    };
+
     string IGraphModule.ModelName => Name;
 
     IReadOnlyList<StaticShapeBucket> IGraphModule.Buckets => Buckets;
 
     IReadOnlyList<PackedParameter> IGraphModule.PackedParameters => PackedParameters;
+
+    IReadOnlyDictionary<string, string> IGraphModule.ParameterInitializers => ParameterInitializers;
 
     string IGraphModule.IrText(IrStage stage) => IrText(stage);
 

@@ -35,11 +35,52 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
         new("encoder.layer.1.attention.self.query_key_value.bias", new[] { "encoder.layer.1.attention.self.query.bias", "encoder.layer.1.attention.self.key.bias", "encoder.layer.1.attention.self.value.bias" }, new long[] { 32, 32, 32 }),
     };
 
+    /// <summary>Each parameter's initializer as declared (a <see cref="ParameterInit"/> name), for re-initialising part of a
+    /// pretrained model.</summary>
+    public static IReadOnlyDictionary<string, string> ParameterInitializers { get; } = new Dictionary<string, string>
+    {
+        ["embeddings.word_embeddings.weight"] = ParameterInit.Normal,
+        ["embeddings.token_type_embeddings.weight"] = ParameterInit.Normal,
+        ["embeddings.position_embeddings.weight"] = ParameterInit.Normal,
+        ["embeddings.LayerNorm.weight"] = ParameterInit.Ones,
+        ["embeddings.LayerNorm.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.0.attention.self.query_key_value.weight"] = ParameterInit.Normal,
+        ["encoder.layer.0.attention.self.query_key_value.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.0.attention.output.dense.weight"] = ParameterInit.Normal,
+        ["encoder.layer.0.attention.output.dense.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.0.attention.output.LayerNorm.weight"] = ParameterInit.Ones,
+        ["encoder.layer.0.attention.output.LayerNorm.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.0.intermediate.dense.weight"] = ParameterInit.Normal,
+        ["encoder.layer.0.intermediate.dense.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.0.output.dense.weight"] = ParameterInit.Normal,
+        ["encoder.layer.0.output.dense.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.0.output.LayerNorm.weight"] = ParameterInit.Ones,
+        ["encoder.layer.0.output.LayerNorm.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.1.attention.self.query_key_value.weight"] = ParameterInit.Normal,
+        ["encoder.layer.1.attention.self.query_key_value.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.1.attention.output.dense.weight"] = ParameterInit.Normal,
+        ["encoder.layer.1.attention.output.dense.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.1.attention.output.LayerNorm.weight"] = ParameterInit.Ones,
+        ["encoder.layer.1.attention.output.LayerNorm.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.1.intermediate.dense.weight"] = ParameterInit.Normal,
+        ["encoder.layer.1.intermediate.dense.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.1.output.dense.weight"] = ParameterInit.Normal,
+        ["encoder.layer.1.output.dense.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.1.output.LayerNorm.weight"] = ParameterInit.Ones,
+        ["encoder.layer.1.output.LayerNorm.bias"] = ParameterInit.Zeros,
+        ["pooler.dense.weight"] = ParameterInit.Normal,
+        ["pooler.dense.bias"] = ParameterInit.Zeros,
+        ["classifier.weight"] = ParameterInit.Normal,
+        ["classifier.bias"] = ParameterInit.Zeros,
+    };
+
     string IGraphModule.ModelName => Name;
 
     IReadOnlyList<StaticShapeBucket> IGraphModule.Buckets => Buckets;
 
     IReadOnlyList<PackedParameter> IGraphModule.PackedParameters => PackedParameters;
+
+    IReadOnlyDictionary<string, string> IGraphModule.ParameterInitializers => ParameterInitializers;
 
     string IGraphModule.IrText(IrStage stage) => IrText(stage);
 
@@ -2899,6 +2940,35 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
     IReadOnlyList<StaticShapeBucket> IGraphModule.Buckets => Buckets;
 
     IReadOnlyList<PackedParameter> IGraphModule.PackedParameters => QuantizedClassifierModule.PackedParameters;
+
+    /// <summary>The initializers of the parameters that stay floating point (the quantized weights are buffers).</summary>
+    IReadOnlyDictionary<string, string> IGraphModule.ParameterInitializers { get; } = new Dictionary<string, string>
+    {
+        ["embeddings.position_embeddings.weight"] = ParameterInit.Normal,
+        ["embeddings.LayerNorm.weight"] = ParameterInit.Ones,
+        ["embeddings.LayerNorm.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.0.attention.self.query_key_value.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.0.attention.output.dense.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.0.attention.output.LayerNorm.weight"] = ParameterInit.Ones,
+        ["encoder.layer.0.attention.output.LayerNorm.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.0.intermediate.dense.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.0.output.dense.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.0.output.LayerNorm.weight"] = ParameterInit.Ones,
+        ["encoder.layer.0.output.LayerNorm.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.1.attention.self.query_key_value.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.1.attention.output.dense.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.1.attention.output.LayerNorm.weight"] = ParameterInit.Ones,
+        ["encoder.layer.1.attention.output.LayerNorm.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.1.intermediate.dense.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.1.output.dense.weight"] = ParameterInit.Normal,
+        ["encoder.layer.1.output.dense.bias"] = ParameterInit.Zeros,
+        ["encoder.layer.1.output.LayerNorm.weight"] = ParameterInit.Ones,
+        ["encoder.layer.1.output.LayerNorm.bias"] = ParameterInit.Zeros,
+        ["pooler.dense.weight"] = ParameterInit.Normal,
+        ["pooler.dense.bias"] = ParameterInit.Zeros,
+        ["classifier.weight"] = ParameterInit.Normal,
+        ["classifier.bias"] = ParameterInit.Zeros,
+    };
 
     GradientMode IGraphModule.GradientMode
     {

@@ -32,11 +32,23 @@ public sealed partial class SpanHeadsModule : nn.Module<Tensor, (Tensor, Tensor)
         new("qa.start_end.bias", new[] { "qa.start.bias", "qa.end.bias" }, new long[] { 1, 1 }),
     };
 
+    /// <summary>Each parameter's initializer as declared (a <see cref="ParameterInit"/> name), for re-initialising part of a
+    /// pretrained model.</summary>
+    public static IReadOnlyDictionary<string, string> ParameterInitializers { get; } = new Dictionary<string, string>
+    {
+        ["dense.weight"] = ParameterInit.Normal,
+        ["dense.bias"] = ParameterInit.Zeros,
+        ["qa.start_end.weight"] = ParameterInit.Normal,
+        ["qa.start_end.bias"] = ParameterInit.Zeros,
+    };
+
     string IGraphModule.ModelName => Name;
 
     IReadOnlyList<StaticShapeBucket> IGraphModule.Buckets => Buckets;
 
     IReadOnlyList<PackedParameter> IGraphModule.PackedParameters => PackedParameters;
+
+    IReadOnlyDictionary<string, string> IGraphModule.ParameterInitializers => ParameterInitializers;
 
     string IGraphModule.IrText(IrStage stage) => IrText(stage);
 

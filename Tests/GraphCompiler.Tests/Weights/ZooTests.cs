@@ -1,11 +1,14 @@
 using GraphCompiler.ModelDefs;
 using GraphCompiler.ModelDefs.Zoo;
+using GraphCompiler.Runtime;
 using GraphCompiler.Runtime.Weights;
+using TorchSharp;
 using Xunit;
+using static TorchSharp.torch;
 
 namespace GraphCompiler.Tests.Weights;
 
-/// <summary>ModelZoo.GetModel's errors and ModelSummary.</summary>
+/// <summary>ModelZoo.GetModel's errors, ModelZoo.Reinitialize and ModelSummary.</summary>
 public sealed class ZooTests
 {
     [Fact]
@@ -50,5 +53,56 @@ public sealed class ZooTests
         Assert.Contains("    attention.self.query.weight [384, 384]", summary, StringComparison.Ordinal);
         Assert.Contains("  classifier: 770", summary, StringComparison.Ordinal);
         Assert.DoesNotContain("encoder.layer.1", summary, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ReinitializeDrawsThePoolerAndTheTopLayersAfreshAndKeepsTheRest()
+    {
+        manual_seed(3); // the same fresh classifier in both
+        using var pretrained = ModelZoo.GetModel("minilm", pretrained: true);
+        manual_seed(3);
+        using var model = ModelZoo.GetModel("minilm", pretrained: true);
+        manual_seed(7);
+        var fresh = ModelZoo.Reinitialize(model, layers: 1, pooler: true);
+
+        var before = pretrained.Module.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        var expected = before.Keys.Where(n => n.StartsWith("pooler.", StringComparison.Ordinal) || n.StartsWith("encoder.layer.5.", StringComparison.Ordinal)).ToHashSet();
+        Assert.Equal(expected.Order(StringComparer.Ordinal), fresh.Order(StringComparer.Ordinal));
+        Assert.Contains("encoder.layer.5.output.LayerNorm.weight", expected);
+        foreach (var (name, parameter) in model.Module.named_parameters())
+        {
+            if (!expected.Contains(name))
+            {
+                Assert.True(parameter.eq(before[name]).all().item<bool>(), $"{name} changed");
+                continue;
+            }
+
+            Assert.True(parameter.requires_grad, name);
+            var init = ((IGraphModule)model.Module).ParameterInitializers[name];
+            switch (init)
+            {
+                case ParameterInit.Ones:
+                    Assert.True(parameter.eq(1).all().item<bool>(), name);
+                    break;
+                case ParameterInit.Zeros:
+                    Assert.True(parameter.eq(0).all().item<bool>(), name);
+                    break;
+                default:
+                    Assert.Equal(ParameterInit.Normal, init);
+                    Assert.False(parameter.eq(before[name]).all().item<bool>(), $"{name} kept its pretrained value");
+                    Assert.InRange(parameter.std().item<float>(), 0.019, 0.021);
+                    Assert.InRange(parameter.mean().item<float>(), -0.001, 0.001);
+                    break;
+            }
+        }
+    }
+
+    [Fact]
+    public void ReinitializeRejectsMoreLayersThanTheModelHas()
+    {
+        using var model = ModelZoo.GetModel("minilm");
+        var ex = Assert.Throws<ArgumentException>(() => ModelZoo.Reinitialize(model, layers: 7, pooler: false));
+        Assert.Contains("'minilm' has 6 encoder layers; cannot re-initialise the top 7", ex.Message, StringComparison.Ordinal);
+        Assert.Empty(ModelZoo.Reinitialize(model, layers: 0, pooler: false));
     }
 }
