@@ -12,8 +12,9 @@ using static TorchSharp.torch;
 namespace GraphCompiler.Samples.Mrpc;
 
 /// <summary>The tutorial's recipes: "full" is GluonNLP's fine-tuning script (train on train.tsv, AdamW, warmup and
-/// linear decay, evaluate on dev.tsv); "tutorial" is the notebook (train on dev.tsv, Adam lr 5e-6 eps 1e-9, clipping
-/// at 1, constant rate, 3 epochs).</summary>
+/// linear decay, evaluate on dev.tsv; peak lr 2e-5 for BERT as GluonNLP, 1e-4 for the smaller MiniLM; the embedded MiniLM's
+/// pooler is drawn afresh); "tutorial" is the notebook (train on dev.tsv, Adam lr 5e-6 eps 1e-9, clipping at 1, constant rate,
+/// 3 epochs).</summary>
 public sealed record MrpcSettings
 {
     public string? DataDirectory { get; init; }
@@ -40,8 +41,10 @@ public sealed record MrpcSettings
     /// <summary>Encoder layers, counted from the top, drawn afresh before fine-tuning.</summary>
     public int ReinitLayers { get; init; }
 
-    /// <summary>Draw the pooler afresh before fine-tuning.</summary>
-    public bool ReinitPooler { get; init; }
+    /// <summary>Draw the pooler afresh before fine-tuning; null = the recipe's choice: yes for the full recipe on the
+    /// embedded all-MiniLM-L6-v2, whose pooler was never trained (its bias is exactly zero; sentence-transformers
+    /// mean-pools), no otherwise (a BERT checkpoint's pooler learned next-sentence prediction; the notebook keeps it).</summary>
+    public bool? ReinitPooler { get; init; }
 
     public int LogEvery { get; init; } = 4;
 
@@ -103,10 +106,15 @@ public static class MrpcRun
         using var zoo = ModelZoo.GetModel(settings.Model, pretrained: true, weights: settings.Weights, vocab: settings.Vocab);
         log.WriteLine(ModelSummary.Describe(zoo.Module));
         log.WriteLine(zoo.Load);
-        if (settings.ReinitLayers > 0 || settings.ReinitPooler)
+        var tutorial = settings.Preset == "tutorial";
+        var miniLm = settings.Model.StartsWith("minilm", StringComparison.Ordinal);
+        var embeddedMiniLm = miniLm && settings.Weights is null;
+        var reinitPooler = settings.ReinitPooler ?? (!tutorial && embeddedMiniLm);
+        if (settings.ReinitLayers > 0 || reinitPooler)
         {
-            var fresh = ModelZoo.Reinitialize(zoo, settings.ReinitLayers, settings.ReinitPooler);
-            log.WriteLine($"re-initialised {(settings.ReinitPooler ? "the pooler and " : "")}the top {settings.ReinitLayers} encoder layer(s): {fresh.Count} tensors from their declared initializers");
+            var fresh = ModelZoo.Reinitialize(zoo, settings.ReinitLayers, reinitPooler);
+            var what = string.Join(" and ", new[] { reinitPooler ? "the pooler" : null, settings.ReinitLayers > 0 ? $"the top {settings.ReinitLayers} encoder layer(s)" : null }.OfType<string>());
+            log.WriteLine($"re-initialised {what}: {fresh.Count} tensors drawn from their declared initializers");
         }
 
         var tokenizer = zoo.Vocabulary.CreateTokenizer();
@@ -134,11 +142,10 @@ public static class MrpcRun
         var trainData = BatchSource.From(new DataLoader(train, transform, trainSampler));
         var devData = BatchSource.From(new DataLoader(dev, transform, devSampler));
 
-        var tutorial = settings.Preset == "tutorial";
         var options = new TrainerOptions
         {
             Optimizer = tutorial ? OptimizerKind.Adam : OptimizerKind.AdamW,
-            LearningRate = settings.LearningRate ?? (tutorial ? 5e-6 : 5e-5),
+            LearningRate = settings.LearningRate ?? (tutorial ? 5e-6 : miniLm ? 1e-4 : 2e-5),
             Epsilon = tutorial ? 1e-9 : 1e-6,
             WeightDecay = tutorial ? 0 : 0.01,
             MaxGradNorm = 1.0,
@@ -180,7 +187,7 @@ public static class MrpcRun
             ["epochs"] = options.Epochs,
             ["learning_rate"] = options.LearningRate,
             ["reinit_layers"] = settings.ReinitLayers,
-            ["reinit_pooler"] = settings.ReinitPooler,
+            ["reinit_pooler"] = reinitPooler,
             ["best_epoch"] = result.BestEpoch,
             ["dev"] = new JsonObject
             {

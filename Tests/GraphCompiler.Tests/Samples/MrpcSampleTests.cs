@@ -39,6 +39,9 @@ public class MrpcSampleTests(ITestOutputHelper output) : IDisposable
 
         Assert.Equal("minilm", (string?)report["model"]);
         Assert.Equal(32, (int)report["train_examples"]!);
+        Assert.Equal(1e-4, (double)report["learning_rate"]!); // the full recipe's rate for MiniLM
+        Assert.True((bool)report["reinit_pooler"]!);
+        Assert.Contains("re-initialised the pooler: 2 tensors", log.ToString());
         var accuracy = (double)report["dev"]!["accuracy"]!;
         Assert.InRange(accuracy, 0, 1);
         Assert.True(File.Exists(Path.Combine(_dir, "report.json")));
