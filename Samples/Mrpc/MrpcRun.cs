@@ -138,7 +138,7 @@ public static class MrpcRun
         var trainSampler = FixedBucketSampler.ForModel(zoo.Graph, train.Lengths, shuffle: true, seed: settings.Seed);
         var devSampler = FixedBucketSampler.ForModel(zoo.Graph, dev.Lengths, shuffle: false);
         var trainPlan = trainSampler.Plan(0);
-        log.WriteLine($"train: {trainPlan.Batches.Count} batches of {trainPlan.BatchSize} ({string.Join(", ", trainSampler.SeqBuckets.Select(seq => $"{trainPlan.Batches.Count(b => b.Seq == seq)} at {trainPlan.BatchSize}×{seq}"))}); padding {PaddingRatio(trainPlan):P1} of token slots");
+        log.WriteLine($"train: {trainPlan.Batches.Count} batches of {trainPlan.BatchSize} ({string.Join(", ", trainSampler.SeqBuckets.Select(seq => (seq, n: trainPlan.Batches.Count(b => b.Seq == seq))).Where(x => x.n > 0).Select(x => $"{x.n} at {trainPlan.BatchSize}×{x.seq}"))}); padding {PaddingRatio(trainPlan):P1} of token slots");
         var trainData = BatchSource.From(new DataLoader(train, transform, trainSampler));
         var devData = BatchSource.From(new DataLoader(dev, transform, devSampler));
 
