@@ -71,27 +71,18 @@ public static class ModelZoo
     /// parameter names it drew afresh.</summary>
     public static IReadOnlyList<string> Reinitialize(ZooModel model, int layers, bool pooler)
     {
-        var layerIndex = new System.Text.RegularExpressions.Regex(@"^encoder\.layer\.(\d+)\.");
-        var names = model.Module.named_parameters().Select(p => p.name).ToList();
-        var count = names.Select(n => layerIndex.Match(n)).Where(m => m.Success).Select(m => int.Parse(m.Groups[1].Value)).DefaultIfEmpty(-1).Max() + 1;
+        var layerOf = model.Module.named_parameters().Select(p => p.name).ToDictionary(n => n, n => LayerIndex.Match(n) is { Success: true } m ? int.Parse(m.Groups[1].Value) : -1);
+        var count = layerOf.Values.DefaultIfEmpty(-1).Max() + 1;
         if (layers < 0 || layers > count)
         {
             throw new ArgumentException($"Model '{model.Graph.ModelName}' has {count} encoder layers; cannot re-initialise the top {layers}.", nameof(layers));
         }
 
-        bool Selected(string name)
-        {
-            if (pooler && name.StartsWith("pooler.", StringComparison.Ordinal))
-            {
-                return true;
-            }
-
-            var m = layerIndex.Match(name);
-            return m.Success && int.Parse(m.Groups[1].Value) >= count - layers;
-        }
-
-        return ParameterInit.Reinitialize(model.Module, Selected);
+        return ParameterInit.Reinitialize(model.Module, name =>
+            (pooler && name.StartsWith("pooler.", StringComparison.Ordinal)) || layerOf[name] >= count - layers); // -1 (no layer) never is
     }
+
+    private static readonly System.Text.RegularExpressions.Regex LayerIndex = new(@"^encoder\.layer\.(\d+)\.");
 
     /// <summary>Reads a weight file by its format (extension, then content for project checkpoints).</summary>
     public static TensorSet ReadCheckpoint(string path) => Path.GetExtension(path).ToLowerInvariant() switch
