@@ -8,6 +8,7 @@ namespace GraphCompiler.Tests.Runtime;
 
 /// <summary>The single-pass CPU gradient kernels (float32, AVX-512) against libtorch autograd in float64 on the same
 /// values: each kernel's float32 result within a tolerance relative to the gradient's largest entry.</summary>
+[Collection(TorchRngCollection.Name)] // reseeds torch's global generator and expects the same dropout mask
 public sealed class CpuTrainingLoopsTests
 {
     private const double Tolerance = 2e-6;
