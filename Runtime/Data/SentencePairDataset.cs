@@ -25,6 +25,17 @@ public sealed class SentencePairDataset
     /// <summary>The first <paramref name="count"/> examples (file order), for short runs; the report stays the file's.</summary>
     public SentencePairDataset Take(int count) => count >= Count ? this : new(Examples.Take(count).ToArray(), Report);
 
+    /// <summary>This dataset's examples followed by <paramref name="other"/>'s (e.g. the same pairs with their sentences
+    /// swapped, see <see cref="Swapped"/>); the report stays this dataset's.</summary>
+    public SentencePairDataset Concat(SentencePairDataset other) => new([.. Examples, .. other.Examples], Report);
+
+    /// <summary>The same TSV layout with the two sentence fields exchanged: loading with it gives each pair as (B, A).
+    /// A paraphrase is symmetric, so the swapped pairs are further training examples with the same labels.</summary>
+    public static TsvOptions Swapped(TsvOptions tsv) =>
+        tsv.FieldIndices is { Count: >= 2 } f
+            ? tsv with { FieldIndices = [f[1], f[0], .. f.Skip(2)] }
+            : throw new ArgumentException("swapping sentences needs FieldIndices naming sentence A, sentence B and the label");
+
     /// <summary>The token count (valid length) of every example, for a sampler.</summary>
     public IReadOnlyList<int> Lengths => Examples.Select(e => e.ValidLength).ToArray();
 

@@ -66,6 +66,7 @@ public sealed class Trainer : IDisposable
     private readonly ITrainingProgress _progress;
     private Dictionary<string, Tensor>? _bestInMemory;
     private string? _lastCheckpoint;
+    private readonly double[] _learningRateScales;
 
     /// <summary>A BERT-style model called as <c>model.call(TokenIds, SegmentIds, ValidLength)</c>.</summary>
     public Trainer(nn.Module<Tensor, Tensor, Tensor, Tensor> model, TrainerOptions options)
@@ -81,6 +82,7 @@ public sealed class Trainer : IDisposable
         _forward = forward;
         Options = options;
         Optimizer = Optimizers.Create(model, options);
+        _learningRateScales = Optimizers.Plan(model, options).Select(g => g.LearningRateScale).ToArray();
         State = new TrainerState { Seed = options.Seed, BestMetric = options.BestMetric ?? Metrics.For(options.Task)[0] };
         Checkpoints = options.OutputDirectory is null ? null : new CheckpointStore(options.OutputDirectory);
         _progress = TrainingProgress.Create(options.Progress, options.Log);
@@ -286,7 +288,7 @@ public sealed class Trainer : IDisposable
         }
 
         var lr = schedule.At(State.Step);
-        Optimizers.SetLearningRate(Optimizer, lr);
+        Optimizers.SetLearningRate(Optimizer, lr, _learningRateScales);
         Optimizer.step();
 
         // TorchSharp releases an autograd graph's native memory (custom-function nodes, the graph behind each output)

@@ -52,6 +52,11 @@ public sealed record TrainerOptions
     /// <summary>Weight decay of the decayed group; biases and LayerNorm weights are never decayed.</summary>
     public double WeightDecay { get; init; }
 
+    /// <summary>Layer-wise learning-rate decay: the head (pooler, classifier) trains at the schedule's rate, each encoder
+    /// layer at this factor times the rate of the layer above it, the embeddings one factor below the lowest layer
+    /// (ELECTRA's and Sun et al. 2019's recipe). 1 turns it off.</summary>
+    public double LayerDecay { get; init; } = 1.0;
+
     /// <summary>Global L2 norm the gradients are clipped to; null for no clipping.</summary>
     public double? MaxGradNorm { get; init; } = 1.0;
 
@@ -93,6 +98,7 @@ public sealed record TrainerOptions
     {
         Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), "must be a positive number");
         Check(Epsilon > 0, nameof(Epsilon), "must be positive");
+        Check(LayerDecay is > 0 and <= 1, nameof(LayerDecay), "must be in (0, 1] (1: the same rate for every layer)");
         Check(WeightDecay >= 0, nameof(WeightDecay), "must not be negative");
         Check(MaxGradNorm is null or > 0, nameof(MaxGradNorm), "must be positive (or null for no clipping)");
         Check(WarmupRatio is >= 0 and <= 1, nameof(WarmupRatio), "must be in [0, 1]");

@@ -46,6 +46,13 @@ public sealed record MrpcSettings
     /// mean-pools), no otherwise (a BERT checkpoint's pooler learned next-sentence prediction; the notebook keeps it).</summary>
     public bool? ReinitPooler { get; init; }
 
+    /// <summary>Also train on every pair with its sentences swapped (B, A), doubling the training set; null = the
+    /// recipe's choice.</summary>
+    public bool? SwapPairs { get; init; }
+
+    /// <summary>Layer-wise learning-rate decay (<see cref="TrainerOptions.LayerDecay"/>); null = the recipe's choice.</summary>
+    public double? LayerDecay { get; init; }
+
     public int LogEvery { get; init; } = 4;
 
     public string Output { get; init; } = Path.Combine("out", "mrpc");
@@ -131,6 +138,15 @@ public static class MrpcRun
             train = train.Take(limit);
         }
 
+        var trainPairs = train.Count;
+        var swapPairs = settings.SwapPairs ?? false;
+        if (swapPairs)
+        {
+            var swapped = SentencePairDataset.Load(trainFile, SentencePairDataset.Swapped(SentencePairDataset.MrpcTsv), transform);
+            train = train.Concat(swapped.Take(train.Count));
+            log.WriteLine($"swap-pairs: training on each pair as (A, B) and (B, A): {train.Count} examples");
+        }
+
         var dev = SentencePairDataset.Load(devFile, SentencePairDataset.MrpcTsv, transform);
         log.WriteLine(train.Report);
         log.WriteLine(dev.Report);
@@ -151,6 +167,7 @@ public static class MrpcRun
             MaxGradNorm = 1.0,
             Schedule = tutorial ? ScheduleKind.Constant : ScheduleKind.LinearWarmupDecay,
             WarmupRatio = 0.1,
+            LayerDecay = settings.LayerDecay ?? 1.0,
             Epochs = settings.Epochs ?? 3,
             Seed = settings.Seed,
             LogEvery = settings.LogEvery,
@@ -182,12 +199,15 @@ public static class MrpcRun
             ["pretrained"] = settings.Weights ?? MiniLmPackage.ModelResource,
             ["data"] = demo ? "demo (not MRPC)" : Path.GetFullPath(dataDir),
             ["preset"] = settings.Preset,
-            ["train_examples"] = train.Count,
+            ["train_examples"] = trainPairs,
+            ["train_examples_seen_per_epoch"] = train.Count,
             ["dev_examples"] = dev.Count,
             ["epochs"] = options.Epochs,
             ["learning_rate"] = options.LearningRate,
+            ["layer_decay"] = options.LayerDecay,
             ["reinit_layers"] = settings.ReinitLayers,
             ["reinit_pooler"] = reinitPooler,
+            ["swap_pairs"] = swapPairs,
             ["best_epoch"] = result.BestEpoch,
             ["dev"] = new JsonObject
             {

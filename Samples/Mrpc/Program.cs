@@ -19,6 +19,8 @@ var deploy = new Option<string?>("--deploy") { Description = "The published pred
 var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default: tutorial 5e-6; full 1e-4 for MiniLM, 2e-5 for BERT as GluonNLP)" };
 var reinitLayers = new Option<int>("--reinit-layers") { Description = "Re-initialise the top N encoder layers before fine-tuning", DefaultValueFactory = _ => defaults.ReinitLayers };
 var reinitPooler = new Option<bool?>("--reinit-pooler") { Description = "Re-initialise the pooler before fine-tuning (default: yes for the full recipe, as all-MiniLM-L6-v2's pooler was never trained; no for the tutorial)" };
+var swapPairs = new Option<bool?>("--swap-pairs") { Description = "Also train on every pair with its sentences swapped (a paraphrase is symmetric), doubling the training set" };
+var layerDecay = new Option<double?>("--layer-decay") { Description = "Layer-wise learning-rate decay: each encoder layer trains at this factor times the rate of the one above (1: off)" };
 var seed = new Option<int>("--seed") { Description = "Seed for shuffling and dropout", DefaultValueFactory = _ => defaults.Seed };
 var output = new Option<string>("--out") { Description = "Output folder (checkpoints, curves, model, report.json)", DefaultValueFactory = _ => defaults.Output };
 var resume = new Option<bool>("--resume") { Description = "Continue from the latest checkpoint in --out" };
@@ -27,7 +29,7 @@ var progress = new Option<ProgressMode>("--progress") { Description = "Auto, Bar
 
 var root = new RootCommand("Fine-tune pretrained BERT on MRPC (paraphrase or not) with the generated forward and backward.")
 {
-    data, preset, model, weights, vocab, epochs, trainLimit, int8, calibration, calibrationBatches, deploy, lr, reinitLayers, reinitPooler, seed, output, resume, logEvery, progress,
+    data, preset, model, weights, vocab, epochs, trainLimit, int8, calibration, calibrationBatches, deploy, lr, reinitLayers, reinitPooler, swapPairs, layerDecay, seed, output, resume, logEvery, progress,
 };
 root.SetAction(parse =>
 {
@@ -47,6 +49,8 @@ root.SetAction(parse =>
         LearningRate = parse.GetValue(lr),
         ReinitLayers = parse.GetValue(reinitLayers),
         ReinitPooler = parse.GetValue(reinitPooler),
+        SwapPairs = parse.GetValue(swapPairs),
+        LayerDecay = parse.GetValue(layerDecay),
         Seed = parse.GetValue(seed),
         Output = parse.GetValue(output)!,
         Resume = parse.GetValue(resume),

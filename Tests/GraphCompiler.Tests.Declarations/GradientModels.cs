@@ -57,7 +57,7 @@ public partial class GradEncoderLayer
 /// <summary>A small BERT classifier end to end: embeddings (word, position, type), two encoder layers (the second
 /// without attention dropout, so its training graph uses fused SDPA and its generated backward), pooler, classifier.</summary>
 [Model("grad_bert")]
-[StaticShapes(Batch = 2, SeqLens = new[] { 6, 8 })]
+[StaticShapes(Batch = 2, SeqLens = new[] { 6, 8, 16 })]
 public partial class GradBertModel
 {
     [Hyper] public int Hidden = 8;

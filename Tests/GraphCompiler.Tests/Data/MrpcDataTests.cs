@@ -30,6 +30,36 @@ public class MrpcDataTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Mrpc_SwappedPairsExchangeTheSentencesAndKeepTheLabels()
+    {
+        var transform = DataFixtures.Transform();
+        var straight = SentencePairDataset.Load(Split("dev"), SentencePairDataset.MrpcTsv, transform);
+        var swapped = SentencePairDataset.Load(Split("dev"), SentencePairDataset.Swapped(SentencePairDataset.MrpcTsv), transform);
+        Assert.Equal([4, 3, 0], SentencePairDataset.Swapped(SentencePairDataset.MrpcTsv).FieldIndices);
+        Assert.Equal(straight.Count, swapped.Count);
+        for (var i = 0; i < straight.Count; i++)
+        {
+            var (s, w) = (straight.Examples[i], swapped.Examples[i]);
+            Assert.Equal(s.Label, w.Label);
+            Assert.Equal(s.ValidLength, w.ValidLength);
+
+            // [CLS] a [SEP] b [SEP] becomes [CLS] b [SEP] a [SEP], with segment 0 over the new first sentence.
+            var lengthA = s.SegmentIds.Take(s.ValidLength).Count(t => t == 0) - 2;
+            var lengthB = s.ValidLength - lengthA - 3;
+            var a = s.TokenIds.Skip(1).Take(lengthA);
+            var b = s.TokenIds.Skip(lengthA + 2).Take(lengthB);
+            Assert.Equal(b.Concat(a), w.TokenIds.Skip(1).Take(lengthB).Concat(w.TokenIds.Skip(lengthB + 2).Take(lengthA)));
+            Assert.Equal(lengthB + 2, w.SegmentIds.Take(w.ValidLength).Count(t => t == 0));
+        }
+
+        var both = straight.Concat(swapped);
+        Assert.Equal(2 * straight.Count, both.Count);
+        Assert.Same(straight.Examples[0], both.Examples[0]);
+        Assert.Same(swapped.Examples[0], both.Examples[straight.Count]);
+        Assert.Throws<ArgumentException>(() => SentencePairDataset.Swapped(new TsvOptions { FieldIndices = [3] }));
+    }
+
+    [Fact]
     public void Mrpc_FirstDevPairTokenIdsCheckedAgainstTheVocabulary()
     {
         // dev.tsv line 2: label 1,

@@ -18,7 +18,7 @@ public class GradientCheckTests(ITestOutputHelper output)
 
     public static TheoryData<string, int> Models => new()
     {
-        { "grad_ops", 3 }, { "grad_ops", 5 }, { "grad_bert", 6 }, { "grad_bert", 8 },
+        { "grad_ops", 3 }, { "grad_ops", 5 }, { "grad_bert", 6 }, { "grad_bert", 8 }, { "grad_bert", 16 },
     };
 
     [Theory]

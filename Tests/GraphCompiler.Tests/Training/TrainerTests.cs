@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using GraphCompiler.Runtime.Data;
 using GraphCompiler.Runtime.Training;
@@ -71,6 +72,43 @@ public sealed class TrainerTests : IDisposable
             var expected = decayed.Contains(name) ? before[name] * 0.95 : before[name];
             Assert.True(allclose(p.detach(), expected, rtol: 1e-6, atol: 1e-7), name);
         }
+    }
+
+    [Fact]
+    public void LayerDecayScalesEachLayersFirstAdamStep()
+    {
+        using var model = NewModel(3, dropout: false);
+        var options = Options() with { Optimizer = OptimizerKind.AdamW, LearningRate = 1e-3, LayerDecay = 0.5, Schedule = ScheduleKind.Constant, MaxGradNorm = null, Epochs = 1 };
+        var plan = Optimizers.Plan(model, options);
+        var names = plan.SelectMany(g => g.Names).ToList();
+        Assert.Equal(model.named_parameters().Select(p => p.name).Order(), names.Order());
+        var layers = names.Where(n => n.StartsWith("encoder.layer.", StringComparison.Ordinal)).Select(n => int.Parse(n.Split('.')[2], CultureInfo.InvariantCulture) + 1).Max();
+        Assert.True(layers >= 1);
+
+        double Expected(string name) =>
+            name.StartsWith("encoder.layer.", StringComparison.Ordinal) ? Math.Pow(0.5, layers - int.Parse(name.Split('.')[2], CultureInfo.InvariantCulture))
+            : name.StartsWith("embeddings.", StringComparison.Ordinal) ? Math.Pow(0.5, layers + 1)
+            : 1.0;
+        foreach (var group in plan)
+        {
+            Assert.All(group.Names, n => Assert.Equal(Expected(n), group.LearningRateScale));
+            Assert.All(group.Names, n => Assert.Equal(Optimizers.Decays(n) ? options.WeightDecay : 0, group.WeightDecay));
+        }
+
+        Assert.Equal(2, Optimizers.Plan(model, options with { LayerDecay = 1 }).Count);
+
+        // Adam's first step moves every weight with a non-zero gradient by lr·sign(g) (epsilon aside): the size of the
+        // step shows each parameter's own rate.
+        var before = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+        using var trainer = new Trainer(model, options);
+        trainer.Fit(new BatchSource(_ => [Make(Examples(4, seed: 2), [0, 1, 2, 3], 16)], _ => 1));
+        foreach (var (name, p) in model.named_parameters())
+        {
+            var step = (p.detach() - before[name]).abs().max().item<float>();
+            Assert.True(Math.Abs(step - (1e-3 * Expected(name))) <= 1e-3 * Expected(name) * 1e-2, $"{name}: largest step {step:E4}, expected {1e-3 * Expected(name):E4}");
+        }
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Trainer(model, options with { LayerDecay = 0 }));
     }
 
     [Fact]
