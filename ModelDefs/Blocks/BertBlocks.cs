@@ -78,6 +78,23 @@ public partial class BertPooler
     public Expr Forward(Expr sequence) => Tanh(Linear(Select(sequence, 1, 0), Hidden, Hidden, "dense"));
 }
 
+/// <summary>Mean pooling: the average of the valid tokens' vectors → Dense → tanh, with <see cref="BertPooler"/>'s parameter
+/// names. all-MiniLM-L6-v2 was trained on mean-pooled embeddings; its first token was never a summary on its own.</summary>
+[Block]
+public partial class MeanPooler
+{
+    [Hyper] public int Hidden;
+
+    [Forward]
+    public Expr Forward(Expr sequence, Expr validLength)
+    {
+        // The softmax of the additive length mask is 1/length at valid positions and 0 at padding.
+        var weights = Softmax(Reshape(LengthMask(validLength, sequence), Batch, 1, Seq));
+        var mean = Reshape(MatMul(weights, sequence), Batch, Hidden);
+        return Tanh(Linear(mean, Hidden, Hidden, "dense"));
+    }
+}
+
 /// <summary>GluonNLP's BERTClassifier head: dropout, then Dense to the classes.</summary>
 [Block]
 public partial class ClassifierHead

@@ -72,6 +72,27 @@ public partial class MiniLmClassifier
     }
 }
 
+/// <summary>The MiniLM classifier pooling as its checkpoint was trained: the mean of the valid tokens, not the first.</summary>
+[Model("minilm_meanpool")]
+[Quantize]
+[StaticShapes(Batch = 32, SeqLens = new[] { 32, 48, 64, 80, 96, 128 })]
+[StaticShapes(Batch = 1, SeqLens = new[] { 128 })]
+public partial class MiniLmMeanPoolClassifier
+{
+    [Hyper] public int Classes = 2;
+
+    [Forward]
+    public Expr Forward(
+        [Input(DType.Int64, "batch", "seq")] Expr inputIds,
+        [Input(DType.Int64, "batch", "seq")] Expr tokenTypes,
+        [Input(DType.Int64, "batch")] Expr validLength)
+    {
+        var sequence = Apply("", new BertEncoder { Layers = 6, Hidden = 384, Heads = 12, Ffn = 1536 }, inputIds, tokenTypes, validLength);
+        var pooled = Apply("pooler", new MeanPooler { Hidden = 384 }, sequence, validLength);
+        return Apply("", new ClassifierHead { Hidden = 384, Classes = Classes }, pooled);
+    }
+}
+
 /// <summary>MiniLM with the regression head (one output per pair).</summary>
 [Model("minilm_regression")]
 [Quantize]

@@ -22,6 +22,7 @@ public static class ModelZoo
         [Bert12ClassifierModule.Name] = d => new Bert12ClassifierModule(d),
         [Bert24ClassifierModule.Name] = d => new Bert24ClassifierModule(d),
         [MiniLmClassifierModule.Name] = d => new MiniLmClassifierModule(d),
+        [MiniLmMeanPoolClassifierModule.Name] = d => new MiniLmMeanPoolClassifierModule(d),
         [MiniLmRegressorModule.Name] = d => new MiniLmRegressorModule(d),
         [MiniLmEncoderModule.Name] = d => new MiniLmEncoderModule(d),
     };

@@ -7,7 +7,7 @@ var defaults = new MrpcSettings();
 
 var data = new Option<DirectoryInfo?>("--data") { Description = "Folder with GLUE MRPC train.tsv and dev.tsv (default: the built-in demo pairs, not MRPC)" };
 var preset = new Option<string>("--preset") { Description = "full: train.tsv → dev.tsv, GluonNLP's script; tutorial: train and evaluate on dev.tsv, Adam lr 5e-6", DefaultValueFactory = _ => defaults.Preset };
-var model = new Option<string>("--model") { Description = "minilm, bert_12_768_12 or bert_24_1024_16 (BERT needs --weights)", DefaultValueFactory = _ => defaults.Model };
+var model = new Option<string>("--model") { Description = "minilm, minilm_meanpool (pools the mean of the tokens, as all-MiniLM-L6-v2 was trained), bert_12_768_12 or bert_24_1024_16 (BERT needs --weights)", DefaultValueFactory = _ => defaults.Model };
 var weights = new Option<string?>("--weights") { Description = "Pretrained checkpoint: .safetensors (HF), .params (GluonNLP) or .onnx" };
 var vocab = new Option<string?>("--vocab") { Description = "vocab.txt of the checkpoint (default: bert-base-uncased's, shipped with MiniLM)" };
 var epochs = new Option<int?>("--epochs") { Description = "Epochs (default 3)" };

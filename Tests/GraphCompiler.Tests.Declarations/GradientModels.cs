@@ -81,6 +81,33 @@ public partial class GradBertModel
     }
 }
 
+/// <summary><see cref="GradBertModel"/> pooling the mean of the valid tokens (ModelDefs' MeanPooler: softmax of the
+/// reshaped length mask, a batched matmul) instead of the first token.</summary>
+[Model("grad_bert_meanpool")]
+[StaticShapes(Batch = 2, SeqLens = new[] { 6, 8 })]
+public partial class GradBertMeanPoolModel
+{
+    [Hyper] public int Hidden = 8;
+
+    [Forward]
+    public Expr Forward(
+        [Input(DType.Float64, "batch", "seq", "Hidden")] Expr noise,
+        [Input(DType.Int64, "batch", "seq")] Expr inputIds,
+        [Input(DType.Int64, "batch", "seq")] Expr tokenTypes,
+        [Input(DType.Int64, "batch")] Expr validLength)
+    {
+        var words = Embedding(inputIds, 20, Hidden, "embeddings.word_embeddings");
+        var positions = PositionEmbedding(inputIds, 16, Hidden, "embeddings.position_embeddings");
+        var types = Embedding(tokenTypes, 2, Hidden, "embeddings.token_type_embeddings");
+        var x = Dropout(LayerNorm(words + positions + types + noise, Hidden, 1e-12, "embeddings.LayerNorm"), 0.1);
+        x = Apply("encoder.layer.0", new GradEncoderLayer { Hidden = Hidden, Heads = 2 }, x, LengthMask(validLength, inputIds));
+        var weights = Softmax(Reshape(LengthMask(validLength, x), Batch, 1, Seq));
+        var mean = Reshape(MatMul(weights, x), Batch, Hidden);
+        var pooled = Tanh(Linear(mean, Hidden, Hidden, "pooler.dense"));
+        return Linear(Dropout(pooled, 0.1), Hidden, 3, "classifier");
+    }
+}
+
 /// <summary>A tiny float32 BERT pair classifier for the trainer tests: embeddings over a 16-token vocabulary, one
 /// encoder layer, pooler, two classes; inputs as the data pipeline's batches (token ids, segment ids, valid length).</summary>
 [Model("train_tiny")]

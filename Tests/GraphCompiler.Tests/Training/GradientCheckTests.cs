@@ -18,7 +18,7 @@ public class GradientCheckTests(ITestOutputHelper output)
 
     public static TheoryData<string, int> Models => new()
     {
-        { "grad_ops", 3 }, { "grad_ops", 5 }, { "grad_bert", 6 }, { "grad_bert", 8 }, { "grad_bert", 16 },
+        { "grad_ops", 3 }, { "grad_ops", 5 }, { "grad_bert", 6 }, { "grad_bert", 8 }, { "grad_bert", 16 }, { "grad_bert_meanpool", 6 }, { "grad_bert_meanpool", 8 },
     };
 
     [Theory]
@@ -48,6 +48,7 @@ public class GradientCheckTests(ITestOutputHelper output)
     [Theory]
     [InlineData("grad_ops", 3)]
     [InlineData("grad_bert", 6)]
+    [InlineData("grad_bert_meanpool", 6)]
     public void GeneratedBackwardEqualsFiniteDifferences(string model, int seq)
     {
         using var scope = NewDisposeScope();
@@ -109,6 +110,7 @@ public class GradientCheckTests(ITestOutputHelper output)
         {
             "grad_ops" => new GradOpsModelModule(),
             "grad_bert" => new GradBertModelModule(),
+            "grad_bert_meanpool" => new GradBertMeanPoolModelModule(),
             _ => throw new ArgumentException(model),
         };
         using (no_grad())
@@ -135,6 +137,7 @@ public class GradientCheckTests(ITestOutputHelper output)
     {
         GradOpsModelModule m => m.call(inputs[0], inputs[1], inputs[2]),
         GradBertModelModule m => m.call(inputs[0], inputs[1], inputs[2], inputs[3]),
+        GradBertMeanPoolModelModule m => m.call(inputs[0], inputs[1], inputs[2], inputs[3]),
         _ => throw new ArgumentException(module.GetName()),
     };
 

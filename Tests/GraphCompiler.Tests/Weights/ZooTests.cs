@@ -16,12 +16,12 @@ public sealed class ZooTests
     {
         var ex = Assert.Throws<ArgumentException>(() => ModelZoo.GetModel("bert_base"));
         Assert.Contains("'bert_base'", ex.Message, StringComparison.Ordinal);
-        foreach (var name in new[] { "bert_12_768_12", "bert_24_1024_16", "minilm", "minilm_encoder", "minilm_regression" })
+        foreach (var name in new[] { "bert_12_768_12", "bert_24_1024_16", "minilm", "minilm_encoder", "minilm_meanpool", "minilm_regression" })
         {
             Assert.Contains(name, ex.Message, StringComparison.Ordinal);
         }
 
-        Assert.Equal(5, ModelZoo.Names.Count);
+        Assert.Equal(6, ModelZoo.Names.Count);
     }
 
     [Fact]
@@ -100,5 +100,36 @@ public sealed class ZooTests
         var ex = Assert.Throws<ArgumentException>(() => ModelZoo.Reinitialize(model, layers: 7, pooler: false));
         Assert.Contains("'minilm' has 6 encoder layers; cannot re-initialise the top 7", ex.Message, StringComparison.Ordinal);
         Assert.Empty(ModelZoo.Reinitialize(model, layers: 0, pooler: false));
+    }
+
+    [Fact]
+    public void MeanPoolClassifierPoolsTheMeanOfTheValidTokensOnly()
+    {
+        // Reference: the pretrained encoder's token states, averaged over each row's valid length by hand, through the
+        // classifier's own pooler and head. Padding tokens carry values (they attend), so including them would show.
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        using var classifier = ModelZoo.GetModel("minilm_meanpool", pretrained: true);
+        using var encoder = ModelZoo.GetModel("minilm_encoder", pretrained: true);
+        classifier.Module.eval();
+        encoder.Module.eval();
+        manual_seed(5);
+        var ids = randint(1000, 30000, new long[] { 32, 32 });
+        var types = cat(new[] { zeros(32, 16, dtype: ScalarType.Int64), ones(32, 16, dtype: ScalarType.Int64) }, 1);
+        var lengths = randint(3, 33, new long[] { 32 });
+
+        var p = classifier.Module.named_parameters().ToDictionary(x => x.name, x => x.parameter);
+        p["classifier.weight"].normal_(0, 1); // the fresh head's 0.02 scale would make every logit small
+        var logits = ((nn.Module<Tensor, Tensor, Tensor, Tensor>)classifier.Module).call(ids, types, lengths);
+        var (sequence, _) = ((MiniLmEncoderModule)encoder.Module).forward(ids, types, lengths);
+        var valid = arange(32).unsqueeze(0).lt(lengths.unsqueeze(1)).to(ScalarType.Float32).unsqueeze(-1);
+        var mean = (sequence * valid).sum(1) / valid.sum(1);
+        var pooled = nn.functional.linear(mean, p["pooler.dense.weight"], p["pooler.dense.bias"]).tanh();
+        var expected = nn.functional.linear(pooled, p["classifier.weight"], p["classifier.bias"]);
+
+        var diff = (logits - expected).abs().max().item<float>();
+        Assert.True(diff <= 1e-4f, $"mean-pooled logits differ from the hand-pooled reference by {diff:E2}");
+        var firstToken = nn.functional.linear(nn.functional.linear(sequence[.., 0], p["pooler.dense.weight"], p["pooler.dense.bias"]).tanh(), p["classifier.weight"], p["classifier.bias"]);
+        Assert.True((logits - firstToken).abs().max().item<float>() > 0.1f, "the logits equal first-token pooling");
     }
 }
