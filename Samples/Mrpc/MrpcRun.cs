@@ -13,8 +13,8 @@ namespace GraphCompiler.Samples.Mrpc;
 
 /// <summary>The tutorial's recipes: "full" is GluonNLP's fine-tuning script (train on train.tsv, AdamW, warmup and
 /// linear decay, 5 epochs as its tuned BERT run, evaluate on dev.tsv; peak lr 2e-5 for BERT as GluonNLP, 1e-4 for the
-/// smaller MiniLM; the embedded MiniLM's pooler is drawn afresh); "tutorial" is the notebook (train on dev.tsv, Adam lr 5e-6 eps 1e-9, clipping at 1, constant rate,
-/// 3 epochs).</summary>
+/// smaller MiniLM; the embedded MiniLM's pooler is drawn afresh); "tutorial" is the notebook (train on dev.tsv, Adam
+/// lr 5e-6 eps 1e-9, clipping at 1, constant rate, 3 epochs).</summary>
 public sealed record MrpcSettings
 {
     public string? DataDirectory { get; init; }

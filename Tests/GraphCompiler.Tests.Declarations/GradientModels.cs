@@ -54,6 +54,23 @@ public partial class GradEncoderLayer
     }
 }
 
+/// <summary>The gradient models' BERT embeddings (20 words, 16 positions, 2 token types) plus a float64 noise input,
+/// which makes the inputs' dtype float64 and gives every token a distinct vector.</summary>
+[Block]
+public partial class GradEmbeddings
+{
+    [Hyper] public int Hidden;
+
+    [Forward]
+    public Expr Forward(Expr noise, Expr inputIds, Expr tokenTypes)
+    {
+        var words = Embedding(inputIds, 20, Hidden, "word_embeddings");
+        var positions = PositionEmbedding(inputIds, 16, Hidden, "position_embeddings");
+        var types = Embedding(tokenTypes, 2, Hidden, "token_type_embeddings");
+        return Dropout(LayerNorm(words + positions + types + noise, Hidden, 1e-12, "LayerNorm"), 0.1);
+    }
+}
+
 /// <summary>A small BERT classifier end to end: embeddings (word, position, type), two encoder layers (the second
 /// without attention dropout, so its training graph uses fused SDPA and its generated backward), pooler, classifier.</summary>
 [Model("grad_bert")]
@@ -69,10 +86,7 @@ public partial class GradBertModel
         [Input(DType.Int64, "batch", "seq")] Expr tokenTypes,
         [Input(DType.Int64, "batch")] Expr validLength)
     {
-        var words = Embedding(inputIds, 20, Hidden, "embeddings.word_embeddings");
-        var positions = PositionEmbedding(inputIds, 16, Hidden, "embeddings.position_embeddings");
-        var types = Embedding(tokenTypes, 2, Hidden, "embeddings.token_type_embeddings");
-        var x = Dropout(LayerNorm(words + positions + types + noise, Hidden, 1e-12, "embeddings.LayerNorm"), 0.1);
+        var x = Apply("embeddings", new GradEmbeddings { Hidden = Hidden }, noise, inputIds, tokenTypes);
         var mask = LengthMask(validLength, inputIds);
         x = Apply("encoder.layer.0", new GradEncoderLayer { Hidden = Hidden, Heads = 2 }, x, mask);
         x = Apply("encoder.layer.1", new GradEncoderLayer { Hidden = Hidden, Heads = 4, DropoutP = 0.0 }, x, mask);
@@ -96,10 +110,7 @@ public partial class GradBertMeanPoolModel
         [Input(DType.Int64, "batch", "seq")] Expr tokenTypes,
         [Input(DType.Int64, "batch")] Expr validLength)
     {
-        var words = Embedding(inputIds, 20, Hidden, "embeddings.word_embeddings");
-        var positions = PositionEmbedding(inputIds, 16, Hidden, "embeddings.position_embeddings");
-        var types = Embedding(tokenTypes, 2, Hidden, "embeddings.token_type_embeddings");
-        var x = Dropout(LayerNorm(words + positions + types + noise, Hidden, 1e-12, "embeddings.LayerNorm"), 0.1);
+        var x = Apply("embeddings", new GradEmbeddings { Hidden = Hidden }, noise, inputIds, tokenTypes);
         x = Apply("encoder.layer.0", new GradEncoderLayer { Hidden = Hidden, Heads = 2 }, x, LengthMask(validLength, inputIds));
         var weights = Softmax(Reshape(LengthMask(validLength, x), Batch, 1, Seq));
         var mean = Reshape(MatMul(weights, x), Batch, Hidden);
