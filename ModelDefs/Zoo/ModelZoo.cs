@@ -72,7 +72,7 @@ public static class ModelZoo
     /// parameter names it drew afresh.</summary>
     public static IReadOnlyList<string> Reinitialize(ZooModel model, int layers, bool pooler)
     {
-        var layerOf = model.Module.named_parameters().Select(p => p.name).ToDictionary(n => n, n => LayerIndex.Match(n) is { Success: true } m ? int.Parse(m.Groups[1].Value) : -1);
+        var layerOf = model.Module.named_parameters().Select(p => p.name).ToDictionary(n => n, CheckpointNames.EncoderLayer);
         var count = layerOf.Values.DefaultIfEmpty(-1).Max() + 1;
         if (layers < 0 || layers > count)
         {
@@ -82,8 +82,6 @@ public static class ModelZoo
         return ParameterInit.Reinitialize(model.Module, name =>
             (pooler && name.StartsWith("pooler.", StringComparison.Ordinal)) || layerOf[name] >= count - layers); // -1 (no layer) never is
     }
-
-    private static readonly System.Text.RegularExpressions.Regex LayerIndex = new(@"^encoder\.layer\.(\d+)\.");
 
     /// <summary>Reads a weight file by its format (extension, then content for project checkpoints).</summary>
     public static TensorSet ReadCheckpoint(string path) => Path.GetExtension(path).ToLowerInvariant() switch

@@ -91,13 +91,8 @@ public static partial class Kernels
 
         // libtorch 2.10's CPU kernel misreads an additive mask of another dtype (a float32 length mask on float64
         // q/k/v is wrong from seq 8 on AVX2 and seq 16 on AVX-512), so the mask always arrives in q's dtype.
-        if (mask.dtype == q.dtype)
-        {
-            return nn.functional.scaled_dot_product_attention(q, k, v, mask, training ? dropout : 0.0, false);
-        }
-
-        using var sameDtypeMask = mask.to(q.dtype);
-        return nn.functional.scaled_dot_product_attention(q, k, v, sameDtypeMask, training ? dropout : 0.0, false);
+        using var converted = mask.dtype == q.dtype ? null : mask.to(q.dtype);
+        return nn.functional.scaled_dot_product_attention(q, k, v, converted ?? mask, training ? dropout : 0.0, false);
     }
 
     /// <summary>Additive mask [batch, 1, 1, seq] from valid lengths: 0 for positions below the length, the dtype's

@@ -1,5 +1,4 @@
-using System.Globalization;
-using System.Text.RegularExpressions;
+using GraphCompiler.Runtime.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -8,7 +7,7 @@ namespace GraphCompiler.Runtime.Training;
 
 /// <summary>Adam / AdamW over parameter groups: decayed, and not decayed (biases and LayerNorm weights, as BERT's
 /// recipe), and with layer-wise learning-rate decay one pair per depth.</summary>
-public static partial class Optimizers
+public static class Optimizers
 {
     /// <summary>Whether weight decay applies to the parameter named <paramref name="name"/>: not to biases (names
     /// ending ".bias") nor LayerNorm parameters (names containing "LayerNorm").</summary>
@@ -27,10 +26,10 @@ public static partial class Optimizers
     /// else (pooler, classifier head) 0.</summary>
     public static int DepthFromTop(string name, int layers)
     {
-        var match = LayerIndex.Match(name);
-        if (match.Success)
+        var layer = CheckpointNames.EncoderLayer(name);
+        if (layer >= 0)
         {
-            return layers - int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
+            return layers - layer;
         }
 
         return name.StartsWith("embeddings.", StringComparison.Ordinal) || name.Contains(".embeddings.", StringComparison.Ordinal) ? layers + 1 : 0;
@@ -42,7 +41,7 @@ public static partial class Optimizers
     public static IReadOnlyList<OptimizerGroup> Plan(nn.Module model, TrainerOptions options)
     {
         var named = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
-        var layers = named.Select(p => LayerIndex.Match(p.name)).Where(m => m.Success).Select(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) + 1).DefaultIfEmpty(0).Max();
+        var layers = named.Select(p => CheckpointNames.EncoderLayer(p.name)).DefaultIfEmpty(-1).Max() + 1;
         var layered = options.LayerDecay != 1.0;
         return named
             .GroupBy(p => (Depth: layered ? DepthFromTop(p.name, layers) : 0, Decays: Decays(p.name)))
@@ -55,11 +54,10 @@ public static partial class Optimizers
             .ToList();
     }
 
-    /// <summary>The optimizer of <paramref name="options"/> over the groups of <see cref="Plan"/>. AdamW is
-    /// <see cref="FusedAdamW"/> (torch's update, one pass per parameter); Adam is torch's.</summary>
-    public static OptimizerHelper Create(nn.Module model, TrainerOptions options)
+    /// <summary>The optimizer of <paramref name="options"/> over the groups of <paramref name="plan"/> (<see cref="Plan"/>).
+    /// AdamW is <see cref="FusedAdamW"/> (torch's update, one pass per parameter); Adam is torch's.</summary>
+    public static OptimizerHelper Create(IReadOnlyList<OptimizerGroup> plan, TrainerOptions options)
     {
-        var plan = Plan(model, options);
         var (lr, b1, b2, eps, wd) = (options.LearningRate, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
         if (options.Optimizer == OptimizerKind.AdamW)
         {
@@ -89,11 +87,6 @@ public static partial class Optimizers
             i++;
         }
     }
-
-    [GeneratedRegex(@"(?:^|\.)layer\.(\d+)\.")]
-    private static partial Regex LayerIndexRegex();
-
-    private static readonly Regex LayerIndex = LayerIndexRegex();
 }
 
 /// <summary>One optimizer parameter group: its parameters (and their names), weight decay, and the factor its learning

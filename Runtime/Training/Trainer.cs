@@ -81,8 +81,9 @@ public sealed class Trainer : IDisposable
         Model = model;
         _forward = forward;
         Options = options;
-        Optimizer = Optimizers.Create(model, options);
-        _learningRateScales = Optimizers.Plan(model, options).Select(g => g.LearningRateScale).ToArray();
+        var plan = Optimizers.Plan(model, options);
+        Optimizer = Optimizers.Create(plan, options);
+        _learningRateScales = plan.Select(g => g.LearningRateScale).ToArray();
         State = new TrainerState { Seed = options.Seed, BestMetric = options.BestMetric ?? Metrics.For(options.Task)[0] };
         Checkpoints = options.OutputDirectory is null ? null : new CheckpointStore(options.OutputDirectory);
         _progress = TrainingProgress.Create(options.Progress, options.Log);

@@ -5,6 +5,14 @@ namespace GraphCompiler.Runtime.Weights;
 /// <summary>Maps parameter names of other toolkits onto the HF-style names the model declarations use.</summary>
 public static partial class CheckpointNames
 {
+    /// <summary>The encoder layer a parameter belongs to ("encoder.layer.3.output.dense.weight" → 3, also under a prefix
+    /// such as "bert."); −1 for the embeddings, the pooler, the heads.</summary>
+    public static int EncoderLayer(string name) =>
+        EncoderLayerPattern().Match(name) is { Success: true } m ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : -1;
+
+    [GeneratedRegex(@"(?:^|\.)layer\.(\d+)\.")]
+    private static partial Regex EncoderLayerPattern();
+
     private static readonly (Regex Pattern, string Replacement)[] GluonNlpRules =
     {
         (Rule(@"^word_embed\.0\.weight$"), "embeddings.word_embeddings.weight"),
