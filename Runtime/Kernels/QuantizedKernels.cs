@@ -45,8 +45,16 @@ public static partial class Kernels
             return empty(shape, outputType, x.device).MoveToOuterDisposeScope();
         }
 
-        var workspace = QuantizedWorkspace.For(x.device);
         var m = x2.shape[0];
+        var bits = VectorWidth.Current;
+        if (cpuLoops && Int8Gemm.Choose(bits) == Int8GemmBackend.Packed && PackedInt8Gemm.For(bits) is { } variant &&
+            PackedInt8Gemm.Fits(m, n, k) && QuantizedCpuLoops.Applies(bias is null ? new[] { x2, weight, weightScale } : new[] { x2, weight, weightScale, bias }))
+        {
+            return PackedQuantizedLinear(variant, bits, x2, inputScale, weight, weightScale, bias, gelu, mode, requantize ? outputScale : null)
+                .view(shape).MoveToOuterDisposeScope();
+        }
+
+        var workspace = QuantizedWorkspace.For(x.device);
         Tensor scale, q;
         if (x.dtype == ScalarType.Int8)
         {
@@ -109,6 +117,33 @@ public static partial class Kernels
         }
 
         return output.view(shape).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>QuantizedLinear as one pass of <see cref="PackedInt8Gemm"/>: x quantized as its rows are loaded, the
+    /// epilogue (dequantize, bias, GELU, requantize) applied to each block of accumulators while it is in cache.</summary>
+    private static unsafe Tensor PackedQuantizedLinear(PackedInt8Gemm.Variant variant, int bits, Tensor x2, Tensor inputScale, Tensor weight, Tensor weightScale,
+        Tensor? bias, bool gelu, ActivationQuantization mode, Tensor? outputScale)
+    {
+        var (m, k, n) = (x2.shape[0], x2.shape[1], weight.shape[0]);
+        var quantized = x2.dtype == ScalarType.Int8;
+        float scale;
+        if (quantized || mode == ActivationQuantization.Static)
+        {
+            scale = inputScale.item<float>();
+        }
+        else
+        {
+            using var dynamic = DynamicActivationScale(x2);
+            scale = dynamic.item<float>();
+        }
+
+        using var combined = weightScale.mul(scale);
+        var output = empty(new[] { m, n }, outputScale is null ? ScalarType.Float32 : ScalarType.Int8, x2.device);
+        var epilogue = new QuantizedCpuLoops.Epilogue((float*)TensorPointers.First(combined), bias is null ? null : (float*)TensorPointers.First(bias),
+            gelu, outputScale?.item<float>() ?? 0f, TensorPointers.First(output), (int)n);
+        var operand = new PackedInt8Gemm.Operand(TensorPointers.First(x2), k, IsFloat: !quantized, scale);
+        PackedInt8Gemm.Run(variant, bits, operand, (sbyte*)TensorPointers.First(weight), k, (int)m, (int)n, (int)k, new PackedInt8Gemm.Output(epilogue, 0));
+        return output;
     }
 
     /// <summary>Embedding lookup in an int8 table: rows of <paramref name="table"/> i8 [V, H] gathered by
@@ -175,7 +210,11 @@ public static partial class Kernels
     }
 
     /// <summary>Frees the calling thread's QuantizedLinear scratch buffers (they are otherwise kept for the next call).</summary>
-    public static void ReleaseQuantizedWorkspace() => QuantizedWorkspace.Release();
+    public static void ReleaseQuantizedWorkspace()
+    {
+        QuantizedWorkspace.Release();
+        PackedInt8Gemm.Release();
+    }
 
     /// <summary>max|x| / 127, or 1 when x is all zero, as a scalar tensor on x's device.</summary>
     public static Tensor DynamicActivationScale(Tensor x)

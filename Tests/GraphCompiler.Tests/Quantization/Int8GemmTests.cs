@@ -1,11 +1,93 @@
 using GraphCompiler.Runtime;
+using GraphCompiler.Tests.Infrastructure;
 using Xunit;
 using static TorchSharp.torch;
 
 namespace GraphCompiler.Tests.Quantization;
 
+/// <summary>The int8 GEMM on every backend this host runs — libtorch's <c>_int_mm</c>, each <see cref="PackedInt8Gemm"/>
+/// kernel the CPU has (SSE2, AVX2, AVX-VNNI, AVX-512BW), float64 — against the exact integer product.</summary>
+[Trait(VectorWidths.Category, VectorWidths.Kernels)]
 public sealed class Int8GemmTests
 {
+    /// <summary>The packed kernels the CPU can run: at least SSE2 on any x86-64.</summary>
+    private static PackedInt8Gemm.Variant[] SupportedVariants()
+    {
+        var variants = Enum.GetValues<PackedInt8Gemm.Variant>().Where(PackedInt8Gemm.IsSupported).ToArray();
+        Assert.Contains(PackedInt8Gemm.Variant.Sse2, variants);
+        return variants;
+    }
+
+    /// <summary>Every shape edge of the packed kernel: M not a multiple of its 6 rows or 24-row blocks, N not a multiple of
+    /// any panel width (8, 16, 32), odd K (the int16 pairs are padded) and K not a multiple of the 16-wide transposes,
+    /// and MiniLM's shapes; a's rows and b's columns as strided views.</summary>
+    [Theory]
+    [InlineData(1, 1, 1)]
+    [InlineData(7, 3, 5)]
+    [InlineData(37, 29, 13)]
+    [InlineData(4, 384, 96)]
+    [InlineData(130, 64, 257)]
+    [InlineData(25, 33, 41)]
+    [InlineData(128, 384, 1152)]
+    [InlineData(50, 1536, 384)]
+    public void EveryPackedKernelEqualsTheExactProduct(long m, long k, long n)
+    {
+        using var scope = NewDisposeScope();
+        var seeded = new Seeded(14);
+        var wideA = seeded.Int8(-128, 128, m, k + 3);
+        var a = wideA.narrow(1, 2, k); // row stride k + 3
+        var w = seeded.Int8(-128, 128, n, k);
+        var expected = a.to(ScalarType.Float64).matmul(w.to(ScalarType.Float64).t());
+        foreach (var variant in SupportedVariants())
+        {
+            foreach (var b in new[] { w.t(), w.t().contiguous() })
+            {
+                var result = full(m, n, 12345, ScalarType.Int32);
+                Int8Gemm.PackedInto(variant, 256, a, b, result);
+                Assert.True(Seeded.Same(result.to(ScalarType.Float64), expected), $"{variant}, b {(b.is_contiguous() ? "row-major" : "a transposed view")}");
+            }
+        }
+    }
+
+    /// <summary>The backend rule: oneDNN only with 512-bit vectors and AVX512-VNNI (libtorch's _int_mm is a scalar loop
+    /// otherwise), the packed kernel at any other accelerated width, float64 without vectors.</summary>
+    [Fact]
+    public void BackendFollowsTheVectorWidthAndVnni()
+    {
+        if (Environment.GetEnvironmentVariable("GRAPHCOMPILER_INT8_GEMM") is { Length: > 0 } forced)
+        {
+            Assert.Equal(forced, Int8Gemm.Choose(256).ToString(), ignoreCase: true);
+            return;
+        }
+
+        Assert.Equal(Int8GemmBackend.Exact, Int8Gemm.Choose(0));
+        Assert.Equal(Int8GemmBackend.Packed, Int8Gemm.Choose(128));
+        Assert.Equal(Int8GemmBackend.Packed, Int8Gemm.Choose(256));
+        Assert.Equal(Int8Gemm.HasAvx512Vnni && Int8Gemm.IsNativeAvailable ? Int8GemmBackend.OneDnn : Int8GemmBackend.Packed, Int8Gemm.Choose(512));
+        Assert.Equal(PackedInt8Gemm.Variant.Sse2, PackedInt8Gemm.For(128));
+        Assert.Null(PackedInt8Gemm.For(0));
+        using (VectorWidth.Force(0))
+        {
+            Assert.Equal(Int8GemmBackend.Exact, Int8Gemm.Backend);
+            using var a = new Seeded(15).Int8(-128, 128, 9, 10);
+            using var b = new Seeded(16).Int8(-128, 128, 10, 11);
+            Assert.True(Seeded.Same(Int8Gemm.MatMul(a, b).to(ScalarType.Float64), a.to(ScalarType.Float64).matmul(b.to(ScalarType.Float64))));
+        }
+    }
+
+    /// <summary>libtorch's own kernel (oneDNN with VNNI, a scalar loop without) gives the same exact product.</summary>
+    [Fact]
+    public void LibtorchIntMmEqualsTheExactProduct()
+    {
+        using var scope = NewDisposeScope();
+        var seeded = new Seeded(17);
+        var a = seeded.Int8(-128, 128, 19, 70);
+        var w = seeded.Int8(-128, 128, 23, 70);
+        var result = zeros(19, 23, ScalarType.Int32);
+        Int8Gemm.OneDnnInto(a, w.t(), result);
+        Assert.True(Seeded.Same(result.to(ScalarType.Float64), a.to(ScalarType.Float64).matmul(w.to(ScalarType.Float64).t())));
+    }
+
     [Fact]
     public void NativeEntryPointIsFound()
     {

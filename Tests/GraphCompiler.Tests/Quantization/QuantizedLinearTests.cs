@@ -1,10 +1,12 @@
 using GraphCompiler.Runtime;
 using GraphCompiler.Runtime.Quantization;
+using GraphCompiler.Tests.Infrastructure;
 using Xunit;
 using static TorchSharp.torch;
 
 namespace GraphCompiler.Tests.Quantization;
 
+[Trait(VectorWidths.Category, VectorWidths.Kernels)]
 public sealed class QuantizedLinearTests
 {
     public static TheoryData<ActivationQuantization, bool, bool, int> Cases()
@@ -124,10 +126,55 @@ public sealed class QuantizedLinearTests
         using var _ = no_grad();
         var (x, s, wq, ws, bias) = TieHeavyCase(withBias);
         var outputScale = requantize ? tensor(0.0173f) : null;
-        var fused = Kernels.QuantizedLinear(x, s, wq, ws, bias, false, mode, outputScale, cpuLoops: true);
         var torchOps = Kernels.QuantizedLinear(x, s, wq, ws, bias, false, mode, outputScale, cpuLoops: false);
-        Assert.Equal(requantize ? ScalarType.Int8 : ScalarType.Float32, fused.dtype);
-        Assert.True(Seeded.Same(fused, torchOps), $"max difference {fused.to(ScalarType.Float32).sub(torchOps.to(ScalarType.Float32)).abs().max().item<float>()}");
+        foreach (var width in VectorWidths.Vectors)
+        {
+            // The packed GEMM with its fused epilogue where the backend is packed, _int_mm + the loops where it is oneDNN.
+            using var forced = VectorWidth.Force(width);
+            var fused = Kernels.QuantizedLinear(x, s, wq, ws, bias, false, mode, outputScale, cpuLoops: true);
+            Assert.Equal(requantize ? ScalarType.Int8 : ScalarType.Float32, fused.dtype);
+            Assert.True(Seeded.Same(fused, torchOps), $"{width} bits ({Int8Gemm.Describe()}): max difference {fused.to(ScalarType.Float32).sub(torchOps.to(ScalarType.Float32)).abs().max().item<float>()}");
+        }
+    }
+
+    /// <summary>The quantize and dequantize loops of the oneDNN backend (quantize, _int_mm, dequantize as three passes) at
+    /// every width against the torch path, so they are proven on hosts whose backend is the packed GEMM too.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void SeparateLoopsMatchTheTorchPathBitForBit(bool requantize)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var (x, s, wq, ws, bias) = TieHeavyCase(withBias: true);
+        var x2 = x.reshape(-1, x.shape[^1]);
+        var expectedQ = Kernels.QuantizeActivation(x2, s);
+        var acc = Int8Gemm.MatMul(expectedQ, wq.t());
+        var combined = ws.mul(s);
+        var expected = acc.to(ScalarType.Float32).mul_(combined).add_(bias!);
+        if (requantize)
+        {
+            expected = Kernels.QuantizeActivation(expected, tensor(0.0173f));
+        }
+
+        foreach (var width in VectorWidths.Vectors)
+        {
+            using var forced = VectorWidth.Force(width);
+            var q = empty_like(expectedQ);
+            QuantizedCpuLoops.Quantize(x2, s.item<float>(), q);
+            Assert.True(Seeded.Same(q, expectedQ), $"quantize at {width} bits");
+            var y = empty_like(expected);
+            if (requantize)
+            {
+                QuantizedCpuLoops.DequantizeToInt8(acc, combined, bias, false, 0.0173f, y);
+            }
+            else
+            {
+                QuantizedCpuLoops.Dequantize(acc, combined, bias, false, y);
+            }
+
+            Assert.True(Seeded.Same(y, expected), $"dequantize{(requantize ? " + requantize" : "")} at {width} bits");
+        }
     }
 
     /// <summary>With GELU the CPU loop computes it itself (<c>VectorMath.Gelu</c>, erf to 1.5e-7) where libtorch uses

@@ -1,6 +1,5 @@
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using GraphCompiler.Runtime;
+using GraphCompiler.Tests.Infrastructure;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -10,7 +9,8 @@ namespace GraphCompiler.Tests.Runtime;
 
 /// <summary>The hand-written CPU attention against libtorch's scaled_dot_product_attention: shapes with and without
 /// tails, q/k/v as the strided views the generated code passes, the mask shapes it takes, fully masked rows, the
-/// operands it must refuse, and its exponential.</summary>
+/// operands it must refuse; at every vector width (128, 256, 512 bits; the runtime emulates widths the host lacks).</summary>
+[Trait(VectorWidths.Category, VectorWidths.Kernels)]
 public sealed class CpuAttentionTests
 {
     /// <summary>|actual − expected| ≤ Tolerance · max(1, |expected|). Both are float32 with float32 accumulation over
@@ -47,14 +47,14 @@ public sealed class CpuAttentionTests
         }
 
         var mask = Kernels.LengthMask(lengths, s, ScalarType.Float32);
-        Assert.Equal(Avx512F.IsSupported, CpuAttention.Applies(q, k, v, mask));
+        Assert.Equal(VectorWidth.IsAccelerated, CpuAttention.Applies(q, k, v, mask));
         var expected = F.scaled_dot_product_attention(q, k, v, mask);
-        foreach (var vectorized in Variants())
+        foreach (var bits in VectorWidths.Vectors)
         {
-            var actual = CpuAttention.Run(q, k, v, mask, vectorized);
+            var actual = RunAt(bits, q, k, v, mask);
             Assert.Equal(expected.shape, actual.shape);
             Assert.True(actual.permute(0, 2, 1, 3).is_contiguous(), "the result is a permuted contiguous [B, S, H, D] buffer");
-            AssertClose(expected, actual, $"{b}×{h}×{s}×{d} vectorized={vectorized}");
+            AssertClose(expected, actual, $"{b}×{h}×{s}×{d} at {bits} bits");
         }
 
         AssertClose(expected, Kernels.Attention(q, k, v, mask, 0.1, training: false), "Kernels.Attention");
@@ -75,11 +75,11 @@ public sealed class CpuAttentionTests
         // Causal (float.MinValue above the diagonal) plus a random additive bias.
         var causal = ones(s, s).triu(1).mul(float.MinValue);
         var mask = (causal + Randn(maskBatch, maskHeads, s, s, generator)).contiguous();
-        Assert.Equal(Avx512F.IsSupported, CpuAttention.Applies(q, k, v, mask));
+        Assert.Equal(VectorWidth.IsAccelerated, CpuAttention.Applies(q, k, v, mask));
         var expected = F.scaled_dot_product_attention(q, k, v, mask);
-        foreach (var vectorized in Variants())
+        foreach (var bits in VectorWidths.Vectors)
         {
-            AssertClose(expected, CpuAttention.Run(q, k, v, mask, vectorized), $"mask [{maskBatch}, {maskHeads}, S, S] vectorized={vectorized}");
+            AssertClose(expected, RunAt(bits, q, k, v, mask), $"mask [{maskBatch}, {maskHeads}, S, S] at {bits} bits");
         }
     }
 
@@ -93,9 +93,9 @@ public sealed class CpuAttentionTests
         var (q, k, v) = (Randn(b, h, s, d, generator), Randn(b, h, s, d, generator), Randn(b, h, s, d, generator));
         var mask = Randn(b, h, 1, s, generator) * 4;
         var expected = F.scaled_dot_product_attention(q, k, v, mask);
-        foreach (var vectorized in Variants())
+        foreach (var bits in VectorWidths.Vectors)
         {
-            AssertClose(expected, CpuAttention.Run(q, k, v, mask, vectorized), $"mask [B, H, 1, S] vectorized={vectorized}");
+            AssertClose(expected, RunAt(bits, q, k, v, mask), $"mask [B, H, 1, S] at {bits} bits");
         }
     }
 
@@ -119,16 +119,16 @@ public sealed class CpuAttentionTests
         rowMask[0, 0, 5] = masked;
         foreach (var (mask, name) in new[] { (lengthMask, "[B, 1, 1, S]"), (rowMask, "[1, 1, S, S]") })
         {
-            Assert.Equal(Avx512F.IsSupported, CpuAttention.Applies(q, k, v, mask));
+            Assert.Equal(VectorWidth.IsAccelerated, CpuAttention.Applies(q, k, v, mask));
             var expected = F.scaled_dot_product_attention(q, k, v, mask);
-            foreach (var vectorized in Variants())
+            foreach (var bits in VectorWidths.Vectors)
             {
-                AssertClose(expected, CpuAttention.Run(q, k, v, mask, vectorized), $"{name} masked with {masked} vectorized={vectorized}");
+                AssertClose(expected, RunAt(bits, q, k, v, mask), $"{name} masked with {masked} at {bits} bits");
             }
         }
 
         // Pin down what the comparison above relies on, so a change in libtorch shows up here.
-        var whole = CpuAttention.Run(q, k, v, lengthMask);
+        var whole = RunAt(256, q, k, v, lengthMask);
         var row = whole[1, .., 7];
         var meanOfV = v[1].mean(new long[] { 1 });
         AssertClose(masked == float.MinValue ? meanOfV : zeros_like(meanOfV), row, "fully masked batch entry");
@@ -142,7 +142,14 @@ public sealed class CpuAttentionTests
         const int b = 2, h = 2, s = 9, d = 8;
         var (q, k, v) = (Randn(b, h, s, d, generator), Randn(b, h, s, d, generator), Randn(b, h, s, d, generator));
         var mask = Kernels.LengthMask(tensor(new long[] { 9, 4 }), s, ScalarType.Float32);
-        Assert.Equal(Avx512F.IsSupported, CpuAttention.Applies(q, k, v, mask));
+        Assert.Equal(VectorWidth.IsAccelerated, CpuAttention.Applies(q, k, v, mask));
+        using (no_grad())
+        using (VectorWidth.Force(0))
+        {
+            // Without vector acceleration libtorch's kernel takes over.
+            Assert.False(CpuAttention.Applies(q, k, v, mask));
+            AssertClose(F.scaled_dot_product_attention(q, k, v, mask), Kernels.Attention(q, k, v, mask, 0.1, training: false), "no vector width");
+        }
 
         // Needs a gradient: only while autograd is on.
         var leaf = q.detach().requires_grad_(true);
@@ -151,7 +158,7 @@ public sealed class CpuAttentionTests
         Assert.True(withGrad.requires_grad);
         using (no_grad())
         {
-            Assert.Equal(Avx512F.IsSupported, CpuAttention.Applies(leaf, k, v, mask));
+            Assert.Equal(VectorWidth.IsAccelerated, CpuAttention.Applies(leaf, k, v, mask));
             AssertClose(F.scaled_dot_product_attention(q, k, v, mask), withGrad.detach(), "requires_grad input");
         }
 
@@ -195,63 +202,6 @@ public sealed class CpuAttentionTests
         AssertClose(expected, Kernels.Attention(q, k, v, mask, 0.0, training: false), $"float64 q/k/v, float32 mask, seq {s}");
     }
 
-    [Fact]
-    public void Exp2IsWithinTwoUlps()
-    {
-        if (!Avx512F.IsSupported)
-        {
-            return; // the vector kernel, and its exponential, only run with AVX-512
-        }
-
-        // Normal results from y = −126 up to the largest finite power, subnormal ones below, and zero past them.
-        var worst = 0.0;
-        var values = new float[16];
-        const double step = 0.000977;
-        for (var y = -155.0; y + (16 * step) < 128; y += 16 * step)
-        {
-            for (var lane = 0; lane < 16; lane++)
-            {
-                values[lane] = (float)(y + (lane * step));
-            }
-
-            var result = VectorMath.Exp2(Vector512.Create(values));
-            for (var lane = 0; lane < 16; lane++)
-            {
-                var exact = Math.Exp(values[lane] * Math.Log(2));
-                var ulp = exact < Math.Pow(2, -126) ? Math.Pow(2, -149) : Math.Pow(2, Math.Floor(Math.Log2(exact)) - 23);
-                var error = Math.Abs(result[lane] - exact) / ulp;
-                if (error > 2)
-                {
-                    Assert.Fail($"2^{values[lane]:R}: {result[lane]:R} vs {exact:R} ({error:F2} ulp)");
-                }
-
-                worst = Math.Max(worst, error);
-            }
-        }
-
-        Assert.True(worst > 0.1, "the check compares something");
-        float[] special = [0, -0f, 1, -1, float.NegativeInfinity, float.MinValue, -1e30f, -1000, float.NaN, float.PositiveInfinity, 200, 127.99f, -149.5f, -160, 160, 0.5f];
-        var got = VectorMath.Exp2(Vector512.Create(special));
-        Assert.Equal(1f, got[0]);
-        Assert.Equal(1f, got[1]);
-        Assert.Equal(2f, got[2]);
-        Assert.Equal(0.5f, got[3]);
-        for (var lane = 4; lane <= 7; lane++)
-        {
-            Assert.Equal(0f, got[lane]);
-        }
-
-        Assert.True(float.IsNaN(got[8]));
-        Assert.Equal(float.PositiveInfinity, got[9]);
-        Assert.Equal(float.PositiveInfinity, got[10]);
-        var large = Math.Pow(2, special[11]);
-        Assert.Equal(large, got[11], large * 2.5e-7);
-        Assert.Equal(float.Epsilon, got[12]); // 2^−149.5 ≈ 0.71 · 2^−149 rounds to the smallest subnormal
-        Assert.Equal(0f, got[13]);
-        Assert.Equal(float.PositiveInfinity, got[14]);
-        Assert.Equal(MathF.Sqrt(2), got[15], 2.5e-7f);
-    }
-
     /// <summary>q, k, v as the generated code makes them: one [B, S, 3·H·D] projection, each a narrow + reshape +
     /// permute view into it (k and v at non-zero storage offsets, rows 3·H·D floats apart).</summary>
     private static (Tensor Q, Tensor K, Tensor V) ViewsOfOneProjection(int b, int h, int s, int d, torch.Generator generator)
@@ -263,8 +213,13 @@ public sealed class CpuAttentionTests
 
     private static Tensor Randn(long b, long h, long s, long d, torch.Generator generator) => randn(new[] { b, h, s, d }, generator: generator);
 
-    /// <summary>The vector kernel where the machine has it, and always the scalar fallback.</summary>
-    private static bool[] Variants() => Avx512F.IsSupported ? [true, false] : [false];
+    /// <summary>The kernel at <paramref name="bits"/> (forced on this thread).</summary>
+    private static Tensor RunAt(int bits, Tensor q, Tensor k, Tensor v, Tensor mask)
+    {
+        using var _ = VectorWidth.Force(bits);
+        Assert.True(CpuAttention.Applies(q, k, v, mask));
+        return CpuAttention.Run(q, k, v, mask);
+    }
 
     private static void AssertClose(Tensor expected, Tensor actual, string what)
     {

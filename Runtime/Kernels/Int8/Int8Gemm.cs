@@ -1,15 +1,32 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GraphCompiler.Runtime;
 
-/// <summary>int8 × int8 → int32 matrix product on libtorch's CPU <c>_int_mm</c> (oneDNN; AVX512-VNNI where the CPU has
-/// it), which TorchSharp does not expose. It is reached through the C++ entry point libtorch_cpu exports,
+/// <summary>Where <see cref="Int8Gemm"/> computes a CPU product.</summary>
+public enum Int8GemmBackend
+{
+    /// <summary>libtorch's <c>_int_mm</c>: oneDNN's VNNI kernels (vpdpbusd) on a CPU with AVX512-VNNI.</summary>
+    OneDnn,
+
+    /// <summary><see cref="PackedInt8Gemm"/>: the project's own kernel over int16 pairs (SSE2, AVX2, AVX-VNNI, AVX-512BW).</summary>
+    Packed,
+
+    /// <summary>float64 matmul, exact for these sizes: where no vector kernel runs.</summary>
+    Exact,
+}
+
+/// <summary>int8 × int8 → int32 matrix products, exact on every backend. On the CPU: libtorch's <c>_int_mm</c> where
+/// the CPU has AVX512-VNNI (oneDNN's kernel; without VNNI libtorch falls back to a scalar triple loop, measured ~50×
+/// slower than fp32 on an AMD Zen 3), else <see cref="PackedInt8Gemm"/> at the CPU's vector width, else float64.
+/// <c>GRAPHCOMPILER_INT8_GEMM=onednn|packed|exact</c> overrides the choice (benchmarks compare them that way).
+/// <c>_int_mm</c>, which TorchSharp does not expose, is reached through the C++ entry point libtorch_cpu exports,
 /// <c>at::_ops::_int_mm_out::call(const Tensor&amp; self, const Tensor&amp; mat2, Tensor&amp; out)</c>, with TorchSharp
 /// tensor handles (each an <c>at::Tensor*</c>). A C++ exception thrown through that call would take the process down,
 /// so everything libtorch checks is checked here first and reported as an <see cref="ArgumentException"/>.
-/// Off the CPU (or for layouts the native call does not take) the product is computed exactly in float64.</summary>
+/// Off the CPU the product is computed exactly in float64.</summary>
 public static class Int8Gemm
 {
     /// <summary>Itanium-mangled <c>at::_ops::_int_mm_out::call</c>.</summary>
@@ -20,11 +37,53 @@ public static class Int8Gemm
 
     private static readonly Lazy<NativeEntry> Native = new(Resolve, LazyThreadSafetyMode.ExecutionAndPublication);
 
+    private static readonly Int8GemmBackend? Forced = Environment.GetEnvironmentVariable("GRAPHCOMPILER_INT8_GEMM")?.ToLowerInvariant() switch
+    {
+        null or "" => null,
+        "onednn" => Int8GemmBackend.OneDnn,
+        "packed" => Int8GemmBackend.Packed,
+        "exact" => Int8GemmBackend.Exact,
+        var other => throw new InvalidOperationException($"GRAPHCOMPILER_INT8_GEMM='{other}': expected onednn, packed or exact"),
+    };
+
     /// <summary>True when libtorch_cpu with the <c>_int_mm.out</c> entry point is loaded in this process.</summary>
     public static bool IsNativeAvailable => Native.Value.Call != IntPtr.Zero;
 
     /// <summary>Where the native entry point was found, or why it was not.</summary>
     public static string NativeDescription => Native.Value.Description;
+
+    /// <summary>Whether the CPU has AVX512-VNNI (CPUID leaf 7, ECX bit 11), what oneDNN's int8 kernels need.</summary>
+    public static bool HasAvx512Vnni { get; } = X86Base.IsSupported && (X86Base.CpuId(7, 0).Ecx & (1 << 11)) != 0;
+
+    /// <summary>The CPU backend products run on from this thread (see <see cref="VectorWidth.Current"/>).</summary>
+    public static Int8GemmBackend Backend => Choose(VectorWidth.Current);
+
+    /// <summary>What the CPU products run on, in words (for logs and benchmark reports).</summary>
+    public static string Describe()
+    {
+        var bits = VectorWidth.Current;
+        return Choose(bits) switch
+        {
+            Int8GemmBackend.OneDnn => "libtorch _int_mm (oneDNN, AVX512-VNNI)",
+            Int8GemmBackend.Packed => $"packed int16-pair kernel ({PackedInt8Gemm.For(bits)}, {bits}-bit)",
+            _ => "float64 matmul (no vector kernel on this CPU)",
+        };
+    }
+
+    internal static Int8GemmBackend Choose(int bits)
+    {
+        if (Forced is { } forced)
+        {
+            return forced;
+        }
+
+        if (bits == 512 && HasAvx512Vnni && IsNativeAvailable)
+        {
+            return Int8GemmBackend.OneDnn;
+        }
+
+        return PackedInt8Gemm.For(bits) is null ? Int8GemmBackend.Exact : Int8GemmBackend.Packed;
+    }
 
     /// <summary>a [M, K] int8 · b [K, N] int8 → a new int32 [M, N]. b may be the transposed view of an [N, K] weight.</summary>
     public static Tensor MatMul(Tensor a, Tensor b)
@@ -89,6 +148,24 @@ public static class Int8Gemm
             return;
         }
 
+        var bits = VectorWidth.Current;
+        switch (Choose(bits))
+        {
+            case Int8GemmBackend.OneDnn:
+                OneDnnInto(a, b, result);
+                break;
+            case Int8GemmBackend.Packed when PackedInt8Gemm.For(bits) is { } variant && PackedInt8Gemm.Fits(a.shape[0], b.shape[1], a.shape[1]):
+                PackedInto(variant, bits, a, b, result);
+                break;
+            default:
+                ExactInto(a, b, result);
+                break;
+        }
+    }
+
+    /// <summary>The product on libtorch's <c>_int_mm</c> (tests and benchmarks call it directly).</summary>
+    internal static void OneDnnInto(Tensor a, Tensor b, Tensor result)
+    {
         var entry = Native.Value;
         if (entry.Call == IntPtr.Zero)
         {
@@ -101,6 +178,18 @@ public static class Int8Gemm
         using var lhs = IsRowMajor(a) ? a.alias() : a.contiguous();
         using var rhs = IsRowMajor(b) || IsColumnMajor(b) ? b.alias() : b.contiguous();
         CallNative(entry.Call, lhs, rhs, result);
+    }
+
+    /// <summary>The product on <see cref="PackedInt8Gemm"/>'s <paramref name="variant"/> kernel: a row-major a and b as
+    /// the [N, K] rows it is the transpose of (a weight's own layout), copied into those layouts where they are not.</summary>
+    internal static unsafe void PackedInto(PackedInt8Gemm.Variant variant, int bits, Tensor a, Tensor b, Tensor result)
+    {
+        using var lhs = IsRowMajor(a) ? a.alias() : a.contiguous();
+        using var weight = IsColumnMajor(b) ? b.t() : b.t().contiguous();
+        var (m, k, n) = ((int)a.shape[0], (int)a.shape[1], (int)b.shape[1]);
+        var operand = new PackedInt8Gemm.Operand(TensorPointers.First(lhs), lhs.stride(0), IsFloat: false, Scale: 0);
+        var output = new PackedInt8Gemm.Output(null, TensorPointers.First(result));
+        PackedInt8Gemm.Run(variant, bits, operand, (sbyte*)TensorPointers.First(weight), weight.stride(0), m, n, k, output);
     }
 
     /// <summary>The product computed in float64 (exact for int8 operands with K ≤ <see cref="MaxK"/>); the reference

@@ -1,0 +1,19 @@
+using GraphCompiler.Runtime;
+
+namespace GraphCompiler.Tests.Infrastructure;
+
+/// <summary>The vector widths the hand-written kernels are checked at, on any host: each test forces a width with
+/// <see cref="VectorWidth.Force"/> (a width the CPU lacks is emulated by the runtime), and 0 is the torch composition
+/// the kernels fall back to without vector acceleration. The forced-ISA runs of scripts/test.sh (runtime knobs such as
+/// DOTNET_EnableAVX2=0) then check the widths the JIT itself picks, with the hardware instructions of each level.</summary>
+internal static class VectorWidths
+{
+    public static readonly int[] Vectors = [128, 256, 512];
+
+    public static readonly int[] WithTorch = [0, 128, 256, 512];
+
+    /// <summary>Tags tests that scripts/test.sh runs again under each forced instruction-set level.</summary>
+    public const string Category = "Category";
+
+    public const string Kernels = "Kernels";
+}
