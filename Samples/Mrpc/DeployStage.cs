@@ -82,7 +82,7 @@ public static class DeployStage
         // Speed: one 32 × 128 batch, medians, all three in this process one after another.
         var timing = TimeBatch(fp32, int8, ort, settings);
         log.WriteLine($"32×128 batch, median of {settings.TimingRuns}: fp32 {timing.Fp32:F1} ms, int8 {timing.Int8:F1} ms ({timing.Fp32 / timing.Int8:F2}×), " +
-                      $"ONNX Runtime dynamic int8 {timing.Ort:F1} ms (ours {timing.Ort / timing.Int8:F2}× its speed)");
+                      $"ONNX Runtime dynamic int8 {timing.Ort:F1} ms (ours {timing.Ort / timing.Int8:F2}× its speed); CPU kernels: {CpuKernelInfo.Describe()}");
 
         var deploy = RunDeployBinary(settings.DeployExecutable, int8Prefix, devFile, int8Dev, Path.Combine(settings.Output, "predictions-dev.tsv"), log);
         var report = new JsonObject
@@ -102,6 +102,7 @@ public static class DeployStage
             ["ort_int8_ms_per_batch"] = timing.Ort,
             ["int8_speedup_vs_fp32"] = timing.Fp32 / timing.Int8,
             ["int8_speed_vs_ort_int8"] = timing.Ort / timing.Int8,
+            ["cpu_kernels"] = CpuKernelInfo.Describe(),
             ["params_bytes"] = new JsonObject
             {
                 ["fp32"] = new FileInfo(ModelExport.ParamsPath(fp32Prefix)).Length,

@@ -57,6 +57,10 @@ public static class Cases
         var batch = parts.Length > 4 ? int.Parse(parts[4], CultureInfo.InvariantCulture) : 32;
         torch.set_num_threads(Environment.ProcessorCount);
         manual_seed(0);
+
+        // Every libtorch-based peer keeps freed blocks in glibc's heap, as the trainer and the deployment binary do (fresh
+        // mmap pages cost a page fault and a zero-fill per 4 KiB on every call); ONNX Runtime has its own arena.
+        NativeHeap.KeepFreedMemory();
         return kind switch
         {
             "gemm" => Gemm(int.Parse(model, CultureInfo.InvariantCulture), iterations),

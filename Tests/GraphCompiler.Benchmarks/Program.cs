@@ -94,6 +94,13 @@ static CaseResult RunChild(string spec, int iterations)
 
 static string Machine()
 {
-    var model = File.Exists("/proc/cpuinfo") ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() : null;
-    return model ?? "unknown CPU";
+    // The model name alone does not tell an AMD EPYC Zen 3 from a Zen 4: family/model and the vector flags do.
+    var lines = File.Exists("/proc/cpuinfo") ? File.ReadLines("/proc/cpuinfo").TakeWhile(l => l.Length > 0).ToList() : new List<string>();
+    string? Field(string name) => lines.FirstOrDefault(l => l.StartsWith(name, StringComparison.Ordinal) && l[name.Length..].TrimStart().StartsWith(':'))?.Split(':', 2)[1].Trim();
+    var flags = (Field("flags") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
+    var vector = new[] { "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8" }.Where(flags.Contains);
+    var forced = new[] { "DOTNET_EnableAVX512", "DOTNET_EnableAVX2", "DOTNET_EnableHWIntrinsic", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "GRAPHCOMPILER_INT8_GEMM" }
+        .Where(v => Environment.GetEnvironmentVariable(v) is { Length: > 0 }).Select(v => $"{v}={Environment.GetEnvironmentVariable(v)}").ToList();
+    return $"{Field("model name") ?? "unknown CPU"} (family {Field("cpu family") ?? "?"} model {Field("model") ?? "?"}; {string.Join(" ", vector)}); " +
+           $"kernels: {GraphCompiler.Runtime.CpuKernelInfo.Describe()}" + (forced.Count > 0 ? $"; FORCED: {string.Join(" ", forced)}" : "");
 }
