@@ -16,4 +16,7 @@ internal static class VectorWidths
     public const string Category = "Category";
 
     public const string Kernels = "Kernels";
+
+    /// <summary>Tags the main job's demo run and the deployment binary, which scripts/test.sh also runs at the AVX2 level.</summary>
+    public const string MainJob = "MainJob";
 }

@@ -4,6 +4,7 @@ using GraphCompiler.Runtime.Training;
 using GraphCompiler.Runtime.Weights;
 using GraphCompiler.Samples.Mrpc;
 using TorchSharp;
+using GraphCompiler.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
@@ -26,6 +27,7 @@ public class MrpcSampleTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    [Trait(VectorWidths.Category, VectorWidths.MainJob)]
     public void DemoRunWritesReportAndAReloadableModel()
     {
         var log = new StringWriter();
