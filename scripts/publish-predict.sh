@@ -19,12 +19,14 @@ for level in "${levels[@]}"; do
     x86-64-v2|x86-64-v3|x86-64-v4) ;;
     *) echo "publish-predict: unknown level '$level' in PREDICT_LEVELS (x86-64-v2, x86-64-v3 or x86-64-v4)" >&2; exit 1 ;;
   esac
-  echo "publish-predict: $level"
+  start=$SECONDS
   dotnet publish Samples/Predict "${restore[@]}" -c Release -r linux-x64 -p:PredictLevel="$level" -o "$build/$level"
+  echo "publish-predict: $level in $((SECONDS - start)) s"
   restore=(--no-restore)
 done
-echo "publish-predict: launcher"
+start=$SECONDS
 dotnet publish Samples/Predict.Launcher -c Release -r linux-x64 -o "$build/launcher"
+echo "publish-predict: launcher in $((SECONDS - start)) s"
 
 # Copies $1 to $2 unless $2 already has its size and modification time.
 sync_file() {
