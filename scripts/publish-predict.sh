@@ -2,8 +2,9 @@
 # Publishes the deployment binary into out/predict: predict, a launcher that runs the build for the highest x86-64 level
 # the CPU supports (NativeAOT has no code multi-versioning), predict-x86-64-v2/-v3/-v4 (Samples/Predict, one native
 # build per level), and libtorch's shared libraries once, shared by all of them.
-# Each level is published into out/predict-build/LEVEL (its own native intermediates; libraries hard-linked, not copied),
-# then out/predict is assembled from those, copying only files that changed: a re-run with nothing changed takes seconds.
+# Each level is published into out/predict-build/LEVEL (compiled from native intermediates of its own, libraries
+# hard-linked rather than copied), then out/predict is assembled from those, copying only files that changed: a re-run
+# with nothing changed takes seconds.
 # PREDICT_LEVELS="x86-64-v3 x86-64-v4" publishes a subset (the launcher picks among the builds present).
 set -euo pipefail
 cd "$(dirname "$0")/.."
