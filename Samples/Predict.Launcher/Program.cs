@@ -24,16 +24,24 @@ internal static unsafe partial class Program
 
         var dir = Path.GetDirectoryName(self)!;
         IReadOnlySet<string> flags;
-        byte[] cmdline;
         try
         {
             flags = CpuLevels.FlagsFromCpuInfo(File.ReadAllText("/proc/cpuinfo"));
-            // The exact bytes of argv (NUL-separated): passed on unchanged, even where they are not UTF-8.
-            cmdline = File.ReadAllBytes("/proc/self/cmdline");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
         {
-            return Fail($"cannot read /proc: {e.Message}");
+            return Fail($"cannot read the CPU's flags from /proc/cpuinfo: {e.Message}");
+        }
+
+        byte[] cmdline;
+        try
+        {
+            // The exact bytes of argv (NUL-separated): passed on unchanged, even where they are not UTF-8.
+            cmdline = File.ReadAllBytes("/proc/self/cmdline");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Fail($"cannot read its arguments from /proc/self/cmdline: {e.Message}");
         }
 
         var built = CpuLevels.Levels.Where(l => File.Exists(Path.Combine(dir, LaunchPlan.BuildName(l)))).ToArray();

@@ -124,11 +124,28 @@ public class PredictBinaryTests(PredictFixture fixture, ITestOutputHelper output
         Assert.Contains("Usage:", help.Stdout);
         Assert.Contains("--model", help.Stdout);
 
-        // The build's own error (exit code 1, "error: file not found"), not the launcher's.
-        var missing = Path.Combine(fixture.Dir, "no-such-export");
+        // The build's own error (exit code 1, "error: file not found"), not the launcher's; the argument with a space and
+        // an accent arrives as it was given.
+        var missing = Path.Combine(fixture.Dir, "no such export é");
         var run = Run(Launcher, new(), "--model", missing, "--input", missing + ".tsv", "--output", missing + ".out");
         Assert.Equal(1, run.ExitCode);
-        Assert.StartsWith("error: file not found:", run.Stderr);
+        Assert.StartsWith($"error: file not found: {missing}-symbol.json", run.Stderr);
+    }
+
+    [Fact]
+    public void ALinkToTheLauncherRunsTheBuildsBesideTheRealFile()
+    {
+        PublishedOrFail();
+        var link = Path.Combine(fixture.Dir, "bin", "predict");
+        Directory.CreateDirectory(Path.GetDirectoryName(link)!);
+        File.Delete(link);
+        File.CreateSymbolicLink(link, Launcher);
+
+        var run = Run(link, new() { ["GRAPHCOMPILER_VERBOSE"] = "1" }, "--help");
+
+        Assert.Equal(0, run.ExitCode);
+        Assert.Contains($"running {Path.Combine(PublishDir, LaunchPlan.BuildName(HostLevel))} (", run.Stderr);
+        Assert.Contains("--model", run.Stdout);
     }
 
     [Fact]
