@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The tests: set up, build the whole solution (warnings are errors), run every xunit test; then, unless a filter was
-# given, run the kernel tests again at each lower instruction-set level this CPU can run (and the main job's demo run and
-# deployment binary at the AVX2 level), forced with the .NET runtime's, libtorch's and oneDNN's own switches.
+# The tests: set up, build the whole solution (warnings are errors), publish the deployment binary (its tests run
+# out/predict/predict; published here, not inside the tests, so its native compilation does not compete with timed
+# tests), run every xunit test; then, unless a filter was given, run the kernel tests again at each lower
+# instruction-set level this CPU can run (and the main job's demo run and deployment binary at the AVX2 level), forced
+# with the .NET runtime's, libtorch's and oneDNN's own switches (scripts/test-isa-levels.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 export MRPC_DIR="${MRPC_DIR:-$(cd .. && pwd)/shared/data/mrpc}"
 dotnet build GraphCompiler.sln -c Release
+bash scripts/publish-predict.sh
 dotnet test GraphCompiler.sln -c Release --no-build --logger "console;verbosity=normal" "$@"
 if [ $# -eq 0 ]; then
   bash scripts/test-isa-levels.sh

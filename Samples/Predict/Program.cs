@@ -1,5 +1,14 @@
 using System.CommandLine;
+using System.Runtime.Intrinsics;
 using GraphCompiler.Samples.Predict;
+
+// GRAPHCOMPILER_VERBOSE=1 (as for the launcher): which build runs and the vector width it was compiled for (a native
+// build fixes it at its x86-64 level: 512 bits at x86-64-v4, 256 at v3, 128 at v2).
+if (Environment.GetEnvironmentVariable("GRAPHCOMPILER_VERBOSE") == "1")
+{
+    var width = Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : 128;
+    Console.Error.WriteLine($"predict: {Environment.ProcessPath} uses {width}-bit vectors");
+}
 
 var model = new Option<string>("--model") { Description = "Export prefix: reads PREFIX-symbol.json, PREFIX-0000.params and PREFIX-vocab.txt", Required = true };
 var input = new Option<string>("--input") { Description = "MRPC-layout TSV: a header line, sentences in columns 3 and 4 (column 0, a label or index, is ignored)", Required = true };
