@@ -25,13 +25,9 @@ internal static unsafe class PackedInt8Gemm
     /// <summary>Rows per work unit: A's int16 rows (24 × 2K bytes) and the int32 block (24 × 4N bytes) stay in L2.</summary>
     public const int BlockRows = 4 * Rows;
 
-    /// <summary>Up to this many rows a call packs W panel by panel inside its units (see <see cref="Run"/>).</summary>
-    public const int SmallM = 256;
-
-    /// <summary>The per-thread buffers: packed W on the calling thread; A rows, one packed panel and the int32 block on
-    /// each worker.</summary>
+    /// <summary>The per-thread buffers: packed W on the calling thread, A rows and the int32 block on each worker.</summary>
     [ThreadStatic]
-    private static short[]? _packed, _rows, _panel;
+    private static short[]? _packed, _rows;
 
     [ThreadStatic]
     private static int[]? _block;
@@ -104,7 +100,7 @@ internal static unsafe class PackedInt8Gemm
     }
 
     /// <summary>Frees this thread's buffers (they are otherwise kept for the next call).</summary>
-    public static void Release() => (_packed, _rows, _panel, _block) = (null, null, null, null);
+    public static void Release() => (_packed, _rows, _block) = (null, null, null);
 
     private static void Run<TDot, TS, TI>(int bits, Operand a, sbyte* weight, long weightStride, int m, int n, int k, Output output)
         where TDot : struct, IInt16Dot<TS, TI>
@@ -120,19 +116,6 @@ internal static unsafe class PackedInt8Gemm
         var width = 2 * TDot.Lanes;
         var panels = (n + width - 1) / width;
         var panelShorts = (long)pairs * width * 2;
-        var threads = Math.Max(1, get_num_threads());
-        var rowBlocks = (m + BlockRows - 1) / BlockRows;
-        if (m <= SmallM)
-        {
-            // Few rows (serving batches): units are slices of the panels, each packing its own panels into L1 just before
-            // using them with all M rows: one parallel region, no shared packed copy of W, nothing streamed from L3.
-            var sliceCount = Math.Min(panels, 4 * threads);
-            var perSlice = (panels + sliceCount - 1) / sliceCount;
-            var columnJob = new Job(a, m, n, k, pairs, width, panelShorts, perSlice, (panels + perSlice - 1) / perSlice, null, output, bits, m) { Weight = weight, WeightStride = weightStride };
-            CpuParallel.ForEach(columnJob.Slices, columnJob.Unit<TDot, TS, TI>);
-            return;
-        }
-
         var packed = (nint)Pinned(ref _packed, panels * panelShorts);
         var source = (nint)weight;
         CpuParallel.For(panels, 1, (first, end) =>
@@ -144,23 +127,17 @@ internal static unsafe class PackedInt8Gemm
         }, pairs * width);
 
         // Units: row blocks, each split into slices of panels when there are too few blocks to keep the team busy.
+        var threads = Math.Max(1, get_num_threads());
+        var rowBlocks = (m + BlockRows - 1) / BlockRows;
         var slices = rowBlocks >= 2 * threads ? 1 : Math.Min(panels, ((2 * threads) + rowBlocks - 1) / rowBlocks);
         var panelsPerSlice = (panels + slices - 1) / slices;
-        var job = new Job(a, m, n, k, pairs, width, panelShorts, panelsPerSlice, slices, (short*)packed, output, bits, BlockRows);
+        var job = new Job(a, m, n, k, pairs, width, panelShorts, panelsPerSlice, slices, (short*)packed, output, bits);
         CpuParallel.ForEach(rowBlocks * slices, job.Unit<TDot, TS, TI>);
     }
 
-    /// <summary>The shared description of one call; each unit reads it and owns its own block of the output: rows
-    /// [b·blockRows, (b + 1)·blockRows) × one slice of the panels. <paramref name="packed"/> null: each unit packs its
-    /// panels itself (weight and its row stride are then read from <paramref name="a"/>'s companions below).</summary>
-    private sealed class Job(Operand a, int m, int n, int k, int pairs, int width, long panelShorts, int panelsPerSlice, int slices, short* packed, Output output, int bits, int blockRows)
+    /// <summary>The shared description of one call; each unit reads it and owns its own rows of the output.</summary>
+    private sealed class Job(Operand a, int m, int n, int k, int pairs, int width, long panelShorts, int panelsPerSlice, int slices, short* packed, Output output, int bits)
     {
-        public sbyte* Weight;
-
-        public long WeightStride;
-
-        public int Slices => slices;
-
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Unit<TDot, TS, TI>(int unit)
             where TDot : struct, IInt16Dot<TS, TI>
@@ -175,29 +152,18 @@ internal static unsafe class PackedInt8Gemm
                 return;
             }
 
-            var row0 = block * blockRows;
-            var rows = Math.Min(blockRows, m - row0);
+            var row0 = block * BlockRows;
+            var rows = Math.Min(BlockRows, m - row0);
             var paddedRows = (rows + Rows - 1) / Rows * Rows;
             var lda = 2 * pairs;
             var ldc = (endPanel - firstPanel) * width;
             var operand = Pinned(ref _rows, (long)paddedRows * lda);
             var sums = (int*)Pinned(ref _block, (long)paddedRows * ldc);
-            var own = packed == null ? Pinned(ref _panel, panelShorts) : null;
             LoadRows(a, row0, rows, paddedRows, k, operand, lda, bits);
 
             for (var panel = firstPanel; panel < endPanel; panel++)
             {
-                short* weights;
-                if (own != null)
-                {
-                    PackPanel(Weight, WeightStride, k, n, panel * width, width, (int*)own, pairs);
-                    weights = own;
-                }
-                else
-                {
-                    weights = packed + (panel * panelShorts);
-                }
-
+                var weights = packed + (panel * panelShorts);
                 var target = sums + ((panel - firstPanel) * width);
                 for (var r = 0; r < paddedRows; r += Rows)
                 {

@@ -19,8 +19,8 @@ public sealed class Int8GemmTests
         return variants;
     }
 
-    /// <summary>Every shape edge of the packed kernel, in both of its schedules (M up to 256: panels packed inside the
-    /// units; beyond: packed once and shared): M not a multiple of its 6 rows or 24-row blocks, N not a multiple of
+    /// <summary>Every shape edge of the packed kernel: M not a multiple of its 6 rows or 24-row blocks, few row blocks
+    /// (units split into panel slices) and many, N not a multiple of
     /// any panel width (8, 16, 32), odd K (the int16 pairs are padded) and K not a multiple of the 16-wide transposes,
     /// and MiniLM's shapes; a's rows and b's columns as strided views.</summary>
     [Theory]
@@ -32,7 +32,7 @@ public sealed class Int8GemmTests
     [InlineData(25, 33, 41)]
     [InlineData(128, 384, 1152)]
     [InlineData(50, 1536, 384)]
-    [InlineData(300, 203, 77)] // past SmallM: W packed once, shared by row-block units
+    [InlineData(300, 203, 77)]
     [InlineData(1030, 96, 40)]
     public void EveryPackedKernelEqualsTheExactProduct(long m, long k, long n)
     {
