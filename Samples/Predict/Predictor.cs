@@ -45,6 +45,9 @@ public static class Predictor
 
     public static PredictSummary Run(PredictSettings settings, TextWriter errors)
     {
+        // Batch after batch allocates the same activations: keep freed blocks in glibc's heap rather than fault in and
+        // zero-fill fresh mmap pages every batch (as the trainer does).
+        GraphCompiler.Runtime.Training.NativeHeap.KeepFreedMemory();
         if (settings.Threads > 0)
         {
             torch.set_num_threads(settings.Threads);

@@ -7,7 +7,7 @@ using GraphCompiler.Samples.Predict;
 if (Environment.GetEnvironmentVariable("GRAPHCOMPILER_VERBOSE") == "1")
 {
     var width = Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : 128;
-    Console.Error.WriteLine($"predict: {Environment.ProcessPath} uses {width}-bit vectors");
+    Console.Error.WriteLine($"predict: {Environment.ProcessPath} uses {width}-bit vectors; kernels: {GraphCompiler.Runtime.CpuKernelInfo.Describe()}");
 }
 
 var model = new Option<string>("--model") { Description = "Export prefix: reads PREFIX-symbol.json, PREFIX-0000.params and PREFIX-vocab.txt", Required = true };
