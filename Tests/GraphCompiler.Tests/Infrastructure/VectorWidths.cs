@@ -17,6 +17,10 @@ internal static class VectorWidths
 
     public const string Kernels = "Kernels";
 
+    /// <summary>Tags whole-model checks against outside references (ONNX Runtime, stock TorchSharp modules, autograd,
+    /// finite differences) that scripts/test.sh also runs at each lower level: the kernels as the models use them.</summary>
+    public const string Models = "Models";
+
     /// <summary>Tags the main job's demo run and the deployment binary, which scripts/test.sh also runs at the AVX2 level.</summary>
     public const string MainJob = "MainJob";
 }

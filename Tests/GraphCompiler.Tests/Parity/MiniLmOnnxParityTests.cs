@@ -12,6 +12,7 @@ namespace GraphCompiler.Tests.Parity;
 
 /// <summary>The generated MiniLM encoder with the package's weights against ONNX Runtime running the package's own
 /// model.onnx, on real MRPC pairs: proof against code we did not write.</summary>
+[Trait(VectorWidths.Category, VectorWidths.Models)]
 public class MiniLmOnnxParityTests(ITestOutputHelper output)
 {
     private const double Tolerance = 1e-4; // max abs difference at real tokens, fp32, different kernels and summation orders

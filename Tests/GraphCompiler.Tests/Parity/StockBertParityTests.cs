@@ -2,6 +2,7 @@ using GraphCompiler.Benchmarks.Peers;
 using GraphCompiler.ModelDefs;
 using GraphCompiler.Runtime.Weights;
 using TorchSharp;
+using GraphCompiler.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
@@ -11,6 +12,7 @@ namespace GraphCompiler.Tests.Parity;
 /// <summary>bert_12_768_12 and bert_24_1024_16 (no public weights here) against a BERT built from TorchSharp's stock
 /// modules with the same random weights, in eval mode.</summary>
 [Collection(GraphCompiler.Tests.Runtime.TorchRngCollection.Name)]
+[Trait(VectorWidths.Category, VectorWidths.Models)]
 public class StockBertParityTests(ITestOutputHelper output)
 {
     private const double Tolerance = 1e-4;

@@ -1,6 +1,7 @@
 using GraphCompiler.Runtime;
 using GraphCompiler.Tests.Declarations;
 using TorchSharp;
+using GraphCompiler.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
@@ -20,6 +21,7 @@ public sealed class TorchRngCollection
 /// by hand with plain TorchSharp ops (never GraphCompiler.Runtime.Kernels), per static shape bucket, in eval mode and
 /// in train mode (dropout replayed from the same seed).</summary>
 [Collection(TorchRngCollection.Name)]
+[Trait(VectorWidths.Category, VectorWidths.Models)]
 public sealed class NumericalTests
 {
     /// <summary>Max |generated − reference| allowed. Everything is float32 on CPU; the generated code and the references

@@ -14,6 +14,7 @@ namespace GraphCompiler.Tests.Runtime;
 /// <summary>The generated int8 variant against its fp32 module: calibration through ForwardObserved, FromFloat, Static
 /// and Dynamic activation scales, its guards, and the pretrained MiniLM classifier on MRPC dev pairs.</summary>
 [Collection(TorchRngCollection.Name)]
+[Trait(VectorWidths.Category, VectorWidths.Models)]
 public class QuantizationTests(ITestOutputHelper output)
 {
     // Relative error ‖int8 − fp32‖ / ‖fp32‖, measured on the small model (weights ~ N(0, 1/in), O(1) activations) for

@@ -1,6 +1,7 @@
 using GraphCompiler.Runtime;
 using GraphCompiler.Tests.Declarations;
 using TorchSharp;
+using GraphCompiler.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
@@ -11,6 +12,7 @@ namespace GraphCompiler.Tests.Training;
 /// relative error ≤ 1e-6), and against central finite differences on small shapes. Dropout masks are drawn once per
 /// forward and saved, so the same seed gives the same masks in both paths and in every finite-difference evaluation.</summary>
 [Collection(GraphCompiler.Tests.Runtime.TorchRngCollection.Name)]
+[Trait(VectorWidths.Category, VectorWidths.Models)]
 public class GradientCheckTests(ITestOutputHelper output)
 {
     private const double AutogradTolerance = 1e-6;   // relative to the largest gradient entry of each tensor
