@@ -341,7 +341,10 @@ internal static class CpuAttention
         {
             for (var e = 0; e < fullDims; e += 8)
             {
-                Transpose8(k + (j * ks) + e, ks, kt + ((long)e * ldk) + j, ldk);
+                var source = k + (j * ks) + e;
+                Transpose8x8.Store(Avx.LoadVector256(source), Avx.LoadVector256(source + ks), Avx.LoadVector256(source + (2 * ks)),
+                    Avx.LoadVector256(source + (3 * ks)), Avx.LoadVector256(source + (4 * ks)), Avx.LoadVector256(source + (5 * ks)),
+                    Avx.LoadVector256(source + (6 * ks)), Avx.LoadVector256(source + (7 * ks)), kt + ((long)e * ldk) + j, ldk);
             }
         }
 
@@ -358,46 +361,6 @@ internal static class CpuAttention
         {
             new Span<float>(kt + ((long)e * ldk) + keys, ldk - keys).Clear();
         }
-    }
-
-    /// <summary>Transposes the 8×8 tile at <paramref name="source"/> (row stride <paramref name="ss"/>) into
-    /// <paramref name="target"/> (row stride <paramref name="ts"/>): interleave row pairs, then pairs of pairs within
-    /// each 128-bit lane, then swap lanes.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Transpose8(float* source, long ss, float* target, long ts)
-    {
-        var r0 = Avx.LoadVector256(source);
-        var r1 = Avx.LoadVector256(source + ss);
-        var r2 = Avx.LoadVector256(source + (2 * ss));
-        var r3 = Avx.LoadVector256(source + (3 * ss));
-        var r4 = Avx.LoadVector256(source + (4 * ss));
-        var r5 = Avx.LoadVector256(source + (5 * ss));
-        var r6 = Avx.LoadVector256(source + (6 * ss));
-        var r7 = Avx.LoadVector256(source + (7 * ss));
-        var t0 = Avx.UnpackLow(r0, r1);
-        var t1 = Avx.UnpackHigh(r0, r1);
-        var t2 = Avx.UnpackLow(r2, r3);
-        var t3 = Avx.UnpackHigh(r2, r3);
-        var t4 = Avx.UnpackLow(r4, r5);
-        var t5 = Avx.UnpackHigh(r4, r5);
-        var t6 = Avx.UnpackLow(r6, r7);
-        var t7 = Avx.UnpackHigh(r6, r7);
-        var u0 = Avx.Shuffle(t0, t2, 0x44);
-        var u1 = Avx.Shuffle(t0, t2, 0xEE);
-        var u2 = Avx.Shuffle(t1, t3, 0x44);
-        var u3 = Avx.Shuffle(t1, t3, 0xEE);
-        var u4 = Avx.Shuffle(t4, t6, 0x44);
-        var u5 = Avx.Shuffle(t4, t6, 0xEE);
-        var u6 = Avx.Shuffle(t5, t7, 0x44);
-        var u7 = Avx.Shuffle(t5, t7, 0xEE);
-        Avx.Permute2x128(u0, u4, 0x20).Store(target);
-        Avx.Permute2x128(u1, u5, 0x20).Store(target + ts);
-        Avx.Permute2x128(u2, u6, 0x20).Store(target + (2 * ts));
-        Avx.Permute2x128(u3, u7, 0x20).Store(target + (3 * ts));
-        Avx.Permute2x128(u0, u4, 0x31).Store(target + (4 * ts));
-        Avx.Permute2x128(u1, u5, 0x31).Store(target + (5 * ts));
-        Avx.Permute2x128(u2, u6, 0x31).Store(target + (6 * ts));
-        Avx.Permute2x128(u3, u7, 0x31).Store(target + (7 * ts));
     }
 
     /// <summary>Scores of 8 query rows (stride <paramref name="qs"/>) against all ldk columns of Kᵀ in log₂ units,

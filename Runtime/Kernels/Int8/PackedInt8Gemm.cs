@@ -215,7 +215,7 @@ internal static unsafe class PackedInt8Gemm
     private readonly struct QuantizeRowKernel(float* x, short* q, int count, float scale) : IVectorKernel
     {
         public void Run<TV>()
-            where TV : struct, IFloatVector<TV> => QuantizedCpuLoops.QuantizeRangeToInt16<TV>(x, q, count, scale);
+            where TV : struct, IFloatVector<TV> => QuantizedCpuLoops.QuantizeRange<TV, short>(x, q, count, scale);
     }
 
     /// <summary>int8 → int16, 16 at a time (pmovsxbw on x86).</summary>
@@ -318,45 +318,18 @@ internal static unsafe class PackedInt8Gemm
         }
     }
 
-    /// <summary>Eight rows of 16 int8 (row stride <paramref name="ldw"/>) → eight int32 pair rows of eight columns.</summary>
+    /// <summary>Eight rows of 16 int8 (row stride <paramref name="ldw"/>), each widened to eight int16 pairs, stored
+    /// transposed as eight pair rows of eight columns.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Transpose8(sbyte* source, long ldw, int* target, int width)
     {
-        var v0 = Avx2.ConvertToVector256Int16(Vector128.Load(source)).AsInt32();
-        var v1 = Avx2.ConvertToVector256Int16(Vector128.Load(source + ldw)).AsInt32();
-        var v2 = Avx2.ConvertToVector256Int16(Vector128.Load(source + (2 * ldw))).AsInt32();
-        var v3 = Avx2.ConvertToVector256Int16(Vector128.Load(source + (3 * ldw))).AsInt32();
-        var v4 = Avx2.ConvertToVector256Int16(Vector128.Load(source + (4 * ldw))).AsInt32();
-        var v5 = Avx2.ConvertToVector256Int16(Vector128.Load(source + (5 * ldw))).AsInt32();
-        var v6 = Avx2.ConvertToVector256Int16(Vector128.Load(source + (6 * ldw))).AsInt32();
-        var v7 = Avx2.ConvertToVector256Int16(Vector128.Load(source + (7 * ldw))).AsInt32();
-        var t0 = Avx2.UnpackLow(v0, v1);
-        var t1 = Avx2.UnpackHigh(v0, v1);
-        var t2 = Avx2.UnpackLow(v2, v3);
-        var t3 = Avx2.UnpackHigh(v2, v3);
-        var t4 = Avx2.UnpackLow(v4, v5);
-        var t5 = Avx2.UnpackHigh(v4, v5);
-        var t6 = Avx2.UnpackLow(v6, v7);
-        var t7 = Avx2.UnpackHigh(v6, v7);
-        var u0 = Avx2.UnpackLow(t0.AsInt64(), t2.AsInt64()).AsInt32();
-        var u1 = Avx2.UnpackHigh(t0.AsInt64(), t2.AsInt64()).AsInt32();
-        var u2 = Avx2.UnpackLow(t1.AsInt64(), t3.AsInt64()).AsInt32();
-        var u3 = Avx2.UnpackHigh(t1.AsInt64(), t3.AsInt64()).AsInt32();
-        var u4 = Avx2.UnpackLow(t4.AsInt64(), t6.AsInt64()).AsInt32();
-        var u5 = Avx2.UnpackHigh(t4.AsInt64(), t6.AsInt64()).AsInt32();
-        var u6 = Avx2.UnpackLow(t5.AsInt64(), t7.AsInt64()).AsInt32();
-        var u7 = Avx2.UnpackHigh(t5.AsInt64(), t7.AsInt64()).AsInt32();
-
-        // Lane L of u_i holds pair 4L + i of rows 0–3 (u0–u3) or 4–7 (u4–u7).
-        Avx2.Permute2x128(u0, u4, 0x20).Store(target);
-        Avx2.Permute2x128(u1, u5, 0x20).Store(target + width);
-        Avx2.Permute2x128(u2, u6, 0x20).Store(target + (2 * width));
-        Avx2.Permute2x128(u3, u7, 0x20).Store(target + (3 * width));
-        Avx2.Permute2x128(u0, u4, 0x31).Store(target + (4 * width));
-        Avx2.Permute2x128(u1, u5, 0x31).Store(target + (5 * width));
-        Avx2.Permute2x128(u2, u6, 0x31).Store(target + (6 * width));
-        Avx2.Permute2x128(u3, u7, 0x31).Store(target + (7 * width));
+        Transpose8x8.Store(Pairs(source), Pairs(source + ldw), Pairs(source + (2 * ldw)), Pairs(source + (3 * ldw)),
+            Pairs(source + (4 * ldw)), Pairs(source + (5 * ldw)), Pairs(source + (6 * ldw)), Pairs(source + (7 * ldw)), (float*)target, width);
     }
+
+    /// <summary>16 int8 → 16 int16, the eight pairs as the 32-bit lanes of one vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Pairs(sbyte* source) => Avx2.ConvertToVector256Int16(Vector128.Load(source)).AsSingle();
 
     /// <summary>A pinned, 64-byte aligned buffer of at least <paramref name="count"/> elements, grown as needed.</summary>
     private static T* Pinned<T>(ref T[]? buffer, long count)

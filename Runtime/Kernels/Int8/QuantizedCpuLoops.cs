@@ -52,39 +52,39 @@ internal static unsafe class QuantizedCpuLoops
         }, columns);
     }
 
-    /// <summary>q[i] = clamp(round(x[i] / scale), ±127) for i &lt; count.</summary>
+    /// <summary>q[i] = clamp(round(x[i] / scale), ±127) for i &lt; count, into int8 or (the operand form of
+    /// <see cref="PackedInt8Gemm"/>) int16 lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void QuantizeRange<TV>(float* x, sbyte* q, long count, float scale)
+    public static void QuantizeRange<TV, TTarget>(float* x, TTarget* q, long count, float scale)
         where TV : struct, IFloatVector<TV>
+        where TTarget : unmanaged
     {
         var i = 0L;
         var (s, lo, hi) = (TV.Create(scale), TV.Create(-127f), TV.Create(127f));
         for (; i + TV.Count <= count; i += TV.Count)
         {
-            TV.StoreAsSByte(TV.Min(hi, TV.Max(lo, TV.Round(TV.Load(x + i) / s))), q + i);
+            var v = TV.Min(hi, TV.Max(lo, TV.Round(TV.Load(x + i) / s)));
+            if (typeof(TTarget) == typeof(sbyte))
+            {
+                TV.StoreAsSByte(v, (sbyte*)(q + i));
+            }
+            else
+            {
+                TV.StoreAsInt16(v, (short*)(q + i));
+            }
         }
 
         for (; i < count; i++)
         {
-            q[i] = (sbyte)Math.Clamp(MathF.Round(x[i] / scale), -127f, 127f);
-        }
-    }
-
-    /// <summary><see cref="QuantizeRange{TV}"/> into int16 lanes, the operand form of <see cref="PackedInt8Gemm"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void QuantizeRangeToInt16<TV>(float* x, short* q, long count, float scale)
-        where TV : struct, IFloatVector<TV>
-    {
-        var i = 0L;
-        var (s, lo, hi) = (TV.Create(scale), TV.Create(-127f), TV.Create(127f));
-        for (; i + TV.Count <= count; i += TV.Count)
-        {
-            TV.StoreAsInt16(TV.Min(hi, TV.Max(lo, TV.Round(TV.Load(x + i) / s))), q + i);
-        }
-
-        for (; i < count; i++)
-        {
-            q[i] = (short)Math.Clamp(MathF.Round(x[i] / scale), -127f, 127f);
+            var v = Math.Clamp(MathF.Round(x[i] / scale), -127f, 127f);
+            if (typeof(TTarget) == typeof(sbyte))
+            {
+                ((sbyte*)q)[i] = (sbyte)v;
+            }
+            else
+            {
+                ((short*)q)[i] = (short)v;
+            }
         }
     }
 
@@ -156,7 +156,7 @@ internal static unsafe class QuantizedCpuLoops
     private readonly struct QuantizeKernel(float* x, sbyte* q, long count, float scale) : IVectorKernel
     {
         public void Run<TV>()
-            where TV : struct, IFloatVector<TV> => QuantizeRange<TV>(x, q, count, scale);
+            where TV : struct, IFloatVector<TV> => QuantizeRange<TV, sbyte>(x, q, count, scale);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
