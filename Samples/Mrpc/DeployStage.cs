@@ -27,7 +27,7 @@ public static class DeployStage
         Directory.CreateDirectory(dir);
         fp32.eval();
 
-        // Calibration: the tutorial's 5 batches of 32 dev pairs, with the chosen collector (percentile unless told).
+        // Calibration: the tutorial's 5 batches of 32 dev pairs, with the chosen collector (customize unless told).
         var collector = CalibrationCollectors.Create(CalibrationCollectors.ParseMode(settings.Calibration));
         var scales = Calibration.Run(dev.Epoch(0), settings.CalibrationBatches, (batch, observer) =>
         {
