@@ -25,6 +25,9 @@ public sealed class BatchSource(Func<int, IEnumerable<Batch>> epoch, Func<int, i
 public sealed record EvaluationResult(double Loss, IReadOnlyDictionary<string, double> Metrics, IReadOnlyList<double> Predictions, IReadOnlyList<double> Labels)
 {
     public int Examples => Predictions.Count;
+
+    /// <summary>Metrics that are undefined on this data (e.g. F1 without positives), each saying what is reported.</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
 }
 
 /// <summary>What a run produced: the history, the best epoch (1-based, null without dev data) with its dev metrics,
@@ -128,6 +131,17 @@ public sealed class Trainer : IDisposable
     /// steps in all, checkpointing there), evaluating on <paramref name="dev"/> after each epoch.</summary>
     public TrainingResult Fit(BatchSource train, BatchSource? dev = null, int? stopAfterSteps = null, CancellationToken cancellation = default)
     {
+        // Empty data would train nothing and evaluate to NaN; say so before any work.
+        if (train.Count(State.Epoch < Options.Epochs ? State.Epoch : 0) == 0)
+        {
+            throw new ArgumentException("the training data gives no batches: there is nothing to train on", nameof(train));
+        }
+
+        if (dev is not null && dev.Count(0) == 0)
+        {
+            throw new ArgumentException("the evaluation data gives no batches: there is nothing to evaluate on", nameof(dev));
+        }
+
         var stepsPerEpoch = Enumerable.Range(0, Options.Epochs).Select(e => (train.Count(e) + Options.AccumulationSteps - 1) / Options.AccumulationSteps).ToArray();
         var total = stepsPerEpoch.Sum();
         if (State.Step > 0 && State.TotalSteps != total)
@@ -189,10 +203,19 @@ public sealed class Trainer : IDisposable
             }
         }
 
-        var metrics = Options.Task == TaskKind.Classification
-            ? Metrics.Classification(predictions.Select(p => (int)p).ToList(), labels.Select(l => (int)l).ToList())
-            : Metrics.Regression(predictions, labels);
-        return new EvaluationResult(predictions.Count == 0 ? double.NaN : lossSum / predictions.Count, metrics, predictions, labels);
+        if (predictions.Count == 0)
+        {
+            throw new ArgumentException("the evaluation data has no examples: its metrics would be undefined", nameof(data));
+        }
+
+        var classification = Options.Task == TaskKind.Classification;
+        var predicted = predictions.Select(p => (int)p).ToList();
+        var actual = labels.Select(l => (int)l).ToList();
+        var metrics = classification ? Metrics.Classification(predicted, actual) : Metrics.Regression(predictions, labels);
+        return new EvaluationResult(lossSum / predictions.Count, metrics, predictions, labels)
+        {
+            Notes = classification ? Metrics.ClassificationNotes(predicted, actual) : [],
+        };
     }
 
     public void Dispose()

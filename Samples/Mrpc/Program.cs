@@ -25,11 +25,12 @@ var seed = new Option<int>("--seed") { Description = "Seed for shuffling and dro
 var output = new Option<string>("--out") { Description = "Output folder (checkpoints, curves, model, report.json)", DefaultValueFactory = _ => defaults.Output };
 var resume = new Option<bool>("--resume") { Description = "Continue from the latest checkpoint in --out" };
 var logEvery = new Option<int>("--log-every") { Description = "Log every N batches", DefaultValueFactory = _ => defaults.LogEvery };
+var skipBadRows = new Option<bool>("--skip-bad-rows") { Description = "Leave out bad TSV rows (each listed with its line and problem) instead of stopping at the first" };
 var progress = new Option<ProgressMode>("--progress") { Description = "Auto, Bar, Lines or None", DefaultValueFactory = _ => defaults.Progress };
 
 var root = new RootCommand("Fine-tune pretrained BERT on MRPC (paraphrase or not) with the generated forward and backward.")
 {
-    data, preset, model, weights, vocab, epochs, trainLimit, int8, calibration, calibrationBatches, deploy, lr, reinitLayers, reinitPooler, swapPairs, layerDecay, seed, output, resume, logEvery, progress,
+    data, preset, model, weights, vocab, epochs, trainLimit, int8, calibration, calibrationBatches, deploy, lr, reinitLayers, reinitPooler, swapPairs, layerDecay, seed, output, resume, skipBadRows, logEvery, progress,
 };
 root.SetAction(parse =>
 {
@@ -54,6 +55,7 @@ root.SetAction(parse =>
         Seed = parse.GetValue(seed),
         Output = parse.GetValue(output)!,
         Resume = parse.GetValue(resume),
+        SkipBadRows = parse.GetValue(skipBadRows),
         LogEvery = parse.GetValue(logEvery),
         Progress = parse.GetValue(progress),
     };
