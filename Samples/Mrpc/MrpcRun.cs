@@ -59,6 +59,9 @@ public sealed record MrpcSettings
 
     public bool Resume { get; init; }
 
+    /// <summary>Also checkpoint every N optimizer steps (0: at each epoch's end only).</summary>
+    public int CheckpointEvery { get; init; }
+
     /// <summary>Leave bad rows out (listed in the log and the data report) instead of failing on the first.</summary>
     public bool SkipBadRows { get; init; }
 
@@ -110,6 +113,12 @@ public static class MrpcRun
         {
             log.WriteLine("DEMO DATA: no --data given, so this runs on a few paraphrase pairs written for the project, not on MRPC.");
             log.WriteLine("           Its accuracy means nothing; pass --data DIR (GLUE MRPC train.tsv, dev.tsv) for the real task.");
+        }
+
+        // Temporary files of an earlier run that was killed mid-write (never under a final name): clear them.
+        foreach (var stale in AtomicFile.RemoveStale(settings.Output))
+        {
+            log.WriteLine($"removed {stale}: left half-written by an earlier run that was stopped");
         }
 
         manual_seed(settings.Seed);
@@ -180,6 +189,7 @@ public static class MrpcRun
             Epochs = settings.Epochs ?? (tutorial ? 3 : 5),
             Seed = settings.Seed,
             LogEvery = settings.LogEvery,
+            CheckpointEvery = settings.CheckpointEvery,
             OutputDirectory = settings.Output,
             BestMetric = Metrics.Accuracy,
             Progress = settings.Progress,
@@ -188,7 +198,12 @@ public static class MrpcRun
         using var trainer = new Trainer((nn.Module<Tensor, Tensor, Tensor, Tensor>)zoo.Module, options);
         if (settings.Resume && trainer.Resume())
         {
-            log.WriteLine($"resuming from {trainer.Checkpoints?.Latest} at step {trainer.State.Step}");
+            foreach (var note in trainer.ResumeNotes)
+            {
+                log.WriteLine(note);
+            }
+
+            log.WriteLine($"resuming from {trainer.ResumedFrom} at step {trainer.State.Step}");
         }
 
         var result = trainer.Fit(trainData, devData);
