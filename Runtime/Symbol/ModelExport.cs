@@ -46,6 +46,7 @@ public static class ModelExport
             };
             SafeTensors.Write(paramsTemp, SymbolParams.Names(graph).Select(n => KeyValuePair.Create(n, tensors[n])), metadata);
             Commit(new[] { (paramsTemp, paramsPath), (symbolTemp, symbolPath) });
+            DirectorySync.Flush(Path.GetDirectoryName(symbolPath)!);
         }
         catch (DiskFullException e)
         {

@@ -139,6 +139,7 @@ public sealed partial class CheckpointStore(string directory)
                     TrainingHistory.WriteText(Path.Combine(temp, ManifestFile), JsonSerializer.Serialize(Manifest(temp), TrainingHistory.Json));
                     BeforeCommit?.Invoke(temp);
                     System.IO.Directory.Move(temp, final);
+                    DirectorySync.Flush(CheckpointsDirectory);
                 }
                 catch
                 {

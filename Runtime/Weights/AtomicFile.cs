@@ -24,6 +24,7 @@ public static partial class AtomicFile
             }
 
             File.Move(temp, full, overwrite: true);
+            DirectorySync.Flush(Path.GetDirectoryName(full)!);
         }
         catch (Exception e)
         {
