@@ -1,14 +1,31 @@
 namespace GraphCompiler.Runtime.Data;
 
-/// <summary>A data row that cannot be used: the file, the 1-based line number and what is wrong with it.</summary>
-public sealed class DataFormatException(string source, int line, string problem)
-    : Exception($"{source}, line {line}: {problem}")
+/// <summary>Data that cannot be used: the file, the 1-based line number and what is wrong with it; or a whole file that
+/// cannot serve its purpose (empty, no data rows, one class only), with <see cref="Line"/> 0.</summary>
+public sealed class DataFormatException : Exception
 {
-    public string File { get; } = source;
+    public DataFormatException(string source, int line, string problem)
+        : base($"{source}, line {line}: {problem}")
+    {
+        File = source;
+        Line = line;
+        Problem = problem;
+    }
 
-    public int Line { get; } = line;
+    /// <summary>A problem of the whole file, not of one line.</summary>
+    public DataFormatException(string source, string problem)
+        : base($"{source}: {problem}")
+    {
+        File = source;
+        Problem = problem;
+    }
 
-    public string Problem { get; } = problem;
+    public string File { get; }
+
+    /// <summary>1-based; 0 when the problem is the whole file's.</summary>
+    public int Line { get; }
+
+    public string Problem { get; }
 }
 
 /// <summary>A row left out under <see cref="BadRows.Skip"/>.</summary>
@@ -35,6 +52,12 @@ public sealed record DataReport(
     int TruncatedPairs,
     int SingleSentencePairs)
 {
+    /// <summary>Lines in the file, header lines and bad rows included (0: an empty file).</summary>
+    public int Lines { get; init; }
+
+    /// <summary>Data rows in the file: those kept and those skipped.</summary>
+    public int DataRows => Rows + Skipped.Count;
+
     public override string ToString()
     {
         var text = $"{Source}: {Rows} rows, {TruncatedPairs} truncated to fit, {SingleSentencePairs} with an empty sentence b after tokenization";

@@ -55,6 +55,7 @@ public sealed class SentencePairDataset
         var results = new ConcurrentBag<(int Index, EncodedExample Example)>();
         var errors = new ConcurrentBag<DataFormatException>();
         IReadOnlyList<SkippedRow> readerSkipped = [];
+        var lines = 0;
         var reader = Task.Run(
             async () =>
             {
@@ -67,6 +68,7 @@ public sealed class SentencePairDataset
                     }
 
                     readerSkipped = rows.Skipped;
+                    lines = rows.LinesRead;
                 }
                 catch (DataFormatException e)
                 {
@@ -105,7 +107,7 @@ public sealed class SentencePairDataset
         }
 
         var examples = results.OrderBy(r => r.Index).Select(r => r.Example).ToList();
-        var report = new DataReport(rows.Source, examples.Count, skipped, examples.Count(e => e.Truncated), examples.Count(e => e.SingleSentence));
+        var report = new DataReport(rows.Source, examples.Count, skipped, examples.Count(e => e.Truncated), examples.Count(e => e.SingleSentence)) { Lines = lines };
         return new SentencePairDataset(examples, report);
     }
 }

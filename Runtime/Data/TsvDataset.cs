@@ -62,9 +62,13 @@ public sealed class TsvDataset : IEnumerable<TsvRow>
     /// <summary>Rows skipped by the last (or current) enumeration under <see cref="BadRows.Skip"/>.</summary>
     public IReadOnlyList<SkippedRow> Skipped => _skipped;
 
+    /// <summary>Lines in the file, header included, as counted by the last complete enumeration.</summary>
+    public int LinesRead { get; private set; }
+
     public IEnumerator<TsvRow> GetEnumerator()
     {
         _skipped = [];
+        LinesRead = 0;
         using var stream = _open();
         var block = new byte[64 * 1024];
         var line = new byte[1024];
@@ -103,6 +107,8 @@ public sealed class TsvDataset : IEnumerable<TsvRow>
                 yield return row;
             }
         }
+
+        LinesRead = number;
     }
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();

@@ -185,32 +185,12 @@ public static class ProtoWriter
         }
     }
 
-    /// <summary>Writes <paramref name="path"/> through a temporary file in its folder and a rename, so a crash never
-    /// leaves a half-written model under the final name.</summary>
-    public static void WriteAtomically(string path, Action<CodedOutputStream> body)
-    {
-        var full = Path.GetFullPath(path);
-        var dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        var temp = Path.Combine(dir, "." + Path.GetFileName(full) + "." + Guid.NewGuid().ToString("N") + ".tmp");
-        try
+    /// <summary>Writes <paramref name="path"/> through <see cref="Weights.AtomicFile"/> (a temporary file in its folder,
+    /// fsync, a rename), so a crash never leaves a half-written model under the final name.</summary>
+    public static void WriteAtomically(string path, Action<CodedOutputStream> body) =>
+        Weights.AtomicFile.Write(path, stream =>
         {
-            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
-            {
-                using (var output = new CodedOutputStream(file, leaveOpen: true))
-                {
-                    body(output);
-                }
-
-                file.Flush(flushToDisk: true);
-            }
-
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temp);
-            throw;
-        }
-    }
+            using var output = new CodedOutputStream(stream, leaveOpen: true);
+            body(output);
+        });
 }

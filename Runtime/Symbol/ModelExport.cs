@@ -1,4 +1,5 @@
 using System.Text;
+using GraphCompiler.Runtime.IO;
 using GraphCompiler.Runtime.Weights;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -45,6 +46,12 @@ public static class ModelExport
             };
             SafeTensors.Write(paramsTemp, SymbolParams.Names(graph).Select(n => KeyValuePair.Create(n, tensors[n])), metadata);
             Commit(new[] { (paramsTemp, paramsPath), (symbolTemp, symbolPath) });
+            DirectorySync.Flush(Path.GetDirectoryName(symbolPath)!);
+        }
+        catch (DiskFullException e)
+        {
+            var file = e.Path == paramsTemp ? paramsPath : symbolPath;
+            throw new DiskFullException(file, $"the export {Path.GetFileName(symbolPath)} + {Path.GetFileName(paramsPath)} was not written; the previous pair, if any, is unchanged", e);
         }
         finally
         {
@@ -160,5 +167,5 @@ public static class ModelExport
         }
     }
 
-    private static string TempName(string path) => path + ".tmp-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8];
+    private static string TempName(string path) => AtomicFile.TempName(path);
 }

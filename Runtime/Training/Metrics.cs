@@ -134,6 +134,31 @@ public static class Metrics
         [Mcc] = MccOf(predicted, actual),
     };
 
+    /// <summary>The metrics of <see cref="Classification"/> that are undefined (0/0) for these inputs, one sentence each
+    /// saying why and what is reported instead; empty when every metric is defined.</summary>
+    public static IReadOnlyList<string> ClassificationNotes(IReadOnlyList<int> predicted, IReadOnlyList<int> actual, int positive = 1)
+    {
+        var (tp, fp, fn, tn) = Confusion(predicted, actual, positive);
+        var notes = new List<string>();
+        if (predicted.Count == 0)
+        {
+            notes.Add("accuracy: undefined, there are no examples");
+        }
+
+        if ((2 * tp) + fp + fn == 0)
+        {
+            notes.Add($"f1: undefined (no label and no prediction is the positive class {positive}: 0/0), reported as 0");
+        }
+
+        if ((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn) == 0)
+        {
+            var why = tp + fn == 0 || tn + fp == 0 ? "the labels are all one class" : "the predictions are all one class";
+            notes.Add($"mcc: undefined ({why}: 0/0), reported as 0");
+        }
+
+        return notes;
+    }
+
     /// <summary>All metrics of a regression task.</summary>
     public static Dictionary<string, double> Regression(IReadOnlyList<double> predicted, IReadOnlyList<double> actual) => new(StringComparer.Ordinal)
     {

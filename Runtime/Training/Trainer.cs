@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json;
 using GraphCompiler.Runtime.Data;
+using GraphCompiler.Runtime.IO;
 using GraphCompiler.Runtime.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -25,6 +27,9 @@ public sealed class BatchSource(Func<int, IEnumerable<Batch>> epoch, Func<int, i
 public sealed record EvaluationResult(double Loss, IReadOnlyDictionary<string, double> Metrics, IReadOnlyList<double> Predictions, IReadOnlyList<double> Labels)
 {
     public int Examples => Predictions.Count;
+
+    /// <summary>Metrics that are undefined on this data (e.g. F1 without positives), each saying what is reported.</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
 }
 
 /// <summary>What a run produced: the history, the best epoch (1-based, null without dev data) with its dev metrics,
@@ -103,24 +108,65 @@ public sealed class Trainer : IDisposable
     /// <summary>The dropout seed of optimizer step <paramref name="step"/> (0-based).</summary>
     public static long StepSeed(int seed, int step) => (((long)seed * 1_000_003L) + step) & 0x7FFF_FFFF_FFFFL;
 
-    /// <summary>Continues from <paramref name="checkpoint"/> (default: the output directory's latest); false when there
-    /// is none.</summary>
+    /// <summary>The checkpoint the last <see cref="Resume"/> loaded, or null.</summary>
+    public string? ResumedFrom { get; private set; }
+
+    /// <summary>What the last <see cref="Resume"/> passed over: one line per damaged checkpoint, naming it, what is
+    /// wrong and which checkpoint was used instead.</summary>
+    public IReadOnlyList<string> ResumeNotes { get; private set; } = [];
+
+    /// <summary>Continues from <paramref name="checkpoint"/>, or by default from the output directory's newest checkpoint
+    /// that verifies (<see cref="CheckpointStore.Verify"/>): a damaged newest checkpoint is removed and the previous one
+    /// used, as <see cref="ResumeNotes"/> says. False when there is no checkpoint; an
+    /// <see cref="InvalidDataException"/> when none is usable.</summary>
     public bool Resume(string? checkpoint = null)
     {
-        checkpoint ??= Checkpoints?.Latest;
-        if (checkpoint is null)
+        var candidates = checkpoint is not null ? [checkpoint] : Checkpoints?.ResumeCandidates() ?? [];
+        if (candidates.Count == 0)
         {
             return false;
         }
 
-        var state = CheckpointStore.Load(checkpoint, Model, Optimizer);
-        if (state.Seed != Options.Seed)
+        var damaged = new List<(string Path, string Problem)>();
+        TrainerState? state = null;
+        string? used = null;
+        foreach (var candidate in candidates)
         {
-            throw new InvalidOperationException($"checkpoint {checkpoint} was trained with seed {state.Seed}, these options have seed {Options.Seed}");
+            try
+            {
+                CheckpointStore.Verify(candidate);
+                state = CheckpointStore.Load(candidate, Model, Optimizer);
+                used = candidate;
+                break;
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or JsonException or WeightLoadException or ArgumentException or InvalidOperationException)
+            {
+                damaged.Add((candidate, e.Message));
+            }
         }
 
+        if (state is null || used is null)
+        {
+            throw new InvalidDataException($"no usable checkpoint to resume from: {string.Join("; ", damaged.Select(d => $"{d.Path}: {d.Problem}"))}");
+        }
+
+        if (state.Seed != Options.Seed)
+        {
+            throw new InvalidOperationException($"checkpoint {used} was trained with seed {state.Seed}, these options have seed {Options.Seed}");
+        }
+
+        var notes = new List<string>();
+        foreach (var (path, problem) in damaged)
+        {
+            // Removed so that training writes it again (a checkpoint of that name would otherwise be kept as it is).
+            System.IO.Directory.Delete(path, recursive: true);
+            notes.Add($"checkpoint {path} is damaged ({problem}); removed it and resumed from the previous good checkpoint, {used}");
+        }
+
+        ResumeNotes = notes;
+        ResumedFrom = used;
         State = state;
-        _lastCheckpoint = checkpoint;
+        _lastCheckpoint = used;
         return true;
     }
 
@@ -128,6 +174,17 @@ public sealed class Trainer : IDisposable
     /// steps in all, checkpointing there), evaluating on <paramref name="dev"/> after each epoch.</summary>
     public TrainingResult Fit(BatchSource train, BatchSource? dev = null, int? stopAfterSteps = null, CancellationToken cancellation = default)
     {
+        // Empty data would train nothing and evaluate to NaN; say so before any work.
+        if (train.Count(State.Epoch < Options.Epochs ? State.Epoch : 0) == 0)
+        {
+            throw new ArgumentException("the training data gives no batches: there is nothing to train on", nameof(train));
+        }
+
+        if (dev is not null && dev.Count(0) == 0)
+        {
+            throw new ArgumentException("the evaluation data gives no batches: there is nothing to evaluate on", nameof(dev));
+        }
+
         var stepsPerEpoch = Enumerable.Range(0, Options.Epochs).Select(e => (train.Count(e) + Options.AccumulationSteps - 1) / Options.AccumulationSteps).ToArray();
         var total = stepsPerEpoch.Sum();
         if (State.Step > 0 && State.TotalSteps != total)
@@ -189,10 +246,19 @@ public sealed class Trainer : IDisposable
             }
         }
 
-        var metrics = Options.Task == TaskKind.Classification
-            ? Metrics.Classification(predictions.Select(p => (int)p).ToList(), labels.Select(l => (int)l).ToList())
-            : Metrics.Regression(predictions, labels);
-        return new EvaluationResult(predictions.Count == 0 ? double.NaN : lossSum / predictions.Count, metrics, predictions, labels);
+        if (predictions.Count == 0)
+        {
+            throw new ArgumentException("the evaluation data has no examples: its metrics would be undefined", nameof(data));
+        }
+
+        var classification = Options.Task == TaskKind.Classification;
+        var predicted = predictions.Select(p => (int)p).ToList();
+        var actual = labels.Select(l => (int)l).ToList();
+        var metrics = classification ? Metrics.Classification(predicted, actual) : Metrics.Regression(predictions, labels);
+        return new EvaluationResult(lossSum / predictions.Count, metrics, predictions, labels)
+        {
+            Notes = classification ? Metrics.ClassificationNotes(predicted, actual) : [],
+        };
     }
 
     public void Dispose()
@@ -300,6 +366,7 @@ public sealed class Trainer : IDisposable
         clock.Stop();
 
         State.Step++;
+        FaultPoints.AfterStep(State.Step);
         State.BatchInEpoch += group.Count;
         State.LearningRate = lr;
         State.EpochLossSum += lossSum;

@@ -80,9 +80,18 @@ public static class DeployStage
         var ortDev = Evaluate(b => ort.Run(b), dev);
 
         // Speed: one 32 × 128 batch, medians, all three in this process one after another.
-        var timing = TimeBatch(fp32, int8, ort, settings);
-        log.WriteLine($"32×128 batch, median of {settings.TimingRuns}: fp32 {timing.Fp32:F1} ms, int8 {timing.Int8:F1} ms ({timing.Fp32 / timing.Int8:F2}×), " +
-                      $"ONNX Runtime dynamic int8 {timing.Ort:F1} ms (ours {timing.Ort / timing.Int8:F2}× its speed); CPU kernels: {CpuKernelInfo.Describe()}");
+        (double Fp32, double Int8, double Ort)? timed = null;
+        if (settings.TimingRuns > 0)
+        {
+            var timing = TimeBatch(fp32, int8, ort, settings);
+            timed = timing;
+            log.WriteLine($"32×128 batch, median of {settings.TimingRuns}: fp32 {timing.Fp32:F1} ms, int8 {timing.Int8:F1} ms ({timing.Fp32 / timing.Int8:F2}×), " +
+                          $"ONNX Runtime dynamic int8 {timing.Ort:F1} ms (ours {timing.Ort / timing.Int8:F2}× its speed); CPU kernels: {CpuKernelInfo.Describe()}");
+        }
+        else
+        {
+            log.WriteLine("32×128 batch timing: skipped (--timing-runs 0)");
+        }
 
         var deploy = RunDeployBinary(settings.DeployExecutable, int8Prefix, devFile, int8Dev, Path.Combine(settings.Output, "predictions-dev.tsv"), log);
         var report = new JsonObject
@@ -97,11 +106,11 @@ public static class DeployStage
                 ["imported_predictions_identical"] = samePredictions,
             },
             ["ort_int8"] = new JsonObject { ["dev"] = Metrics(ortDev) },
-            ["fp32_ms_per_batch"] = timing.Fp32,
-            ["int8_ms_per_batch"] = timing.Int8,
-            ["ort_int8_ms_per_batch"] = timing.Ort,
-            ["int8_speedup_vs_fp32"] = timing.Fp32 / timing.Int8,
-            ["int8_speed_vs_ort_int8"] = timing.Ort / timing.Int8,
+            ["fp32_ms_per_batch"] = timed?.Fp32,
+            ["int8_ms_per_batch"] = timed?.Int8,
+            ["ort_int8_ms_per_batch"] = timed?.Ort,
+            ["int8_speedup_vs_fp32"] = timed?.Fp32 / timed?.Int8,
+            ["int8_speed_vs_ort_int8"] = timed?.Ort / timed?.Int8,
             ["cpu_kernels"] = CpuKernelInfo.Describe(),
             ["params_bytes"] = new JsonObject
             {

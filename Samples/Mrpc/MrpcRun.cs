@@ -59,6 +59,12 @@ public sealed record MrpcSettings
 
     public bool Resume { get; init; }
 
+    /// <summary>Also checkpoint every N optimizer steps (0: at each epoch's end only).</summary>
+    public int CheckpointEvery { get; init; }
+
+    /// <summary>Leave bad rows out (listed in the log and the data report) instead of failing on the first.</summary>
+    public bool SkipBadRows { get; init; }
+
     public ProgressMode Progress { get; init; } = ProgressMode.Auto;
 
     /// <summary>Quantize → export → import → evaluate after training (the tutorial's second half).</summary>
@@ -108,6 +114,12 @@ public static class MrpcRun
             log.WriteLine("           Its accuracy means nothing; pass --data DIR (GLUE MRPC train.tsv, dev.tsv) for the real task.");
         }
 
+        // Temporary files of an earlier run that was killed mid-write (never under a final name): clear them.
+        foreach (var stale in AtomicFile.RemoveStale(settings.Output))
+        {
+            log.WriteLine($"removed {stale}: left half-written by an earlier run that was stopped");
+        }
+
         manual_seed(settings.Seed);
         using var zoo = ModelZoo.GetModel(settings.Model, pretrained: true, weights: settings.Weights, vocab: settings.Vocab);
         log.WriteLine(ModelSummary.Describe(zoo.Module));
@@ -126,7 +138,9 @@ public static class MrpcRun
         var tokenizer = zoo.Vocabulary.CreateTokenizer();
         var maxLength = Math.Min(settings.MaxLength, zoo.Graph.Buckets.Max(b => b.Seq));
         var transform = new SentencePairTransform(tokenizer, new PairTransformOptions { MaxLength = maxLength });
-        var train = SentencePairDataset.Load(trainFile, SentencePairDataset.MrpcTsv, transform);
+        var tsv = SentencePairDataset.MrpcTsv with { BadRows = settings.SkipBadRows ? BadRows.Skip : BadRows.Throw };
+        var train = SentencePairDataset.Load(trainFile, tsv, transform);
+        DataChecks.RequirePairs(train, "training");
         if (settings.TrainLimit is { } limit)
         {
             if (limit <= 0)
@@ -141,14 +155,18 @@ public static class MrpcRun
         var swapPairs = settings.SwapPairs ?? false;
         if (swapPairs)
         {
-            var swapped = SentencePairDataset.Load(trainFile, SentencePairDataset.Swapped(SentencePairDataset.MrpcTsv), transform);
+            var swapped = SentencePairDataset.Load(trainFile, SentencePairDataset.Swapped(tsv), transform);
             train = train.Concat(swapped.Take(train.Count));
             log.WriteLine($"swap-pairs: training on each pair as (A, B) and (B, A): {train.Count} examples");
         }
 
-        var dev = SentencePairDataset.Load(devFile, SentencePairDataset.MrpcTsv, transform);
+        var dev = SentencePairDataset.Load(devFile, tsv, transform);
         log.WriteLine(train.Report);
         log.WriteLine(dev.Report);
+
+        // Checked before any training: an unusable file fails now, naming itself, not after the epochs.
+        DataChecks.RequireEveryClass(train, transform.Options.ClassLabels, settings.TrainLimit is { } n ? $"training (the first {n} pairs, --train-limit)" : "training");
+        DataChecks.RequirePairs(dev, "evaluation");
 
         var trainSampler = FixedBucketSampler.ForModel(zoo.Graph, train.Lengths, shuffle: true, seed: settings.Seed);
         var devSampler = FixedBucketSampler.ForModel(zoo.Graph, dev.Lengths, shuffle: false);
@@ -170,6 +188,7 @@ public static class MrpcRun
             Epochs = settings.Epochs ?? (tutorial ? 3 : 5),
             Seed = settings.Seed,
             LogEvery = settings.LogEvery,
+            CheckpointEvery = settings.CheckpointEvery,
             OutputDirectory = settings.Output,
             BestMetric = Metrics.Accuracy,
             Progress = settings.Progress,
@@ -178,12 +197,21 @@ public static class MrpcRun
         using var trainer = new Trainer((nn.Module<Tensor, Tensor, Tensor, Tensor>)zoo.Module, options);
         if (settings.Resume && trainer.Resume())
         {
-            log.WriteLine($"resuming from {trainer.Checkpoints?.Latest} at step {trainer.State.Step}");
+            foreach (var note in trainer.ResumeNotes)
+            {
+                log.WriteLine(note);
+            }
+
+            log.WriteLine($"resuming from {trainer.ResumedFrom} at step {trainer.State.Step}");
         }
 
         var result = trainer.Fit(trainData, devData);
         var final = trainer.Evaluate(devData);
-        log.WriteLine($"dev: accuracy {final.Metrics[Metrics.Accuracy]:F4}, F1 {final.Metrics[Metrics.F1]:F4} on {final.Examples} pairs (best epoch {result.BestEpoch})");
+        log.WriteLine($"dev: accuracy {final.Metrics[Metrics.Accuracy]:F4}, F1 {final.Metrics[Metrics.F1]:F4} on {final.Examples} pairs (best epoch {result.BestEpoch?.ToString(CultureInfo.InvariantCulture) ?? "none"})");
+        foreach (var note in final.Notes)
+        {
+            log.WriteLine($"dev: {note} ({devFile})");
+        }
 
         var modelFile = Path.Combine(settings.Output, "model.safetensors");
         SafeTensors.Write(modelFile, WeightLoader.CheckpointTensors(zoo.Module), new Dictionary<string, string>
@@ -214,6 +242,7 @@ public static class MrpcRun
                 ["f1"] = final.Metrics[Metrics.F1],
                 ["mcc"] = final.Metrics.TryGetValue(Metrics.Mcc, out var mcc) ? mcc : null,
                 ["loss"] = final.Loss,
+                ["notes"] = new JsonArray(final.Notes.Select(n => (JsonNode?)JsonValue.Create(n)).ToArray()),
             },
             ["history"] = new JsonArray(result.History.Epochs.Select(e => (JsonNode?)new JsonObject
             {
@@ -245,6 +274,7 @@ public static class MrpcRun
             log.WriteLine($"int8: skipped — the deployment stage is built for the MiniLM classifier, not '{zoo.Graph.ModelName}'");
         }
 
+        ReportJson.ReplaceNonFinite(report);
         var reportFile = Path.Combine(settings.Output, "report.json");
         AtomicFile.Write(reportFile, s => JsonSerializer.Serialize(s, report, new JsonSerializerOptions { WriteIndented = true }));
         log.WriteLine($"wrote {modelFile} and {reportFile}");

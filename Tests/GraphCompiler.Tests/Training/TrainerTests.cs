@@ -242,7 +242,7 @@ public sealed class TrainerTests : IDisposable
         trainer.Fit(Source(Examples(16, seed: 3), 9));
         var store = trainer.Checkpoints!;
         var good = store.Latest!;
-        Assert.Single(Directory.GetDirectories(store.CheckpointsDirectory)); // older checkpoints removed
+        Assert.Equal(CheckpointStore.Keep, Directory.GetDirectories(store.CheckpointsDirectory).Length); // older checkpoints removed, the previous kept
         Assert.Empty(Directory.GetFileSystemEntries(dir, "*.tmp*", SearchOption.AllDirectories));
         var goodBytes = File.ReadAllBytes(Path.Combine(good, CheckpointStore.ModelFile));
 
@@ -260,11 +260,62 @@ public sealed class TrainerTests : IDisposable
         Assert.Throws<IOException>(() => store.Save(model, trainer.Optimizer, state));
         Assert.Equal(good, store.Latest);
         Assert.Empty(Directory.GetFileSystemEntries(dir, "*.tmp*", SearchOption.AllDirectories));
-        Assert.Single(Directory.GetDirectories(store.CheckpointsDirectory));
+        Assert.Equal(CheckpointStore.Keep, Directory.GetDirectories(store.CheckpointsDirectory).Length);
         Assert.Equal(goodBytes, File.ReadAllBytes(Path.Combine(good, CheckpointStore.ModelFile)));
         using var reloaded = NewModel(99);
         using var check = new Trainer(reloaded, Options());
         Assert.Equal(trainer.State.Step, CheckpointStore.Load(good, reloaded, check.Optimizer).Step);
+    }
+
+    [Fact]
+    public void ResumeFallsBackToThePreviousCheckpointWhenTheLatestIsDamaged()
+    {
+        var dir = Path.Combine(_root, "damaged");
+        var options = Options() with { Epochs = 1, LearningRate = 1e-3, OutputDirectory = dir, CheckpointEvery = 2 };
+        using (var model = NewModel(5))
+        using (var trainer = new Trainer(model, options))
+        {
+            trainer.Fit(Source(Examples(16, seed: 3), 9)); // 4 steps: checkpoints at steps 2 and 4, then the epoch's end
+        }
+
+        var store = new CheckpointStore(dir);
+        var latest = store.Latest!;
+        Assert.EndsWith("step-000004-e1-b0", latest);
+        var previous = Assert.Single(store.ResumeCandidates().Skip(1));
+        Assert.EndsWith("step-000004-e0-b4", previous);
+
+        // A truncated model file: found by the manifest, the previous checkpoint used, the damaged one removed.
+        var modelFile = Path.Combine(latest, CheckpointStore.ModelFile);
+        using (var f = new FileStream(modelFile, FileMode.Open))
+        {
+            f.SetLength(f.Length / 2);
+        }
+
+        using (var model = NewModel(99))
+        using (var trainer = new Trainer(model, options))
+        {
+            Assert.True(trainer.Resume());
+            Assert.Equal(previous, trainer.ResumedFrom);
+            Assert.Equal(4, trainer.State.Step);
+            Assert.Equal(0, trainer.State.Epoch);
+            var note = Assert.Single(trainer.ResumeNotes);
+            Assert.StartsWith($"checkpoint {latest} is damaged ({modelFile}: ", note);
+            Assert.Contains("truncated or overwritten", note);
+            Assert.EndsWith($"resumed from the previous good checkpoint, {previous}", note);
+            Assert.False(Directory.Exists(latest));
+        }
+
+        // A flipped byte of the optimizer state, and no checkpoint left to fall back to: an error naming both problems.
+        var optimizerFile = Path.Combine(previous, CheckpointStore.OptimizerFile);
+        var bytes = File.ReadAllBytes(optimizerFile);
+        bytes[bytes.Length / 2] ^= 0x40;
+        File.WriteAllBytes(optimizerFile, bytes);
+        using (var model = NewModel(99))
+        using (var trainer = new Trainer(model, options))
+        {
+            var error = Assert.Throws<InvalidDataException>(() => trainer.Resume());
+            Assert.Contains($"no usable checkpoint to resume from: {previous}: {optimizerFile}: its SHA-256 differs from the manifest's", error.Message);
+        }
     }
 
     [Fact]
