@@ -91,6 +91,9 @@ public static class Predictor
         try
         {
             data = SentencePairDataset.Load(rows, BadRows.Skip, transform);
+
+            // An empty, header-only or all-bad input is an error, not an empty output that looks like success.
+            DataChecks.RequirePairs(data, "prediction");
         }
         catch (DataFormatException e)
         {

@@ -16,7 +16,7 @@ var output = new Option<string>("--output") { Description = "Where to write inde
 var vocab = new Option<string?>("--vocab") { Description = "vocab.txt (default: PREFIX-vocab.txt)" };
 var threads = new Option<int>("--threads") { Description = "Intra-op threads (default: libtorch's choice)" };
 
-var root = new RootCommand($"Paraphrase or not: {Predictor.EmbeddedModel} ({Predictor.EmbeddedPrecision}), compiled into this binary. Exit code 0: all rows predicted; 2: some rows were bad (reported with their line) and the rest predicted; 1: nothing written.")
+var root = new RootCommand($"Paraphrase or not: {Predictor.EmbeddedModel} ({Predictor.EmbeddedPrecision}), compiled into this binary. Exit code 0: all rows predicted; 2: some rows were bad (reported with their line) and the rest predicted; 1: nothing written (bad model files, or an input with no usable row).")
 {
     model, input, output, vocab, threads,
 };

@@ -111,6 +111,30 @@ public class PredictTests(PredictFixture fixture) : IClassFixture<PredictFixture
         Assert.False(File.Exists(output));
     }
 
+    [Theory]
+    [InlineData("empty", "the file is empty")]
+    [InlineData("header", "no data rows (a header only)")]
+    [InlineData("all-bad", "all 2 data rows are bad")]
+    public void AnInputWithNoUsableRowIsAClearErrorAndWritesNothing(string kind, string problem)
+    {
+        var header = DevLines(0)[0];
+        var lines = kind switch
+        {
+            "empty" => Array.Empty<string>(),
+            "header" => new[] { header },
+            _ => new[] { header, "1\t2\tonly three fields", "0\tno tabs at all" },
+        };
+        var input = Input($"no-rows-{kind}.tsv", lines);
+        var output = Path.Combine(fixture.Dir, $"no-rows-{kind}.out.tsv");
+
+        var ex = Assert.Throws<PredictException>(() => Predictor.Run(new PredictSettings(fixture.Int8Prefix, input, output), TextWriter.Null));
+
+        Assert.Contains(input, ex.Message);
+        Assert.Contains(problem, ex.Message);
+        Assert.Contains("prediction needs at least one sentence pair", ex.Message);
+        Assert.False(File.Exists(output));
+    }
+
     [Fact]
     public void MissingOrTruncatedParamsAreClearErrorsNamingTheFile()
     {
