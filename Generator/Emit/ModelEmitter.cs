@@ -63,21 +63,10 @@ namespace GraphCompiler.Generator.Emit
             var unpack = outputCount == 1 ? "outputs[0]" : "(" + string.Join(", ", Enumerable.Range(0, outputCount).Select(i => $"outputs[{i}]")) + ")";
 
             var shapeBuckets = info.Buckets.ToList();
-            var buckets = shapeBuckets.Select(b => new Dictionary<string, object>
-            {
-                ["TrainMethod"] = $"Train_{b.Batch}x{b.Seq}",
-                ["TrainingForward"] = $"TrainingForward_{b.Batch}x{b.Seq}",
-                ["Function"] = $"TrainingFunction_{b.Batch}x{b.Seq}",
-                ["ModuleArgs"] = moduleArgs,
-                ["Unpack"] = unpack,
-                ["TrainingLines"] = TrainingForwardBody(training, backward, argIds, TrainingName, b.Batch, b.Seq),
-                ["BackwardLines"] = BackwardBody(backward, argIds, b.Batch, b.Seq),
-                ["Batch"] = b.Batch.ToString(CultureInfo.InvariantCulture),
-                ["Seq"] = seqInput is null ? "_" : b.Seq.ToString(CultureInfo.InvariantCulture),
-                ["Method"] = $"Forward_{b.Batch}x{b.Seq}",
-                ["Checks"] = inputs.Select(i => Check(i, inputNames[i.Id], b.Batch, b.Seq)).ToList(),
-                ["Lines"] = BucketBody(optimized, NameOf, b.Batch, b.Seq),
-            }).ToList();
+            var sizeArgs = SizeArgs(shapeBuckets, seqInput is not null);
+            var checks = inputs.Select(i => Check(i, inputNames[i.Id])).ToList();
+            var trainingLines = TrainingForwardBody(training, backward, argIds, TrainingName);
+            var backwardLines = BackwardBody(backward, argIds);
 
             var data = new Dictionary<string, object>
             {
@@ -92,6 +81,14 @@ namespace GraphCompiler.Generator.Emit
                 ["ParameterElements"] = parameters.Sum(p => p.Type.Shape.Aggregate(1L, (a, d) => a * d.Size)).ToString("N0", CultureInfo.InvariantCulture),
                 ["BucketList"] = string.Join(", ", shapeBuckets.Select(b => $"{b.Batch}×{b.Seq}")),
                 ["BucketInits"] = string.Join(", ", shapeBuckets.Select(b => $"new({b.Batch}, {b.Seq})")),
+                ["BucketPattern"] = string.Join(" or ", shapeBuckets.Select(b => seqInput is null ? $"({b.Batch}, _)" : $"({b.Batch}, {b.Seq})")),
+                ["SizeArgs"] = sizeArgs,
+                ["Checks"] = checks,
+                ["Lines"] = BucketBody(optimized, NameOf),
+                ["ModuleArgs"] = moduleArgs,
+                ["Unpack"] = unpack,
+                ["TrainingLines"] = trainingLines,
+                ["BackwardLines"] = backwardLines,
                 ["Packs"] = parameters.Where(p => p.Attr("packs") is not null).Select(Pack).ToList(),
                 ["Parameters"] = parameters.Select(p => new Dictionary<string, object>
                 {
@@ -108,7 +105,6 @@ namespace GraphCompiler.Generator.Emit
                 ["InputArgs"] = string.Join(", ", inputs.Select(i => inputNames[i.Id])),
                 ["BatchExpr"] = $"{inputNames[batchInput.Id]}.shape.Length > {batchInput.Type.Shape.Items.IndexOf(Dim.Batch)} ? {inputNames[batchInput.Id]}.shape[{batchInput.Type.Shape.Items.IndexOf(Dim.Batch)}] : -1",
                 ["SeqExpr"] = seqInput is null ? "0L" : $"{inputNames[seqInput.Id]}.shape.Length > {seqInput.Type.Shape.Items.IndexOf(Dim.Seq)} ? {inputNames[seqInput.Id]}.shape[{seqInput.Type.Shape.Items.IndexOf(Dim.Seq)}] : -1",
-                ["Bucket"] = buckets,
                 ["LoweredIr"] = VerbatimString(IrText.Print(lowered)),
                 ["TrainingIr"] = VerbatimString(IrText.Print(training)),
                 ["BackwardIr"] = VerbatimString(IrText.Print(backward.Graph)),
@@ -116,7 +112,7 @@ namespace GraphCompiler.Generator.Emit
                 ["SymbolJson"] = RawString(SymbolWriter.Write(optimized, info.ModelName, Precision(parameters), shapeBuckets, HeadNames(model, outputs.Count))),
             };
 
-            AddQuantization(data, quantized, model, inputs, inputNames, fieldNames, NameOf, shapeBuckets, seqInput is not null);
+            AddQuantization(data, quantized, model, inputNames, fieldNames, NameOf);
             data["Int8SymbolJson"] = quantized is null
                 ? "\"\""
                 : RawString(SymbolWriter.Write(quantized.Int8, info.ModelName, "int8", shapeBuckets, HeadNames(model, outputs.Count)));
@@ -127,16 +123,16 @@ namespace GraphCompiler.Generator.Emit
         /// <summary>The [Quantize] parts: ForwardObserved and QuantizationSlots on the fp32 module (blocks of Module.scriban),
         /// and the data of the {Decl}Int8Module class (Int8Module.scriban). Keys are set for every model, since the
         /// template's variables are strict.</summary>
-        private static void AddQuantization(Dictionary<string, object> data, QuantizedGraphs? quantized, DeclarationSpec model, IReadOnlyList<Node> inputs,
-            IReadOnlyDictionary<int, string> inputNames, IReadOnlyDictionary<int, string> fieldNames, Func<int, string> name, IReadOnlyList<(int Batch, int Seq)> shapeBuckets, bool hasSeq)
+        private static void AddQuantization(Dictionary<string, object> data, QuantizedGraphs? quantized, DeclarationSpec model,
+            IReadOnlyDictionary<int, string> inputNames, IReadOnlyDictionary<int, string> fieldNames, Func<int, string> name)
         {
             data["Quantized"] = quantized is not null;
-            data["CalibrationIrExpr"] = quantized is null ? "\"\"" : "CalibrationIr";
-            data["Int8IrExpr"] = quantized is null ? "\"\"" : "Int8Ir";
+            data["CalibrationIrExpr"] = quantized is null ? "\"\"u8" : "CalibrationIr";
+            data["Int8IrExpr"] = quantized is null ? "\"\"u8" : "Int8Ir";
             data["Int8ClassName"] = model.Name + "Int8Module";
             data["Slots"] = new List<string>();
-            data["ObservedBuckets"] = new List<Dictionary<string, object>>();
-            data["Int8Buckets"] = new List<Dictionary<string, object>>();
+            data["ObservedLines"] = new List<string>();
+            data["Int8Lines"] = new List<string>();
             data["FloatParameters"] = new List<Dictionary<string, object>>();
             data["Buffers"] = new List<Dictionary<string, object>>();
             data["Conversion"] = new List<string>();
@@ -154,28 +150,14 @@ namespace GraphCompiler.Generator.Emit
             data["CalibrationIr"] = VerbatimString(IrText.Print(calibration));
             data["Int8Ir"] = VerbatimString(IrText.Print(int8));
             data["Int8Passes"] = PassPipeline.Names(PassPipeline.Int8);
-            data["ObservedBuckets"] = shapeBuckets.Select(b => new Dictionary<string, object>
-            {
-                ["Batch"] = b.Batch.ToString(CultureInfo.InvariantCulture),
-                ["Seq"] = hasSeq ? b.Seq.ToString(CultureInfo.InvariantCulture) : "_",
-                ["Method"] = $"ForwardObserved_{b.Batch}x{b.Seq}",
-                ["Checks"] = inputs.Select(i => Check(i, inputNames[i.Id], b.Batch, b.Seq)).ToList(),
-                ["Lines"] = BucketBody(calibration, name, b.Batch, b.Seq),
-            }).ToList();
+            data["ObservedLines"] = BucketBody(calibration, name);
 
             // The int8 graph keeps every fp32 parameter's id (GEMM weights and tables turn i8 in place) and adds the scales.
             string Int8Name(int id) => inputNames.TryGetValue(id, out var i) ? i : "x" + id.ToString(CultureInfo.InvariantCulture);
             string Field(int id) => "p" + id.ToString(CultureInfo.InvariantCulture);
             var int8Params = new HashSet<int>(int8.Parameters.Select(p => p.Id));
             string Int8NameOf(int id) => int8Params.Contains(id) ? Field(id) : Int8Name(id);
-            data["Int8Buckets"] = shapeBuckets.Select(b => new Dictionary<string, object>
-            {
-                ["Batch"] = b.Batch.ToString(CultureInfo.InvariantCulture),
-                ["Seq"] = hasSeq ? b.Seq.ToString(CultureInfo.InvariantCulture) : "_",
-                ["Method"] = $"Forward_{b.Batch}x{b.Seq}",
-                ["Checks"] = inputs.Select(i => Check(i, inputNames[i.Id], b.Batch, b.Seq)).ToList(),
-                ["Lines"] = BucketBody(int8, Int8NameOf, b.Batch, b.Seq),
-            }).ToList();
+            data["Int8Lines"] = BucketBody(int8, Int8NameOf);
 
             var gemmByWeight = gemms.ToDictionary(g => g.WeightId);
             var scaleIds = new HashSet<int>();
@@ -233,10 +215,16 @@ namespace GraphCompiler.Generator.Emit
             data["ScaleFills"] = scaleFills;
         }
 
-        private static List<string> BucketBody(Graph graph, Func<int, string> name, int batch, int seq)
+        /// <summary>The arguments a dispatch passes for the body's bucket sizes: the (batch, seq) it read from the inputs;
+        /// when no input has a seq dimension, the one declared sequence length (the lowerer allows only one then).</summary>
+        private static string SizeArgs(IReadOnlyList<(int Batch, int Seq)> buckets, bool hasSeq) =>
+            "bucket.batch, " + (hasSeq ? "bucket.seq" : buckets[0].Seq.ToString(CultureInfo.InvariantCulture));
+
+        /// <summary>An inference body, shared by every bucket: the bucket's sizes are its <c>batch</c> and <c>seq</c>.</summary>
+        private static List<string> BucketBody(Graph graph, Func<int, string> name)
         {
             var keep = new HashSet<int>(graph.Nodes.Where(n => n.Op is OpNames.Input or OpNames.Param).Select(n => n.Id).Concat(graph.Outputs));
-            var lines = Statements(graph.Nodes, name, batch, seq, keep);
+            var lines = Statements(graph.Nodes, name, NodeEmitter.Size, keep);
             var results = graph.Outputs.Select(o => Returned(graph, o, name) + ".MoveToOuterDisposeScope()").ToList();
             lines.Add("");
             lines.Add("return " + (results.Count == 1 ? results[0] : "(" + string.Join(", ", results) + ")") + ";");
@@ -249,7 +237,7 @@ namespace GraphCompiler.Generator.Emit
 
         /// <summary>One statement per computing node, grouped under a comment naming the scope and source line; each value
         /// not in <paramref name="keep"/> is freed right after its last use.</summary>
-        private static List<string> Statements(IEnumerable<Node> nodes, Func<int, string> name, int batch, int seq, ISet<int> keep)
+        private static List<string> Statements(IEnumerable<Node> nodes, Func<int, string> name, Func<Dim, string> size, ISet<int> keep)
         {
             var lines = new List<string>();
             var compute = nodes.Where(n => n.Op is not (OpNames.Input or OpNames.Param or OpNames.Saved or OpNames.GradOutput)).ToList();
@@ -291,14 +279,13 @@ namespace GraphCompiler.Generator.Emit
                     scope = header;
                 }
 
-                var type = node.Type.Element.ToString().ToLowerInvariant() + "[" + string.Join(",", node.Type.Shape.Select(d => d.Resolve(batch, seq))) + "]";
                 if (node.Op == OpNames.Observe)
                 {
-                    lines.Add($"{NodeEmitter.Expression(node, name, batch, seq)}; // %{node.Id} observe");
+                    lines.Add($"{NodeEmitter.Expression(node, name, size)}; // %{node.Id} observe");
                     continue;
                 }
 
-                lines.Add($"var {name(node.Id)} = {NodeEmitter.Expression(node, name, batch, seq)}; // %{node.Id} {node.Op} → {type}");
+                lines.Add($"var {name(node.Id)} = {NodeEmitter.Expression(node, name, size)}; // %{node.Id} {node.Op} → {node.Type}");
                 var dead = node.Inputs.Distinct().Where(input => lastUse[input] == i && !keep.Contains(input) && !external.Contains(input)).Select(name).ToList();
                 if (dead.Count > 0)
                 {
@@ -312,9 +299,9 @@ namespace GraphCompiler.Generator.Emit
         private static List<string> Indent(IEnumerable<string> lines, int depth = 2) =>
             lines.Select(l => l.Length == 0 ? l : new string(' ', 4 * depth) + l).ToList();
 
-        /// <summary>The training forward of one bucket: the training graph over args (inputs, then parameters), collecting
-        /// the values the backward needs into <c>saved</c> when it is given.</summary>
-        private static List<string> TrainingForwardBody(Graph training, BackwardGraph backward, IReadOnlyList<int> argIds, Func<int, string> name, int batch, int seq)
+        /// <summary>The training forward, shared by every bucket: the training graph over args (inputs, then parameters) at
+        /// the bucket's <c>batch</c> and <c>seq</c>, collecting the values the backward needs into <c>saved</c> when it is given.</summary>
+        private static List<string> TrainingForwardBody(Graph training, BackwardGraph backward, IReadOnlyList<int> argIds, Func<int, string> name)
         {
             var lines = new List<string>();
             for (var i = 0; i < argIds.Count; i++)
@@ -324,7 +311,7 @@ namespace GraphCompiler.Generator.Emit
 
             lines.Add("using var scope = torch.NewDisposeScope();");
             var keep = new HashSet<int>(argIds.Concat(training.Outputs).Concat(backward.SavedValues));
-            lines.AddRange(Statements(training.Nodes, name, batch, seq, keep));
+            lines.AddRange(Statements(training.Nodes, name, NodeEmitter.Size, keep));
             lines.Add("");
             lines.Add("if (saved is not null)");
             lines.Add("{");
@@ -339,8 +326,10 @@ namespace GraphCompiler.Generator.Emit
             return Indent(lines);
         }
 
-        /// <summary>The backward of one bucket: saved values and output gradients in, one gradient (or null) per arg out.</summary>
-        private static List<string> BackwardBody(BackwardGraph backward, IReadOnlyList<int> argIds, int batch, int seq)
+        /// <summary>The backward, shared by every bucket: saved values and output gradients in, one gradient (or null) per arg
+        /// out, then null for the two bucket sizes (apply's last arguments, which are not tensors). The sizes it reads come
+        /// from the context, where the forward put them.</summary>
+        private static List<string> BackwardBody(BackwardGraph backward, IReadOnlyList<int> argIds)
         {
             var graph = backward.Graph;
             string Name(int id) => "g" + id.ToString(CultureInfo.InvariantCulture);
@@ -352,8 +341,25 @@ namespace GraphCompiler.Generator.Emit
                     : $"var {Name(node.Id)} = grads[{node.Int("index")}]; // ∂loss/∂output {node.Int("index")}");
             }
 
+            var sizesRead = new SortedSet<string>(StringComparer.Ordinal);
+            string Size(Dim dim)
+            {
+                if (dim.Symbol is { } symbol)
+                {
+                    sizesRead.Add(symbol);
+                }
+
+                return NodeEmitter.Size(dim);
+            }
+
+            var statements = Statements(graph.Nodes, Name, Size, new HashSet<int>(graph.Outputs));
+            foreach (var symbol in sizesRead)
+            {
+                lines.Add($"var {symbol} = (long)ctx.get_data(\"{symbol}\")!;");
+            }
+
             lines.Add("");
-            lines.AddRange(Statements(graph.Nodes, Name, batch, seq, new HashSet<int>(graph.Outputs)));
+            lines.AddRange(statements);
             var gradients = argIds.Select(arg =>
             {
                 var target = backward.Targets.Items.IndexOf(arg);
@@ -367,7 +373,7 @@ namespace GraphCompiler.Generator.Emit
                 return Name(id) + (shared ? ".alias()" : "") + ".MoveToOuterDisposeScope()";
             });
             lines.Add("");
-            lines.Add("return new List<Tensor> { " + string.Join(", ", gradients) + " };");
+            lines.Add("return new List<Tensor> { " + string.Join(", ", gradients.Concat(new[] { "null!", "null!" })) + " };");
             return Indent(lines, 3);
         }
 
@@ -392,7 +398,7 @@ namespace GraphCompiler.Generator.Emit
                 : null;
         }
 
-        private static string Check(Node input, string name, int batch, int seq)
+        private static string Check(Node input, string name)
         {
             var dtype = input.Type.Element switch
             {
@@ -400,7 +406,7 @@ namespace GraphCompiler.Generator.Emit
                 ElementType.F64 => "ScalarType.Float64",
                 _ => "ScalarType.Float32",
             };
-            var dims = string.Join(", ", input.Type.Shape.Select(d => d.Resolve(batch, seq).ToString(CultureInfo.InvariantCulture)));
+            var dims = string.Join(", ", input.Type.Shape.Select(d => d.ToString()));
             return $"ShapeGuard.Check(Name, \"{Escape(input.Attr("name")!)}\", {name}, {dtype}, {dims});";
         }
 
@@ -419,7 +425,7 @@ namespace GraphCompiler.Generator.Emit
             _ => "Normal",
         };
 
-        private static readonly HashSet<string> Reserved = new(StringComparer.Ordinal) { "scope", "training", "bucket", "Name" };
+        private static readonly HashSet<string> Reserved = new(StringComparer.Ordinal) { "scope", "training", "bucket", "Name", "batch", "seq" };
 
         private static string SafeIdentifier(string name)
         {

@@ -88,7 +88,7 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
 
     /// <summary>The Graph IR as lowered, after the inference passes, as the training forward, and its generated backward;
     /// for a [Quantize] model also the calibration and int8 graphs (empty strings otherwise).</summary>
-    public static string IrText(IrStage stage) => stage switch
+    public static string IrText(IrStage stage) => System.Text.Encoding.UTF8.GetString(stage switch
     {
         IrStage.Lowered => LoweredIr,
         IrStage.Training => TrainingIr,
@@ -96,7 +96,7 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
         IrStage.Calibration => CalibrationIr,
         IrStage.Int8 => Int8Ir,
         _ => OptimizedIr,
-    };
+    });
 
     /// <summary>How training-mode forwards are differentiated: the generated backward (default), or libtorch autograd
     /// recording the same training forward op by op (the reference the gradient checks compare with).</summary>
@@ -210,198 +210,201 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
     public override (Tensor, Tensor) forward(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
     {
         var bucket = (batch: @inputIds.shape.Length > 0 ? @inputIds.shape[0] : -1, seq: @inputIds.shape.Length > 1 ? @inputIds.shape[1] : -1);
-        var train = training && torch.is_grad_enabled();
-        return bucket switch
+        if (!IsBucket(bucket.batch, bucket.seq))
         {
-            (4, 8) => train ? Train_4x8(@inputIds, @tokenTypes, @validLength) : Forward_4x8(@inputIds, @tokenTypes, @validLength),
-            (4, 16) => train ? Train_4x16(@inputIds, @tokenTypes, @validLength) : Forward_4x16(@inputIds, @tokenTypes, @validLength),
-            _ => throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets),
-        };
+            throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets);
+        }
+
+        return training && torch.is_grad_enabled() ? Train(@inputIds, @tokenTypes, @validLength, bucket.batch, bucket.seq) : InferenceForward(@inputIds, @tokenTypes, @validLength, bucket.batch, bucket.seq);
     }
 
-    /// <summary>Batch 4, sequence length 8.</summary>
-    private (Tensor, Tensor) Forward_4x8(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
+    /// <summary>Whether (batch, seq) is one of the declared buckets (4×8, 4×16): the static contract each forward checks
+    /// before it runs the body that serves them all.</summary>
+    public static bool IsBucket(long batch, long seq) => (batch, seq) is (4, 8) or (4, 16);
+
+    /// <summary>The inference forward of every bucket: <paramref name="batch"/> × <paramref name="seq"/> is a declared one.</summary>
+    private (Tensor, Tensor) InferenceForward(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 4, 8);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 4, 8);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 4);
+        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, batch);
         using var scope = torch.NewDisposeScope();
         // QuantizedModels.cs:49
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[4,8,32]
+        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[batch,seq,32]
 
         // QuantizedModels.cs:50
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[4,8,32]
+        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[batch,seq,32]
 
         // QuantizedModels.cs:51
-        var x8 = Kernels.Rows(p7, 8L); // %8 rows → f32[8,32]
+        var x8 = Kernels.Rows(p7, seq); // %8 rows → f32[seq,32]
 
         // QuantizedModels.cs:52
-        var x9 = torch.add(x4, x6); // %9 add → f32[4,8,32]
+        var x9 = torch.add(x4, x6); // %9 add → f32[batch,seq,32]
         Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[4,8,32]
+        var x10 = torch.add(x9, x8); // %10 add → f32[batch,seq,32]
         Kernels.Free(x9, x8);
 
         // embeddings.LayerNorm (QuantizedModels.cs:52)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[4,8,32]
+        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[batch,seq,32]
         Kernels.Free(x10);
 
         // QuantizedModels.cs:53
-        var x14 = Kernels.LengthMask(@validLength, 8L, ScalarType.Float32); // %14 length_mask → f32[4,1,1,8]
+        var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
         // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[4,8,96]
+        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[batch,seq,96]
 
         // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
-        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[4,8,32]
+        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
-        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[4,8,32]
+        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
-        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[4,8,32]
+        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
         Kernels.Free(x124);
 
         // encoder.layer.0 (QuantizedModels.cs:23)
-        var x27 = x18.reshape(4L, 8L, 4L, 8L); // %27 reshape → f32[4,8,4,8]
+        var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
         Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[4,4,8,8]
+        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
         Kernels.Free(x27);
-        var x29 = x22.reshape(4L, 8L, 4L, 8L); // %29 reshape → f32[4,8,4,8]
+        var x29 = x22.reshape(batch, seq, 4L, 8L); // %29 reshape → f32[batch,seq,4,8]
         Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[4,4,8,8]
+        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[batch,4,seq,8]
         Kernels.Free(x29);
-        var x31 = x26.reshape(4L, 8L, 4L, 8L); // %31 reshape → f32[4,8,4,8]
+        var x31 = x26.reshape(batch, seq, 4L, 8L); // %31 reshape → f32[batch,seq,4,8]
         Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[4,4,8,8]
+        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[batch,4,seq,8]
         Kernels.Free(x31);
-        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[4,4,8,8]
+        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[batch,4,seq,8]
         Kernels.Free(x28, x30, x32);
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[4,8,4,8]
+        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[batch,seq,4,8]
         Kernels.Free(x37);
-        var x39 = x38.reshape(4L, 8L, 32L); // %39 reshape → f32[4,8,32]
+        var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
         Kernels.Free(x38);
 
         // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[4,8,32]
+        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
         Kernels.Free(x39);
 
         // encoder.layer.0 (QuantizedModels.cs:24)
-        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[4,8,32]
+        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[batch,seq,32]
         Kernels.Free(x43);
 
         // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[4,8,32]
+        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x13, x44);
 
         // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[4,8,128]
+        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[batch,seq,128]
 
         // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[4,8,32]
+        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
         Kernels.Free(x53);
 
         // encoder.layer.0 (QuantizedModels.cs:27)
-        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[4,8,32]
+        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[batch,seq,32]
         Kernels.Free(x57);
 
         // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[4,8,32]
+        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x48, x58);
 
         // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-        var x127 = Kernels.Linear(x62, p125, p126); // %127 linear → f32[4,8,96]
+        var x127 = Kernels.Linear(x62, p125, p126); // %127 linear → f32[batch,seq,96]
 
         // encoder.layer.1.attention.self.query (QuantizedModels.cs:20)
-        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[4,8,32]
+        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[batch,seq,32]
 
         // encoder.layer.1.attention.self.key (QuantizedModels.cs:21)
-        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[4,8,32]
+        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[batch,seq,32]
 
         // encoder.layer.1.attention.self.value (QuantizedModels.cs:22)
-        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[4,8,32]
+        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[batch,seq,32]
         Kernels.Free(x127);
 
         // encoder.layer.1 (QuantizedModels.cs:23)
-        var x75 = x66.reshape(4L, 8L, 4L, 8L); // %75 reshape → f32[4,8,4,8]
+        var x75 = x66.reshape(batch, seq, 4L, 8L); // %75 reshape → f32[batch,seq,4,8]
         Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[4,4,8,8]
+        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[batch,4,seq,8]
         Kernels.Free(x75);
-        var x77 = x70.reshape(4L, 8L, 4L, 8L); // %77 reshape → f32[4,8,4,8]
+        var x77 = x70.reshape(batch, seq, 4L, 8L); // %77 reshape → f32[batch,seq,4,8]
         Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[4,4,8,8]
+        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[batch,4,seq,8]
         Kernels.Free(x77);
-        var x79 = x74.reshape(4L, 8L, 4L, 8L); // %79 reshape → f32[4,8,4,8]
+        var x79 = x74.reshape(batch, seq, 4L, 8L); // %79 reshape → f32[batch,seq,4,8]
         Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[4,4,8,8]
+        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[batch,4,seq,8]
         Kernels.Free(x79);
-        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[4,4,8,8]
+        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[batch,4,seq,8]
         Kernels.Free(x76, x78, x80, x14);
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[4,8,4,8]
+        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[batch,seq,4,8]
         Kernels.Free(x85);
-        var x87 = x86.reshape(4L, 8L, 32L); // %87 reshape → f32[4,8,32]
+        var x87 = x86.reshape(batch, seq, 32L); // %87 reshape → f32[batch,seq,32]
         Kernels.Free(x86);
 
         // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[4,8,32]
+        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[batch,seq,32]
         Kernels.Free(x87);
 
         // encoder.layer.1 (QuantizedModels.cs:24)
-        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[4,8,32]
+        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[batch,seq,32]
         Kernels.Free(x91);
 
         // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[4,8,32]
+        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x62, x92);
 
         // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-        var x101 = Kernels.LinearGelu(x96, p97, p99); // %101 linear_gelu → f32[4,8,128]
+        var x101 = Kernels.LinearGelu(x96, p97, p99); // %101 linear_gelu → f32[batch,seq,128]
 
         // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[4,8,32]
+        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[batch,seq,32]
         Kernels.Free(x101);
 
         // encoder.layer.1 (QuantizedModels.cs:27)
-        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[4,8,32]
+        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[batch,seq,32]
         Kernels.Free(x105);
 
         // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[4,8,32]
+        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x96, x106);
 
         // QuantizedModels.cs:55
-        var x111 = x110.select(1, 0); // %111 select → f32[4,32]
+        var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
 
         // pooler.dense (QuantizedModels.cs:55)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[4,32]
+        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[batch,32]
         Kernels.Free(x111);
 
         // QuantizedModels.cs:55
-        var x116 = torch.tanh(x115); // %116 tanh → f32[4,32]
+        var x116 = torch.tanh(x115); // %116 tanh → f32[batch,32]
         Kernels.Free(x115);
 
         // QuantizedModels.cs:56
-        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[4,32]
+        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[batch,32]
         Kernels.Free(x116);
 
         // classifier (QuantizedModels.cs:56)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[4,2]
+        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[batch,2]
         Kernels.Free(x117);
 
         return (x110.MoveToOuterDisposeScope(), x121.MoveToOuterDisposeScope());
     }
 
-    /// <summary>Training, batch 4 × 8: one autograd node for the whole forward, with the generated backward.</summary>
-    private (Tensor, Tensor) Train_4x8(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
+    /// <summary>Training, any declared bucket: one autograd node for the whole forward, with the generated backward.</summary>
+    private (Tensor, Tensor) Train(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 4, 8);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 4, 8);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 4);
+        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, batch);
         var args = new Tensor[] { @inputIds, @tokenTypes, @validLength, p3, p5, p7, p11, p12, p122, p123, p40, p42, p46, p47, p49, p51, p54, p56, p60, p61, p125, p126, p88, p90, p94, p95, p97, p99, p102, p104, p108, p109, p112, p114, p118, p120 };
-        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction_4x8.apply(args) : TrainingForward_4x8(args, null);
+        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction.apply([.. args, batch, seq]) : TrainingForward(args, batch, seq, null);
         return (outputs[0], outputs[1]);
     }
 
-    private static List<Tensor> TrainingForward_4x8(IReadOnlyList<Tensor> args, List<Tensor>? saved)
+    private static List<Tensor> TrainingForward(IReadOnlyList<Tensor> args, long batch, long seq, List<Tensor>? saved)
     {
         var @inputIds = args[0];
         var @tokenTypes = args[1];
@@ -441,192 +444,192 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
         var p120 = args[35];
         using var scope = torch.NewDisposeScope();
         // QuantizedModels.cs:49
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[4,8,32]
+        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[batch,seq,32]
 
         // QuantizedModels.cs:50
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[4,8,32]
+        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[batch,seq,32]
 
         // QuantizedModels.cs:51
-        var x8 = Kernels.Rows(p7, 8L); // %8 rows → f32[8,32]
+        var x8 = Kernels.Rows(p7, seq); // %8 rows → f32[seq,32]
 
         // QuantizedModels.cs:52
-        var x9 = torch.add(x4, x6); // %9 add → f32[4,8,32]
+        var x9 = torch.add(x4, x6); // %9 add → f32[batch,seq,32]
         Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[4,8,32]
+        var x10 = torch.add(x9, x8); // %10 add → f32[batch,seq,32]
         Kernels.Free(x9, x8);
 
         // embeddings.LayerNorm (QuantizedModels.cs:52)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[4,8,32]
+        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[batch,seq,32]
 
         // QuantizedModels.cs:53
-        var x14 = Kernels.LengthMask(@validLength, 8L, ScalarType.Float32); // %14 length_mask → f32[4,1,1,8]
+        var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
         // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-        var x131 = Kernels.Linear(x13, p122, p123); // %131 linear → f32[4,8,96]
+        var x131 = Kernels.Linear(x13, p122, p123); // %131 linear → f32[batch,seq,96]
 
         // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
-        var x18 = x131.narrow(-1, 0, 32); // %18 slice → f32[4,8,32]
+        var x18 = x131.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
-        var x22 = x131.narrow(-1, 32, 32); // %22 slice → f32[4,8,32]
+        var x22 = x131.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
-        var x26 = x131.narrow(-1, 64, 32); // %26 slice → f32[4,8,32]
+        var x26 = x131.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
         Kernels.Free(x131);
 
         // encoder.layer.0 (QuantizedModels.cs:23)
-        var x27 = x18.reshape(4L, 8L, 4L, 8L); // %27 reshape → f32[4,8,4,8]
+        var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
         Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[4,4,8,8]
+        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
         Kernels.Free(x27);
-        var x29 = x22.reshape(4L, 8L, 4L, 8L); // %29 reshape → f32[4,8,4,8]
+        var x29 = x22.reshape(batch, seq, 4L, 8L); // %29 reshape → f32[batch,seq,4,8]
         Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[4,4,8,8]
+        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[batch,4,seq,8]
         Kernels.Free(x29);
-        var x31 = x26.reshape(4L, 8L, 4L, 8L); // %31 reshape → f32[4,8,4,8]
+        var x31 = x26.reshape(batch, seq, 4L, 8L); // %31 reshape → f32[batch,seq,4,8]
         Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[4,4,8,8]
+        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[batch,4,seq,8]
         Kernels.Free(x31);
-        var x33 = Kernels.MatMul(x28, x30, transB: true); // %33 matmul → f32[4,4,8,8]
-        var x34 = torch.mul(x33, 0.35355339059327373); // %34 scale → f32[4,4,8,8]
+        var x33 = Kernels.MatMul(x28, x30, transB: true); // %33 matmul → f32[batch,4,seq,seq]
+        var x34 = torch.mul(x33, 0.35355339059327373); // %34 scale → f32[batch,4,seq,seq]
         Kernels.Free(x33);
-        var x35 = Kernels.MaskedSoftmax(x34, x14); // %35 masked_softmax → f32[4,4,8,8]
+        var x35 = Kernels.MaskedSoftmax(x34, x14); // %35 masked_softmax → f32[batch,4,seq,seq]
         Kernels.Free(x34);
-        var x122 = Kernels.DropoutMask(x35, 0.1); // %122 dropout_mask → f32[4,4,8,8]
-        var x36 = torch.mul(x35, x122); // %36 mul → f32[4,4,8,8]
-        var x37 = Kernels.MatMul(x36, x32, transB: false); // %37 matmul → f32[4,4,8,8]
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[4,8,4,8]
+        var x122 = Kernels.DropoutMask(x35, 0.1); // %122 dropout_mask → f32[batch,4,seq,seq]
+        var x36 = torch.mul(x35, x122); // %36 mul → f32[batch,4,seq,seq]
+        var x37 = Kernels.MatMul(x36, x32, transB: false); // %37 matmul → f32[batch,4,seq,8]
+        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[batch,seq,4,8]
         Kernels.Free(x37);
-        var x39 = x38.reshape(4L, 8L, 32L); // %39 reshape → f32[4,8,32]
+        var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
         Kernels.Free(x38);
 
         // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[4,8,32]
+        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
 
         // encoder.layer.0 (QuantizedModels.cs:24)
-        var x123 = Kernels.DropoutMask(x43, 0.1); // %123 dropout_mask → f32[4,8,32]
-        var x44 = torch.mul(x43, x123); // %44 mul → f32[4,8,32]
+        var x123 = Kernels.DropoutMask(x43, 0.1); // %123 dropout_mask → f32[batch,seq,32]
+        var x44 = torch.mul(x43, x123); // %44 mul → f32[batch,seq,32]
         Kernels.Free(x43);
 
         // encoder.layer.0 (QuantizedModels.cs:25)
-        var x45 = torch.add(x13, x44); // %45 add → f32[4,8,32]
+        var x45 = torch.add(x13, x44); // %45 add → f32[batch,seq,32]
         Kernels.Free(x44);
 
         // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x48 = Kernels.LayerNorm(x45, p46, p47, 1E-12); // %48 layer_norm → f32[4,8,32]
+        var x48 = Kernels.LayerNorm(x45, p46, p47, 1E-12); // %48 layer_norm → f32[batch,seq,32]
 
         // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-        var x52 = Kernels.Linear(x48, p49, p51); // %52 linear → f32[4,8,128]
+        var x52 = Kernels.Linear(x48, p49, p51); // %52 linear → f32[batch,seq,128]
 
         // encoder.layer.0 (QuantizedModels.cs:26)
-        var x53 = Kernels.Gelu(x52); // %53 gelu → f32[4,8,128]
+        var x53 = Kernels.Gelu(x52); // %53 gelu → f32[batch,seq,128]
 
         // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[4,8,32]
+        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
 
         // encoder.layer.0 (QuantizedModels.cs:27)
-        var x124 = Kernels.DropoutMask(x57, 0.1); // %124 dropout_mask → f32[4,8,32]
-        var x58 = torch.mul(x57, x124); // %58 mul → f32[4,8,32]
+        var x124 = Kernels.DropoutMask(x57, 0.1); // %124 dropout_mask → f32[batch,seq,32]
+        var x58 = torch.mul(x57, x124); // %58 mul → f32[batch,seq,32]
         Kernels.Free(x57);
 
         // encoder.layer.0 (QuantizedModels.cs:28)
-        var x59 = torch.add(x48, x58); // %59 add → f32[4,8,32]
+        var x59 = torch.add(x48, x58); // %59 add → f32[batch,seq,32]
         Kernels.Free(x58);
 
         // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-        var x62 = Kernels.LayerNorm(x59, p60, p61, 1E-12); // %62 layer_norm → f32[4,8,32]
+        var x62 = Kernels.LayerNorm(x59, p60, p61, 1E-12); // %62 layer_norm → f32[batch,seq,32]
 
         // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-        var x134 = Kernels.Linear(x62, p125, p126); // %134 linear → f32[4,8,96]
+        var x134 = Kernels.Linear(x62, p125, p126); // %134 linear → f32[batch,seq,96]
 
         // encoder.layer.1.attention.self.query (QuantizedModels.cs:20)
-        var x66 = x134.narrow(-1, 0, 32); // %66 slice → f32[4,8,32]
+        var x66 = x134.narrow(-1, 0, 32); // %66 slice → f32[batch,seq,32]
 
         // encoder.layer.1.attention.self.key (QuantizedModels.cs:21)
-        var x70 = x134.narrow(-1, 32, 32); // %70 slice → f32[4,8,32]
+        var x70 = x134.narrow(-1, 32, 32); // %70 slice → f32[batch,seq,32]
 
         // encoder.layer.1.attention.self.value (QuantizedModels.cs:22)
-        var x74 = x134.narrow(-1, 64, 32); // %74 slice → f32[4,8,32]
+        var x74 = x134.narrow(-1, 64, 32); // %74 slice → f32[batch,seq,32]
         Kernels.Free(x134);
 
         // encoder.layer.1 (QuantizedModels.cs:23)
-        var x75 = x66.reshape(4L, 8L, 4L, 8L); // %75 reshape → f32[4,8,4,8]
+        var x75 = x66.reshape(batch, seq, 4L, 8L); // %75 reshape → f32[batch,seq,4,8]
         Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[4,4,8,8]
+        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[batch,4,seq,8]
         Kernels.Free(x75);
-        var x77 = x70.reshape(4L, 8L, 4L, 8L); // %77 reshape → f32[4,8,4,8]
+        var x77 = x70.reshape(batch, seq, 4L, 8L); // %77 reshape → f32[batch,seq,4,8]
         Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[4,4,8,8]
+        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[batch,4,seq,8]
         Kernels.Free(x77);
-        var x79 = x74.reshape(4L, 8L, 4L, 8L); // %79 reshape → f32[4,8,4,8]
+        var x79 = x74.reshape(batch, seq, 4L, 8L); // %79 reshape → f32[batch,seq,4,8]
         Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[4,4,8,8]
+        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[batch,4,seq,8]
         Kernels.Free(x79);
-        var x81 = Kernels.MatMul(x76, x78, transB: true); // %81 matmul → f32[4,4,8,8]
-        var x82 = torch.mul(x81, 0.35355339059327373); // %82 scale → f32[4,4,8,8]
+        var x81 = Kernels.MatMul(x76, x78, transB: true); // %81 matmul → f32[batch,4,seq,seq]
+        var x82 = torch.mul(x81, 0.35355339059327373); // %82 scale → f32[batch,4,seq,seq]
         Kernels.Free(x81);
-        var x83 = Kernels.MaskedSoftmax(x82, x14); // %83 masked_softmax → f32[4,4,8,8]
+        var x83 = Kernels.MaskedSoftmax(x82, x14); // %83 masked_softmax → f32[batch,4,seq,seq]
         Kernels.Free(x82, x14);
-        var x125 = Kernels.DropoutMask(x83, 0.1); // %125 dropout_mask → f32[4,4,8,8]
-        var x84 = torch.mul(x83, x125); // %84 mul → f32[4,4,8,8]
-        var x85 = Kernels.MatMul(x84, x80, transB: false); // %85 matmul → f32[4,4,8,8]
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[4,8,4,8]
+        var x125 = Kernels.DropoutMask(x83, 0.1); // %125 dropout_mask → f32[batch,4,seq,seq]
+        var x84 = torch.mul(x83, x125); // %84 mul → f32[batch,4,seq,seq]
+        var x85 = Kernels.MatMul(x84, x80, transB: false); // %85 matmul → f32[batch,4,seq,8]
+        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[batch,seq,4,8]
         Kernels.Free(x85);
-        var x87 = x86.reshape(4L, 8L, 32L); // %87 reshape → f32[4,8,32]
+        var x87 = x86.reshape(batch, seq, 32L); // %87 reshape → f32[batch,seq,32]
         Kernels.Free(x86);
 
         // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[4,8,32]
+        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[batch,seq,32]
 
         // encoder.layer.1 (QuantizedModels.cs:24)
-        var x126 = Kernels.DropoutMask(x91, 0.1); // %126 dropout_mask → f32[4,8,32]
-        var x92 = torch.mul(x91, x126); // %92 mul → f32[4,8,32]
+        var x126 = Kernels.DropoutMask(x91, 0.1); // %126 dropout_mask → f32[batch,seq,32]
+        var x92 = torch.mul(x91, x126); // %92 mul → f32[batch,seq,32]
         Kernels.Free(x91);
 
         // encoder.layer.1 (QuantizedModels.cs:25)
-        var x93 = torch.add(x62, x92); // %93 add → f32[4,8,32]
+        var x93 = torch.add(x62, x92); // %93 add → f32[batch,seq,32]
         Kernels.Free(x92);
 
         // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x96 = Kernels.LayerNorm(x93, p94, p95, 1E-12); // %96 layer_norm → f32[4,8,32]
+        var x96 = Kernels.LayerNorm(x93, p94, p95, 1E-12); // %96 layer_norm → f32[batch,seq,32]
 
         // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-        var x100 = Kernels.Linear(x96, p97, p99); // %100 linear → f32[4,8,128]
+        var x100 = Kernels.Linear(x96, p97, p99); // %100 linear → f32[batch,seq,128]
 
         // encoder.layer.1 (QuantizedModels.cs:26)
-        var x101 = Kernels.Gelu(x100); // %101 gelu → f32[4,8,128]
+        var x101 = Kernels.Gelu(x100); // %101 gelu → f32[batch,seq,128]
 
         // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[4,8,32]
+        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[batch,seq,32]
 
         // encoder.layer.1 (QuantizedModels.cs:27)
-        var x127 = Kernels.DropoutMask(x105, 0.1); // %127 dropout_mask → f32[4,8,32]
-        var x106 = torch.mul(x105, x127); // %106 mul → f32[4,8,32]
+        var x127 = Kernels.DropoutMask(x105, 0.1); // %127 dropout_mask → f32[batch,seq,32]
+        var x106 = torch.mul(x105, x127); // %106 mul → f32[batch,seq,32]
         Kernels.Free(x105);
 
         // encoder.layer.1 (QuantizedModels.cs:28)
-        var x107 = torch.add(x96, x106); // %107 add → f32[4,8,32]
+        var x107 = torch.add(x96, x106); // %107 add → f32[batch,seq,32]
         Kernels.Free(x106);
 
         // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-        var x110 = Kernels.LayerNorm(x107, p108, p109, 1E-12); // %110 layer_norm → f32[4,8,32]
+        var x110 = Kernels.LayerNorm(x107, p108, p109, 1E-12); // %110 layer_norm → f32[batch,seq,32]
 
         // QuantizedModels.cs:55
-        var x111 = x110.select(1, 0); // %111 select → f32[4,32]
+        var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
 
         // pooler.dense (QuantizedModels.cs:55)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[4,32]
+        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[batch,32]
 
         // QuantizedModels.cs:55
-        var x116 = torch.tanh(x115); // %116 tanh → f32[4,32]
+        var x116 = torch.tanh(x115); // %116 tanh → f32[batch,32]
         Kernels.Free(x115);
 
         // QuantizedModels.cs:56
-        var x128 = Kernels.DropoutMask(x116, 0.1); // %128 dropout_mask → f32[4,32]
-        var x117 = torch.mul(x116, x128); // %117 mul → f32[4,32]
+        var x128 = Kernels.DropoutMask(x116, 0.1); // %128 dropout_mask → f32[batch,32]
+        var x117 = torch.mul(x116, x128); // %117 mul → f32[batch,32]
 
         // classifier (QuantizedModels.cs:56)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[4,2]
+        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[batch,2]
 
         if (saved is not null)
         {
@@ -687,17 +690,21 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
         return new List<Tensor> { x110.MoveToOuterDisposeScope(), x121.MoveToOuterDisposeScope() };
     }
 
-    private sealed class TrainingFunction_4x8 : torch.autograd.MultiTensorFunction<TrainingFunction_4x8>
+    private sealed class TrainingFunction : torch.autograd.MultiTensorFunction<TrainingFunction>
     {
-        public override string Name => "num_quantized.4x8";
+        public override string Name => "num_quantized";
 
+        /// <summary>vars: the tensor args, then the bucket's batch and seq (not tensors, so autograd gives them no gradient).</summary>
         public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
         {
+            var (batch, seq) = ((long)vars[^2], (long)vars[^1]);
+            ctx.save_data("batch", batch);
+            ctx.save_data("seq", seq);
             var saved = new List<Tensor>();
             List<Tensor> outputs;
             using (torch.no_grad())
             {
-                outputs = TrainingForward_4x8(Array.ConvertAll(vars, v => (Tensor)v), saved);
+                outputs = TrainingForward(Array.ConvertAll(vars[..^2], v => (Tensor)v), batch, seq, saved);
             }
 
             ctx.save_for_backward(saved);
@@ -762,202 +769,204 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
             var g286 = saved[3]; // saved %11
             var g292 = saved[1]; // saved %1
             var g294 = saved[0]; // saved %0
+            var batch = (long)ctx.get_data("batch")!;
+            var seq = (long)ctx.get_data("seq")!;
 
             // classifier (QuantizedModels.cs:56)
-            var g138 = Kernels.MatMul(g136, g137, transB: false); // %138 matmul → f32[4,32]
+            var g138 = Kernels.MatMul(g136, g137, transB: false); // %138 matmul → f32[batch,32]
             var g140 = Kernels.LinearWeightGrad(g136, g139); // %140 linear_dw → f32[2,32]
             var g141 = Kernels.SumTo(g136, 2L); // %141 sum_to → f32[2]
 
             // QuantizedModels.cs:56
-            var g143 = torch.mul(g138, g142); // %143 mul → f32[4,32]
+            var g143 = torch.mul(g138, g142); // %143 mul → f32[batch,32]
             Kernels.Free(g138);
 
             // QuantizedModels.cs:55
-            var g145 = Kernels.TanhGrad(g143, g144); // %145 tanh_grad → f32[4,32]
+            var g145 = Kernels.TanhGrad(g143, g144); // %145 tanh_grad → f32[batch,32]
             Kernels.Free(g143);
 
             // pooler.dense (QuantizedModels.cs:55)
-            var g147 = Kernels.MatMul(g145, g146, transB: false); // %147 matmul → f32[4,32]
+            var g147 = Kernels.MatMul(g145, g146, transB: false); // %147 matmul → f32[batch,32]
             var g149 = Kernels.LinearWeightGrad(g145, g148); // %149 linear_dw → f32[32,32]
             var g150 = Kernels.SumTo(g145, 32L); // %150 sum_to → f32[32]
             Kernels.Free(g145);
 
             // QuantizedModels.cs:55
-            var g151 = Kernels.SelectGrad(g147, 1, 0, 8L); // %151 select_grad → f32[4,8,32]
+            var g151 = Kernels.SelectGrad(g147, 1, 0, seq); // %151 select_grad → f32[batch,seq,32]
             Kernels.Free(g147);
 
             // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-            var g152 = torch.add(g135, g151); // %152 add → f32[4,8,32]
+            var g152 = torch.add(g135, g151); // %152 add → f32[batch,seq,32]
             Kernels.Free(g151);
-            var g155 = Kernels.LayerNormInputGrad(g152, g153, g154, 1E-12); // %155 layer_norm_dx → f32[4,8,32]
+            var g155 = Kernels.LayerNormInputGrad(g152, g153, g154, 1E-12); // %155 layer_norm_dx → f32[batch,seq,32]
             var g156 = Kernels.LayerNormWeightGrad(g152, g153, 1E-12); // %156 layer_norm_dw → f32[32]
             var g157 = Kernels.SumTo(g152, 32L); // %157 sum_to → f32[32]
             Kernels.Free(g152);
 
             // encoder.layer.1 (QuantizedModels.cs:27)
-            var g159 = torch.mul(g155, g158); // %159 mul → f32[4,8,32]
+            var g159 = torch.mul(g155, g158); // %159 mul → f32[batch,seq,32]
 
             // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-            var g161 = Kernels.MatMul(g159, g160, transB: false); // %161 matmul → f32[4,8,128]
+            var g161 = Kernels.MatMul(g159, g160, transB: false); // %161 matmul → f32[batch,seq,128]
             var g163 = Kernels.LinearWeightGrad(g159, g162); // %163 linear_dw → f32[32,128]
             var g164 = Kernels.SumTo(g159, 32L); // %164 sum_to → f32[32]
             Kernels.Free(g159);
 
             // encoder.layer.1 (QuantizedModels.cs:26)
-            var g166 = Kernels.GeluGrad(g161, g165); // %166 gelu_grad → f32[4,8,128]
+            var g166 = Kernels.GeluGrad(g161, g165); // %166 gelu_grad → f32[batch,seq,128]
             Kernels.Free(g161);
 
             // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-            var g168 = Kernels.MatMul(g166, g167, transB: false); // %168 matmul → f32[4,8,32]
+            var g168 = Kernels.MatMul(g166, g167, transB: false); // %168 matmul → f32[batch,seq,32]
             var g170 = Kernels.LinearWeightGrad(g166, g169); // %170 linear_dw → f32[128,32]
             var g171 = Kernels.SumTo(g166, 128L); // %171 sum_to → f32[128]
             Kernels.Free(g166);
 
             // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-            var g172 = torch.add(g155, g168); // %172 add → f32[4,8,32]
+            var g172 = torch.add(g155, g168); // %172 add → f32[batch,seq,32]
             Kernels.Free(g155, g168);
-            var g175 = Kernels.LayerNormInputGrad(g172, g173, g174, 1E-12); // %175 layer_norm_dx → f32[4,8,32]
+            var g175 = Kernels.LayerNormInputGrad(g172, g173, g174, 1E-12); // %175 layer_norm_dx → f32[batch,seq,32]
             var g176 = Kernels.LayerNormWeightGrad(g172, g173, 1E-12); // %176 layer_norm_dw → f32[32]
             var g177 = Kernels.SumTo(g172, 32L); // %177 sum_to → f32[32]
             Kernels.Free(g172);
 
             // encoder.layer.1 (QuantizedModels.cs:24)
-            var g179 = torch.mul(g175, g178); // %179 mul → f32[4,8,32]
+            var g179 = torch.mul(g175, g178); // %179 mul → f32[batch,seq,32]
 
             // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-            var g181 = Kernels.MatMul(g179, g180, transB: false); // %181 matmul → f32[4,8,32]
+            var g181 = Kernels.MatMul(g179, g180, transB: false); // %181 matmul → f32[batch,seq,32]
             var g183 = Kernels.LinearWeightGrad(g179, g182); // %183 linear_dw → f32[32,32]
             var g184 = Kernels.SumTo(g179, 32L); // %184 sum_to → f32[32]
             Kernels.Free(g179);
 
             // encoder.layer.1 (QuantizedModels.cs:23)
-            var g185 = g181.reshape(4L, 8L, 4L, 8L); // %185 reshape → f32[4,8,4,8]
+            var g185 = g181.reshape(batch, seq, 4L, 8L); // %185 reshape → f32[batch,seq,4,8]
             Kernels.Free(g181);
-            var g186 = g185.permute(0L, 2L, 1L, 3L); // %186 permute → f32[4,4,8,8]
+            var g186 = g185.permute(0L, 2L, 1L, 3L); // %186 permute → f32[batch,4,seq,8]
             Kernels.Free(g185);
-            var g188 = Kernels.MatMul(g186, g187, transB: true); // %188 matmul → f32[4,4,8,8]
-            var g190 = g189.transpose(2, 3); // %190 transpose → f32[4,4,8,8]
-            var g191 = Kernels.MatMul(g190, g186, transB: false); // %191 matmul → f32[4,4,8,8]
+            var g188 = Kernels.MatMul(g186, g187, transB: true); // %188 matmul → f32[batch,4,seq,seq]
+            var g190 = g189.transpose(2, 3); // %190 transpose → f32[batch,4,seq,seq]
+            var g191 = Kernels.MatMul(g190, g186, transB: false); // %191 matmul → f32[batch,4,seq,8]
             Kernels.Free(g190, g186);
-            var g196 = Kernels.SoftmaxGrad(g188, g194, g192, 0.35355339059327373); // %196 gated_softmax_grad → f32[4,4,8,8]
+            var g196 = Kernels.SoftmaxGrad(g188, g194, g192, 0.35355339059327373); // %196 gated_softmax_grad → f32[batch,4,seq,seq]
             Kernels.Free(g188);
-            var g198 = Kernels.MatMul(g196, g197, transB: false); // %198 matmul → f32[4,4,8,8]
-            var g199 = g196.transpose(2, 3); // %199 transpose → f32[4,4,8,8]
+            var g198 = Kernels.MatMul(g196, g197, transB: false); // %198 matmul → f32[batch,4,seq,8]
+            var g199 = g196.transpose(2, 3); // %199 transpose → f32[batch,4,seq,seq]
             Kernels.Free(g196);
-            var g201 = Kernels.MatMul(g199, g200, transB: false); // %201 matmul → f32[4,4,8,8]
+            var g201 = Kernels.MatMul(g199, g200, transB: false); // %201 matmul → f32[batch,4,seq,8]
             Kernels.Free(g199);
-            var g202 = g191.permute(0L, 2L, 1L, 3L); // %202 permute → f32[4,8,4,8]
+            var g202 = g191.permute(0L, 2L, 1L, 3L); // %202 permute → f32[batch,seq,4,8]
             Kernels.Free(g191);
-            var g203 = g202.reshape(4L, 8L, 32L); // %203 reshape → f32[4,8,32]
+            var g203 = g202.reshape(batch, seq, 32L); // %203 reshape → f32[batch,seq,32]
             Kernels.Free(g202);
-            var g204 = g201.permute(0L, 2L, 1L, 3L); // %204 permute → f32[4,8,4,8]
+            var g204 = g201.permute(0L, 2L, 1L, 3L); // %204 permute → f32[batch,seq,4,8]
             Kernels.Free(g201);
-            var g205 = g204.reshape(4L, 8L, 32L); // %205 reshape → f32[4,8,32]
+            var g205 = g204.reshape(batch, seq, 32L); // %205 reshape → f32[batch,seq,32]
             Kernels.Free(g204);
-            var g206 = g198.permute(0L, 2L, 1L, 3L); // %206 permute → f32[4,8,4,8]
+            var g206 = g198.permute(0L, 2L, 1L, 3L); // %206 permute → f32[batch,seq,4,8]
             Kernels.Free(g198);
-            var g207 = g206.reshape(4L, 8L, 32L); // %207 reshape → f32[4,8,32]
+            var g207 = g206.reshape(batch, seq, 32L); // %207 reshape → f32[batch,seq,32]
             Kernels.Free(g206);
 
             // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-            var g212 = torch.cat(new[] { g207, g205, g203 }, 2); // %212 concat → f32[4,8,96]
+            var g212 = torch.cat(new[] { g207, g205, g203 }, 2); // %212 concat → f32[batch,seq,96]
             Kernels.Free(g207, g205, g203);
-            var g214 = Kernels.MatMul(g212, g213, transB: false); // %214 matmul → f32[4,8,32]
+            var g214 = Kernels.MatMul(g212, g213, transB: false); // %214 matmul → f32[batch,seq,32]
             var g216 = Kernels.LinearWeightGrad(g212, g215); // %216 linear_dw → f32[96,32]
             var g217 = Kernels.SumTo(g212, 96L); // %217 sum_to → f32[96]
             Kernels.Free(g212);
 
             // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-            var g218 = torch.add(g175, g214); // %218 add → f32[4,8,32]
+            var g218 = torch.add(g175, g214); // %218 add → f32[batch,seq,32]
             Kernels.Free(g175, g214);
-            var g221 = Kernels.LayerNormInputGrad(g218, g219, g220, 1E-12); // %221 layer_norm_dx → f32[4,8,32]
+            var g221 = Kernels.LayerNormInputGrad(g218, g219, g220, 1E-12); // %221 layer_norm_dx → f32[batch,seq,32]
             var g222 = Kernels.LayerNormWeightGrad(g218, g219, 1E-12); // %222 layer_norm_dw → f32[32]
             var g223 = Kernels.SumTo(g218, 32L); // %223 sum_to → f32[32]
             Kernels.Free(g218);
 
             // encoder.layer.0 (QuantizedModels.cs:27)
-            var g225 = torch.mul(g221, g224); // %225 mul → f32[4,8,32]
+            var g225 = torch.mul(g221, g224); // %225 mul → f32[batch,seq,32]
 
             // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-            var g227 = Kernels.MatMul(g225, g226, transB: false); // %227 matmul → f32[4,8,128]
+            var g227 = Kernels.MatMul(g225, g226, transB: false); // %227 matmul → f32[batch,seq,128]
             var g229 = Kernels.LinearWeightGrad(g225, g228); // %229 linear_dw → f32[32,128]
             var g230 = Kernels.SumTo(g225, 32L); // %230 sum_to → f32[32]
             Kernels.Free(g225);
 
             // encoder.layer.0 (QuantizedModels.cs:26)
-            var g232 = Kernels.GeluGrad(g227, g231); // %232 gelu_grad → f32[4,8,128]
+            var g232 = Kernels.GeluGrad(g227, g231); // %232 gelu_grad → f32[batch,seq,128]
             Kernels.Free(g227);
 
             // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-            var g234 = Kernels.MatMul(g232, g233, transB: false); // %234 matmul → f32[4,8,32]
+            var g234 = Kernels.MatMul(g232, g233, transB: false); // %234 matmul → f32[batch,seq,32]
             var g236 = Kernels.LinearWeightGrad(g232, g235); // %236 linear_dw → f32[128,32]
             var g237 = Kernels.SumTo(g232, 128L); // %237 sum_to → f32[128]
             Kernels.Free(g232);
 
             // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-            var g238 = torch.add(g221, g234); // %238 add → f32[4,8,32]
+            var g238 = torch.add(g221, g234); // %238 add → f32[batch,seq,32]
             Kernels.Free(g221, g234);
-            var g241 = Kernels.LayerNormInputGrad(g238, g239, g240, 1E-12); // %241 layer_norm_dx → f32[4,8,32]
+            var g241 = Kernels.LayerNormInputGrad(g238, g239, g240, 1E-12); // %241 layer_norm_dx → f32[batch,seq,32]
             var g242 = Kernels.LayerNormWeightGrad(g238, g239, 1E-12); // %242 layer_norm_dw → f32[32]
             var g243 = Kernels.SumTo(g238, 32L); // %243 sum_to → f32[32]
             Kernels.Free(g238);
 
             // encoder.layer.0 (QuantizedModels.cs:24)
-            var g245 = torch.mul(g241, g244); // %245 mul → f32[4,8,32]
+            var g245 = torch.mul(g241, g244); // %245 mul → f32[batch,seq,32]
 
             // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-            var g247 = Kernels.MatMul(g245, g246, transB: false); // %247 matmul → f32[4,8,32]
+            var g247 = Kernels.MatMul(g245, g246, transB: false); // %247 matmul → f32[batch,seq,32]
             var g249 = Kernels.LinearWeightGrad(g245, g248); // %249 linear_dw → f32[32,32]
             var g250 = Kernels.SumTo(g245, 32L); // %250 sum_to → f32[32]
             Kernels.Free(g245);
 
             // encoder.layer.0 (QuantizedModels.cs:23)
-            var g251 = g247.reshape(4L, 8L, 4L, 8L); // %251 reshape → f32[4,8,4,8]
+            var g251 = g247.reshape(batch, seq, 4L, 8L); // %251 reshape → f32[batch,seq,4,8]
             Kernels.Free(g247);
-            var g252 = g251.permute(0L, 2L, 1L, 3L); // %252 permute → f32[4,4,8,8]
+            var g252 = g251.permute(0L, 2L, 1L, 3L); // %252 permute → f32[batch,4,seq,8]
             Kernels.Free(g251);
-            var g254 = Kernels.MatMul(g252, g253, transB: true); // %254 matmul → f32[4,4,8,8]
-            var g256 = g255.transpose(2, 3); // %256 transpose → f32[4,4,8,8]
-            var g257 = Kernels.MatMul(g256, g252, transB: false); // %257 matmul → f32[4,4,8,8]
+            var g254 = Kernels.MatMul(g252, g253, transB: true); // %254 matmul → f32[batch,4,seq,seq]
+            var g256 = g255.transpose(2, 3); // %256 transpose → f32[batch,4,seq,seq]
+            var g257 = Kernels.MatMul(g256, g252, transB: false); // %257 matmul → f32[batch,4,seq,8]
             Kernels.Free(g256, g252);
-            var g262 = Kernels.SoftmaxGrad(g254, g260, g258, 0.35355339059327373); // %262 gated_softmax_grad → f32[4,4,8,8]
+            var g262 = Kernels.SoftmaxGrad(g254, g260, g258, 0.35355339059327373); // %262 gated_softmax_grad → f32[batch,4,seq,seq]
             Kernels.Free(g254);
-            var g264 = Kernels.MatMul(g262, g263, transB: false); // %264 matmul → f32[4,4,8,8]
-            var g265 = g262.transpose(2, 3); // %265 transpose → f32[4,4,8,8]
+            var g264 = Kernels.MatMul(g262, g263, transB: false); // %264 matmul → f32[batch,4,seq,8]
+            var g265 = g262.transpose(2, 3); // %265 transpose → f32[batch,4,seq,seq]
             Kernels.Free(g262);
-            var g267 = Kernels.MatMul(g265, g266, transB: false); // %267 matmul → f32[4,4,8,8]
+            var g267 = Kernels.MatMul(g265, g266, transB: false); // %267 matmul → f32[batch,4,seq,8]
             Kernels.Free(g265);
-            var g268 = g257.permute(0L, 2L, 1L, 3L); // %268 permute → f32[4,8,4,8]
+            var g268 = g257.permute(0L, 2L, 1L, 3L); // %268 permute → f32[batch,seq,4,8]
             Kernels.Free(g257);
-            var g269 = g268.reshape(4L, 8L, 32L); // %269 reshape → f32[4,8,32]
+            var g269 = g268.reshape(batch, seq, 32L); // %269 reshape → f32[batch,seq,32]
             Kernels.Free(g268);
-            var g270 = g267.permute(0L, 2L, 1L, 3L); // %270 permute → f32[4,8,4,8]
+            var g270 = g267.permute(0L, 2L, 1L, 3L); // %270 permute → f32[batch,seq,4,8]
             Kernels.Free(g267);
-            var g271 = g270.reshape(4L, 8L, 32L); // %271 reshape → f32[4,8,32]
+            var g271 = g270.reshape(batch, seq, 32L); // %271 reshape → f32[batch,seq,32]
             Kernels.Free(g270);
-            var g272 = g264.permute(0L, 2L, 1L, 3L); // %272 permute → f32[4,8,4,8]
+            var g272 = g264.permute(0L, 2L, 1L, 3L); // %272 permute → f32[batch,seq,4,8]
             Kernels.Free(g264);
-            var g273 = g272.reshape(4L, 8L, 32L); // %273 reshape → f32[4,8,32]
+            var g273 = g272.reshape(batch, seq, 32L); // %273 reshape → f32[batch,seq,32]
             Kernels.Free(g272);
 
             // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-            var g278 = torch.cat(new[] { g273, g271, g269 }, 2); // %278 concat → f32[4,8,96]
+            var g278 = torch.cat(new[] { g273, g271, g269 }, 2); // %278 concat → f32[batch,seq,96]
             Kernels.Free(g273, g271, g269);
-            var g280 = Kernels.MatMul(g278, g279, transB: false); // %280 matmul → f32[4,8,32]
+            var g280 = Kernels.MatMul(g278, g279, transB: false); // %280 matmul → f32[batch,seq,32]
             var g282 = Kernels.LinearWeightGrad(g278, g281); // %282 linear_dw → f32[96,32]
             var g283 = Kernels.SumTo(g278, 96L); // %283 sum_to → f32[96]
             Kernels.Free(g278);
 
             // embeddings.LayerNorm (QuantizedModels.cs:52)
-            var g284 = torch.add(g241, g280); // %284 add → f32[4,8,32]
+            var g284 = torch.add(g241, g280); // %284 add → f32[batch,seq,32]
             Kernels.Free(g241, g280);
-            var g287 = Kernels.LayerNormInputGrad(g284, g285, g286, 1E-12); // %287 layer_norm_dx → f32[4,8,32]
+            var g287 = Kernels.LayerNormInputGrad(g284, g285, g286, 1E-12); // %287 layer_norm_dx → f32[batch,seq,32]
             var g288 = Kernels.LayerNormWeightGrad(g284, g285, 1E-12); // %288 layer_norm_dw → f32[32]
             var g289 = Kernels.SumTo(g284, 32L); // %289 sum_to → f32[32]
             Kernels.Free(g284);
 
             // QuantizedModels.cs:52
-            var g290 = Kernels.SumTo(g287, 8L, 32L); // %290 sum_to → f32[8,32]
+            var g290 = Kernels.SumTo(g287, seq, 32L); // %290 sum_to → f32[seq,32]
 
             // QuantizedModels.cs:51
             var g291 = Kernels.RowsGrad(g290, 16); // %291 rows_grad → f32[16,32]
@@ -970,762 +979,7 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
             var g295 = Kernels.EmbeddingGrad(g287, g294, 50); // %295 embedding_grad → f32[50,32]
             Kernels.Free(g287);
 
-            return new List<Tensor> { null!, null!, null!, g295.MoveToOuterDisposeScope(), g293.MoveToOuterDisposeScope(), g291.MoveToOuterDisposeScope(), g288.MoveToOuterDisposeScope(), g289.MoveToOuterDisposeScope(), g282.MoveToOuterDisposeScope(), g283.MoveToOuterDisposeScope(), g249.MoveToOuterDisposeScope(), g250.MoveToOuterDisposeScope(), g242.MoveToOuterDisposeScope(), g243.MoveToOuterDisposeScope(), g236.MoveToOuterDisposeScope(), g237.MoveToOuterDisposeScope(), g229.MoveToOuterDisposeScope(), g230.MoveToOuterDisposeScope(), g222.MoveToOuterDisposeScope(), g223.MoveToOuterDisposeScope(), g216.MoveToOuterDisposeScope(), g217.MoveToOuterDisposeScope(), g183.MoveToOuterDisposeScope(), g184.MoveToOuterDisposeScope(), g176.MoveToOuterDisposeScope(), g177.MoveToOuterDisposeScope(), g170.MoveToOuterDisposeScope(), g171.MoveToOuterDisposeScope(), g163.MoveToOuterDisposeScope(), g164.MoveToOuterDisposeScope(), g156.MoveToOuterDisposeScope(), g157.MoveToOuterDisposeScope(), g149.MoveToOuterDisposeScope(), g150.MoveToOuterDisposeScope(), g140.MoveToOuterDisposeScope(), g141.MoveToOuterDisposeScope() };
-        }
-    }
-
-    /// <summary>Batch 4, sequence length 16.</summary>
-    private (Tensor, Tensor) Forward_4x16(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
-    {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 4, 16);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 4, 16);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 4);
-        using var scope = torch.NewDisposeScope();
-        // QuantizedModels.cs:49
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[4,16,32]
-
-        // QuantizedModels.cs:50
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[4,16,32]
-
-        // QuantizedModels.cs:51
-        var x8 = Kernels.Rows(p7, 16L); // %8 rows → f32[16,32]
-
-        // QuantizedModels.cs:52
-        var x9 = torch.add(x4, x6); // %9 add → f32[4,16,32]
-        Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[4,16,32]
-        Kernels.Free(x9, x8);
-
-        // embeddings.LayerNorm (QuantizedModels.cs:52)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[4,16,32]
-        Kernels.Free(x10);
-
-        // QuantizedModels.cs:53
-        var x14 = Kernels.LengthMask(@validLength, 16L, ScalarType.Float32); // %14 length_mask → f32[4,1,1,16]
-
-        // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[4,16,96]
-
-        // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
-        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[4,16,32]
-
-        // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
-        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[4,16,32]
-
-        // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
-        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[4,16,32]
-        Kernels.Free(x124);
-
-        // encoder.layer.0 (QuantizedModels.cs:23)
-        var x27 = x18.reshape(4L, 16L, 4L, 8L); // %27 reshape → f32[4,16,4,8]
-        Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[4,4,16,8]
-        Kernels.Free(x27);
-        var x29 = x22.reshape(4L, 16L, 4L, 8L); // %29 reshape → f32[4,16,4,8]
-        Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[4,4,16,8]
-        Kernels.Free(x29);
-        var x31 = x26.reshape(4L, 16L, 4L, 8L); // %31 reshape → f32[4,16,4,8]
-        Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[4,4,16,8]
-        Kernels.Free(x31);
-        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[4,4,16,8]
-        Kernels.Free(x28, x30, x32);
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[4,16,4,8]
-        Kernels.Free(x37);
-        var x39 = x38.reshape(4L, 16L, 32L); // %39 reshape → f32[4,16,32]
-        Kernels.Free(x38);
-
-        // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[4,16,32]
-        Kernels.Free(x39);
-
-        // encoder.layer.0 (QuantizedModels.cs:24)
-        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[4,16,32]
-        Kernels.Free(x43);
-
-        // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x13, x44);
-
-        // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[4,16,128]
-
-        // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[4,16,32]
-        Kernels.Free(x53);
-
-        // encoder.layer.0 (QuantizedModels.cs:27)
-        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[4,16,32]
-        Kernels.Free(x57);
-
-        // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x48, x58);
-
-        // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-        var x127 = Kernels.Linear(x62, p125, p126); // %127 linear → f32[4,16,96]
-
-        // encoder.layer.1.attention.self.query (QuantizedModels.cs:20)
-        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[4,16,32]
-
-        // encoder.layer.1.attention.self.key (QuantizedModels.cs:21)
-        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[4,16,32]
-
-        // encoder.layer.1.attention.self.value (QuantizedModels.cs:22)
-        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[4,16,32]
-        Kernels.Free(x127);
-
-        // encoder.layer.1 (QuantizedModels.cs:23)
-        var x75 = x66.reshape(4L, 16L, 4L, 8L); // %75 reshape → f32[4,16,4,8]
-        Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[4,4,16,8]
-        Kernels.Free(x75);
-        var x77 = x70.reshape(4L, 16L, 4L, 8L); // %77 reshape → f32[4,16,4,8]
-        Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[4,4,16,8]
-        Kernels.Free(x77);
-        var x79 = x74.reshape(4L, 16L, 4L, 8L); // %79 reshape → f32[4,16,4,8]
-        Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[4,4,16,8]
-        Kernels.Free(x79);
-        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[4,4,16,8]
-        Kernels.Free(x76, x78, x80, x14);
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[4,16,4,8]
-        Kernels.Free(x85);
-        var x87 = x86.reshape(4L, 16L, 32L); // %87 reshape → f32[4,16,32]
-        Kernels.Free(x86);
-
-        // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[4,16,32]
-        Kernels.Free(x87);
-
-        // encoder.layer.1 (QuantizedModels.cs:24)
-        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[4,16,32]
-        Kernels.Free(x91);
-
-        // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x62, x92);
-
-        // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-        var x101 = Kernels.LinearGelu(x96, p97, p99); // %101 linear_gelu → f32[4,16,128]
-
-        // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[4,16,32]
-        Kernels.Free(x101);
-
-        // encoder.layer.1 (QuantizedModels.cs:27)
-        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[4,16,32]
-        Kernels.Free(x105);
-
-        // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x96, x106);
-
-        // QuantizedModels.cs:55
-        var x111 = x110.select(1, 0); // %111 select → f32[4,32]
-
-        // pooler.dense (QuantizedModels.cs:55)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[4,32]
-        Kernels.Free(x111);
-
-        // QuantizedModels.cs:55
-        var x116 = torch.tanh(x115); // %116 tanh → f32[4,32]
-        Kernels.Free(x115);
-
-        // QuantizedModels.cs:56
-        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[4,32]
-        Kernels.Free(x116);
-
-        // classifier (QuantizedModels.cs:56)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[4,2]
-        Kernels.Free(x117);
-
-        return (x110.MoveToOuterDisposeScope(), x121.MoveToOuterDisposeScope());
-    }
-
-    /// <summary>Training, batch 4 × 16: one autograd node for the whole forward, with the generated backward.</summary>
-    private (Tensor, Tensor) Train_4x16(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
-    {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 4, 16);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 4, 16);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 4);
-        var args = new Tensor[] { @inputIds, @tokenTypes, @validLength, p3, p5, p7, p11, p12, p122, p123, p40, p42, p46, p47, p49, p51, p54, p56, p60, p61, p125, p126, p88, p90, p94, p95, p97, p99, p102, p104, p108, p109, p112, p114, p118, p120 };
-        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction_4x16.apply(args) : TrainingForward_4x16(args, null);
-        return (outputs[0], outputs[1]);
-    }
-
-    private static List<Tensor> TrainingForward_4x16(IReadOnlyList<Tensor> args, List<Tensor>? saved)
-    {
-        var @inputIds = args[0];
-        var @tokenTypes = args[1];
-        var @validLength = args[2];
-        var p3 = args[3];
-        var p5 = args[4];
-        var p7 = args[5];
-        var p11 = args[6];
-        var p12 = args[7];
-        var p122 = args[8];
-        var p123 = args[9];
-        var p40 = args[10];
-        var p42 = args[11];
-        var p46 = args[12];
-        var p47 = args[13];
-        var p49 = args[14];
-        var p51 = args[15];
-        var p54 = args[16];
-        var p56 = args[17];
-        var p60 = args[18];
-        var p61 = args[19];
-        var p125 = args[20];
-        var p126 = args[21];
-        var p88 = args[22];
-        var p90 = args[23];
-        var p94 = args[24];
-        var p95 = args[25];
-        var p97 = args[26];
-        var p99 = args[27];
-        var p102 = args[28];
-        var p104 = args[29];
-        var p108 = args[30];
-        var p109 = args[31];
-        var p112 = args[32];
-        var p114 = args[33];
-        var p118 = args[34];
-        var p120 = args[35];
-        using var scope = torch.NewDisposeScope();
-        // QuantizedModels.cs:49
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[4,16,32]
-
-        // QuantizedModels.cs:50
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[4,16,32]
-
-        // QuantizedModels.cs:51
-        var x8 = Kernels.Rows(p7, 16L); // %8 rows → f32[16,32]
-
-        // QuantizedModels.cs:52
-        var x9 = torch.add(x4, x6); // %9 add → f32[4,16,32]
-        Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[4,16,32]
-        Kernels.Free(x9, x8);
-
-        // embeddings.LayerNorm (QuantizedModels.cs:52)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[4,16,32]
-
-        // QuantizedModels.cs:53
-        var x14 = Kernels.LengthMask(@validLength, 16L, ScalarType.Float32); // %14 length_mask → f32[4,1,1,16]
-
-        // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-        var x131 = Kernels.Linear(x13, p122, p123); // %131 linear → f32[4,16,96]
-
-        // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
-        var x18 = x131.narrow(-1, 0, 32); // %18 slice → f32[4,16,32]
-
-        // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
-        var x22 = x131.narrow(-1, 32, 32); // %22 slice → f32[4,16,32]
-
-        // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
-        var x26 = x131.narrow(-1, 64, 32); // %26 slice → f32[4,16,32]
-        Kernels.Free(x131);
-
-        // encoder.layer.0 (QuantizedModels.cs:23)
-        var x27 = x18.reshape(4L, 16L, 4L, 8L); // %27 reshape → f32[4,16,4,8]
-        Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[4,4,16,8]
-        Kernels.Free(x27);
-        var x29 = x22.reshape(4L, 16L, 4L, 8L); // %29 reshape → f32[4,16,4,8]
-        Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[4,4,16,8]
-        Kernels.Free(x29);
-        var x31 = x26.reshape(4L, 16L, 4L, 8L); // %31 reshape → f32[4,16,4,8]
-        Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[4,4,16,8]
-        Kernels.Free(x31);
-        var x33 = Kernels.MatMul(x28, x30, transB: true); // %33 matmul → f32[4,4,16,16]
-        var x34 = torch.mul(x33, 0.35355339059327373); // %34 scale → f32[4,4,16,16]
-        Kernels.Free(x33);
-        var x35 = Kernels.MaskedSoftmax(x34, x14); // %35 masked_softmax → f32[4,4,16,16]
-        Kernels.Free(x34);
-        var x122 = Kernels.DropoutMask(x35, 0.1); // %122 dropout_mask → f32[4,4,16,16]
-        var x36 = torch.mul(x35, x122); // %36 mul → f32[4,4,16,16]
-        var x37 = Kernels.MatMul(x36, x32, transB: false); // %37 matmul → f32[4,4,16,8]
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[4,16,4,8]
-        Kernels.Free(x37);
-        var x39 = x38.reshape(4L, 16L, 32L); // %39 reshape → f32[4,16,32]
-        Kernels.Free(x38);
-
-        // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[4,16,32]
-
-        // encoder.layer.0 (QuantizedModels.cs:24)
-        var x123 = Kernels.DropoutMask(x43, 0.1); // %123 dropout_mask → f32[4,16,32]
-        var x44 = torch.mul(x43, x123); // %44 mul → f32[4,16,32]
-        Kernels.Free(x43);
-
-        // encoder.layer.0 (QuantizedModels.cs:25)
-        var x45 = torch.add(x13, x44); // %45 add → f32[4,16,32]
-        Kernels.Free(x44);
-
-        // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x48 = Kernels.LayerNorm(x45, p46, p47, 1E-12); // %48 layer_norm → f32[4,16,32]
-
-        // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-        var x52 = Kernels.Linear(x48, p49, p51); // %52 linear → f32[4,16,128]
-
-        // encoder.layer.0 (QuantizedModels.cs:26)
-        var x53 = Kernels.Gelu(x52); // %53 gelu → f32[4,16,128]
-
-        // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[4,16,32]
-
-        // encoder.layer.0 (QuantizedModels.cs:27)
-        var x124 = Kernels.DropoutMask(x57, 0.1); // %124 dropout_mask → f32[4,16,32]
-        var x58 = torch.mul(x57, x124); // %58 mul → f32[4,16,32]
-        Kernels.Free(x57);
-
-        // encoder.layer.0 (QuantizedModels.cs:28)
-        var x59 = torch.add(x48, x58); // %59 add → f32[4,16,32]
-        Kernels.Free(x58);
-
-        // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-        var x62 = Kernels.LayerNorm(x59, p60, p61, 1E-12); // %62 layer_norm → f32[4,16,32]
-
-        // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-        var x134 = Kernels.Linear(x62, p125, p126); // %134 linear → f32[4,16,96]
-
-        // encoder.layer.1.attention.self.query (QuantizedModels.cs:20)
-        var x66 = x134.narrow(-1, 0, 32); // %66 slice → f32[4,16,32]
-
-        // encoder.layer.1.attention.self.key (QuantizedModels.cs:21)
-        var x70 = x134.narrow(-1, 32, 32); // %70 slice → f32[4,16,32]
-
-        // encoder.layer.1.attention.self.value (QuantizedModels.cs:22)
-        var x74 = x134.narrow(-1, 64, 32); // %74 slice → f32[4,16,32]
-        Kernels.Free(x134);
-
-        // encoder.layer.1 (QuantizedModels.cs:23)
-        var x75 = x66.reshape(4L, 16L, 4L, 8L); // %75 reshape → f32[4,16,4,8]
-        Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[4,4,16,8]
-        Kernels.Free(x75);
-        var x77 = x70.reshape(4L, 16L, 4L, 8L); // %77 reshape → f32[4,16,4,8]
-        Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[4,4,16,8]
-        Kernels.Free(x77);
-        var x79 = x74.reshape(4L, 16L, 4L, 8L); // %79 reshape → f32[4,16,4,8]
-        Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[4,4,16,8]
-        Kernels.Free(x79);
-        var x81 = Kernels.MatMul(x76, x78, transB: true); // %81 matmul → f32[4,4,16,16]
-        var x82 = torch.mul(x81, 0.35355339059327373); // %82 scale → f32[4,4,16,16]
-        Kernels.Free(x81);
-        var x83 = Kernels.MaskedSoftmax(x82, x14); // %83 masked_softmax → f32[4,4,16,16]
-        Kernels.Free(x82, x14);
-        var x125 = Kernels.DropoutMask(x83, 0.1); // %125 dropout_mask → f32[4,4,16,16]
-        var x84 = torch.mul(x83, x125); // %84 mul → f32[4,4,16,16]
-        var x85 = Kernels.MatMul(x84, x80, transB: false); // %85 matmul → f32[4,4,16,8]
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[4,16,4,8]
-        Kernels.Free(x85);
-        var x87 = x86.reshape(4L, 16L, 32L); // %87 reshape → f32[4,16,32]
-        Kernels.Free(x86);
-
-        // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[4,16,32]
-
-        // encoder.layer.1 (QuantizedModels.cs:24)
-        var x126 = Kernels.DropoutMask(x91, 0.1); // %126 dropout_mask → f32[4,16,32]
-        var x92 = torch.mul(x91, x126); // %92 mul → f32[4,16,32]
-        Kernels.Free(x91);
-
-        // encoder.layer.1 (QuantizedModels.cs:25)
-        var x93 = torch.add(x62, x92); // %93 add → f32[4,16,32]
-        Kernels.Free(x92);
-
-        // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x96 = Kernels.LayerNorm(x93, p94, p95, 1E-12); // %96 layer_norm → f32[4,16,32]
-
-        // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-        var x100 = Kernels.Linear(x96, p97, p99); // %100 linear → f32[4,16,128]
-
-        // encoder.layer.1 (QuantizedModels.cs:26)
-        var x101 = Kernels.Gelu(x100); // %101 gelu → f32[4,16,128]
-
-        // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[4,16,32]
-
-        // encoder.layer.1 (QuantizedModels.cs:27)
-        var x127 = Kernels.DropoutMask(x105, 0.1); // %127 dropout_mask → f32[4,16,32]
-        var x106 = torch.mul(x105, x127); // %106 mul → f32[4,16,32]
-        Kernels.Free(x105);
-
-        // encoder.layer.1 (QuantizedModels.cs:28)
-        var x107 = torch.add(x96, x106); // %107 add → f32[4,16,32]
-        Kernels.Free(x106);
-
-        // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-        var x110 = Kernels.LayerNorm(x107, p108, p109, 1E-12); // %110 layer_norm → f32[4,16,32]
-
-        // QuantizedModels.cs:55
-        var x111 = x110.select(1, 0); // %111 select → f32[4,32]
-
-        // pooler.dense (QuantizedModels.cs:55)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[4,32]
-
-        // QuantizedModels.cs:55
-        var x116 = torch.tanh(x115); // %116 tanh → f32[4,32]
-        Kernels.Free(x115);
-
-        // QuantizedModels.cs:56
-        var x128 = Kernels.DropoutMask(x116, 0.1); // %128 dropout_mask → f32[4,32]
-        var x117 = torch.mul(x116, x128); // %117 mul → f32[4,32]
-
-        // classifier (QuantizedModels.cs:56)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[4,2]
-
-        if (saved is not null)
-        {
-            saved.Add(@inputIds.alias().MoveToOuterDisposeScope());
-            saved.Add(@tokenTypes.alias().MoveToOuterDisposeScope());
-            saved.Add(x10.MoveToOuterDisposeScope());
-            saved.Add(p11.alias().MoveToOuterDisposeScope());
-            saved.Add(x13.MoveToOuterDisposeScope());
-            saved.Add(x28.MoveToOuterDisposeScope());
-            saved.Add(x30.MoveToOuterDisposeScope());
-            saved.Add(x32.MoveToOuterDisposeScope());
-            saved.Add(x35.MoveToOuterDisposeScope());
-            saved.Add(x36.MoveToOuterDisposeScope());
-            saved.Add(x39.MoveToOuterDisposeScope());
-            saved.Add(p40.alias().MoveToOuterDisposeScope());
-            saved.Add(x45.MoveToOuterDisposeScope());
-            saved.Add(p46.alias().MoveToOuterDisposeScope());
-            saved.Add(x48.MoveToOuterDisposeScope());
-            saved.Add(p49.alias().MoveToOuterDisposeScope());
-            saved.Add(x52.MoveToOuterDisposeScope());
-            saved.Add(x53.MoveToOuterDisposeScope());
-            saved.Add(p54.alias().MoveToOuterDisposeScope());
-            saved.Add(x59.MoveToOuterDisposeScope());
-            saved.Add(p60.alias().MoveToOuterDisposeScope());
-            saved.Add(x62.MoveToOuterDisposeScope());
-            saved.Add(x76.MoveToOuterDisposeScope());
-            saved.Add(x78.MoveToOuterDisposeScope());
-            saved.Add(x80.MoveToOuterDisposeScope());
-            saved.Add(x83.MoveToOuterDisposeScope());
-            saved.Add(x84.MoveToOuterDisposeScope());
-            saved.Add(x87.MoveToOuterDisposeScope());
-            saved.Add(p88.alias().MoveToOuterDisposeScope());
-            saved.Add(x93.MoveToOuterDisposeScope());
-            saved.Add(p94.alias().MoveToOuterDisposeScope());
-            saved.Add(x96.MoveToOuterDisposeScope());
-            saved.Add(p97.alias().MoveToOuterDisposeScope());
-            saved.Add(x100.MoveToOuterDisposeScope());
-            saved.Add(x101.MoveToOuterDisposeScope());
-            saved.Add(p102.alias().MoveToOuterDisposeScope());
-            saved.Add(x107.MoveToOuterDisposeScope());
-            saved.Add(p108.alias().MoveToOuterDisposeScope());
-            saved.Add(x111.MoveToOuterDisposeScope());
-            saved.Add(p112.alias().MoveToOuterDisposeScope());
-            saved.Add(x116.MoveToOuterDisposeScope());
-            saved.Add(x117.MoveToOuterDisposeScope());
-            saved.Add(p118.alias().MoveToOuterDisposeScope());
-            saved.Add(x122.MoveToOuterDisposeScope());
-            saved.Add(x123.MoveToOuterDisposeScope());
-            saved.Add(x124.MoveToOuterDisposeScope());
-            saved.Add(x125.MoveToOuterDisposeScope());
-            saved.Add(x126.MoveToOuterDisposeScope());
-            saved.Add(x127.MoveToOuterDisposeScope());
-            saved.Add(x128.MoveToOuterDisposeScope());
-            saved.Add(p122.alias().MoveToOuterDisposeScope());
-            saved.Add(p125.alias().MoveToOuterDisposeScope());
-        }
-
-        return new List<Tensor> { x110.MoveToOuterDisposeScope(), x121.MoveToOuterDisposeScope() };
-    }
-
-    private sealed class TrainingFunction_4x16 : torch.autograd.MultiTensorFunction<TrainingFunction_4x16>
-    {
-        public override string Name => "num_quantized.4x16";
-
-        public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
-        {
-            var saved = new List<Tensor>();
-            List<Tensor> outputs;
-            using (torch.no_grad())
-            {
-                outputs = TrainingForward_4x16(Array.ConvertAll(vars, v => (Tensor)v), saved);
-            }
-
-            ctx.save_for_backward(saved);
-            return outputs;
-        }
-
-        public override List<Tensor> backward(torch.autograd.AutogradContext ctx, List<Tensor> grads)
-        {
-            using var scope = torch.NewDisposeScope();
-            var saved = ctx.get_saved_variables();
-            var g135 = grads[0]; // ∂loss/∂output 0
-            var g136 = grads[1]; // ∂loss/∂output 1
-            var g137 = saved[42]; // saved %118
-            var g139 = saved[41]; // saved %117
-            var g142 = saved[49]; // saved %128
-            var g144 = saved[40]; // saved %116
-            var g146 = saved[39]; // saved %112
-            var g148 = saved[38]; // saved %111
-            var g153 = saved[36]; // saved %107
-            var g154 = saved[37]; // saved %108
-            var g158 = saved[48]; // saved %127
-            var g160 = saved[35]; // saved %102
-            var g162 = saved[34]; // saved %101
-            var g165 = saved[33]; // saved %100
-            var g167 = saved[32]; // saved %97
-            var g169 = saved[31]; // saved %96
-            var g173 = saved[29]; // saved %93
-            var g174 = saved[30]; // saved %94
-            var g178 = saved[47]; // saved %126
-            var g180 = saved[28]; // saved %88
-            var g182 = saved[27]; // saved %87
-            var g187 = saved[24]; // saved %80
-            var g189 = saved[26]; // saved %84
-            var g192 = saved[46]; // saved %125
-            var g194 = saved[25]; // saved %83
-            var g197 = saved[23]; // saved %78
-            var g200 = saved[22]; // saved %76
-            var g213 = saved[51]; // saved %132
-            var g215 = saved[21]; // saved %62
-            var g219 = saved[19]; // saved %59
-            var g220 = saved[20]; // saved %60
-            var g224 = saved[45]; // saved %124
-            var g226 = saved[18]; // saved %54
-            var g228 = saved[17]; // saved %53
-            var g231 = saved[16]; // saved %52
-            var g233 = saved[15]; // saved %49
-            var g235 = saved[14]; // saved %48
-            var g239 = saved[12]; // saved %45
-            var g240 = saved[13]; // saved %46
-            var g244 = saved[44]; // saved %123
-            var g246 = saved[11]; // saved %40
-            var g248 = saved[10]; // saved %39
-            var g253 = saved[7]; // saved %32
-            var g255 = saved[9]; // saved %36
-            var g258 = saved[43]; // saved %122
-            var g260 = saved[8]; // saved %35
-            var g263 = saved[6]; // saved %30
-            var g266 = saved[5]; // saved %28
-            var g279 = saved[50]; // saved %129
-            var g281 = saved[4]; // saved %13
-            var g285 = saved[2]; // saved %10
-            var g286 = saved[3]; // saved %11
-            var g292 = saved[1]; // saved %1
-            var g294 = saved[0]; // saved %0
-
-            // classifier (QuantizedModels.cs:56)
-            var g138 = Kernels.MatMul(g136, g137, transB: false); // %138 matmul → f32[4,32]
-            var g140 = Kernels.LinearWeightGrad(g136, g139); // %140 linear_dw → f32[2,32]
-            var g141 = Kernels.SumTo(g136, 2L); // %141 sum_to → f32[2]
-
-            // QuantizedModels.cs:56
-            var g143 = torch.mul(g138, g142); // %143 mul → f32[4,32]
-            Kernels.Free(g138);
-
-            // QuantizedModels.cs:55
-            var g145 = Kernels.TanhGrad(g143, g144); // %145 tanh_grad → f32[4,32]
-            Kernels.Free(g143);
-
-            // pooler.dense (QuantizedModels.cs:55)
-            var g147 = Kernels.MatMul(g145, g146, transB: false); // %147 matmul → f32[4,32]
-            var g149 = Kernels.LinearWeightGrad(g145, g148); // %149 linear_dw → f32[32,32]
-            var g150 = Kernels.SumTo(g145, 32L); // %150 sum_to → f32[32]
-            Kernels.Free(g145);
-
-            // QuantizedModels.cs:55
-            var g151 = Kernels.SelectGrad(g147, 1, 0, 16L); // %151 select_grad → f32[4,16,32]
-            Kernels.Free(g147);
-
-            // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-            var g152 = torch.add(g135, g151); // %152 add → f32[4,16,32]
-            Kernels.Free(g151);
-            var g155 = Kernels.LayerNormInputGrad(g152, g153, g154, 1E-12); // %155 layer_norm_dx → f32[4,16,32]
-            var g156 = Kernels.LayerNormWeightGrad(g152, g153, 1E-12); // %156 layer_norm_dw → f32[32]
-            var g157 = Kernels.SumTo(g152, 32L); // %157 sum_to → f32[32]
-            Kernels.Free(g152);
-
-            // encoder.layer.1 (QuantizedModels.cs:27)
-            var g159 = torch.mul(g155, g158); // %159 mul → f32[4,16,32]
-
-            // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-            var g161 = Kernels.MatMul(g159, g160, transB: false); // %161 matmul → f32[4,16,128]
-            var g163 = Kernels.LinearWeightGrad(g159, g162); // %163 linear_dw → f32[32,128]
-            var g164 = Kernels.SumTo(g159, 32L); // %164 sum_to → f32[32]
-            Kernels.Free(g159);
-
-            // encoder.layer.1 (QuantizedModels.cs:26)
-            var g166 = Kernels.GeluGrad(g161, g165); // %166 gelu_grad → f32[4,16,128]
-            Kernels.Free(g161);
-
-            // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-            var g168 = Kernels.MatMul(g166, g167, transB: false); // %168 matmul → f32[4,16,32]
-            var g170 = Kernels.LinearWeightGrad(g166, g169); // %170 linear_dw → f32[128,32]
-            var g171 = Kernels.SumTo(g166, 128L); // %171 sum_to → f32[128]
-            Kernels.Free(g166);
-
-            // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-            var g172 = torch.add(g155, g168); // %172 add → f32[4,16,32]
-            Kernels.Free(g155, g168);
-            var g175 = Kernels.LayerNormInputGrad(g172, g173, g174, 1E-12); // %175 layer_norm_dx → f32[4,16,32]
-            var g176 = Kernels.LayerNormWeightGrad(g172, g173, 1E-12); // %176 layer_norm_dw → f32[32]
-            var g177 = Kernels.SumTo(g172, 32L); // %177 sum_to → f32[32]
-            Kernels.Free(g172);
-
-            // encoder.layer.1 (QuantizedModels.cs:24)
-            var g179 = torch.mul(g175, g178); // %179 mul → f32[4,16,32]
-
-            // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-            var g181 = Kernels.MatMul(g179, g180, transB: false); // %181 matmul → f32[4,16,32]
-            var g183 = Kernels.LinearWeightGrad(g179, g182); // %183 linear_dw → f32[32,32]
-            var g184 = Kernels.SumTo(g179, 32L); // %184 sum_to → f32[32]
-            Kernels.Free(g179);
-
-            // encoder.layer.1 (QuantizedModels.cs:23)
-            var g185 = g181.reshape(4L, 16L, 4L, 8L); // %185 reshape → f32[4,16,4,8]
-            Kernels.Free(g181);
-            var g186 = g185.permute(0L, 2L, 1L, 3L); // %186 permute → f32[4,4,16,8]
-            Kernels.Free(g185);
-            var g188 = Kernels.MatMul(g186, g187, transB: true); // %188 matmul → f32[4,4,16,16]
-            var g190 = g189.transpose(2, 3); // %190 transpose → f32[4,4,16,16]
-            var g191 = Kernels.MatMul(g190, g186, transB: false); // %191 matmul → f32[4,4,16,8]
-            Kernels.Free(g190, g186);
-            var g196 = Kernels.SoftmaxGrad(g188, g194, g192, 0.35355339059327373); // %196 gated_softmax_grad → f32[4,4,16,16]
-            Kernels.Free(g188);
-            var g198 = Kernels.MatMul(g196, g197, transB: false); // %198 matmul → f32[4,4,16,8]
-            var g199 = g196.transpose(2, 3); // %199 transpose → f32[4,4,16,16]
-            Kernels.Free(g196);
-            var g201 = Kernels.MatMul(g199, g200, transB: false); // %201 matmul → f32[4,4,16,8]
-            Kernels.Free(g199);
-            var g202 = g191.permute(0L, 2L, 1L, 3L); // %202 permute → f32[4,16,4,8]
-            Kernels.Free(g191);
-            var g203 = g202.reshape(4L, 16L, 32L); // %203 reshape → f32[4,16,32]
-            Kernels.Free(g202);
-            var g204 = g201.permute(0L, 2L, 1L, 3L); // %204 permute → f32[4,16,4,8]
-            Kernels.Free(g201);
-            var g205 = g204.reshape(4L, 16L, 32L); // %205 reshape → f32[4,16,32]
-            Kernels.Free(g204);
-            var g206 = g198.permute(0L, 2L, 1L, 3L); // %206 permute → f32[4,16,4,8]
-            Kernels.Free(g198);
-            var g207 = g206.reshape(4L, 16L, 32L); // %207 reshape → f32[4,16,32]
-            Kernels.Free(g206);
-
-            // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-            var g212 = torch.cat(new[] { g207, g205, g203 }, 2); // %212 concat → f32[4,16,96]
-            Kernels.Free(g207, g205, g203);
-            var g214 = Kernels.MatMul(g212, g213, transB: false); // %214 matmul → f32[4,16,32]
-            var g216 = Kernels.LinearWeightGrad(g212, g215); // %216 linear_dw → f32[96,32]
-            var g217 = Kernels.SumTo(g212, 96L); // %217 sum_to → f32[96]
-            Kernels.Free(g212);
-
-            // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-            var g218 = torch.add(g175, g214); // %218 add → f32[4,16,32]
-            Kernels.Free(g175, g214);
-            var g221 = Kernels.LayerNormInputGrad(g218, g219, g220, 1E-12); // %221 layer_norm_dx → f32[4,16,32]
-            var g222 = Kernels.LayerNormWeightGrad(g218, g219, 1E-12); // %222 layer_norm_dw → f32[32]
-            var g223 = Kernels.SumTo(g218, 32L); // %223 sum_to → f32[32]
-            Kernels.Free(g218);
-
-            // encoder.layer.0 (QuantizedModels.cs:27)
-            var g225 = torch.mul(g221, g224); // %225 mul → f32[4,16,32]
-
-            // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-            var g227 = Kernels.MatMul(g225, g226, transB: false); // %227 matmul → f32[4,16,128]
-            var g229 = Kernels.LinearWeightGrad(g225, g228); // %229 linear_dw → f32[32,128]
-            var g230 = Kernels.SumTo(g225, 32L); // %230 sum_to → f32[32]
-            Kernels.Free(g225);
-
-            // encoder.layer.0 (QuantizedModels.cs:26)
-            var g232 = Kernels.GeluGrad(g227, g231); // %232 gelu_grad → f32[4,16,128]
-            Kernels.Free(g227);
-
-            // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-            var g234 = Kernels.MatMul(g232, g233, transB: false); // %234 matmul → f32[4,16,32]
-            var g236 = Kernels.LinearWeightGrad(g232, g235); // %236 linear_dw → f32[128,32]
-            var g237 = Kernels.SumTo(g232, 128L); // %237 sum_to → f32[128]
-            Kernels.Free(g232);
-
-            // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-            var g238 = torch.add(g221, g234); // %238 add → f32[4,16,32]
-            Kernels.Free(g221, g234);
-            var g241 = Kernels.LayerNormInputGrad(g238, g239, g240, 1E-12); // %241 layer_norm_dx → f32[4,16,32]
-            var g242 = Kernels.LayerNormWeightGrad(g238, g239, 1E-12); // %242 layer_norm_dw → f32[32]
-            var g243 = Kernels.SumTo(g238, 32L); // %243 sum_to → f32[32]
-            Kernels.Free(g238);
-
-            // encoder.layer.0 (QuantizedModels.cs:24)
-            var g245 = torch.mul(g241, g244); // %245 mul → f32[4,16,32]
-
-            // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-            var g247 = Kernels.MatMul(g245, g246, transB: false); // %247 matmul → f32[4,16,32]
-            var g249 = Kernels.LinearWeightGrad(g245, g248); // %249 linear_dw → f32[32,32]
-            var g250 = Kernels.SumTo(g245, 32L); // %250 sum_to → f32[32]
-            Kernels.Free(g245);
-
-            // encoder.layer.0 (QuantizedModels.cs:23)
-            var g251 = g247.reshape(4L, 16L, 4L, 8L); // %251 reshape → f32[4,16,4,8]
-            Kernels.Free(g247);
-            var g252 = g251.permute(0L, 2L, 1L, 3L); // %252 permute → f32[4,4,16,8]
-            Kernels.Free(g251);
-            var g254 = Kernels.MatMul(g252, g253, transB: true); // %254 matmul → f32[4,4,16,16]
-            var g256 = g255.transpose(2, 3); // %256 transpose → f32[4,4,16,16]
-            var g257 = Kernels.MatMul(g256, g252, transB: false); // %257 matmul → f32[4,4,16,8]
-            Kernels.Free(g256, g252);
-            var g262 = Kernels.SoftmaxGrad(g254, g260, g258, 0.35355339059327373); // %262 gated_softmax_grad → f32[4,4,16,16]
-            Kernels.Free(g254);
-            var g264 = Kernels.MatMul(g262, g263, transB: false); // %264 matmul → f32[4,4,16,8]
-            var g265 = g262.transpose(2, 3); // %265 transpose → f32[4,4,16,16]
-            Kernels.Free(g262);
-            var g267 = Kernels.MatMul(g265, g266, transB: false); // %267 matmul → f32[4,4,16,8]
-            Kernels.Free(g265);
-            var g268 = g257.permute(0L, 2L, 1L, 3L); // %268 permute → f32[4,16,4,8]
-            Kernels.Free(g257);
-            var g269 = g268.reshape(4L, 16L, 32L); // %269 reshape → f32[4,16,32]
-            Kernels.Free(g268);
-            var g270 = g267.permute(0L, 2L, 1L, 3L); // %270 permute → f32[4,16,4,8]
-            Kernels.Free(g267);
-            var g271 = g270.reshape(4L, 16L, 32L); // %271 reshape → f32[4,16,32]
-            Kernels.Free(g270);
-            var g272 = g264.permute(0L, 2L, 1L, 3L); // %272 permute → f32[4,16,4,8]
-            Kernels.Free(g264);
-            var g273 = g272.reshape(4L, 16L, 32L); // %273 reshape → f32[4,16,32]
-            Kernels.Free(g272);
-
-            // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-            var g278 = torch.cat(new[] { g273, g271, g269 }, 2); // %278 concat → f32[4,16,96]
-            Kernels.Free(g273, g271, g269);
-            var g280 = Kernels.MatMul(g278, g279, transB: false); // %280 matmul → f32[4,16,32]
-            var g282 = Kernels.LinearWeightGrad(g278, g281); // %282 linear_dw → f32[96,32]
-            var g283 = Kernels.SumTo(g278, 96L); // %283 sum_to → f32[96]
-            Kernels.Free(g278);
-
-            // embeddings.LayerNorm (QuantizedModels.cs:52)
-            var g284 = torch.add(g241, g280); // %284 add → f32[4,16,32]
-            Kernels.Free(g241, g280);
-            var g287 = Kernels.LayerNormInputGrad(g284, g285, g286, 1E-12); // %287 layer_norm_dx → f32[4,16,32]
-            var g288 = Kernels.LayerNormWeightGrad(g284, g285, 1E-12); // %288 layer_norm_dw → f32[32]
-            var g289 = Kernels.SumTo(g284, 32L); // %289 sum_to → f32[32]
-            Kernels.Free(g284);
-
-            // QuantizedModels.cs:52
-            var g290 = Kernels.SumTo(g287, 16L, 32L); // %290 sum_to → f32[16,32]
-
-            // QuantizedModels.cs:51
-            var g291 = Kernels.RowsGrad(g290, 16); // %291 rows_grad → f32[16,32]
-            Kernels.Free(g290);
-
-            // QuantizedModels.cs:50
-            var g293 = Kernels.EmbeddingGrad(g287, g292, 2); // %293 embedding_grad → f32[2,32]
-
-            // QuantizedModels.cs:49
-            var g295 = Kernels.EmbeddingGrad(g287, g294, 50); // %295 embedding_grad → f32[50,32]
-            Kernels.Free(g287);
-
-            return new List<Tensor> { null!, null!, null!, g295.MoveToOuterDisposeScope(), g293.MoveToOuterDisposeScope(), g291.MoveToOuterDisposeScope(), g288.MoveToOuterDisposeScope(), g289.MoveToOuterDisposeScope(), g282.MoveToOuterDisposeScope(), g283.MoveToOuterDisposeScope(), g249.MoveToOuterDisposeScope(), g250.MoveToOuterDisposeScope(), g242.MoveToOuterDisposeScope(), g243.MoveToOuterDisposeScope(), g236.MoveToOuterDisposeScope(), g237.MoveToOuterDisposeScope(), g229.MoveToOuterDisposeScope(), g230.MoveToOuterDisposeScope(), g222.MoveToOuterDisposeScope(), g223.MoveToOuterDisposeScope(), g216.MoveToOuterDisposeScope(), g217.MoveToOuterDisposeScope(), g183.MoveToOuterDisposeScope(), g184.MoveToOuterDisposeScope(), g176.MoveToOuterDisposeScope(), g177.MoveToOuterDisposeScope(), g170.MoveToOuterDisposeScope(), g171.MoveToOuterDisposeScope(), g163.MoveToOuterDisposeScope(), g164.MoveToOuterDisposeScope(), g156.MoveToOuterDisposeScope(), g157.MoveToOuterDisposeScope(), g149.MoveToOuterDisposeScope(), g150.MoveToOuterDisposeScope(), g140.MoveToOuterDisposeScope(), g141.MoveToOuterDisposeScope() };
+            return new List<Tensor> { null!, null!, null!, g295.MoveToOuterDisposeScope(), g293.MoveToOuterDisposeScope(), g291.MoveToOuterDisposeScope(), g288.MoveToOuterDisposeScope(), g289.MoveToOuterDisposeScope(), g282.MoveToOuterDisposeScope(), g283.MoveToOuterDisposeScope(), g249.MoveToOuterDisposeScope(), g250.MoveToOuterDisposeScope(), g242.MoveToOuterDisposeScope(), g243.MoveToOuterDisposeScope(), g236.MoveToOuterDisposeScope(), g237.MoveToOuterDisposeScope(), g229.MoveToOuterDisposeScope(), g230.MoveToOuterDisposeScope(), g222.MoveToOuterDisposeScope(), g223.MoveToOuterDisposeScope(), g216.MoveToOuterDisposeScope(), g217.MoveToOuterDisposeScope(), g183.MoveToOuterDisposeScope(), g184.MoveToOuterDisposeScope(), g176.MoveToOuterDisposeScope(), g177.MoveToOuterDisposeScope(), g170.MoveToOuterDisposeScope(), g171.MoveToOuterDisposeScope(), g163.MoveToOuterDisposeScope(), g164.MoveToOuterDisposeScope(), g156.MoveToOuterDisposeScope(), g157.MoveToOuterDisposeScope(), g149.MoveToOuterDisposeScope(), g150.MoveToOuterDisposeScope(), g140.MoveToOuterDisposeScope(), g141.MoveToOuterDisposeScope(), null!, null! };
         }
     }
 
@@ -1748,374 +1002,195 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
     {
         ArgumentNullException.ThrowIfNull(observer);
         var bucket = (batch: @inputIds.shape.Length > 0 ? @inputIds.shape[0] : -1, seq: @inputIds.shape.Length > 1 ? @inputIds.shape[1] : -1);
-        using var noGrad = torch.no_grad();
-        return bucket switch
+        if (!IsBucket(bucket.batch, bucket.seq))
         {
-            (4, 8) => ForwardObserved_4x8(@inputIds, @tokenTypes, @validLength, observer),
-            (4, 16) => ForwardObserved_4x16(@inputIds, @tokenTypes, @validLength, observer),
-            _ => throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets),
-        };
+            throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets);
+        }
+
+        using var noGrad = torch.no_grad();
+        return ObservedForward(@inputIds, @tokenTypes, @validLength, observer, bucket.batch, bucket.seq);
     }
 
-    /// <summary>Calibration, batch 4, sequence length 8.</summary>
-    private (Tensor, Tensor) ForwardObserved_4x8(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength, IActivationObserver observer)
+    /// <summary>Calibration, any declared bucket.</summary>
+    private (Tensor, Tensor) ObservedForward(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength, IActivationObserver observer, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 4, 8);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 4, 8);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 4);
+        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, batch);
         const bool training = false; // calibration observes the inference graph: dropout is the identity
         using var scope = torch.NewDisposeScope();
         // QuantizedModels.cs:49
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[4,8,32]
+        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[batch,seq,32]
 
         // QuantizedModels.cs:50
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[4,8,32]
+        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[batch,seq,32]
 
         // QuantizedModels.cs:51
-        var x8 = Kernels.Rows(p7, 8L); // %8 rows → f32[8,32]
+        var x8 = Kernels.Rows(p7, seq); // %8 rows → f32[seq,32]
 
         // QuantizedModels.cs:52
-        var x9 = torch.add(x4, x6); // %9 add → f32[4,8,32]
+        var x9 = torch.add(x4, x6); // %9 add → f32[batch,seq,32]
         Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[4,8,32]
+        var x10 = torch.add(x9, x8); // %10 add → f32[batch,seq,32]
         Kernels.Free(x9, x8);
 
         // embeddings.LayerNorm (QuantizedModels.cs:52)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[4,8,32]
+        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[batch,seq,32]
         Kernels.Free(x10);
 
         // QuantizedModels.cs:53
-        var x14 = Kernels.LengthMask(@validLength, 8L, ScalarType.Float32); // %14 length_mask → f32[4,1,1,8]
+        var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
         // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
         Kernels.Observe(x13, observer, "encoder.layer.0.attention.self.query_key_value", "layer_norm_output"); // %128 observe
-        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[4,8,96]
+        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[batch,seq,96]
 
         // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
-        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[4,8,32]
+        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
-        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[4,8,32]
+        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
-        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[4,8,32]
+        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
         Kernels.Free(x124);
 
         // encoder.layer.0 (QuantizedModels.cs:23)
-        var x27 = x18.reshape(4L, 8L, 4L, 8L); // %27 reshape → f32[4,8,4,8]
+        var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
         Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[4,4,8,8]
+        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
         Kernels.Free(x27);
-        var x29 = x22.reshape(4L, 8L, 4L, 8L); // %29 reshape → f32[4,8,4,8]
+        var x29 = x22.reshape(batch, seq, 4L, 8L); // %29 reshape → f32[batch,seq,4,8]
         Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[4,4,8,8]
+        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[batch,4,seq,8]
         Kernels.Free(x29);
-        var x31 = x26.reshape(4L, 8L, 4L, 8L); // %31 reshape → f32[4,8,4,8]
+        var x31 = x26.reshape(batch, seq, 4L, 8L); // %31 reshape → f32[batch,seq,4,8]
         Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[4,4,8,8]
+        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[batch,4,seq,8]
         Kernels.Free(x31);
-        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[4,4,8,8]
+        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[batch,4,seq,8]
         Kernels.Free(x28, x30, x32);
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[4,8,4,8]
+        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[batch,seq,4,8]
         Kernels.Free(x37);
-        var x39 = x38.reshape(4L, 8L, 32L); // %39 reshape → f32[4,8,32]
+        var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
         Kernels.Free(x38);
 
         // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
         Kernels.Observe(x39, observer, "encoder.layer.0.attention.output.dense", "attention_output"); // %129 observe
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[4,8,32]
+        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
         Kernels.Free(x39);
 
         // encoder.layer.0 (QuantizedModels.cs:24)
-        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[4,8,32]
+        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[batch,seq,32]
         Kernels.Free(x43);
 
         // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[4,8,32]
+        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x13, x44);
 
         // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
         Kernels.Observe(x48, observer, "encoder.layer.0.intermediate.dense", "layer_norm_output"); // %130 observe
-        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[4,8,128]
+        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[batch,seq,128]
 
         // encoder.layer.0.output.dense (QuantizedModels.cs:27)
         Kernels.Observe(x53, observer, "encoder.layer.0.output.dense", "gelu_output"); // %131 observe
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[4,8,32]
+        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
         Kernels.Free(x53);
 
         // encoder.layer.0 (QuantizedModels.cs:27)
-        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[4,8,32]
+        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[batch,seq,32]
         Kernels.Free(x57);
 
         // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[4,8,32]
+        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x48, x58);
 
         // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
         Kernels.Observe(x62, observer, "encoder.layer.1.attention.self.query_key_value", "layer_norm_output"); // %132 observe
-        var x127 = Kernels.Linear(x62, p125, p126); // %127 linear → f32[4,8,96]
+        var x127 = Kernels.Linear(x62, p125, p126); // %127 linear → f32[batch,seq,96]
 
         // encoder.layer.1.attention.self.query (QuantizedModels.cs:20)
-        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[4,8,32]
+        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[batch,seq,32]
 
         // encoder.layer.1.attention.self.key (QuantizedModels.cs:21)
-        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[4,8,32]
+        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[batch,seq,32]
 
         // encoder.layer.1.attention.self.value (QuantizedModels.cs:22)
-        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[4,8,32]
+        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[batch,seq,32]
         Kernels.Free(x127);
 
         // encoder.layer.1 (QuantizedModels.cs:23)
-        var x75 = x66.reshape(4L, 8L, 4L, 8L); // %75 reshape → f32[4,8,4,8]
+        var x75 = x66.reshape(batch, seq, 4L, 8L); // %75 reshape → f32[batch,seq,4,8]
         Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[4,4,8,8]
+        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[batch,4,seq,8]
         Kernels.Free(x75);
-        var x77 = x70.reshape(4L, 8L, 4L, 8L); // %77 reshape → f32[4,8,4,8]
+        var x77 = x70.reshape(batch, seq, 4L, 8L); // %77 reshape → f32[batch,seq,4,8]
         Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[4,4,8,8]
+        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[batch,4,seq,8]
         Kernels.Free(x77);
-        var x79 = x74.reshape(4L, 8L, 4L, 8L); // %79 reshape → f32[4,8,4,8]
+        var x79 = x74.reshape(batch, seq, 4L, 8L); // %79 reshape → f32[batch,seq,4,8]
         Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[4,4,8,8]
+        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[batch,4,seq,8]
         Kernels.Free(x79);
-        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[4,4,8,8]
+        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[batch,4,seq,8]
         Kernels.Free(x76, x78, x80, x14);
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[4,8,4,8]
+        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[batch,seq,4,8]
         Kernels.Free(x85);
-        var x87 = x86.reshape(4L, 8L, 32L); // %87 reshape → f32[4,8,32]
+        var x87 = x86.reshape(batch, seq, 32L); // %87 reshape → f32[batch,seq,32]
         Kernels.Free(x86);
 
         // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
         Kernels.Observe(x87, observer, "encoder.layer.1.attention.output.dense", "attention_output"); // %133 observe
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[4,8,32]
+        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[batch,seq,32]
         Kernels.Free(x87);
 
         // encoder.layer.1 (QuantizedModels.cs:24)
-        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[4,8,32]
+        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[batch,seq,32]
         Kernels.Free(x91);
 
         // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[4,8,32]
+        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x62, x92);
 
         // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
         Kernels.Observe(x96, observer, "encoder.layer.1.intermediate.dense", "layer_norm_output"); // %134 observe
-        var x101 = Kernels.LinearGelu(x96, p97, p99); // %101 linear_gelu → f32[4,8,128]
+        var x101 = Kernels.LinearGelu(x96, p97, p99); // %101 linear_gelu → f32[batch,seq,128]
 
         // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[4,8,32]
+        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[batch,seq,32]
         Kernels.Free(x101);
 
         // encoder.layer.1 (QuantizedModels.cs:27)
-        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[4,8,32]
+        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[batch,seq,32]
         Kernels.Free(x105);
 
         // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[4,8,32]
+        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x96, x106);
 
         // QuantizedModels.cs:55
-        var x111 = x110.select(1, 0); // %111 select → f32[4,32]
+        var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
 
         // pooler.dense (QuantizedModels.cs:55)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[4,32]
+        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[batch,32]
         Kernels.Free(x111);
 
         // QuantizedModels.cs:55
-        var x116 = torch.tanh(x115); // %116 tanh → f32[4,32]
+        var x116 = torch.tanh(x115); // %116 tanh → f32[batch,32]
         Kernels.Free(x115);
 
         // QuantizedModels.cs:56
-        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[4,32]
+        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[batch,32]
         Kernels.Free(x116);
 
         // classifier (QuantizedModels.cs:56)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[4,2]
+        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[batch,2]
         Kernels.Free(x117);
 
         return (x110.MoveToOuterDisposeScope(), x121.MoveToOuterDisposeScope());
     }
 
-    /// <summary>Calibration, batch 4, sequence length 16.</summary>
-    private (Tensor, Tensor) ForwardObserved_4x16(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength, IActivationObserver observer)
-    {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 4, 16);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 4, 16);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 4);
-        const bool training = false; // calibration observes the inference graph: dropout is the identity
-        using var scope = torch.NewDisposeScope();
-        // QuantizedModels.cs:49
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[4,16,32]
-
-        // QuantizedModels.cs:50
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[4,16,32]
-
-        // QuantizedModels.cs:51
-        var x8 = Kernels.Rows(p7, 16L); // %8 rows → f32[16,32]
-
-        // QuantizedModels.cs:52
-        var x9 = torch.add(x4, x6); // %9 add → f32[4,16,32]
-        Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[4,16,32]
-        Kernels.Free(x9, x8);
-
-        // embeddings.LayerNorm (QuantizedModels.cs:52)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[4,16,32]
-        Kernels.Free(x10);
-
-        // QuantizedModels.cs:53
-        var x14 = Kernels.LengthMask(@validLength, 16L, ScalarType.Float32); // %14 length_mask → f32[4,1,1,16]
-
-        // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-        Kernels.Observe(x13, observer, "encoder.layer.0.attention.self.query_key_value", "layer_norm_output"); // %128 observe
-        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[4,16,96]
-
-        // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
-        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[4,16,32]
-
-        // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
-        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[4,16,32]
-
-        // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
-        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[4,16,32]
-        Kernels.Free(x124);
-
-        // encoder.layer.0 (QuantizedModels.cs:23)
-        var x27 = x18.reshape(4L, 16L, 4L, 8L); // %27 reshape → f32[4,16,4,8]
-        Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[4,4,16,8]
-        Kernels.Free(x27);
-        var x29 = x22.reshape(4L, 16L, 4L, 8L); // %29 reshape → f32[4,16,4,8]
-        Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[4,4,16,8]
-        Kernels.Free(x29);
-        var x31 = x26.reshape(4L, 16L, 4L, 8L); // %31 reshape → f32[4,16,4,8]
-        Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[4,4,16,8]
-        Kernels.Free(x31);
-        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[4,4,16,8]
-        Kernels.Free(x28, x30, x32);
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[4,16,4,8]
-        Kernels.Free(x37);
-        var x39 = x38.reshape(4L, 16L, 32L); // %39 reshape → f32[4,16,32]
-        Kernels.Free(x38);
-
-        // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-        Kernels.Observe(x39, observer, "encoder.layer.0.attention.output.dense", "attention_output"); // %129 observe
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[4,16,32]
-        Kernels.Free(x39);
-
-        // encoder.layer.0 (QuantizedModels.cs:24)
-        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[4,16,32]
-        Kernels.Free(x43);
-
-        // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x13, x44);
-
-        // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-        Kernels.Observe(x48, observer, "encoder.layer.0.intermediate.dense", "layer_norm_output"); // %130 observe
-        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[4,16,128]
-
-        // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-        Kernels.Observe(x53, observer, "encoder.layer.0.output.dense", "gelu_output"); // %131 observe
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[4,16,32]
-        Kernels.Free(x53);
-
-        // encoder.layer.0 (QuantizedModels.cs:27)
-        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[4,16,32]
-        Kernels.Free(x57);
-
-        // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x48, x58);
-
-        // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-        Kernels.Observe(x62, observer, "encoder.layer.1.attention.self.query_key_value", "layer_norm_output"); // %132 observe
-        var x127 = Kernels.Linear(x62, p125, p126); // %127 linear → f32[4,16,96]
-
-        // encoder.layer.1.attention.self.query (QuantizedModels.cs:20)
-        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[4,16,32]
-
-        // encoder.layer.1.attention.self.key (QuantizedModels.cs:21)
-        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[4,16,32]
-
-        // encoder.layer.1.attention.self.value (QuantizedModels.cs:22)
-        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[4,16,32]
-        Kernels.Free(x127);
-
-        // encoder.layer.1 (QuantizedModels.cs:23)
-        var x75 = x66.reshape(4L, 16L, 4L, 8L); // %75 reshape → f32[4,16,4,8]
-        Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[4,4,16,8]
-        Kernels.Free(x75);
-        var x77 = x70.reshape(4L, 16L, 4L, 8L); // %77 reshape → f32[4,16,4,8]
-        Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[4,4,16,8]
-        Kernels.Free(x77);
-        var x79 = x74.reshape(4L, 16L, 4L, 8L); // %79 reshape → f32[4,16,4,8]
-        Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[4,4,16,8]
-        Kernels.Free(x79);
-        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[4,4,16,8]
-        Kernels.Free(x76, x78, x80, x14);
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[4,16,4,8]
-        Kernels.Free(x85);
-        var x87 = x86.reshape(4L, 16L, 32L); // %87 reshape → f32[4,16,32]
-        Kernels.Free(x86);
-
-        // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-        Kernels.Observe(x87, observer, "encoder.layer.1.attention.output.dense", "attention_output"); // %133 observe
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[4,16,32]
-        Kernels.Free(x87);
-
-        // encoder.layer.1 (QuantizedModels.cs:24)
-        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[4,16,32]
-        Kernels.Free(x91);
-
-        // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x62, x92);
-
-        // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-        Kernels.Observe(x96, observer, "encoder.layer.1.intermediate.dense", "layer_norm_output"); // %134 observe
-        var x101 = Kernels.LinearGelu(x96, p97, p99); // %101 linear_gelu → f32[4,16,128]
-
-        // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[4,16,32]
-        Kernels.Free(x101);
-
-        // encoder.layer.1 (QuantizedModels.cs:27)
-        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[4,16,32]
-        Kernels.Free(x105);
-
-        // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x96, x106);
-
-        // QuantizedModels.cs:55
-        var x111 = x110.select(1, 0); // %111 select → f32[4,32]
-
-        // pooler.dense (QuantizedModels.cs:55)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[4,32]
-        Kernels.Free(x111);
-
-        // QuantizedModels.cs:55
-        var x116 = torch.tanh(x115); // %116 tanh → f32[4,32]
-        Kernels.Free(x115);
-
-        // QuantizedModels.cs:56
-        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[4,32]
-        Kernels.Free(x116);
-
-        // classifier (QuantizedModels.cs:56)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[4,2]
-        Kernels.Free(x117);
-
-        return (x110.MoveToOuterDisposeScope(), x121.MoveToOuterDisposeScope());
-    }
-
-    private const string CalibrationIr = """
+    private static ReadOnlySpan<byte> CalibrationIr => """
         graph num_quantized
           %0 = input {name="inputIds"} : i64[batch,seq]  # @ QuantizedModels.cs:45
           %1 = input {name="tokenTypes"} : i64[batch,seq]  # @ QuantizedModels.cs:46
@@ -2213,9 +1288,9 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
           %120 = param {init="zeros", name="classifier.bias"} : f32[2]  # @ QuantizedModels.cs:56
           %121 = linear(%117, %118, %120) : f32[batch,2]  # classifier @ QuantizedModels.cs:56
           return %110, %121
-        """;
+        """u8;
 
-    private const string Int8Ir = """
+    private static ReadOnlySpan<byte> Int8Ir => """
         graph num_quantized
           %0 = input {name="inputIds"} : i64[batch,seq]  # @ QuantizedModels.cs:45
           %1 = input {name="tokenTypes"} : i64[batch,seq]  # @ QuantizedModels.cs:46
@@ -2322,9 +1397,9 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
           %120 = param {init="zeros", name="classifier.bias"} : f32[2]  # @ QuantizedModels.cs:56
           %121 = linear(%117, %118, %120) : f32[batch,2]  # classifier @ QuantizedModels.cs:56
           return %110, %121
-        """;
+        """u8;
 
-    private const string LoweredIr = """
+    private static ReadOnlySpan<byte> LoweredIr => """
         graph num_quantized
           %0 = input {name="inputIds"} : i64[batch,seq]  # @ QuantizedModels.cs:45
           %1 = input {name="tokenTypes"} : i64[batch,seq]  # @ QuantizedModels.cs:46
@@ -2449,9 +1524,9 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
           %120 = param {init="zeros", name="classifier.bias"} : f32[2]  # @ QuantizedModels.cs:56
           %121 = add(%119, %120) : f32[batch,2]  # classifier @ QuantizedModels.cs:56
           return %110, %121
-        """;
+        """u8;
 
-    private const string OptimizedIr = """
+    private static ReadOnlySpan<byte> OptimizedIr => """
         graph num_quantized
           %0 = input {name="inputIds"} : i64[batch,seq]  # @ QuantizedModels.cs:45
           %1 = input {name="tokenTypes"} : i64[batch,seq]  # @ QuantizedModels.cs:46
@@ -2542,9 +1617,9 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
           %120 = param {init="zeros", name="classifier.bias"} : f32[2]  # @ QuantizedModels.cs:56
           %121 = linear(%117, %118, %120) : f32[batch,2]  # classifier @ QuantizedModels.cs:56
           return %110, %121
-        """;
+        """u8;
 
-    private const string TrainingIr = """
+    private static ReadOnlySpan<byte> TrainingIr => """
         graph num_quantized
           %0 = input {name="inputIds"} : i64[batch,seq]  # @ QuantizedModels.cs:45
           %1 = input {name="tokenTypes"} : i64[batch,seq]  # @ QuantizedModels.cs:46
@@ -2656,9 +1731,9 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
           %120 = param {init="zeros", name="classifier.bias"} : f32[2]  # @ QuantizedModels.cs:56
           %121 = linear(%117, %118, %120) : f32[batch,2]  # classifier @ QuantizedModels.cs:56
           return %110, %121
-        """;
+        """u8;
 
-    private const string BackwardIr = """
+    private static ReadOnlySpan<byte> BackwardIr => """
         graph num_quantized.backward
           %135 = grad_output {index=0} : f32[batch,seq,32]  # encoder.layer.1.output.LayerNorm @ QuantizedModels.cs:28
           %136 = grad_output {index=1} : f32[batch,2]  # classifier @ QuantizedModels.cs:56
@@ -2810,10 +1885,13 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
           %294 = saved {ref=0} : i64[batch,seq]  # @ QuantizedModels.cs:45
           %295 = embedding_grad(%287, %294) {rows=50} : f32[50,32]  # @ QuantizedModels.cs:49
           return %295, %293, %291, %288, %289, %282, %283, %249, %250, %242, %243, %236, %237, %229, %230, %222, %223, %216, %217, %183, %184, %176, %177, %170, %171, %163, %164, %156, %157, %149, %150, %140, %141
-        """;
+        """u8;
 
     /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
-    public const string SymbolJson = """
+    public static string SymbolJson => System.Text.Encoding.UTF8.GetString(SymbolJsonUtf8);
+
+    // The graph texts are UTF-8 data (a u8 literal is stored once, as bytes; a const string twice, as UTF-16).
+    private static ReadOnlySpan<byte> SymbolJsonUtf8 => """
         {
           "format": "graphcompiler-symbol",
           "version": 1,
@@ -2913,7 +1991,7 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
           ],
           "heads": [{"name": "output0", "node": 110}, {"name": "output1", "node": 121}]
         }
-        """;
+        """u8;
 }
 
 /// <summary>The int8 variant of model "num_quantized" (<see cref="QuantizedClassifier"/>, [Quantize]): the GEMMs listed in
@@ -2981,7 +2059,9 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
     string IGraphModule.SymbolJson => SymbolJson;
 
     /// <summary>The int8 inference graph as symbol JSON (precision "int8"): what <c>ModelExport.Export</c> writes.</summary>
-    public const string SymbolJson = """
+    public static string SymbolJson => System.Text.Encoding.UTF8.GetString(SymbolJsonUtf8);
+
+    private static ReadOnlySpan<byte> SymbolJsonUtf8 => """
         {
           "format": "graphcompiler-symbol",
           "version": 1,
@@ -3097,7 +2177,7 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
           ],
           "heads": [{"name": "output0", "node": 110}, {"name": "output1", "node": 121}]
         }
-        """;
+        """u8;
 
     /// <summary>The model's IR at every stage (the same texts as <see cref="QuantizedClassifierModule.IrText"/>).</summary>
     public static string IrText(IrStage stage) => QuantizedClassifierModule.IrText(stage);
@@ -3344,353 +2424,181 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
         }
 
         var bucket = (batch: @inputIds.shape.Length > 0 ? @inputIds.shape[0] : -1, seq: @inputIds.shape.Length > 1 ? @inputIds.shape[1] : -1);
-        return bucket switch
+        if (!QuantizedClassifierModule.IsBucket(bucket.batch, bucket.seq))
         {
-            (4, 8) => Forward_4x8(@inputIds, @tokenTypes, @validLength),
-            (4, 16) => Forward_4x16(@inputIds, @tokenTypes, @validLength),
-            _ => throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets),
-        };
+            throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets);
+        }
+
+        return InferenceForward(@inputIds, @tokenTypes, @validLength, bucket.batch, bucket.seq);
     }
 
-    /// <summary>Batch 4, sequence length 8.</summary>
-    private (Tensor, Tensor) Forward_4x8(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
+    /// <summary>The int8 forward of every bucket: <paramref name="batch"/> × <paramref name="seq"/> is a declared one.</summary>
+    private (Tensor, Tensor) InferenceForward(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 4, 8);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 4, 8);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 4);
+        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, batch);
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         // QuantizedModels.cs:49
-        var x4 = Kernels.QuantizedEmbedding(@inputIds, p3, p142); // %4 qembedding → f32[4,8,32]
+        var x4 = Kernels.QuantizedEmbedding(@inputIds, p3, p142); // %4 qembedding → f32[batch,seq,32]
 
         // QuantizedModels.cs:50
-        var x6 = Kernels.QuantizedEmbedding(@tokenTypes, p5, p143); // %6 qembedding → f32[4,8,32]
+        var x6 = Kernels.QuantizedEmbedding(@tokenTypes, p5, p143); // %6 qembedding → f32[batch,seq,32]
 
         // QuantizedModels.cs:51
-        var x8 = Kernels.Rows(p7, 8L); // %8 rows → f32[8,32]
+        var x8 = Kernels.Rows(p7, seq); // %8 rows → f32[seq,32]
 
         // QuantizedModels.cs:52
-        var x9 = torch.add(x4, x6); // %9 add → f32[4,8,32]
+        var x9 = torch.add(x4, x6); // %9 add → f32[batch,seq,32]
         Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[4,8,32]
+        var x10 = torch.add(x9, x8); // %10 add → f32[batch,seq,32]
         Kernels.Free(x9, x8);
 
         // embeddings.LayerNorm (QuantizedModels.cs:52)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[4,8,32]
+        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[batch,seq,32]
         Kernels.Free(x10);
 
         // QuantizedModels.cs:53
-        var x14 = Kernels.LengthMask(@validLength, 8L, ScalarType.Float32); // %14 length_mask → f32[4,1,1,8]
+        var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
         // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-        var x124 = Kernels.QuantizedLinear(x13, p129, p122, p128, p123, gelu: false, Mode); // %124 qlinear → f32[4,8,96]
+        var x124 = Kernels.QuantizedLinear(x13, p129, p122, p128, p123, gelu: false, Mode); // %124 qlinear → f32[batch,seq,96]
 
         // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
-        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[4,8,32]
+        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
-        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[4,8,32]
+        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
-        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[4,8,32]
+        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
         Kernels.Free(x124);
 
         // encoder.layer.0 (QuantizedModels.cs:23)
-        var x27 = x18.reshape(4L, 8L, 4L, 8L); // %27 reshape → f32[4,8,4,8]
+        var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
         Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[4,4,8,8]
+        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
         Kernels.Free(x27);
-        var x29 = x22.reshape(4L, 8L, 4L, 8L); // %29 reshape → f32[4,8,4,8]
+        var x29 = x22.reshape(batch, seq, 4L, 8L); // %29 reshape → f32[batch,seq,4,8]
         Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[4,4,8,8]
+        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[batch,4,seq,8]
         Kernels.Free(x29);
-        var x31 = x26.reshape(4L, 8L, 4L, 8L); // %31 reshape → f32[4,8,4,8]
+        var x31 = x26.reshape(batch, seq, 4L, 8L); // %31 reshape → f32[batch,seq,4,8]
         Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[4,4,8,8]
+        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[batch,4,seq,8]
         Kernels.Free(x31);
-        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[4,4,8,8]
+        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[batch,4,seq,8]
         Kernels.Free(x28, x30, x32);
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[4,8,4,8]
+        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[batch,seq,4,8]
         Kernels.Free(x37);
-        var x39 = x38.reshape(4L, 8L, 32L); // %39 reshape → f32[4,8,32]
+        var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
         Kernels.Free(x38);
 
         // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-        var x43 = Kernels.QuantizedLinear(x39, p131, p40, p130, p42, gelu: false, Mode); // %43 qlinear → f32[4,8,32]
+        var x43 = Kernels.QuantizedLinear(x39, p131, p40, p130, p42, gelu: false, Mode); // %43 qlinear → f32[batch,seq,32]
         Kernels.Free(x39);
 
         // encoder.layer.0 (QuantizedModels.cs:24)
-        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[4,8,32]
+        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[batch,seq,32]
         Kernels.Free(x43);
 
         // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[4,8,32]
+        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x13, x44);
 
         // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-        var x53 = Kernels.QuantizedLinearRequantize(x48, p133, p49, p132, p51, gelu: true, p135, Mode); // %53 qlinear_gelu_requantize → i8[4,8,128]
+        var x53 = Kernels.QuantizedLinearRequantize(x48, p133, p49, p132, p51, gelu: true, p135, Mode); // %53 qlinear_gelu_requantize → i8[batch,seq,128]
 
         // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-        var x57 = Kernels.QuantizedLinear(x53, p135, p54, p134, p56, gelu: false, Mode); // %57 qlinear → f32[4,8,32]
+        var x57 = Kernels.QuantizedLinear(x53, p135, p54, p134, p56, gelu: false, Mode); // %57 qlinear → f32[batch,seq,32]
         Kernels.Free(x53);
 
         // encoder.layer.0 (QuantizedModels.cs:27)
-        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[4,8,32]
+        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[batch,seq,32]
         Kernels.Free(x57);
 
         // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[4,8,32]
+        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x48, x58);
 
         // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-        var x127 = Kernels.QuantizedLinear(x62, p137, p125, p136, p126, gelu: false, Mode); // %127 qlinear → f32[4,8,96]
+        var x127 = Kernels.QuantizedLinear(x62, p137, p125, p136, p126, gelu: false, Mode); // %127 qlinear → f32[batch,seq,96]
 
         // encoder.layer.1.attention.self.query (QuantizedModels.cs:20)
-        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[4,8,32]
+        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[batch,seq,32]
 
         // encoder.layer.1.attention.self.key (QuantizedModels.cs:21)
-        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[4,8,32]
+        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[batch,seq,32]
 
         // encoder.layer.1.attention.self.value (QuantizedModels.cs:22)
-        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[4,8,32]
+        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[batch,seq,32]
         Kernels.Free(x127);
 
         // encoder.layer.1 (QuantizedModels.cs:23)
-        var x75 = x66.reshape(4L, 8L, 4L, 8L); // %75 reshape → f32[4,8,4,8]
+        var x75 = x66.reshape(batch, seq, 4L, 8L); // %75 reshape → f32[batch,seq,4,8]
         Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[4,4,8,8]
+        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[batch,4,seq,8]
         Kernels.Free(x75);
-        var x77 = x70.reshape(4L, 8L, 4L, 8L); // %77 reshape → f32[4,8,4,8]
+        var x77 = x70.reshape(batch, seq, 4L, 8L); // %77 reshape → f32[batch,seq,4,8]
         Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[4,4,8,8]
+        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[batch,4,seq,8]
         Kernels.Free(x77);
-        var x79 = x74.reshape(4L, 8L, 4L, 8L); // %79 reshape → f32[4,8,4,8]
+        var x79 = x74.reshape(batch, seq, 4L, 8L); // %79 reshape → f32[batch,seq,4,8]
         Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[4,4,8,8]
+        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[batch,4,seq,8]
         Kernels.Free(x79);
-        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[4,4,8,8]
+        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[batch,4,seq,8]
         Kernels.Free(x76, x78, x80, x14);
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[4,8,4,8]
+        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[batch,seq,4,8]
         Kernels.Free(x85);
-        var x87 = x86.reshape(4L, 8L, 32L); // %87 reshape → f32[4,8,32]
+        var x87 = x86.reshape(batch, seq, 32L); // %87 reshape → f32[batch,seq,32]
         Kernels.Free(x86);
 
         // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-        var x91 = Kernels.QuantizedLinear(x87, p139, p88, p138, p90, gelu: false, Mode); // %91 qlinear → f32[4,8,32]
+        var x91 = Kernels.QuantizedLinear(x87, p139, p88, p138, p90, gelu: false, Mode); // %91 qlinear → f32[batch,seq,32]
         Kernels.Free(x87);
 
         // encoder.layer.1 (QuantizedModels.cs:24)
-        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[4,8,32]
+        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[batch,seq,32]
         Kernels.Free(x91);
 
         // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[4,8,32]
+        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x62, x92);
 
         // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-        var x101 = Kernels.QuantizedLinear(x96, p141, p97, p140, p99, gelu: true, Mode); // %101 qlinear_gelu → f32[4,8,128]
+        var x101 = Kernels.QuantizedLinear(x96, p141, p97, p140, p99, gelu: true, Mode); // %101 qlinear_gelu → f32[batch,seq,128]
 
         // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[4,8,32]
+        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[batch,seq,32]
         Kernels.Free(x101);
 
         // encoder.layer.1 (QuantizedModels.cs:27)
-        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[4,8,32]
+        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[batch,seq,32]
         Kernels.Free(x105);
 
         // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[4,8,32]
+        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x96, x106);
 
         // QuantizedModels.cs:55
-        var x111 = x110.select(1, 0); // %111 select → f32[4,32]
+        var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
 
         // pooler.dense (QuantizedModels.cs:55)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[4,32]
+        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[batch,32]
         Kernels.Free(x111);
 
         // QuantizedModels.cs:55
-        var x116 = torch.tanh(x115); // %116 tanh → f32[4,32]
+        var x116 = torch.tanh(x115); // %116 tanh → f32[batch,32]
         Kernels.Free(x115);
 
         // QuantizedModels.cs:56
-        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[4,32]
+        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[batch,32]
         Kernels.Free(x116);
 
         // classifier (QuantizedModels.cs:56)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[4,2]
-        Kernels.Free(x117);
-
-        return (x110.MoveToOuterDisposeScope(), x121.MoveToOuterDisposeScope());
-    }
-
-    /// <summary>Batch 4, sequence length 16.</summary>
-    private (Tensor, Tensor) Forward_4x16(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
-    {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 4, 16);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 4, 16);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 4);
-        using var noGrad = torch.no_grad();
-        using var scope = torch.NewDisposeScope();
-        // QuantizedModels.cs:49
-        var x4 = Kernels.QuantizedEmbedding(@inputIds, p3, p142); // %4 qembedding → f32[4,16,32]
-
-        // QuantizedModels.cs:50
-        var x6 = Kernels.QuantizedEmbedding(@tokenTypes, p5, p143); // %6 qembedding → f32[4,16,32]
-
-        // QuantizedModels.cs:51
-        var x8 = Kernels.Rows(p7, 16L); // %8 rows → f32[16,32]
-
-        // QuantizedModels.cs:52
-        var x9 = torch.add(x4, x6); // %9 add → f32[4,16,32]
-        Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[4,16,32]
-        Kernels.Free(x9, x8);
-
-        // embeddings.LayerNorm (QuantizedModels.cs:52)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[4,16,32]
-        Kernels.Free(x10);
-
-        // QuantizedModels.cs:53
-        var x14 = Kernels.LengthMask(@validLength, 16L, ScalarType.Float32); // %14 length_mask → f32[4,1,1,16]
-
-        // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-        var x124 = Kernels.QuantizedLinear(x13, p129, p122, p128, p123, gelu: false, Mode); // %124 qlinear → f32[4,16,96]
-
-        // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
-        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[4,16,32]
-
-        // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
-        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[4,16,32]
-
-        // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
-        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[4,16,32]
-        Kernels.Free(x124);
-
-        // encoder.layer.0 (QuantizedModels.cs:23)
-        var x27 = x18.reshape(4L, 16L, 4L, 8L); // %27 reshape → f32[4,16,4,8]
-        Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[4,4,16,8]
-        Kernels.Free(x27);
-        var x29 = x22.reshape(4L, 16L, 4L, 8L); // %29 reshape → f32[4,16,4,8]
-        Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[4,4,16,8]
-        Kernels.Free(x29);
-        var x31 = x26.reshape(4L, 16L, 4L, 8L); // %31 reshape → f32[4,16,4,8]
-        Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[4,4,16,8]
-        Kernels.Free(x31);
-        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[4,4,16,8]
-        Kernels.Free(x28, x30, x32);
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[4,16,4,8]
-        Kernels.Free(x37);
-        var x39 = x38.reshape(4L, 16L, 32L); // %39 reshape → f32[4,16,32]
-        Kernels.Free(x38);
-
-        // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-        var x43 = Kernels.QuantizedLinear(x39, p131, p40, p130, p42, gelu: false, Mode); // %43 qlinear → f32[4,16,32]
-        Kernels.Free(x39);
-
-        // encoder.layer.0 (QuantizedModels.cs:24)
-        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[4,16,32]
-        Kernels.Free(x43);
-
-        // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x13, x44);
-
-        // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-        var x53 = Kernels.QuantizedLinearRequantize(x48, p133, p49, p132, p51, gelu: true, p135, Mode); // %53 qlinear_gelu_requantize → i8[4,16,128]
-
-        // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-        var x57 = Kernels.QuantizedLinear(x53, p135, p54, p134, p56, gelu: false, Mode); // %57 qlinear → f32[4,16,32]
-        Kernels.Free(x53);
-
-        // encoder.layer.0 (QuantizedModels.cs:27)
-        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[4,16,32]
-        Kernels.Free(x57);
-
-        // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x48, x58);
-
-        // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-        var x127 = Kernels.QuantizedLinear(x62, p137, p125, p136, p126, gelu: false, Mode); // %127 qlinear → f32[4,16,96]
-
-        // encoder.layer.1.attention.self.query (QuantizedModels.cs:20)
-        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[4,16,32]
-
-        // encoder.layer.1.attention.self.key (QuantizedModels.cs:21)
-        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[4,16,32]
-
-        // encoder.layer.1.attention.self.value (QuantizedModels.cs:22)
-        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[4,16,32]
-        Kernels.Free(x127);
-
-        // encoder.layer.1 (QuantizedModels.cs:23)
-        var x75 = x66.reshape(4L, 16L, 4L, 8L); // %75 reshape → f32[4,16,4,8]
-        Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[4,4,16,8]
-        Kernels.Free(x75);
-        var x77 = x70.reshape(4L, 16L, 4L, 8L); // %77 reshape → f32[4,16,4,8]
-        Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[4,4,16,8]
-        Kernels.Free(x77);
-        var x79 = x74.reshape(4L, 16L, 4L, 8L); // %79 reshape → f32[4,16,4,8]
-        Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[4,4,16,8]
-        Kernels.Free(x79);
-        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[4,4,16,8]
-        Kernels.Free(x76, x78, x80, x14);
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[4,16,4,8]
-        Kernels.Free(x85);
-        var x87 = x86.reshape(4L, 16L, 32L); // %87 reshape → f32[4,16,32]
-        Kernels.Free(x86);
-
-        // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-        var x91 = Kernels.QuantizedLinear(x87, p139, p88, p138, p90, gelu: false, Mode); // %91 qlinear → f32[4,16,32]
-        Kernels.Free(x87);
-
-        // encoder.layer.1 (QuantizedModels.cs:24)
-        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[4,16,32]
-        Kernels.Free(x91);
-
-        // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x62, x92);
-
-        // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-        var x101 = Kernels.QuantizedLinear(x96, p141, p97, p140, p99, gelu: true, Mode); // %101 qlinear_gelu → f32[4,16,128]
-
-        // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[4,16,32]
-        Kernels.Free(x101);
-
-        // encoder.layer.1 (QuantizedModels.cs:27)
-        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[4,16,32]
-        Kernels.Free(x105);
-
-        // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x96, x106);
-
-        // QuantizedModels.cs:55
-        var x111 = x110.select(1, 0); // %111 select → f32[4,32]
-
-        // pooler.dense (QuantizedModels.cs:55)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[4,32]
-        Kernels.Free(x111);
-
-        // QuantizedModels.cs:55
-        var x116 = torch.tanh(x115); // %116 tanh → f32[4,32]
-        Kernels.Free(x115);
-
-        // QuantizedModels.cs:56
-        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[4,32]
-        Kernels.Free(x116);
-
-        // classifier (QuantizedModels.cs:56)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[4,2]
+        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[batch,2]
         Kernels.Free(x117);
 
         return (x110.MoveToOuterDisposeScope(), x121.MoveToOuterDisposeScope());

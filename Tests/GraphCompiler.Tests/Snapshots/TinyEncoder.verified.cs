@@ -87,15 +87,15 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
 
     /// <summary>The Graph IR as lowered, after the inference passes, as the training forward, and its generated backward;
     /// for a [Quantize] model also the calibration and int8 graphs (empty strings otherwise).</summary>
-    public static string IrText(IrStage stage) => stage switch
+    public static string IrText(IrStage stage) => System.Text.Encoding.UTF8.GetString(stage switch
     {
         IrStage.Lowered => LoweredIr,
         IrStage.Training => TrainingIr,
         IrStage.Backward => BackwardIr,
-        IrStage.Calibration => "",
-        IrStage.Int8 => "",
+        IrStage.Calibration => ""u8,
+        IrStage.Int8 => ""u8,
         _ => OptimizedIr,
-    };
+    });
 
     /// <summary>How training-mode forwards are differentiated: the generated backward (default), or libtorch autograd
     /// recording the same training forward op by op (the reference the gradient checks compare with).</summary>
@@ -209,199 +209,202 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
     public override Tensor forward(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
     {
         var bucket = (batch: @inputIds.shape.Length > 0 ? @inputIds.shape[0] : -1, seq: @inputIds.shape.Length > 1 ? @inputIds.shape[1] : -1);
-        var train = training && torch.is_grad_enabled();
-        return bucket switch
+        if (!IsBucket(bucket.batch, bucket.seq))
         {
-            (2, 8) => train ? Train_2x8(@inputIds, @tokenTypes, @validLength) : Forward_2x8(@inputIds, @tokenTypes, @validLength),
-            (2, 16) => train ? Train_2x16(@inputIds, @tokenTypes, @validLength) : Forward_2x16(@inputIds, @tokenTypes, @validLength),
-            _ => throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets),
-        };
+            throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets);
+        }
+
+        return training && torch.is_grad_enabled() ? Train(@inputIds, @tokenTypes, @validLength, bucket.batch, bucket.seq) : InferenceForward(@inputIds, @tokenTypes, @validLength, bucket.batch, bucket.seq);
     }
 
-    /// <summary>Batch 2, sequence length 8.</summary>
-    private Tensor Forward_2x8(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
+    /// <summary>Whether (batch, seq) is one of the declared buckets (2×8, 2×16): the static contract each forward checks
+    /// before it runs the body that serves them all.</summary>
+    public static bool IsBucket(long batch, long seq) => (batch, seq) is (2, 8) or (2, 16);
+
+    /// <summary>The inference forward of every bucket: <paramref name="batch"/> × <paramref name="seq"/> is a declared one.</summary>
+    private Tensor InferenceForward(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 2, 8);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 2, 8);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 2);
+        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, batch);
         using var scope = torch.NewDisposeScope();
         // TinyEncoder.cs:20
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[2,8,32]
+        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[batch,seq,32]
 
         // TinyEncoder.cs:21
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[2,8,32]
+        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[batch,seq,32]
 
         // TinyEncoder.cs:22
-        var x8 = Kernels.Rows(p7, 8L); // %8 rows → f32[8,32]
+        var x8 = Kernels.Rows(p7, seq); // %8 rows → f32[seq,32]
 
         // TinyEncoder.cs:23
-        var x9 = torch.add(x4, x6); // %9 add → f32[2,8,32]
+        var x9 = torch.add(x4, x6); // %9 add → f32[batch,seq,32]
         Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[2,8,32]
+        var x10 = torch.add(x9, x8); // %10 add → f32[batch,seq,32]
         Kernels.Free(x9, x8);
 
         // embeddings.LayerNorm (TinyEncoder.cs:23)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[2,8,32]
+        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[batch,seq,32]
         Kernels.Free(x10);
 
         // TinyEncoder.cs:24
-        var x14 = Kernels.LengthMask(@validLength, 8L, ScalarType.Float32); // %14 length_mask → f32[2,1,1,8]
+        var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
         // encoder.layer.0.attention.self.qkv (EncoderLayer.cs:18)
-        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[2,8,96]
+        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[batch,seq,96]
 
         // encoder.layer.0.attention.self.query (EncoderLayer.cs:18)
-        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[2,8,32]
+        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.key (EncoderLayer.cs:19)
-        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[2,8,32]
+        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.value (EncoderLayer.cs:20)
-        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[2,8,32]
+        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
         Kernels.Free(x124);
 
         // encoder.layer.0 (EncoderLayer.cs:21)
-        var x27 = x18.reshape(2L, 8L, 4L, 8L); // %27 reshape → f32[2,8,4,8]
+        var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
         Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[2,4,8,8]
+        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
         Kernels.Free(x27);
-        var x29 = x22.reshape(2L, 8L, 4L, 8L); // %29 reshape → f32[2,8,4,8]
+        var x29 = x22.reshape(batch, seq, 4L, 8L); // %29 reshape → f32[batch,seq,4,8]
         Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[2,4,8,8]
+        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[batch,4,seq,8]
         Kernels.Free(x29);
-        var x31 = x26.reshape(2L, 8L, 4L, 8L); // %31 reshape → f32[2,8,4,8]
+        var x31 = x26.reshape(batch, seq, 4L, 8L); // %31 reshape → f32[batch,seq,4,8]
         Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[2,4,8,8]
+        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[batch,4,seq,8]
         Kernels.Free(x31);
-        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[2,4,8,8]
+        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[batch,4,seq,8]
         Kernels.Free(x28, x30, x32);
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[2,8,4,8]
+        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[batch,seq,4,8]
         Kernels.Free(x37);
-        var x39 = x38.reshape(2L, 8L, 32L); // %39 reshape → f32[2,8,32]
+        var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
         Kernels.Free(x38);
 
         // encoder.layer.0.attention.output.dense (EncoderLayer.cs:22)
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[2,8,32]
+        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
         Kernels.Free(x39);
 
         // encoder.layer.0 (EncoderLayer.cs:22)
-        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[2,8,32]
+        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[batch,seq,32]
         Kernels.Free(x43);
 
         // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[2,8,32]
+        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x13, x44);
 
         // encoder.layer.0.intermediate.dense (EncoderLayer.cs:24)
-        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[2,8,128]
+        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[batch,seq,128]
 
         // encoder.layer.0.output.dense (EncoderLayer.cs:25)
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[2,8,32]
+        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
         Kernels.Free(x53);
 
         // encoder.layer.0 (EncoderLayer.cs:25)
-        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[2,8,32]
+        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[batch,seq,32]
         Kernels.Free(x57);
 
         // encoder.layer.0.output.LayerNorm (EncoderLayer.cs:26)
-        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[2,8,32]
+        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x48, x58);
 
         // encoder.layer.1.attention.self.qkv (EncoderLayer.cs:18)
-        var x127 = Kernels.Linear(x62, p125, p126); // %127 linear → f32[2,8,96]
+        var x127 = Kernels.Linear(x62, p125, p126); // %127 linear → f32[batch,seq,96]
 
         // encoder.layer.1.attention.self.query (EncoderLayer.cs:18)
-        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[2,8,32]
+        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[batch,seq,32]
 
         // encoder.layer.1.attention.self.key (EncoderLayer.cs:19)
-        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[2,8,32]
+        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[batch,seq,32]
 
         // encoder.layer.1.attention.self.value (EncoderLayer.cs:20)
-        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[2,8,32]
+        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[batch,seq,32]
         Kernels.Free(x127);
 
         // encoder.layer.1 (EncoderLayer.cs:21)
-        var x75 = x66.reshape(2L, 8L, 4L, 8L); // %75 reshape → f32[2,8,4,8]
+        var x75 = x66.reshape(batch, seq, 4L, 8L); // %75 reshape → f32[batch,seq,4,8]
         Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[2,4,8,8]
+        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[batch,4,seq,8]
         Kernels.Free(x75);
-        var x77 = x70.reshape(2L, 8L, 4L, 8L); // %77 reshape → f32[2,8,4,8]
+        var x77 = x70.reshape(batch, seq, 4L, 8L); // %77 reshape → f32[batch,seq,4,8]
         Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[2,4,8,8]
+        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[batch,4,seq,8]
         Kernels.Free(x77);
-        var x79 = x74.reshape(2L, 8L, 4L, 8L); // %79 reshape → f32[2,8,4,8]
+        var x79 = x74.reshape(batch, seq, 4L, 8L); // %79 reshape → f32[batch,seq,4,8]
         Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[2,4,8,8]
+        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[batch,4,seq,8]
         Kernels.Free(x79);
-        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[2,4,8,8]
+        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[batch,4,seq,8]
         Kernels.Free(x76, x78, x80, x14);
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[2,8,4,8]
+        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[batch,seq,4,8]
         Kernels.Free(x85);
-        var x87 = x86.reshape(2L, 8L, 32L); // %87 reshape → f32[2,8,32]
+        var x87 = x86.reshape(batch, seq, 32L); // %87 reshape → f32[batch,seq,32]
         Kernels.Free(x86);
 
         // encoder.layer.1.attention.output.dense (EncoderLayer.cs:22)
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[2,8,32]
+        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[batch,seq,32]
         Kernels.Free(x87);
 
         // encoder.layer.1 (EncoderLayer.cs:22)
-        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[2,8,32]
+        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[batch,seq,32]
         Kernels.Free(x91);
 
         // encoder.layer.1.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[2,8,32]
+        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x62, x92);
 
         // encoder.layer.1.intermediate.dense (EncoderLayer.cs:24)
-        var x101 = Kernels.LinearGelu(x96, p97, p99); // %101 linear_gelu → f32[2,8,128]
+        var x101 = Kernels.LinearGelu(x96, p97, p99); // %101 linear_gelu → f32[batch,seq,128]
 
         // encoder.layer.1.output.dense (EncoderLayer.cs:25)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[2,8,32]
+        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[batch,seq,32]
         Kernels.Free(x101);
 
         // encoder.layer.1 (EncoderLayer.cs:25)
-        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[2,8,32]
+        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[batch,seq,32]
         Kernels.Free(x105);
 
         // encoder.layer.1.output.LayerNorm (EncoderLayer.cs:26)
-        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[2,8,32]
+        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x96, x106);
 
         // TinyEncoder.cs:26
-        var x111 = x110.select(1, 0); // %111 select → f32[2,32]
+        var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
         Kernels.Free(x110);
 
         // pooler.dense (TinyEncoder.cs:26)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[2,32]
+        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[batch,32]
         Kernels.Free(x111);
 
         // TinyEncoder.cs:26
-        var x116 = torch.tanh(x115); // %116 tanh → f32[2,32]
+        var x116 = torch.tanh(x115); // %116 tanh → f32[batch,32]
         Kernels.Free(x115);
 
         // TinyEncoder.cs:27
-        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[2,32]
+        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[batch,32]
         Kernels.Free(x116);
 
         // classifier (TinyEncoder.cs:27)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[2,2]
+        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[batch,2]
         Kernels.Free(x117);
 
         return x121.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Training, batch 2 × 8: one autograd node for the whole forward, with the generated backward.</summary>
-    private Tensor Train_2x8(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
+    /// <summary>Training, any declared bucket: one autograd node for the whole forward, with the generated backward.</summary>
+    private Tensor Train(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 2, 8);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 2, 8);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 2);
+        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, batch);
         var args = new Tensor[] { @inputIds, @tokenTypes, @validLength, p3, p5, p7, p11, p12, p122, p123, p40, p42, p46, p47, p49, p51, p54, p56, p60, p61, p125, p126, p88, p90, p94, p95, p97, p99, p102, p104, p108, p109, p112, p114, p118, p120 };
-        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction_2x8.apply(args) : TrainingForward_2x8(args, null);
+        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction.apply([.. args, batch, seq]) : TrainingForward(args, batch, seq, null);
         return outputs[0];
     }
 
-    private static List<Tensor> TrainingForward_2x8(IReadOnlyList<Tensor> args, List<Tensor>? saved)
+    private static List<Tensor> TrainingForward(IReadOnlyList<Tensor> args, long batch, long seq, List<Tensor>? saved)
     {
         var @inputIds = args[0];
         var @tokenTypes = args[1];
@@ -441,193 +444,193 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
         var p120 = args[35];
         using var scope = torch.NewDisposeScope();
         // TinyEncoder.cs:20
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[2,8,32]
+        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[batch,seq,32]
 
         // TinyEncoder.cs:21
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[2,8,32]
+        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[batch,seq,32]
 
         // TinyEncoder.cs:22
-        var x8 = Kernels.Rows(p7, 8L); // %8 rows → f32[8,32]
+        var x8 = Kernels.Rows(p7, seq); // %8 rows → f32[seq,32]
 
         // TinyEncoder.cs:23
-        var x9 = torch.add(x4, x6); // %9 add → f32[2,8,32]
+        var x9 = torch.add(x4, x6); // %9 add → f32[batch,seq,32]
         Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[2,8,32]
+        var x10 = torch.add(x9, x8); // %10 add → f32[batch,seq,32]
         Kernels.Free(x9, x8);
 
         // embeddings.LayerNorm (TinyEncoder.cs:23)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[2,8,32]
+        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[batch,seq,32]
 
         // TinyEncoder.cs:24
-        var x14 = Kernels.LengthMask(@validLength, 8L, ScalarType.Float32); // %14 length_mask → f32[2,1,1,8]
+        var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
         // encoder.layer.0.attention.self.qkv (EncoderLayer.cs:18)
-        var x131 = Kernels.Linear(x13, p122, p123); // %131 linear → f32[2,8,96]
+        var x131 = Kernels.Linear(x13, p122, p123); // %131 linear → f32[batch,seq,96]
 
         // encoder.layer.0.attention.self.query (EncoderLayer.cs:18)
-        var x18 = x131.narrow(-1, 0, 32); // %18 slice → f32[2,8,32]
+        var x18 = x131.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.key (EncoderLayer.cs:19)
-        var x22 = x131.narrow(-1, 32, 32); // %22 slice → f32[2,8,32]
+        var x22 = x131.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.value (EncoderLayer.cs:20)
-        var x26 = x131.narrow(-1, 64, 32); // %26 slice → f32[2,8,32]
+        var x26 = x131.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
         Kernels.Free(x131);
 
         // encoder.layer.0 (EncoderLayer.cs:21)
-        var x27 = x18.reshape(2L, 8L, 4L, 8L); // %27 reshape → f32[2,8,4,8]
+        var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
         Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[2,4,8,8]
+        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
         Kernels.Free(x27);
-        var x29 = x22.reshape(2L, 8L, 4L, 8L); // %29 reshape → f32[2,8,4,8]
+        var x29 = x22.reshape(batch, seq, 4L, 8L); // %29 reshape → f32[batch,seq,4,8]
         Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[2,4,8,8]
+        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[batch,4,seq,8]
         Kernels.Free(x29);
-        var x31 = x26.reshape(2L, 8L, 4L, 8L); // %31 reshape → f32[2,8,4,8]
+        var x31 = x26.reshape(batch, seq, 4L, 8L); // %31 reshape → f32[batch,seq,4,8]
         Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[2,4,8,8]
+        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[batch,4,seq,8]
         Kernels.Free(x31);
-        var x33 = Kernels.MatMul(x28, x30, transB: true); // %33 matmul → f32[2,4,8,8]
-        var x34 = torch.mul(x33, 0.35355339059327373); // %34 scale → f32[2,4,8,8]
+        var x33 = Kernels.MatMul(x28, x30, transB: true); // %33 matmul → f32[batch,4,seq,seq]
+        var x34 = torch.mul(x33, 0.35355339059327373); // %34 scale → f32[batch,4,seq,seq]
         Kernels.Free(x33);
-        var x35 = Kernels.MaskedSoftmax(x34, x14); // %35 masked_softmax → f32[2,4,8,8]
+        var x35 = Kernels.MaskedSoftmax(x34, x14); // %35 masked_softmax → f32[batch,4,seq,seq]
         Kernels.Free(x34);
-        var x122 = Kernels.DropoutMask(x35, 0.1); // %122 dropout_mask → f32[2,4,8,8]
-        var x36 = torch.mul(x35, x122); // %36 mul → f32[2,4,8,8]
-        var x37 = Kernels.MatMul(x36, x32, transB: false); // %37 matmul → f32[2,4,8,8]
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[2,8,4,8]
+        var x122 = Kernels.DropoutMask(x35, 0.1); // %122 dropout_mask → f32[batch,4,seq,seq]
+        var x36 = torch.mul(x35, x122); // %36 mul → f32[batch,4,seq,seq]
+        var x37 = Kernels.MatMul(x36, x32, transB: false); // %37 matmul → f32[batch,4,seq,8]
+        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[batch,seq,4,8]
         Kernels.Free(x37);
-        var x39 = x38.reshape(2L, 8L, 32L); // %39 reshape → f32[2,8,32]
+        var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
         Kernels.Free(x38);
 
         // encoder.layer.0.attention.output.dense (EncoderLayer.cs:22)
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[2,8,32]
+        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
 
         // encoder.layer.0 (EncoderLayer.cs:22)
-        var x123 = Kernels.DropoutMask(x43, 0.1); // %123 dropout_mask → f32[2,8,32]
-        var x44 = torch.mul(x43, x123); // %44 mul → f32[2,8,32]
+        var x123 = Kernels.DropoutMask(x43, 0.1); // %123 dropout_mask → f32[batch,seq,32]
+        var x44 = torch.mul(x43, x123); // %44 mul → f32[batch,seq,32]
         Kernels.Free(x43);
 
         // encoder.layer.0 (EncoderLayer.cs:23)
-        var x45 = torch.add(x13, x44); // %45 add → f32[2,8,32]
+        var x45 = torch.add(x13, x44); // %45 add → f32[batch,seq,32]
         Kernels.Free(x44);
 
         // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x48 = Kernels.LayerNorm(x45, p46, p47, 1E-12); // %48 layer_norm → f32[2,8,32]
+        var x48 = Kernels.LayerNorm(x45, p46, p47, 1E-12); // %48 layer_norm → f32[batch,seq,32]
 
         // encoder.layer.0.intermediate.dense (EncoderLayer.cs:24)
-        var x52 = Kernels.Linear(x48, p49, p51); // %52 linear → f32[2,8,128]
+        var x52 = Kernels.Linear(x48, p49, p51); // %52 linear → f32[batch,seq,128]
 
         // encoder.layer.0 (EncoderLayer.cs:24)
-        var x53 = Kernels.Gelu(x52); // %53 gelu → f32[2,8,128]
+        var x53 = Kernels.Gelu(x52); // %53 gelu → f32[batch,seq,128]
 
         // encoder.layer.0.output.dense (EncoderLayer.cs:25)
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[2,8,32]
+        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
 
         // encoder.layer.0 (EncoderLayer.cs:25)
-        var x124 = Kernels.DropoutMask(x57, 0.1); // %124 dropout_mask → f32[2,8,32]
-        var x58 = torch.mul(x57, x124); // %58 mul → f32[2,8,32]
+        var x124 = Kernels.DropoutMask(x57, 0.1); // %124 dropout_mask → f32[batch,seq,32]
+        var x58 = torch.mul(x57, x124); // %58 mul → f32[batch,seq,32]
         Kernels.Free(x57);
 
         // encoder.layer.0 (EncoderLayer.cs:26)
-        var x59 = torch.add(x48, x58); // %59 add → f32[2,8,32]
+        var x59 = torch.add(x48, x58); // %59 add → f32[batch,seq,32]
         Kernels.Free(x58);
 
         // encoder.layer.0.output.LayerNorm (EncoderLayer.cs:26)
-        var x62 = Kernels.LayerNorm(x59, p60, p61, 1E-12); // %62 layer_norm → f32[2,8,32]
+        var x62 = Kernels.LayerNorm(x59, p60, p61, 1E-12); // %62 layer_norm → f32[batch,seq,32]
 
         // encoder.layer.1.attention.self.qkv (EncoderLayer.cs:18)
-        var x134 = Kernels.Linear(x62, p125, p126); // %134 linear → f32[2,8,96]
+        var x134 = Kernels.Linear(x62, p125, p126); // %134 linear → f32[batch,seq,96]
 
         // encoder.layer.1.attention.self.query (EncoderLayer.cs:18)
-        var x66 = x134.narrow(-1, 0, 32); // %66 slice → f32[2,8,32]
+        var x66 = x134.narrow(-1, 0, 32); // %66 slice → f32[batch,seq,32]
 
         // encoder.layer.1.attention.self.key (EncoderLayer.cs:19)
-        var x70 = x134.narrow(-1, 32, 32); // %70 slice → f32[2,8,32]
+        var x70 = x134.narrow(-1, 32, 32); // %70 slice → f32[batch,seq,32]
 
         // encoder.layer.1.attention.self.value (EncoderLayer.cs:20)
-        var x74 = x134.narrow(-1, 64, 32); // %74 slice → f32[2,8,32]
+        var x74 = x134.narrow(-1, 64, 32); // %74 slice → f32[batch,seq,32]
         Kernels.Free(x134);
 
         // encoder.layer.1 (EncoderLayer.cs:21)
-        var x75 = x66.reshape(2L, 8L, 4L, 8L); // %75 reshape → f32[2,8,4,8]
+        var x75 = x66.reshape(batch, seq, 4L, 8L); // %75 reshape → f32[batch,seq,4,8]
         Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[2,4,8,8]
+        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[batch,4,seq,8]
         Kernels.Free(x75);
-        var x77 = x70.reshape(2L, 8L, 4L, 8L); // %77 reshape → f32[2,8,4,8]
+        var x77 = x70.reshape(batch, seq, 4L, 8L); // %77 reshape → f32[batch,seq,4,8]
         Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[2,4,8,8]
+        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[batch,4,seq,8]
         Kernels.Free(x77);
-        var x79 = x74.reshape(2L, 8L, 4L, 8L); // %79 reshape → f32[2,8,4,8]
+        var x79 = x74.reshape(batch, seq, 4L, 8L); // %79 reshape → f32[batch,seq,4,8]
         Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[2,4,8,8]
+        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[batch,4,seq,8]
         Kernels.Free(x79);
-        var x81 = Kernels.MatMul(x76, x78, transB: true); // %81 matmul → f32[2,4,8,8]
-        var x82 = torch.mul(x81, 0.35355339059327373); // %82 scale → f32[2,4,8,8]
+        var x81 = Kernels.MatMul(x76, x78, transB: true); // %81 matmul → f32[batch,4,seq,seq]
+        var x82 = torch.mul(x81, 0.35355339059327373); // %82 scale → f32[batch,4,seq,seq]
         Kernels.Free(x81);
-        var x83 = Kernels.MaskedSoftmax(x82, x14); // %83 masked_softmax → f32[2,4,8,8]
+        var x83 = Kernels.MaskedSoftmax(x82, x14); // %83 masked_softmax → f32[batch,4,seq,seq]
         Kernels.Free(x82, x14);
-        var x125 = Kernels.DropoutMask(x83, 0.1); // %125 dropout_mask → f32[2,4,8,8]
-        var x84 = torch.mul(x83, x125); // %84 mul → f32[2,4,8,8]
-        var x85 = Kernels.MatMul(x84, x80, transB: false); // %85 matmul → f32[2,4,8,8]
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[2,8,4,8]
+        var x125 = Kernels.DropoutMask(x83, 0.1); // %125 dropout_mask → f32[batch,4,seq,seq]
+        var x84 = torch.mul(x83, x125); // %84 mul → f32[batch,4,seq,seq]
+        var x85 = Kernels.MatMul(x84, x80, transB: false); // %85 matmul → f32[batch,4,seq,8]
+        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[batch,seq,4,8]
         Kernels.Free(x85);
-        var x87 = x86.reshape(2L, 8L, 32L); // %87 reshape → f32[2,8,32]
+        var x87 = x86.reshape(batch, seq, 32L); // %87 reshape → f32[batch,seq,32]
         Kernels.Free(x86);
 
         // encoder.layer.1.attention.output.dense (EncoderLayer.cs:22)
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[2,8,32]
+        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[batch,seq,32]
 
         // encoder.layer.1 (EncoderLayer.cs:22)
-        var x126 = Kernels.DropoutMask(x91, 0.1); // %126 dropout_mask → f32[2,8,32]
-        var x92 = torch.mul(x91, x126); // %92 mul → f32[2,8,32]
+        var x126 = Kernels.DropoutMask(x91, 0.1); // %126 dropout_mask → f32[batch,seq,32]
+        var x92 = torch.mul(x91, x126); // %92 mul → f32[batch,seq,32]
         Kernels.Free(x91);
 
         // encoder.layer.1 (EncoderLayer.cs:23)
-        var x93 = torch.add(x62, x92); // %93 add → f32[2,8,32]
+        var x93 = torch.add(x62, x92); // %93 add → f32[batch,seq,32]
         Kernels.Free(x92);
 
         // encoder.layer.1.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x96 = Kernels.LayerNorm(x93, p94, p95, 1E-12); // %96 layer_norm → f32[2,8,32]
+        var x96 = Kernels.LayerNorm(x93, p94, p95, 1E-12); // %96 layer_norm → f32[batch,seq,32]
 
         // encoder.layer.1.intermediate.dense (EncoderLayer.cs:24)
-        var x100 = Kernels.Linear(x96, p97, p99); // %100 linear → f32[2,8,128]
+        var x100 = Kernels.Linear(x96, p97, p99); // %100 linear → f32[batch,seq,128]
 
         // encoder.layer.1 (EncoderLayer.cs:24)
-        var x101 = Kernels.Gelu(x100); // %101 gelu → f32[2,8,128]
+        var x101 = Kernels.Gelu(x100); // %101 gelu → f32[batch,seq,128]
 
         // encoder.layer.1.output.dense (EncoderLayer.cs:25)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[2,8,32]
+        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[batch,seq,32]
 
         // encoder.layer.1 (EncoderLayer.cs:25)
-        var x127 = Kernels.DropoutMask(x105, 0.1); // %127 dropout_mask → f32[2,8,32]
-        var x106 = torch.mul(x105, x127); // %106 mul → f32[2,8,32]
+        var x127 = Kernels.DropoutMask(x105, 0.1); // %127 dropout_mask → f32[batch,seq,32]
+        var x106 = torch.mul(x105, x127); // %106 mul → f32[batch,seq,32]
         Kernels.Free(x105);
 
         // encoder.layer.1 (EncoderLayer.cs:26)
-        var x107 = torch.add(x96, x106); // %107 add → f32[2,8,32]
+        var x107 = torch.add(x96, x106); // %107 add → f32[batch,seq,32]
         Kernels.Free(x106);
 
         // encoder.layer.1.output.LayerNorm (EncoderLayer.cs:26)
-        var x110 = Kernels.LayerNorm(x107, p108, p109, 1E-12); // %110 layer_norm → f32[2,8,32]
+        var x110 = Kernels.LayerNorm(x107, p108, p109, 1E-12); // %110 layer_norm → f32[batch,seq,32]
 
         // TinyEncoder.cs:26
-        var x111 = x110.select(1, 0); // %111 select → f32[2,32]
+        var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
         Kernels.Free(x110);
 
         // pooler.dense (TinyEncoder.cs:26)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[2,32]
+        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[batch,32]
 
         // TinyEncoder.cs:26
-        var x116 = torch.tanh(x115); // %116 tanh → f32[2,32]
+        var x116 = torch.tanh(x115); // %116 tanh → f32[batch,32]
         Kernels.Free(x115);
 
         // TinyEncoder.cs:27
-        var x128 = Kernels.DropoutMask(x116, 0.1); // %128 dropout_mask → f32[2,32]
-        var x117 = torch.mul(x116, x128); // %117 mul → f32[2,32]
+        var x128 = Kernels.DropoutMask(x116, 0.1); // %128 dropout_mask → f32[batch,32]
+        var x117 = torch.mul(x116, x128); // %117 mul → f32[batch,32]
 
         // classifier (TinyEncoder.cs:27)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[2,2]
+        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[batch,2]
 
         if (saved is not null)
         {
@@ -688,17 +691,21 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
         return new List<Tensor> { x121.MoveToOuterDisposeScope() };
     }
 
-    private sealed class TrainingFunction_2x8 : torch.autograd.MultiTensorFunction<TrainingFunction_2x8>
+    private sealed class TrainingFunction : torch.autograd.MultiTensorFunction<TrainingFunction>
     {
-        public override string Name => "tiny_encoder.2x8";
+        public override string Name => "tiny_encoder";
 
+        /// <summary>vars: the tensor args, then the bucket's batch and seq (not tensors, so autograd gives them no gradient).</summary>
         public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
         {
+            var (batch, seq) = ((long)vars[^2], (long)vars[^1]);
+            ctx.save_data("batch", batch);
+            ctx.save_data("seq", seq);
             var saved = new List<Tensor>();
             List<Tensor> outputs;
             using (torch.no_grad())
             {
-                outputs = TrainingForward_2x8(Array.ConvertAll(vars, v => (Tensor)v), saved);
+                outputs = TrainingForward(Array.ConvertAll(vars[..^2], v => (Tensor)v), batch, seq, saved);
             }
 
             ctx.save_for_backward(saved);
@@ -762,200 +769,202 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
             var g284 = saved[3]; // saved %11
             var g290 = saved[1]; // saved %1
             var g292 = saved[0]; // saved %0
+            var batch = (long)ctx.get_data("batch")!;
+            var seq = (long)ctx.get_data("seq")!;
 
             // classifier (TinyEncoder.cs:27)
-            var g137 = Kernels.MatMul(g135, g136, transB: false); // %137 matmul → f32[2,32]
+            var g137 = Kernels.MatMul(g135, g136, transB: false); // %137 matmul → f32[batch,32]
             var g139 = Kernels.LinearWeightGrad(g135, g138); // %139 linear_dw → f32[2,32]
             var g140 = Kernels.SumTo(g135, 2L); // %140 sum_to → f32[2]
 
             // TinyEncoder.cs:27
-            var g142 = torch.mul(g137, g141); // %142 mul → f32[2,32]
+            var g142 = torch.mul(g137, g141); // %142 mul → f32[batch,32]
             Kernels.Free(g137);
 
             // TinyEncoder.cs:26
-            var g144 = Kernels.TanhGrad(g142, g143); // %144 tanh_grad → f32[2,32]
+            var g144 = Kernels.TanhGrad(g142, g143); // %144 tanh_grad → f32[batch,32]
             Kernels.Free(g142);
 
             // pooler.dense (TinyEncoder.cs:26)
-            var g146 = Kernels.MatMul(g144, g145, transB: false); // %146 matmul → f32[2,32]
+            var g146 = Kernels.MatMul(g144, g145, transB: false); // %146 matmul → f32[batch,32]
             var g148 = Kernels.LinearWeightGrad(g144, g147); // %148 linear_dw → f32[32,32]
             var g149 = Kernels.SumTo(g144, 32L); // %149 sum_to → f32[32]
             Kernels.Free(g144);
 
             // TinyEncoder.cs:26
-            var g150 = Kernels.SelectGrad(g146, 1, 0, 8L); // %150 select_grad → f32[2,8,32]
+            var g150 = Kernels.SelectGrad(g146, 1, 0, seq); // %150 select_grad → f32[batch,seq,32]
             Kernels.Free(g146);
 
             // encoder.layer.1.output.LayerNorm (EncoderLayer.cs:26)
-            var g153 = Kernels.LayerNormInputGrad(g150, g151, g152, 1E-12); // %153 layer_norm_dx → f32[2,8,32]
+            var g153 = Kernels.LayerNormInputGrad(g150, g151, g152, 1E-12); // %153 layer_norm_dx → f32[batch,seq,32]
             var g154 = Kernels.LayerNormWeightGrad(g150, g151, 1E-12); // %154 layer_norm_dw → f32[32]
             var g155 = Kernels.SumTo(g150, 32L); // %155 sum_to → f32[32]
             Kernels.Free(g150);
 
             // encoder.layer.1 (EncoderLayer.cs:25)
-            var g157 = torch.mul(g153, g156); // %157 mul → f32[2,8,32]
+            var g157 = torch.mul(g153, g156); // %157 mul → f32[batch,seq,32]
 
             // encoder.layer.1.output.dense (EncoderLayer.cs:25)
-            var g159 = Kernels.MatMul(g157, g158, transB: false); // %159 matmul → f32[2,8,128]
+            var g159 = Kernels.MatMul(g157, g158, transB: false); // %159 matmul → f32[batch,seq,128]
             var g161 = Kernels.LinearWeightGrad(g157, g160); // %161 linear_dw → f32[32,128]
             var g162 = Kernels.SumTo(g157, 32L); // %162 sum_to → f32[32]
             Kernels.Free(g157);
 
             // encoder.layer.1 (EncoderLayer.cs:24)
-            var g164 = Kernels.GeluGrad(g159, g163); // %164 gelu_grad → f32[2,8,128]
+            var g164 = Kernels.GeluGrad(g159, g163); // %164 gelu_grad → f32[batch,seq,128]
             Kernels.Free(g159);
 
             // encoder.layer.1.intermediate.dense (EncoderLayer.cs:24)
-            var g166 = Kernels.MatMul(g164, g165, transB: false); // %166 matmul → f32[2,8,32]
+            var g166 = Kernels.MatMul(g164, g165, transB: false); // %166 matmul → f32[batch,seq,32]
             var g168 = Kernels.LinearWeightGrad(g164, g167); // %168 linear_dw → f32[128,32]
             var g169 = Kernels.SumTo(g164, 128L); // %169 sum_to → f32[128]
             Kernels.Free(g164);
 
             // encoder.layer.1.attention.output.LayerNorm (EncoderLayer.cs:23)
-            var g170 = torch.add(g153, g166); // %170 add → f32[2,8,32]
+            var g170 = torch.add(g153, g166); // %170 add → f32[batch,seq,32]
             Kernels.Free(g153, g166);
-            var g173 = Kernels.LayerNormInputGrad(g170, g171, g172, 1E-12); // %173 layer_norm_dx → f32[2,8,32]
+            var g173 = Kernels.LayerNormInputGrad(g170, g171, g172, 1E-12); // %173 layer_norm_dx → f32[batch,seq,32]
             var g174 = Kernels.LayerNormWeightGrad(g170, g171, 1E-12); // %174 layer_norm_dw → f32[32]
             var g175 = Kernels.SumTo(g170, 32L); // %175 sum_to → f32[32]
             Kernels.Free(g170);
 
             // encoder.layer.1 (EncoderLayer.cs:22)
-            var g177 = torch.mul(g173, g176); // %177 mul → f32[2,8,32]
+            var g177 = torch.mul(g173, g176); // %177 mul → f32[batch,seq,32]
 
             // encoder.layer.1.attention.output.dense (EncoderLayer.cs:22)
-            var g179 = Kernels.MatMul(g177, g178, transB: false); // %179 matmul → f32[2,8,32]
+            var g179 = Kernels.MatMul(g177, g178, transB: false); // %179 matmul → f32[batch,seq,32]
             var g181 = Kernels.LinearWeightGrad(g177, g180); // %181 linear_dw → f32[32,32]
             var g182 = Kernels.SumTo(g177, 32L); // %182 sum_to → f32[32]
             Kernels.Free(g177);
 
             // encoder.layer.1 (EncoderLayer.cs:21)
-            var g183 = g179.reshape(2L, 8L, 4L, 8L); // %183 reshape → f32[2,8,4,8]
+            var g183 = g179.reshape(batch, seq, 4L, 8L); // %183 reshape → f32[batch,seq,4,8]
             Kernels.Free(g179);
-            var g184 = g183.permute(0L, 2L, 1L, 3L); // %184 permute → f32[2,4,8,8]
+            var g184 = g183.permute(0L, 2L, 1L, 3L); // %184 permute → f32[batch,4,seq,8]
             Kernels.Free(g183);
-            var g186 = Kernels.MatMul(g184, g185, transB: true); // %186 matmul → f32[2,4,8,8]
-            var g188 = g187.transpose(2, 3); // %188 transpose → f32[2,4,8,8]
-            var g189 = Kernels.MatMul(g188, g184, transB: false); // %189 matmul → f32[2,4,8,8]
+            var g186 = Kernels.MatMul(g184, g185, transB: true); // %186 matmul → f32[batch,4,seq,seq]
+            var g188 = g187.transpose(2, 3); // %188 transpose → f32[batch,4,seq,seq]
+            var g189 = Kernels.MatMul(g188, g184, transB: false); // %189 matmul → f32[batch,4,seq,8]
             Kernels.Free(g188, g184);
-            var g194 = Kernels.SoftmaxGrad(g186, g192, g190, 0.35355339059327373); // %194 gated_softmax_grad → f32[2,4,8,8]
+            var g194 = Kernels.SoftmaxGrad(g186, g192, g190, 0.35355339059327373); // %194 gated_softmax_grad → f32[batch,4,seq,seq]
             Kernels.Free(g186);
-            var g196 = Kernels.MatMul(g194, g195, transB: false); // %196 matmul → f32[2,4,8,8]
-            var g197 = g194.transpose(2, 3); // %197 transpose → f32[2,4,8,8]
+            var g196 = Kernels.MatMul(g194, g195, transB: false); // %196 matmul → f32[batch,4,seq,8]
+            var g197 = g194.transpose(2, 3); // %197 transpose → f32[batch,4,seq,seq]
             Kernels.Free(g194);
-            var g199 = Kernels.MatMul(g197, g198, transB: false); // %199 matmul → f32[2,4,8,8]
+            var g199 = Kernels.MatMul(g197, g198, transB: false); // %199 matmul → f32[batch,4,seq,8]
             Kernels.Free(g197);
-            var g200 = g189.permute(0L, 2L, 1L, 3L); // %200 permute → f32[2,8,4,8]
+            var g200 = g189.permute(0L, 2L, 1L, 3L); // %200 permute → f32[batch,seq,4,8]
             Kernels.Free(g189);
-            var g201 = g200.reshape(2L, 8L, 32L); // %201 reshape → f32[2,8,32]
+            var g201 = g200.reshape(batch, seq, 32L); // %201 reshape → f32[batch,seq,32]
             Kernels.Free(g200);
-            var g202 = g199.permute(0L, 2L, 1L, 3L); // %202 permute → f32[2,8,4,8]
+            var g202 = g199.permute(0L, 2L, 1L, 3L); // %202 permute → f32[batch,seq,4,8]
             Kernels.Free(g199);
-            var g203 = g202.reshape(2L, 8L, 32L); // %203 reshape → f32[2,8,32]
+            var g203 = g202.reshape(batch, seq, 32L); // %203 reshape → f32[batch,seq,32]
             Kernels.Free(g202);
-            var g204 = g196.permute(0L, 2L, 1L, 3L); // %204 permute → f32[2,8,4,8]
+            var g204 = g196.permute(0L, 2L, 1L, 3L); // %204 permute → f32[batch,seq,4,8]
             Kernels.Free(g196);
-            var g205 = g204.reshape(2L, 8L, 32L); // %205 reshape → f32[2,8,32]
+            var g205 = g204.reshape(batch, seq, 32L); // %205 reshape → f32[batch,seq,32]
             Kernels.Free(g204);
 
             // encoder.layer.1.attention.self.qkv (EncoderLayer.cs:18)
-            var g210 = torch.cat(new[] { g205, g203, g201 }, 2); // %210 concat → f32[2,8,96]
+            var g210 = torch.cat(new[] { g205, g203, g201 }, 2); // %210 concat → f32[batch,seq,96]
             Kernels.Free(g205, g203, g201);
-            var g212 = Kernels.MatMul(g210, g211, transB: false); // %212 matmul → f32[2,8,32]
+            var g212 = Kernels.MatMul(g210, g211, transB: false); // %212 matmul → f32[batch,seq,32]
             var g214 = Kernels.LinearWeightGrad(g210, g213); // %214 linear_dw → f32[96,32]
             var g215 = Kernels.SumTo(g210, 96L); // %215 sum_to → f32[96]
             Kernels.Free(g210);
 
             // encoder.layer.0.output.LayerNorm (EncoderLayer.cs:26)
-            var g216 = torch.add(g173, g212); // %216 add → f32[2,8,32]
+            var g216 = torch.add(g173, g212); // %216 add → f32[batch,seq,32]
             Kernels.Free(g173, g212);
-            var g219 = Kernels.LayerNormInputGrad(g216, g217, g218, 1E-12); // %219 layer_norm_dx → f32[2,8,32]
+            var g219 = Kernels.LayerNormInputGrad(g216, g217, g218, 1E-12); // %219 layer_norm_dx → f32[batch,seq,32]
             var g220 = Kernels.LayerNormWeightGrad(g216, g217, 1E-12); // %220 layer_norm_dw → f32[32]
             var g221 = Kernels.SumTo(g216, 32L); // %221 sum_to → f32[32]
             Kernels.Free(g216);
 
             // encoder.layer.0 (EncoderLayer.cs:25)
-            var g223 = torch.mul(g219, g222); // %223 mul → f32[2,8,32]
+            var g223 = torch.mul(g219, g222); // %223 mul → f32[batch,seq,32]
 
             // encoder.layer.0.output.dense (EncoderLayer.cs:25)
-            var g225 = Kernels.MatMul(g223, g224, transB: false); // %225 matmul → f32[2,8,128]
+            var g225 = Kernels.MatMul(g223, g224, transB: false); // %225 matmul → f32[batch,seq,128]
             var g227 = Kernels.LinearWeightGrad(g223, g226); // %227 linear_dw → f32[32,128]
             var g228 = Kernels.SumTo(g223, 32L); // %228 sum_to → f32[32]
             Kernels.Free(g223);
 
             // encoder.layer.0 (EncoderLayer.cs:24)
-            var g230 = Kernels.GeluGrad(g225, g229); // %230 gelu_grad → f32[2,8,128]
+            var g230 = Kernels.GeluGrad(g225, g229); // %230 gelu_grad → f32[batch,seq,128]
             Kernels.Free(g225);
 
             // encoder.layer.0.intermediate.dense (EncoderLayer.cs:24)
-            var g232 = Kernels.MatMul(g230, g231, transB: false); // %232 matmul → f32[2,8,32]
+            var g232 = Kernels.MatMul(g230, g231, transB: false); // %232 matmul → f32[batch,seq,32]
             var g234 = Kernels.LinearWeightGrad(g230, g233); // %234 linear_dw → f32[128,32]
             var g235 = Kernels.SumTo(g230, 128L); // %235 sum_to → f32[128]
             Kernels.Free(g230);
 
             // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs:23)
-            var g236 = torch.add(g219, g232); // %236 add → f32[2,8,32]
+            var g236 = torch.add(g219, g232); // %236 add → f32[batch,seq,32]
             Kernels.Free(g219, g232);
-            var g239 = Kernels.LayerNormInputGrad(g236, g237, g238, 1E-12); // %239 layer_norm_dx → f32[2,8,32]
+            var g239 = Kernels.LayerNormInputGrad(g236, g237, g238, 1E-12); // %239 layer_norm_dx → f32[batch,seq,32]
             var g240 = Kernels.LayerNormWeightGrad(g236, g237, 1E-12); // %240 layer_norm_dw → f32[32]
             var g241 = Kernels.SumTo(g236, 32L); // %241 sum_to → f32[32]
             Kernels.Free(g236);
 
             // encoder.layer.0 (EncoderLayer.cs:22)
-            var g243 = torch.mul(g239, g242); // %243 mul → f32[2,8,32]
+            var g243 = torch.mul(g239, g242); // %243 mul → f32[batch,seq,32]
 
             // encoder.layer.0.attention.output.dense (EncoderLayer.cs:22)
-            var g245 = Kernels.MatMul(g243, g244, transB: false); // %245 matmul → f32[2,8,32]
+            var g245 = Kernels.MatMul(g243, g244, transB: false); // %245 matmul → f32[batch,seq,32]
             var g247 = Kernels.LinearWeightGrad(g243, g246); // %247 linear_dw → f32[32,32]
             var g248 = Kernels.SumTo(g243, 32L); // %248 sum_to → f32[32]
             Kernels.Free(g243);
 
             // encoder.layer.0 (EncoderLayer.cs:21)
-            var g249 = g245.reshape(2L, 8L, 4L, 8L); // %249 reshape → f32[2,8,4,8]
+            var g249 = g245.reshape(batch, seq, 4L, 8L); // %249 reshape → f32[batch,seq,4,8]
             Kernels.Free(g245);
-            var g250 = g249.permute(0L, 2L, 1L, 3L); // %250 permute → f32[2,4,8,8]
+            var g250 = g249.permute(0L, 2L, 1L, 3L); // %250 permute → f32[batch,4,seq,8]
             Kernels.Free(g249);
-            var g252 = Kernels.MatMul(g250, g251, transB: true); // %252 matmul → f32[2,4,8,8]
-            var g254 = g253.transpose(2, 3); // %254 transpose → f32[2,4,8,8]
-            var g255 = Kernels.MatMul(g254, g250, transB: false); // %255 matmul → f32[2,4,8,8]
+            var g252 = Kernels.MatMul(g250, g251, transB: true); // %252 matmul → f32[batch,4,seq,seq]
+            var g254 = g253.transpose(2, 3); // %254 transpose → f32[batch,4,seq,seq]
+            var g255 = Kernels.MatMul(g254, g250, transB: false); // %255 matmul → f32[batch,4,seq,8]
             Kernels.Free(g254, g250);
-            var g260 = Kernels.SoftmaxGrad(g252, g258, g256, 0.35355339059327373); // %260 gated_softmax_grad → f32[2,4,8,8]
+            var g260 = Kernels.SoftmaxGrad(g252, g258, g256, 0.35355339059327373); // %260 gated_softmax_grad → f32[batch,4,seq,seq]
             Kernels.Free(g252);
-            var g262 = Kernels.MatMul(g260, g261, transB: false); // %262 matmul → f32[2,4,8,8]
-            var g263 = g260.transpose(2, 3); // %263 transpose → f32[2,4,8,8]
+            var g262 = Kernels.MatMul(g260, g261, transB: false); // %262 matmul → f32[batch,4,seq,8]
+            var g263 = g260.transpose(2, 3); // %263 transpose → f32[batch,4,seq,seq]
             Kernels.Free(g260);
-            var g265 = Kernels.MatMul(g263, g264, transB: false); // %265 matmul → f32[2,4,8,8]
+            var g265 = Kernels.MatMul(g263, g264, transB: false); // %265 matmul → f32[batch,4,seq,8]
             Kernels.Free(g263);
-            var g266 = g255.permute(0L, 2L, 1L, 3L); // %266 permute → f32[2,8,4,8]
+            var g266 = g255.permute(0L, 2L, 1L, 3L); // %266 permute → f32[batch,seq,4,8]
             Kernels.Free(g255);
-            var g267 = g266.reshape(2L, 8L, 32L); // %267 reshape → f32[2,8,32]
+            var g267 = g266.reshape(batch, seq, 32L); // %267 reshape → f32[batch,seq,32]
             Kernels.Free(g266);
-            var g268 = g265.permute(0L, 2L, 1L, 3L); // %268 permute → f32[2,8,4,8]
+            var g268 = g265.permute(0L, 2L, 1L, 3L); // %268 permute → f32[batch,seq,4,8]
             Kernels.Free(g265);
-            var g269 = g268.reshape(2L, 8L, 32L); // %269 reshape → f32[2,8,32]
+            var g269 = g268.reshape(batch, seq, 32L); // %269 reshape → f32[batch,seq,32]
             Kernels.Free(g268);
-            var g270 = g262.permute(0L, 2L, 1L, 3L); // %270 permute → f32[2,8,4,8]
+            var g270 = g262.permute(0L, 2L, 1L, 3L); // %270 permute → f32[batch,seq,4,8]
             Kernels.Free(g262);
-            var g271 = g270.reshape(2L, 8L, 32L); // %271 reshape → f32[2,8,32]
+            var g271 = g270.reshape(batch, seq, 32L); // %271 reshape → f32[batch,seq,32]
             Kernels.Free(g270);
 
             // encoder.layer.0.attention.self.qkv (EncoderLayer.cs:18)
-            var g276 = torch.cat(new[] { g271, g269, g267 }, 2); // %276 concat → f32[2,8,96]
+            var g276 = torch.cat(new[] { g271, g269, g267 }, 2); // %276 concat → f32[batch,seq,96]
             Kernels.Free(g271, g269, g267);
-            var g278 = Kernels.MatMul(g276, g277, transB: false); // %278 matmul → f32[2,8,32]
+            var g278 = Kernels.MatMul(g276, g277, transB: false); // %278 matmul → f32[batch,seq,32]
             var g280 = Kernels.LinearWeightGrad(g276, g279); // %280 linear_dw → f32[96,32]
             var g281 = Kernels.SumTo(g276, 96L); // %281 sum_to → f32[96]
             Kernels.Free(g276);
 
             // embeddings.LayerNorm (TinyEncoder.cs:23)
-            var g282 = torch.add(g239, g278); // %282 add → f32[2,8,32]
+            var g282 = torch.add(g239, g278); // %282 add → f32[batch,seq,32]
             Kernels.Free(g239, g278);
-            var g285 = Kernels.LayerNormInputGrad(g282, g283, g284, 1E-12); // %285 layer_norm_dx → f32[2,8,32]
+            var g285 = Kernels.LayerNormInputGrad(g282, g283, g284, 1E-12); // %285 layer_norm_dx → f32[batch,seq,32]
             var g286 = Kernels.LayerNormWeightGrad(g282, g283, 1E-12); // %286 layer_norm_dw → f32[32]
             var g287 = Kernels.SumTo(g282, 32L); // %287 sum_to → f32[32]
             Kernels.Free(g282);
 
             // TinyEncoder.cs:23
-            var g288 = Kernels.SumTo(g285, 8L, 32L); // %288 sum_to → f32[8,32]
+            var g288 = Kernels.SumTo(g285, seq, 32L); // %288 sum_to → f32[seq,32]
 
             // TinyEncoder.cs:22
             var g289 = Kernels.RowsGrad(g288, 16); // %289 rows_grad → f32[16,32]
@@ -968,765 +977,11 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
             var g293 = Kernels.EmbeddingGrad(g285, g292, 100); // %293 embedding_grad → f32[100,32]
             Kernels.Free(g285);
 
-            return new List<Tensor> { null!, null!, null!, g293.MoveToOuterDisposeScope(), g291.MoveToOuterDisposeScope(), g289.MoveToOuterDisposeScope(), g286.MoveToOuterDisposeScope(), g287.MoveToOuterDisposeScope(), g280.MoveToOuterDisposeScope(), g281.MoveToOuterDisposeScope(), g247.MoveToOuterDisposeScope(), g248.MoveToOuterDisposeScope(), g240.MoveToOuterDisposeScope(), g241.MoveToOuterDisposeScope(), g234.MoveToOuterDisposeScope(), g235.MoveToOuterDisposeScope(), g227.MoveToOuterDisposeScope(), g228.MoveToOuterDisposeScope(), g220.MoveToOuterDisposeScope(), g221.MoveToOuterDisposeScope(), g214.MoveToOuterDisposeScope(), g215.MoveToOuterDisposeScope(), g181.MoveToOuterDisposeScope(), g182.MoveToOuterDisposeScope(), g174.MoveToOuterDisposeScope(), g175.MoveToOuterDisposeScope(), g168.MoveToOuterDisposeScope(), g169.MoveToOuterDisposeScope(), g161.MoveToOuterDisposeScope(), g162.MoveToOuterDisposeScope(), g154.MoveToOuterDisposeScope(), g155.MoveToOuterDisposeScope(), g148.MoveToOuterDisposeScope(), g149.MoveToOuterDisposeScope(), g139.MoveToOuterDisposeScope(), g140.MoveToOuterDisposeScope() };
+            return new List<Tensor> { null!, null!, null!, g293.MoveToOuterDisposeScope(), g291.MoveToOuterDisposeScope(), g289.MoveToOuterDisposeScope(), g286.MoveToOuterDisposeScope(), g287.MoveToOuterDisposeScope(), g280.MoveToOuterDisposeScope(), g281.MoveToOuterDisposeScope(), g247.MoveToOuterDisposeScope(), g248.MoveToOuterDisposeScope(), g240.MoveToOuterDisposeScope(), g241.MoveToOuterDisposeScope(), g234.MoveToOuterDisposeScope(), g235.MoveToOuterDisposeScope(), g227.MoveToOuterDisposeScope(), g228.MoveToOuterDisposeScope(), g220.MoveToOuterDisposeScope(), g221.MoveToOuterDisposeScope(), g214.MoveToOuterDisposeScope(), g215.MoveToOuterDisposeScope(), g181.MoveToOuterDisposeScope(), g182.MoveToOuterDisposeScope(), g174.MoveToOuterDisposeScope(), g175.MoveToOuterDisposeScope(), g168.MoveToOuterDisposeScope(), g169.MoveToOuterDisposeScope(), g161.MoveToOuterDisposeScope(), g162.MoveToOuterDisposeScope(), g154.MoveToOuterDisposeScope(), g155.MoveToOuterDisposeScope(), g148.MoveToOuterDisposeScope(), g149.MoveToOuterDisposeScope(), g139.MoveToOuterDisposeScope(), g140.MoveToOuterDisposeScope(), null!, null! };
         }
     }
 
-    /// <summary>Batch 2, sequence length 16.</summary>
-    private Tensor Forward_2x16(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
-    {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 2, 16);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 2, 16);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 2);
-        using var scope = torch.NewDisposeScope();
-        // TinyEncoder.cs:20
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[2,16,32]
-
-        // TinyEncoder.cs:21
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[2,16,32]
-
-        // TinyEncoder.cs:22
-        var x8 = Kernels.Rows(p7, 16L); // %8 rows → f32[16,32]
-
-        // TinyEncoder.cs:23
-        var x9 = torch.add(x4, x6); // %9 add → f32[2,16,32]
-        Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[2,16,32]
-        Kernels.Free(x9, x8);
-
-        // embeddings.LayerNorm (TinyEncoder.cs:23)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[2,16,32]
-        Kernels.Free(x10);
-
-        // TinyEncoder.cs:24
-        var x14 = Kernels.LengthMask(@validLength, 16L, ScalarType.Float32); // %14 length_mask → f32[2,1,1,16]
-
-        // encoder.layer.0.attention.self.qkv (EncoderLayer.cs:18)
-        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[2,16,96]
-
-        // encoder.layer.0.attention.self.query (EncoderLayer.cs:18)
-        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[2,16,32]
-
-        // encoder.layer.0.attention.self.key (EncoderLayer.cs:19)
-        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[2,16,32]
-
-        // encoder.layer.0.attention.self.value (EncoderLayer.cs:20)
-        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[2,16,32]
-        Kernels.Free(x124);
-
-        // encoder.layer.0 (EncoderLayer.cs:21)
-        var x27 = x18.reshape(2L, 16L, 4L, 8L); // %27 reshape → f32[2,16,4,8]
-        Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[2,4,16,8]
-        Kernels.Free(x27);
-        var x29 = x22.reshape(2L, 16L, 4L, 8L); // %29 reshape → f32[2,16,4,8]
-        Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[2,4,16,8]
-        Kernels.Free(x29);
-        var x31 = x26.reshape(2L, 16L, 4L, 8L); // %31 reshape → f32[2,16,4,8]
-        Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[2,4,16,8]
-        Kernels.Free(x31);
-        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[2,4,16,8]
-        Kernels.Free(x28, x30, x32);
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[2,16,4,8]
-        Kernels.Free(x37);
-        var x39 = x38.reshape(2L, 16L, 32L); // %39 reshape → f32[2,16,32]
-        Kernels.Free(x38);
-
-        // encoder.layer.0.attention.output.dense (EncoderLayer.cs:22)
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[2,16,32]
-        Kernels.Free(x39);
-
-        // encoder.layer.0 (EncoderLayer.cs:22)
-        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[2,16,32]
-        Kernels.Free(x43);
-
-        // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[2,16,32]
-        Kernels.Free(x13, x44);
-
-        // encoder.layer.0.intermediate.dense (EncoderLayer.cs:24)
-        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[2,16,128]
-
-        // encoder.layer.0.output.dense (EncoderLayer.cs:25)
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[2,16,32]
-        Kernels.Free(x53);
-
-        // encoder.layer.0 (EncoderLayer.cs:25)
-        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[2,16,32]
-        Kernels.Free(x57);
-
-        // encoder.layer.0.output.LayerNorm (EncoderLayer.cs:26)
-        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[2,16,32]
-        Kernels.Free(x48, x58);
-
-        // encoder.layer.1.attention.self.qkv (EncoderLayer.cs:18)
-        var x127 = Kernels.Linear(x62, p125, p126); // %127 linear → f32[2,16,96]
-
-        // encoder.layer.1.attention.self.query (EncoderLayer.cs:18)
-        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[2,16,32]
-
-        // encoder.layer.1.attention.self.key (EncoderLayer.cs:19)
-        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[2,16,32]
-
-        // encoder.layer.1.attention.self.value (EncoderLayer.cs:20)
-        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[2,16,32]
-        Kernels.Free(x127);
-
-        // encoder.layer.1 (EncoderLayer.cs:21)
-        var x75 = x66.reshape(2L, 16L, 4L, 8L); // %75 reshape → f32[2,16,4,8]
-        Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[2,4,16,8]
-        Kernels.Free(x75);
-        var x77 = x70.reshape(2L, 16L, 4L, 8L); // %77 reshape → f32[2,16,4,8]
-        Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[2,4,16,8]
-        Kernels.Free(x77);
-        var x79 = x74.reshape(2L, 16L, 4L, 8L); // %79 reshape → f32[2,16,4,8]
-        Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[2,4,16,8]
-        Kernels.Free(x79);
-        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[2,4,16,8]
-        Kernels.Free(x76, x78, x80, x14);
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[2,16,4,8]
-        Kernels.Free(x85);
-        var x87 = x86.reshape(2L, 16L, 32L); // %87 reshape → f32[2,16,32]
-        Kernels.Free(x86);
-
-        // encoder.layer.1.attention.output.dense (EncoderLayer.cs:22)
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[2,16,32]
-        Kernels.Free(x87);
-
-        // encoder.layer.1 (EncoderLayer.cs:22)
-        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[2,16,32]
-        Kernels.Free(x91);
-
-        // encoder.layer.1.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[2,16,32]
-        Kernels.Free(x62, x92);
-
-        // encoder.layer.1.intermediate.dense (EncoderLayer.cs:24)
-        var x101 = Kernels.LinearGelu(x96, p97, p99); // %101 linear_gelu → f32[2,16,128]
-
-        // encoder.layer.1.output.dense (EncoderLayer.cs:25)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[2,16,32]
-        Kernels.Free(x101);
-
-        // encoder.layer.1 (EncoderLayer.cs:25)
-        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[2,16,32]
-        Kernels.Free(x105);
-
-        // encoder.layer.1.output.LayerNorm (EncoderLayer.cs:26)
-        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[2,16,32]
-        Kernels.Free(x96, x106);
-
-        // TinyEncoder.cs:26
-        var x111 = x110.select(1, 0); // %111 select → f32[2,32]
-        Kernels.Free(x110);
-
-        // pooler.dense (TinyEncoder.cs:26)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[2,32]
-        Kernels.Free(x111);
-
-        // TinyEncoder.cs:26
-        var x116 = torch.tanh(x115); // %116 tanh → f32[2,32]
-        Kernels.Free(x115);
-
-        // TinyEncoder.cs:27
-        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[2,32]
-        Kernels.Free(x116);
-
-        // classifier (TinyEncoder.cs:27)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[2,2]
-        Kernels.Free(x117);
-
-        return x121.MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Training, batch 2 × 16: one autograd node for the whole forward, with the generated backward.</summary>
-    private Tensor Train_2x16(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
-    {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 2, 16);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 2, 16);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 2);
-        var args = new Tensor[] { @inputIds, @tokenTypes, @validLength, p3, p5, p7, p11, p12, p122, p123, p40, p42, p46, p47, p49, p51, p54, p56, p60, p61, p125, p126, p88, p90, p94, p95, p97, p99, p102, p104, p108, p109, p112, p114, p118, p120 };
-        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction_2x16.apply(args) : TrainingForward_2x16(args, null);
-        return outputs[0];
-    }
-
-    private static List<Tensor> TrainingForward_2x16(IReadOnlyList<Tensor> args, List<Tensor>? saved)
-    {
-        var @inputIds = args[0];
-        var @tokenTypes = args[1];
-        var @validLength = args[2];
-        var p3 = args[3];
-        var p5 = args[4];
-        var p7 = args[5];
-        var p11 = args[6];
-        var p12 = args[7];
-        var p122 = args[8];
-        var p123 = args[9];
-        var p40 = args[10];
-        var p42 = args[11];
-        var p46 = args[12];
-        var p47 = args[13];
-        var p49 = args[14];
-        var p51 = args[15];
-        var p54 = args[16];
-        var p56 = args[17];
-        var p60 = args[18];
-        var p61 = args[19];
-        var p125 = args[20];
-        var p126 = args[21];
-        var p88 = args[22];
-        var p90 = args[23];
-        var p94 = args[24];
-        var p95 = args[25];
-        var p97 = args[26];
-        var p99 = args[27];
-        var p102 = args[28];
-        var p104 = args[29];
-        var p108 = args[30];
-        var p109 = args[31];
-        var p112 = args[32];
-        var p114 = args[33];
-        var p118 = args[34];
-        var p120 = args[35];
-        using var scope = torch.NewDisposeScope();
-        // TinyEncoder.cs:20
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[2,16,32]
-
-        // TinyEncoder.cs:21
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[2,16,32]
-
-        // TinyEncoder.cs:22
-        var x8 = Kernels.Rows(p7, 16L); // %8 rows → f32[16,32]
-
-        // TinyEncoder.cs:23
-        var x9 = torch.add(x4, x6); // %9 add → f32[2,16,32]
-        Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[2,16,32]
-        Kernels.Free(x9, x8);
-
-        // embeddings.LayerNorm (TinyEncoder.cs:23)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[2,16,32]
-
-        // TinyEncoder.cs:24
-        var x14 = Kernels.LengthMask(@validLength, 16L, ScalarType.Float32); // %14 length_mask → f32[2,1,1,16]
-
-        // encoder.layer.0.attention.self.qkv (EncoderLayer.cs:18)
-        var x131 = Kernels.Linear(x13, p122, p123); // %131 linear → f32[2,16,96]
-
-        // encoder.layer.0.attention.self.query (EncoderLayer.cs:18)
-        var x18 = x131.narrow(-1, 0, 32); // %18 slice → f32[2,16,32]
-
-        // encoder.layer.0.attention.self.key (EncoderLayer.cs:19)
-        var x22 = x131.narrow(-1, 32, 32); // %22 slice → f32[2,16,32]
-
-        // encoder.layer.0.attention.self.value (EncoderLayer.cs:20)
-        var x26 = x131.narrow(-1, 64, 32); // %26 slice → f32[2,16,32]
-        Kernels.Free(x131);
-
-        // encoder.layer.0 (EncoderLayer.cs:21)
-        var x27 = x18.reshape(2L, 16L, 4L, 8L); // %27 reshape → f32[2,16,4,8]
-        Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[2,4,16,8]
-        Kernels.Free(x27);
-        var x29 = x22.reshape(2L, 16L, 4L, 8L); // %29 reshape → f32[2,16,4,8]
-        Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[2,4,16,8]
-        Kernels.Free(x29);
-        var x31 = x26.reshape(2L, 16L, 4L, 8L); // %31 reshape → f32[2,16,4,8]
-        Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[2,4,16,8]
-        Kernels.Free(x31);
-        var x33 = Kernels.MatMul(x28, x30, transB: true); // %33 matmul → f32[2,4,16,16]
-        var x34 = torch.mul(x33, 0.35355339059327373); // %34 scale → f32[2,4,16,16]
-        Kernels.Free(x33);
-        var x35 = Kernels.MaskedSoftmax(x34, x14); // %35 masked_softmax → f32[2,4,16,16]
-        Kernels.Free(x34);
-        var x122 = Kernels.DropoutMask(x35, 0.1); // %122 dropout_mask → f32[2,4,16,16]
-        var x36 = torch.mul(x35, x122); // %36 mul → f32[2,4,16,16]
-        var x37 = Kernels.MatMul(x36, x32, transB: false); // %37 matmul → f32[2,4,16,8]
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[2,16,4,8]
-        Kernels.Free(x37);
-        var x39 = x38.reshape(2L, 16L, 32L); // %39 reshape → f32[2,16,32]
-        Kernels.Free(x38);
-
-        // encoder.layer.0.attention.output.dense (EncoderLayer.cs:22)
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[2,16,32]
-
-        // encoder.layer.0 (EncoderLayer.cs:22)
-        var x123 = Kernels.DropoutMask(x43, 0.1); // %123 dropout_mask → f32[2,16,32]
-        var x44 = torch.mul(x43, x123); // %44 mul → f32[2,16,32]
-        Kernels.Free(x43);
-
-        // encoder.layer.0 (EncoderLayer.cs:23)
-        var x45 = torch.add(x13, x44); // %45 add → f32[2,16,32]
-        Kernels.Free(x44);
-
-        // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x48 = Kernels.LayerNorm(x45, p46, p47, 1E-12); // %48 layer_norm → f32[2,16,32]
-
-        // encoder.layer.0.intermediate.dense (EncoderLayer.cs:24)
-        var x52 = Kernels.Linear(x48, p49, p51); // %52 linear → f32[2,16,128]
-
-        // encoder.layer.0 (EncoderLayer.cs:24)
-        var x53 = Kernels.Gelu(x52); // %53 gelu → f32[2,16,128]
-
-        // encoder.layer.0.output.dense (EncoderLayer.cs:25)
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[2,16,32]
-
-        // encoder.layer.0 (EncoderLayer.cs:25)
-        var x124 = Kernels.DropoutMask(x57, 0.1); // %124 dropout_mask → f32[2,16,32]
-        var x58 = torch.mul(x57, x124); // %58 mul → f32[2,16,32]
-        Kernels.Free(x57);
-
-        // encoder.layer.0 (EncoderLayer.cs:26)
-        var x59 = torch.add(x48, x58); // %59 add → f32[2,16,32]
-        Kernels.Free(x58);
-
-        // encoder.layer.0.output.LayerNorm (EncoderLayer.cs:26)
-        var x62 = Kernels.LayerNorm(x59, p60, p61, 1E-12); // %62 layer_norm → f32[2,16,32]
-
-        // encoder.layer.1.attention.self.qkv (EncoderLayer.cs:18)
-        var x134 = Kernels.Linear(x62, p125, p126); // %134 linear → f32[2,16,96]
-
-        // encoder.layer.1.attention.self.query (EncoderLayer.cs:18)
-        var x66 = x134.narrow(-1, 0, 32); // %66 slice → f32[2,16,32]
-
-        // encoder.layer.1.attention.self.key (EncoderLayer.cs:19)
-        var x70 = x134.narrow(-1, 32, 32); // %70 slice → f32[2,16,32]
-
-        // encoder.layer.1.attention.self.value (EncoderLayer.cs:20)
-        var x74 = x134.narrow(-1, 64, 32); // %74 slice → f32[2,16,32]
-        Kernels.Free(x134);
-
-        // encoder.layer.1 (EncoderLayer.cs:21)
-        var x75 = x66.reshape(2L, 16L, 4L, 8L); // %75 reshape → f32[2,16,4,8]
-        Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[2,4,16,8]
-        Kernels.Free(x75);
-        var x77 = x70.reshape(2L, 16L, 4L, 8L); // %77 reshape → f32[2,16,4,8]
-        Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[2,4,16,8]
-        Kernels.Free(x77);
-        var x79 = x74.reshape(2L, 16L, 4L, 8L); // %79 reshape → f32[2,16,4,8]
-        Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[2,4,16,8]
-        Kernels.Free(x79);
-        var x81 = Kernels.MatMul(x76, x78, transB: true); // %81 matmul → f32[2,4,16,16]
-        var x82 = torch.mul(x81, 0.35355339059327373); // %82 scale → f32[2,4,16,16]
-        Kernels.Free(x81);
-        var x83 = Kernels.MaskedSoftmax(x82, x14); // %83 masked_softmax → f32[2,4,16,16]
-        Kernels.Free(x82, x14);
-        var x125 = Kernels.DropoutMask(x83, 0.1); // %125 dropout_mask → f32[2,4,16,16]
-        var x84 = torch.mul(x83, x125); // %84 mul → f32[2,4,16,16]
-        var x85 = Kernels.MatMul(x84, x80, transB: false); // %85 matmul → f32[2,4,16,8]
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[2,16,4,8]
-        Kernels.Free(x85);
-        var x87 = x86.reshape(2L, 16L, 32L); // %87 reshape → f32[2,16,32]
-        Kernels.Free(x86);
-
-        // encoder.layer.1.attention.output.dense (EncoderLayer.cs:22)
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[2,16,32]
-
-        // encoder.layer.1 (EncoderLayer.cs:22)
-        var x126 = Kernels.DropoutMask(x91, 0.1); // %126 dropout_mask → f32[2,16,32]
-        var x92 = torch.mul(x91, x126); // %92 mul → f32[2,16,32]
-        Kernels.Free(x91);
-
-        // encoder.layer.1 (EncoderLayer.cs:23)
-        var x93 = torch.add(x62, x92); // %93 add → f32[2,16,32]
-        Kernels.Free(x92);
-
-        // encoder.layer.1.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x96 = Kernels.LayerNorm(x93, p94, p95, 1E-12); // %96 layer_norm → f32[2,16,32]
-
-        // encoder.layer.1.intermediate.dense (EncoderLayer.cs:24)
-        var x100 = Kernels.Linear(x96, p97, p99); // %100 linear → f32[2,16,128]
-
-        // encoder.layer.1 (EncoderLayer.cs:24)
-        var x101 = Kernels.Gelu(x100); // %101 gelu → f32[2,16,128]
-
-        // encoder.layer.1.output.dense (EncoderLayer.cs:25)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[2,16,32]
-
-        // encoder.layer.1 (EncoderLayer.cs:25)
-        var x127 = Kernels.DropoutMask(x105, 0.1); // %127 dropout_mask → f32[2,16,32]
-        var x106 = torch.mul(x105, x127); // %106 mul → f32[2,16,32]
-        Kernels.Free(x105);
-
-        // encoder.layer.1 (EncoderLayer.cs:26)
-        var x107 = torch.add(x96, x106); // %107 add → f32[2,16,32]
-        Kernels.Free(x106);
-
-        // encoder.layer.1.output.LayerNorm (EncoderLayer.cs:26)
-        var x110 = Kernels.LayerNorm(x107, p108, p109, 1E-12); // %110 layer_norm → f32[2,16,32]
-
-        // TinyEncoder.cs:26
-        var x111 = x110.select(1, 0); // %111 select → f32[2,32]
-        Kernels.Free(x110);
-
-        // pooler.dense (TinyEncoder.cs:26)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[2,32]
-
-        // TinyEncoder.cs:26
-        var x116 = torch.tanh(x115); // %116 tanh → f32[2,32]
-        Kernels.Free(x115);
-
-        // TinyEncoder.cs:27
-        var x128 = Kernels.DropoutMask(x116, 0.1); // %128 dropout_mask → f32[2,32]
-        var x117 = torch.mul(x116, x128); // %117 mul → f32[2,32]
-
-        // classifier (TinyEncoder.cs:27)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[2,2]
-
-        if (saved is not null)
-        {
-            saved.Add(@inputIds.alias().MoveToOuterDisposeScope());
-            saved.Add(@tokenTypes.alias().MoveToOuterDisposeScope());
-            saved.Add(x10.MoveToOuterDisposeScope());
-            saved.Add(p11.alias().MoveToOuterDisposeScope());
-            saved.Add(x13.MoveToOuterDisposeScope());
-            saved.Add(x28.MoveToOuterDisposeScope());
-            saved.Add(x30.MoveToOuterDisposeScope());
-            saved.Add(x32.MoveToOuterDisposeScope());
-            saved.Add(x35.MoveToOuterDisposeScope());
-            saved.Add(x36.MoveToOuterDisposeScope());
-            saved.Add(x39.MoveToOuterDisposeScope());
-            saved.Add(p40.alias().MoveToOuterDisposeScope());
-            saved.Add(x45.MoveToOuterDisposeScope());
-            saved.Add(p46.alias().MoveToOuterDisposeScope());
-            saved.Add(x48.MoveToOuterDisposeScope());
-            saved.Add(p49.alias().MoveToOuterDisposeScope());
-            saved.Add(x52.MoveToOuterDisposeScope());
-            saved.Add(x53.MoveToOuterDisposeScope());
-            saved.Add(p54.alias().MoveToOuterDisposeScope());
-            saved.Add(x59.MoveToOuterDisposeScope());
-            saved.Add(p60.alias().MoveToOuterDisposeScope());
-            saved.Add(x62.MoveToOuterDisposeScope());
-            saved.Add(x76.MoveToOuterDisposeScope());
-            saved.Add(x78.MoveToOuterDisposeScope());
-            saved.Add(x80.MoveToOuterDisposeScope());
-            saved.Add(x83.MoveToOuterDisposeScope());
-            saved.Add(x84.MoveToOuterDisposeScope());
-            saved.Add(x87.MoveToOuterDisposeScope());
-            saved.Add(p88.alias().MoveToOuterDisposeScope());
-            saved.Add(x93.MoveToOuterDisposeScope());
-            saved.Add(p94.alias().MoveToOuterDisposeScope());
-            saved.Add(x96.MoveToOuterDisposeScope());
-            saved.Add(p97.alias().MoveToOuterDisposeScope());
-            saved.Add(x100.MoveToOuterDisposeScope());
-            saved.Add(x101.MoveToOuterDisposeScope());
-            saved.Add(p102.alias().MoveToOuterDisposeScope());
-            saved.Add(x107.MoveToOuterDisposeScope());
-            saved.Add(p108.alias().MoveToOuterDisposeScope());
-            saved.Add(x111.MoveToOuterDisposeScope());
-            saved.Add(p112.alias().MoveToOuterDisposeScope());
-            saved.Add(x116.MoveToOuterDisposeScope());
-            saved.Add(x117.MoveToOuterDisposeScope());
-            saved.Add(p118.alias().MoveToOuterDisposeScope());
-            saved.Add(x122.MoveToOuterDisposeScope());
-            saved.Add(x123.MoveToOuterDisposeScope());
-            saved.Add(x124.MoveToOuterDisposeScope());
-            saved.Add(x125.MoveToOuterDisposeScope());
-            saved.Add(x126.MoveToOuterDisposeScope());
-            saved.Add(x127.MoveToOuterDisposeScope());
-            saved.Add(x128.MoveToOuterDisposeScope());
-            saved.Add(p122.alias().MoveToOuterDisposeScope());
-            saved.Add(p125.alias().MoveToOuterDisposeScope());
-        }
-
-        return new List<Tensor> { x121.MoveToOuterDisposeScope() };
-    }
-
-    private sealed class TrainingFunction_2x16 : torch.autograd.MultiTensorFunction<TrainingFunction_2x16>
-    {
-        public override string Name => "tiny_encoder.2x16";
-
-        public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
-        {
-            var saved = new List<Tensor>();
-            List<Tensor> outputs;
-            using (torch.no_grad())
-            {
-                outputs = TrainingForward_2x16(Array.ConvertAll(vars, v => (Tensor)v), saved);
-            }
-
-            ctx.save_for_backward(saved);
-            return outputs;
-        }
-
-        public override List<Tensor> backward(torch.autograd.AutogradContext ctx, List<Tensor> grads)
-        {
-            using var scope = torch.NewDisposeScope();
-            var saved = ctx.get_saved_variables();
-            var g135 = grads[0]; // ∂loss/∂output 0
-            var g136 = saved[42]; // saved %118
-            var g138 = saved[41]; // saved %117
-            var g141 = saved[49]; // saved %128
-            var g143 = saved[40]; // saved %116
-            var g145 = saved[39]; // saved %112
-            var g147 = saved[38]; // saved %111
-            var g151 = saved[36]; // saved %107
-            var g152 = saved[37]; // saved %108
-            var g156 = saved[48]; // saved %127
-            var g158 = saved[35]; // saved %102
-            var g160 = saved[34]; // saved %101
-            var g163 = saved[33]; // saved %100
-            var g165 = saved[32]; // saved %97
-            var g167 = saved[31]; // saved %96
-            var g171 = saved[29]; // saved %93
-            var g172 = saved[30]; // saved %94
-            var g176 = saved[47]; // saved %126
-            var g178 = saved[28]; // saved %88
-            var g180 = saved[27]; // saved %87
-            var g185 = saved[24]; // saved %80
-            var g187 = saved[26]; // saved %84
-            var g190 = saved[46]; // saved %125
-            var g192 = saved[25]; // saved %83
-            var g195 = saved[23]; // saved %78
-            var g198 = saved[22]; // saved %76
-            var g211 = saved[51]; // saved %132
-            var g213 = saved[21]; // saved %62
-            var g217 = saved[19]; // saved %59
-            var g218 = saved[20]; // saved %60
-            var g222 = saved[45]; // saved %124
-            var g224 = saved[18]; // saved %54
-            var g226 = saved[17]; // saved %53
-            var g229 = saved[16]; // saved %52
-            var g231 = saved[15]; // saved %49
-            var g233 = saved[14]; // saved %48
-            var g237 = saved[12]; // saved %45
-            var g238 = saved[13]; // saved %46
-            var g242 = saved[44]; // saved %123
-            var g244 = saved[11]; // saved %40
-            var g246 = saved[10]; // saved %39
-            var g251 = saved[7]; // saved %32
-            var g253 = saved[9]; // saved %36
-            var g256 = saved[43]; // saved %122
-            var g258 = saved[8]; // saved %35
-            var g261 = saved[6]; // saved %30
-            var g264 = saved[5]; // saved %28
-            var g277 = saved[50]; // saved %129
-            var g279 = saved[4]; // saved %13
-            var g283 = saved[2]; // saved %10
-            var g284 = saved[3]; // saved %11
-            var g290 = saved[1]; // saved %1
-            var g292 = saved[0]; // saved %0
-
-            // classifier (TinyEncoder.cs:27)
-            var g137 = Kernels.MatMul(g135, g136, transB: false); // %137 matmul → f32[2,32]
-            var g139 = Kernels.LinearWeightGrad(g135, g138); // %139 linear_dw → f32[2,32]
-            var g140 = Kernels.SumTo(g135, 2L); // %140 sum_to → f32[2]
-
-            // TinyEncoder.cs:27
-            var g142 = torch.mul(g137, g141); // %142 mul → f32[2,32]
-            Kernels.Free(g137);
-
-            // TinyEncoder.cs:26
-            var g144 = Kernels.TanhGrad(g142, g143); // %144 tanh_grad → f32[2,32]
-            Kernels.Free(g142);
-
-            // pooler.dense (TinyEncoder.cs:26)
-            var g146 = Kernels.MatMul(g144, g145, transB: false); // %146 matmul → f32[2,32]
-            var g148 = Kernels.LinearWeightGrad(g144, g147); // %148 linear_dw → f32[32,32]
-            var g149 = Kernels.SumTo(g144, 32L); // %149 sum_to → f32[32]
-            Kernels.Free(g144);
-
-            // TinyEncoder.cs:26
-            var g150 = Kernels.SelectGrad(g146, 1, 0, 16L); // %150 select_grad → f32[2,16,32]
-            Kernels.Free(g146);
-
-            // encoder.layer.1.output.LayerNorm (EncoderLayer.cs:26)
-            var g153 = Kernels.LayerNormInputGrad(g150, g151, g152, 1E-12); // %153 layer_norm_dx → f32[2,16,32]
-            var g154 = Kernels.LayerNormWeightGrad(g150, g151, 1E-12); // %154 layer_norm_dw → f32[32]
-            var g155 = Kernels.SumTo(g150, 32L); // %155 sum_to → f32[32]
-            Kernels.Free(g150);
-
-            // encoder.layer.1 (EncoderLayer.cs:25)
-            var g157 = torch.mul(g153, g156); // %157 mul → f32[2,16,32]
-
-            // encoder.layer.1.output.dense (EncoderLayer.cs:25)
-            var g159 = Kernels.MatMul(g157, g158, transB: false); // %159 matmul → f32[2,16,128]
-            var g161 = Kernels.LinearWeightGrad(g157, g160); // %161 linear_dw → f32[32,128]
-            var g162 = Kernels.SumTo(g157, 32L); // %162 sum_to → f32[32]
-            Kernels.Free(g157);
-
-            // encoder.layer.1 (EncoderLayer.cs:24)
-            var g164 = Kernels.GeluGrad(g159, g163); // %164 gelu_grad → f32[2,16,128]
-            Kernels.Free(g159);
-
-            // encoder.layer.1.intermediate.dense (EncoderLayer.cs:24)
-            var g166 = Kernels.MatMul(g164, g165, transB: false); // %166 matmul → f32[2,16,32]
-            var g168 = Kernels.LinearWeightGrad(g164, g167); // %168 linear_dw → f32[128,32]
-            var g169 = Kernels.SumTo(g164, 128L); // %169 sum_to → f32[128]
-            Kernels.Free(g164);
-
-            // encoder.layer.1.attention.output.LayerNorm (EncoderLayer.cs:23)
-            var g170 = torch.add(g153, g166); // %170 add → f32[2,16,32]
-            Kernels.Free(g153, g166);
-            var g173 = Kernels.LayerNormInputGrad(g170, g171, g172, 1E-12); // %173 layer_norm_dx → f32[2,16,32]
-            var g174 = Kernels.LayerNormWeightGrad(g170, g171, 1E-12); // %174 layer_norm_dw → f32[32]
-            var g175 = Kernels.SumTo(g170, 32L); // %175 sum_to → f32[32]
-            Kernels.Free(g170);
-
-            // encoder.layer.1 (EncoderLayer.cs:22)
-            var g177 = torch.mul(g173, g176); // %177 mul → f32[2,16,32]
-
-            // encoder.layer.1.attention.output.dense (EncoderLayer.cs:22)
-            var g179 = Kernels.MatMul(g177, g178, transB: false); // %179 matmul → f32[2,16,32]
-            var g181 = Kernels.LinearWeightGrad(g177, g180); // %181 linear_dw → f32[32,32]
-            var g182 = Kernels.SumTo(g177, 32L); // %182 sum_to → f32[32]
-            Kernels.Free(g177);
-
-            // encoder.layer.1 (EncoderLayer.cs:21)
-            var g183 = g179.reshape(2L, 16L, 4L, 8L); // %183 reshape → f32[2,16,4,8]
-            Kernels.Free(g179);
-            var g184 = g183.permute(0L, 2L, 1L, 3L); // %184 permute → f32[2,4,16,8]
-            Kernels.Free(g183);
-            var g186 = Kernels.MatMul(g184, g185, transB: true); // %186 matmul → f32[2,4,16,16]
-            var g188 = g187.transpose(2, 3); // %188 transpose → f32[2,4,16,16]
-            var g189 = Kernels.MatMul(g188, g184, transB: false); // %189 matmul → f32[2,4,16,8]
-            Kernels.Free(g188, g184);
-            var g194 = Kernels.SoftmaxGrad(g186, g192, g190, 0.35355339059327373); // %194 gated_softmax_grad → f32[2,4,16,16]
-            Kernels.Free(g186);
-            var g196 = Kernels.MatMul(g194, g195, transB: false); // %196 matmul → f32[2,4,16,8]
-            var g197 = g194.transpose(2, 3); // %197 transpose → f32[2,4,16,16]
-            Kernels.Free(g194);
-            var g199 = Kernels.MatMul(g197, g198, transB: false); // %199 matmul → f32[2,4,16,8]
-            Kernels.Free(g197);
-            var g200 = g189.permute(0L, 2L, 1L, 3L); // %200 permute → f32[2,16,4,8]
-            Kernels.Free(g189);
-            var g201 = g200.reshape(2L, 16L, 32L); // %201 reshape → f32[2,16,32]
-            Kernels.Free(g200);
-            var g202 = g199.permute(0L, 2L, 1L, 3L); // %202 permute → f32[2,16,4,8]
-            Kernels.Free(g199);
-            var g203 = g202.reshape(2L, 16L, 32L); // %203 reshape → f32[2,16,32]
-            Kernels.Free(g202);
-            var g204 = g196.permute(0L, 2L, 1L, 3L); // %204 permute → f32[2,16,4,8]
-            Kernels.Free(g196);
-            var g205 = g204.reshape(2L, 16L, 32L); // %205 reshape → f32[2,16,32]
-            Kernels.Free(g204);
-
-            // encoder.layer.1.attention.self.qkv (EncoderLayer.cs:18)
-            var g210 = torch.cat(new[] { g205, g203, g201 }, 2); // %210 concat → f32[2,16,96]
-            Kernels.Free(g205, g203, g201);
-            var g212 = Kernels.MatMul(g210, g211, transB: false); // %212 matmul → f32[2,16,32]
-            var g214 = Kernels.LinearWeightGrad(g210, g213); // %214 linear_dw → f32[96,32]
-            var g215 = Kernels.SumTo(g210, 96L); // %215 sum_to → f32[96]
-            Kernels.Free(g210);
-
-            // encoder.layer.0.output.LayerNorm (EncoderLayer.cs:26)
-            var g216 = torch.add(g173, g212); // %216 add → f32[2,16,32]
-            Kernels.Free(g173, g212);
-            var g219 = Kernels.LayerNormInputGrad(g216, g217, g218, 1E-12); // %219 layer_norm_dx → f32[2,16,32]
-            var g220 = Kernels.LayerNormWeightGrad(g216, g217, 1E-12); // %220 layer_norm_dw → f32[32]
-            var g221 = Kernels.SumTo(g216, 32L); // %221 sum_to → f32[32]
-            Kernels.Free(g216);
-
-            // encoder.layer.0 (EncoderLayer.cs:25)
-            var g223 = torch.mul(g219, g222); // %223 mul → f32[2,16,32]
-
-            // encoder.layer.0.output.dense (EncoderLayer.cs:25)
-            var g225 = Kernels.MatMul(g223, g224, transB: false); // %225 matmul → f32[2,16,128]
-            var g227 = Kernels.LinearWeightGrad(g223, g226); // %227 linear_dw → f32[32,128]
-            var g228 = Kernels.SumTo(g223, 32L); // %228 sum_to → f32[32]
-            Kernels.Free(g223);
-
-            // encoder.layer.0 (EncoderLayer.cs:24)
-            var g230 = Kernels.GeluGrad(g225, g229); // %230 gelu_grad → f32[2,16,128]
-            Kernels.Free(g225);
-
-            // encoder.layer.0.intermediate.dense (EncoderLayer.cs:24)
-            var g232 = Kernels.MatMul(g230, g231, transB: false); // %232 matmul → f32[2,16,32]
-            var g234 = Kernels.LinearWeightGrad(g230, g233); // %234 linear_dw → f32[128,32]
-            var g235 = Kernels.SumTo(g230, 128L); // %235 sum_to → f32[128]
-            Kernels.Free(g230);
-
-            // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs:23)
-            var g236 = torch.add(g219, g232); // %236 add → f32[2,16,32]
-            Kernels.Free(g219, g232);
-            var g239 = Kernels.LayerNormInputGrad(g236, g237, g238, 1E-12); // %239 layer_norm_dx → f32[2,16,32]
-            var g240 = Kernels.LayerNormWeightGrad(g236, g237, 1E-12); // %240 layer_norm_dw → f32[32]
-            var g241 = Kernels.SumTo(g236, 32L); // %241 sum_to → f32[32]
-            Kernels.Free(g236);
-
-            // encoder.layer.0 (EncoderLayer.cs:22)
-            var g243 = torch.mul(g239, g242); // %243 mul → f32[2,16,32]
-
-            // encoder.layer.0.attention.output.dense (EncoderLayer.cs:22)
-            var g245 = Kernels.MatMul(g243, g244, transB: false); // %245 matmul → f32[2,16,32]
-            var g247 = Kernels.LinearWeightGrad(g243, g246); // %247 linear_dw → f32[32,32]
-            var g248 = Kernels.SumTo(g243, 32L); // %248 sum_to → f32[32]
-            Kernels.Free(g243);
-
-            // encoder.layer.0 (EncoderLayer.cs:21)
-            var g249 = g245.reshape(2L, 16L, 4L, 8L); // %249 reshape → f32[2,16,4,8]
-            Kernels.Free(g245);
-            var g250 = g249.permute(0L, 2L, 1L, 3L); // %250 permute → f32[2,4,16,8]
-            Kernels.Free(g249);
-            var g252 = Kernels.MatMul(g250, g251, transB: true); // %252 matmul → f32[2,4,16,16]
-            var g254 = g253.transpose(2, 3); // %254 transpose → f32[2,4,16,16]
-            var g255 = Kernels.MatMul(g254, g250, transB: false); // %255 matmul → f32[2,4,16,8]
-            Kernels.Free(g254, g250);
-            var g260 = Kernels.SoftmaxGrad(g252, g258, g256, 0.35355339059327373); // %260 gated_softmax_grad → f32[2,4,16,16]
-            Kernels.Free(g252);
-            var g262 = Kernels.MatMul(g260, g261, transB: false); // %262 matmul → f32[2,4,16,8]
-            var g263 = g260.transpose(2, 3); // %263 transpose → f32[2,4,16,16]
-            Kernels.Free(g260);
-            var g265 = Kernels.MatMul(g263, g264, transB: false); // %265 matmul → f32[2,4,16,8]
-            Kernels.Free(g263);
-            var g266 = g255.permute(0L, 2L, 1L, 3L); // %266 permute → f32[2,16,4,8]
-            Kernels.Free(g255);
-            var g267 = g266.reshape(2L, 16L, 32L); // %267 reshape → f32[2,16,32]
-            Kernels.Free(g266);
-            var g268 = g265.permute(0L, 2L, 1L, 3L); // %268 permute → f32[2,16,4,8]
-            Kernels.Free(g265);
-            var g269 = g268.reshape(2L, 16L, 32L); // %269 reshape → f32[2,16,32]
-            Kernels.Free(g268);
-            var g270 = g262.permute(0L, 2L, 1L, 3L); // %270 permute → f32[2,16,4,8]
-            Kernels.Free(g262);
-            var g271 = g270.reshape(2L, 16L, 32L); // %271 reshape → f32[2,16,32]
-            Kernels.Free(g270);
-
-            // encoder.layer.0.attention.self.qkv (EncoderLayer.cs:18)
-            var g276 = torch.cat(new[] { g271, g269, g267 }, 2); // %276 concat → f32[2,16,96]
-            Kernels.Free(g271, g269, g267);
-            var g278 = Kernels.MatMul(g276, g277, transB: false); // %278 matmul → f32[2,16,32]
-            var g280 = Kernels.LinearWeightGrad(g276, g279); // %280 linear_dw → f32[96,32]
-            var g281 = Kernels.SumTo(g276, 96L); // %281 sum_to → f32[96]
-            Kernels.Free(g276);
-
-            // embeddings.LayerNorm (TinyEncoder.cs:23)
-            var g282 = torch.add(g239, g278); // %282 add → f32[2,16,32]
-            Kernels.Free(g239, g278);
-            var g285 = Kernels.LayerNormInputGrad(g282, g283, g284, 1E-12); // %285 layer_norm_dx → f32[2,16,32]
-            var g286 = Kernels.LayerNormWeightGrad(g282, g283, 1E-12); // %286 layer_norm_dw → f32[32]
-            var g287 = Kernels.SumTo(g282, 32L); // %287 sum_to → f32[32]
-            Kernels.Free(g282);
-
-            // TinyEncoder.cs:23
-            var g288 = Kernels.SumTo(g285, 16L, 32L); // %288 sum_to → f32[16,32]
-
-            // TinyEncoder.cs:22
-            var g289 = Kernels.RowsGrad(g288, 16); // %289 rows_grad → f32[16,32]
-            Kernels.Free(g288);
-
-            // TinyEncoder.cs:21
-            var g291 = Kernels.EmbeddingGrad(g285, g290, 2); // %291 embedding_grad → f32[2,32]
-
-            // TinyEncoder.cs:20
-            var g293 = Kernels.EmbeddingGrad(g285, g292, 100); // %293 embedding_grad → f32[100,32]
-            Kernels.Free(g285);
-
-            return new List<Tensor> { null!, null!, null!, g293.MoveToOuterDisposeScope(), g291.MoveToOuterDisposeScope(), g289.MoveToOuterDisposeScope(), g286.MoveToOuterDisposeScope(), g287.MoveToOuterDisposeScope(), g280.MoveToOuterDisposeScope(), g281.MoveToOuterDisposeScope(), g247.MoveToOuterDisposeScope(), g248.MoveToOuterDisposeScope(), g240.MoveToOuterDisposeScope(), g241.MoveToOuterDisposeScope(), g234.MoveToOuterDisposeScope(), g235.MoveToOuterDisposeScope(), g227.MoveToOuterDisposeScope(), g228.MoveToOuterDisposeScope(), g220.MoveToOuterDisposeScope(), g221.MoveToOuterDisposeScope(), g214.MoveToOuterDisposeScope(), g215.MoveToOuterDisposeScope(), g181.MoveToOuterDisposeScope(), g182.MoveToOuterDisposeScope(), g174.MoveToOuterDisposeScope(), g175.MoveToOuterDisposeScope(), g168.MoveToOuterDisposeScope(), g169.MoveToOuterDisposeScope(), g161.MoveToOuterDisposeScope(), g162.MoveToOuterDisposeScope(), g154.MoveToOuterDisposeScope(), g155.MoveToOuterDisposeScope(), g148.MoveToOuterDisposeScope(), g149.MoveToOuterDisposeScope(), g139.MoveToOuterDisposeScope(), g140.MoveToOuterDisposeScope() };
-        }
-    }
-
-    private const string LoweredIr = """
+    private static ReadOnlySpan<byte> LoweredIr => """
         graph tiny_encoder
           %0 = input {name="inputIds"} : i64[batch,seq]  # @ TinyEncoder.cs:16
           %1 = input {name="tokenTypes"} : i64[batch,seq]  # @ TinyEncoder.cs:17
@@ -1851,9 +1106,9 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
           %120 = param {init="zeros", name="classifier.bias"} : f32[2]  # @ TinyEncoder.cs:27
           %121 = add(%119, %120) : f32[batch,2]  # classifier @ TinyEncoder.cs:27
           return %121
-        """;
+        """u8;
 
-    private const string OptimizedIr = """
+    private static ReadOnlySpan<byte> OptimizedIr => """
         graph tiny_encoder
           %0 = input {name="inputIds"} : i64[batch,seq]  # @ TinyEncoder.cs:16
           %1 = input {name="tokenTypes"} : i64[batch,seq]  # @ TinyEncoder.cs:17
@@ -1944,9 +1199,9 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
           %120 = param {init="zeros", name="classifier.bias"} : f32[2]  # @ TinyEncoder.cs:27
           %121 = linear(%117, %118, %120) : f32[batch,2]  # classifier @ TinyEncoder.cs:27
           return %121
-        """;
+        """u8;
 
-    private const string TrainingIr = """
+    private static ReadOnlySpan<byte> TrainingIr => """
         graph tiny_encoder
           %0 = input {name="inputIds"} : i64[batch,seq]  # @ TinyEncoder.cs:16
           %1 = input {name="tokenTypes"} : i64[batch,seq]  # @ TinyEncoder.cs:17
@@ -2058,9 +1313,9 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
           %120 = param {init="zeros", name="classifier.bias"} : f32[2]  # @ TinyEncoder.cs:27
           %121 = linear(%117, %118, %120) : f32[batch,2]  # classifier @ TinyEncoder.cs:27
           return %121
-        """;
+        """u8;
 
-    private const string BackwardIr = """
+    private static ReadOnlySpan<byte> BackwardIr => """
         graph tiny_encoder.backward
           %135 = grad_output {index=0} : f32[batch,2]  # classifier @ TinyEncoder.cs:27
           %136 = saved {ref=118} : f32[2,32]  # @ TinyEncoder.cs:27
@@ -2210,10 +1465,13 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
           %292 = saved {ref=0} : i64[batch,seq]  # @ TinyEncoder.cs:16
           %293 = embedding_grad(%285, %292) {rows=100} : f32[100,32]  # @ TinyEncoder.cs:20
           return %293, %291, %289, %286, %287, %280, %281, %247, %248, %240, %241, %234, %235, %227, %228, %220, %221, %214, %215, %181, %182, %174, %175, %168, %169, %161, %162, %154, %155, %148, %149, %139, %140
-        """;
+        """u8;
 
     /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
-    public const string SymbolJson = """
+    public static string SymbolJson => System.Text.Encoding.UTF8.GetString(SymbolJsonUtf8);
+
+    // The graph texts are UTF-8 data (a u8 literal is stored once, as bytes; a const string twice, as UTF-16).
+    private static ReadOnlySpan<byte> SymbolJsonUtf8 => """
         {
           "format": "graphcompiler-symbol",
           "version": 1,
@@ -2313,5 +1571,5 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
           ],
           "heads": [{"name": "output0", "node": 121}]
         }
-        """;
+        """u8;
 }
