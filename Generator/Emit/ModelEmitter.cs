@@ -105,10 +105,10 @@ namespace GraphCompiler.Generator.Emit
                 ["InputArgs"] = string.Join(", ", inputs.Select(i => inputNames[i.Id])),
                 ["BatchExpr"] = $"{inputNames[batchInput.Id]}.shape.Length > {batchInput.Type.Shape.Items.IndexOf(Dim.Batch)} ? {inputNames[batchInput.Id]}.shape[{batchInput.Type.Shape.Items.IndexOf(Dim.Batch)}] : -1",
                 ["SeqExpr"] = seqInput is null ? "0L" : $"{inputNames[seqInput.Id]}.shape.Length > {seqInput.Type.Shape.Items.IndexOf(Dim.Seq)} ? {inputNames[seqInput.Id]}.shape[{seqInput.Type.Shape.Items.IndexOf(Dim.Seq)}] : -1",
-                ["LoweredIr"] = VerbatimString(IrText.Print(lowered)),
-                ["TrainingIr"] = VerbatimString(IrText.Print(training)),
-                ["BackwardIr"] = VerbatimString(IrText.Print(backward.Graph)),
-                ["OptimizedIr"] = VerbatimString(IrText.Print(optimized)),
+                ["LoweredIr"] = Packed(IrText.Print(lowered)),
+                ["TrainingIr"] = Packed(IrText.Print(training)),
+                ["BackwardIr"] = Packed(IrText.Print(backward.Graph)),
+                ["OptimizedIr"] = Packed(IrText.Print(optimized)),
                 ["SymbolJson"] = RawString(SymbolWriter.Write(optimized, info.ModelName, Precision(parameters), shapeBuckets, HeadNames(model, outputs.Count))),
             };
 
@@ -147,8 +147,8 @@ namespace GraphCompiler.Generator.Emit
 
             var (calibration, int8, gemms) = (quantized.Calibration, quantized.Int8, quantized.Gemms);
             data["Slots"] = gemms.Select(g => $"new(\"{Escape(g.Slot)}\", \"{g.Kind}\", \"{Escape(g.WeightName)}\", {g.InFeatures}, {g.OutFeatures})").ToList();
-            data["CalibrationIr"] = VerbatimString(IrText.Print(calibration));
-            data["Int8Ir"] = VerbatimString(IrText.Print(int8));
+            data["CalibrationIr"] = Packed(IrText.Print(calibration));
+            data["Int8Ir"] = Packed(IrText.Print(int8));
             data["Int8Passes"] = PassPipeline.Names(PassPipeline.Int8);
             data["ObservedLines"] = BucketBody(calibration, name);
 
@@ -435,11 +435,9 @@ namespace GraphCompiler.Generator.Emit
 
         private static string Escape(string text) => text.Replace("\\", "\\\\").Replace("\"", "\\\"");
 
-        private static string VerbatimString(string text)
-        {
-            // A raw string literal keeps the IR readable in the generated file.
-            return "\"\"\"\n" + string.Join("\n", text.TrimEnd('\n').Split('\n').Select(l => "        " + l)) + "\n        \"\"\"";
-        }
+        /// <summary>An IR text as a packed u8 literal (<see cref="TextPacker"/>): the texts are thousands of lines a
+        /// stage, read through IrText(stage) or --dump-ir rather than here.</summary>
+        private static string Packed(string text) => "\"" + TextPacker.Pack(text.TrimEnd('\n')) + "\"";
 
         /// <summary>A raw string literal of any text: its delimiter is one quote longer than the longest run of quotes
         /// inside.</summary>

@@ -54,7 +54,7 @@ public sealed partial class MlpModule : nn.Module<Tensor, Tensor>, IGraphModule
 
     /// <summary>The Graph IR as lowered, after the inference passes, as the training forward, and its generated backward;
     /// for a [Quantize] model also the calibration and int8 graphs (empty strings otherwise).</summary>
-    public static string IrText(IrStage stage) => System.Text.Encoding.UTF8.GetString(stage switch
+    public static string IrText(IrStage stage) => PackedText.Unpack(stage switch
     {
         IrStage.Lowered => LoweredIr,
         IrStage.Training => TrainingIr,
@@ -205,63 +205,14 @@ public sealed partial class MlpModule : nn.Module<Tensor, Tensor>, IGraphModule
         }
     }
 
-    private static ReadOnlySpan<byte> LoweredIr => """
-        graph mlp
-          %0 = input {name="x"} : f32[batch,seq,16]  # @ Mlp.cs:11
-          %1 = param {init="normal", name="fc1.weight"} : f32[32,16]  # @ Mlp.cs:12
-          %2 = matmul(%0, %1) {transB=true} : f32[batch,seq,32]  # fc1 @ Mlp.cs:12
-          %3 = param {init="zeros", name="fc1.bias"} : f32[32]  # @ Mlp.cs:12
-          %4 = add(%2, %3) : f32[batch,seq,32]  # fc1 @ Mlp.cs:12
-          %5 = gelu(%4) : f32[batch,seq,32]  # @ Mlp.cs:12
-          %6 = param {init="normal", name="fc2.weight"} : f32[4,32]  # @ Mlp.cs:12
-          %7 = matmul(%5, %6) {transB=true} : f32[batch,seq,4]  # fc2 @ Mlp.cs:12
-          %8 = param {init="zeros", name="fc2.bias"} : f32[4]  # @ Mlp.cs:12
-          %9 = add(%7, %8) : f32[batch,seq,4]  # fc2 @ Mlp.cs:12
-          return %9
-        """u8;
+    // The IR texts, packed (PackedText.Unpack reads them; IrText(stage) prints them).
+    private static ReadOnlySpan<byte> LoweredIr => "Q2dyYXBoIG1scAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMltiYXRjaCxzZXEsMTZdICAjIEAgTWxwLmNzOjExgDsZMSA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCSglmYzEud2VpZ2h0hVMBMzKOTAAygEweMiA9IG1hdG11bCglMCwgJTEpIHt0cmFuc0I9dHJ1ZY6TAQEzMoFHAmZjMYxLADOMlwEEemVyb3OJlgEDYmlhc4eUAZCRAQ40ID0gYWRkKCUyLCAlMymngAEKNSA9IGdlbHUoJTSVN4szADadygIAMozKAgA0k0sAN4fJAgQ1LCAlNpzJAgA0g8gBADKMSgA4nMgCADKKyAKCSYtFADmExwIENywgJTiOkAKUfghyZXR1cm4gJTk="u8;
 
-    private static ReadOnlySpan<byte> OptimizedIr => """
-        graph mlp
-          %0 = input {name="x"} : f32[batch,seq,16]  # @ Mlp.cs:11
-          %1 = param {init="normal", name="fc1.weight"} : f32[32,16]  # @ Mlp.cs:12
-          %3 = param {init="zeros", name="fc1.bias"} : f32[32]  # @ Mlp.cs:12
-          %5 = linear_gelu(%0, %1, %3) : f32[batch,seq,32]  # fc1 @ Mlp.cs:12
-          %6 = param {init="normal", name="fc2.weight"} : f32[4,32]  # @ Mlp.cs:12
-          %8 = param {init="zeros", name="fc2.bias"} : f32[4]  # @ Mlp.cs:12
-          %9 = linear(%5, %6, %8) : f32[batch,seq,4]  # fc2 @ Mlp.cs:12
-          return %9
-        """u8;
+    private static ReadOnlySpan<byte> OptimizedIr => "Q2dyYXBoIG1scAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMltiYXRjaCxzZXEsMTZdICAjIEAgTWxwLmNzOjExgDsZMSA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCSglmYzEud2VpZ2h0hVMBMzKOTAAygEwAM4xMBHplcm9ziUsDYmlhc4dJkEYaNSA9IGxpbmVhcl9nZWx1KCUwLCAlMSwgJTMpjdQBg0ICZmMxjEYANp3YAQAyjNgBADSET4tLADic1wEAMorXAQA0kEUAOYXWAQooJTUsICU2LCAlOI7RAYI8AmZjMotACHJldHVybiAlOQ=="u8;
 
-    private static ReadOnlySpan<byte> TrainingIr => """
-        graph mlp
-          %0 = input {name="x"} : f32[batch,seq,16]  # @ Mlp.cs:11
-          %1 = param {init="normal", name="fc1.weight"} : f32[32,16]  # @ Mlp.cs:12
-          %3 = param {init="zeros", name="fc1.bias"} : f32[32]  # @ Mlp.cs:12
-          %4 = linear(%0, %1, %3) : f32[batch,seq,32]  # fc1 @ Mlp.cs:12
-          %5 = gelu(%4) : f32[batch,seq,32]  # @ Mlp.cs:12
-          %6 = param {init="normal", name="fc2.weight"} : f32[4,32]  # @ Mlp.cs:12
-          %8 = param {init="zeros", name="fc2.bias"} : f32[4]  # @ Mlp.cs:12
-          %9 = linear(%5, %6, %8) : f32[batch,seq,4]  # fc2 @ Mlp.cs:12
-          return %9
-        """u8;
+    private static ReadOnlySpan<byte> TrainingIr => "Q2dyYXBoIG1scAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMltiYXRjaCxzZXEsMTZdICAjIEAgTWxwLmNzOjExgDsZMSA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCSglmYzEud2VpZ2h0hVMBMzKOTAAygEwAM4xMBHplcm9ziUsDYmlhc4dJkEYVNCA9IGxpbmVhciglMCwgJTEsICUzKY3PAYM9AmZjMYxBCjUgPSBnZWx1KCU0lTeLMwA2nYYCADKMhgIANJNLADichQIAMoqFAgA0kEUAOYeEAgg1LCAlNiwgJTiOzQGCPAJmYzKLQAhyZXR1cm4gJTk="u8;
 
-    private static ReadOnlySpan<byte> BackwardIr => """
-        graph mlp.backward
-          %10 = grad_output {index=0} : f32[batch,seq,4]  # fc2 @ Mlp.cs:12
-          %11 = saved {ref=6} : f32[4,32]  # @ Mlp.cs:12
-          %12 = matmul(%10, %11) {transB=false} : f32[batch,seq,32]  # fc2 @ Mlp.cs:12
-          %13 = saved {ref=5} : f32[batch,seq,32]  # @ Mlp.cs:12
-          %14 = linear_dw(%10, %13) : f32[4,32]  # fc2 @ Mlp.cs:12
-          %15 = sum_to(%10) {shape=[4]} : f32[4]  # fc2 @ Mlp.cs:12
-          %16 = saved {ref=4} : f32[batch,seq,32]  # fc1 @ Mlp.cs:12
-          %17 = gelu_grad(%12, %16) : f32[batch,seq,32]  # @ Mlp.cs:12
-          %18 = saved {ref=1} : f32[32,16]  # @ Mlp.cs:12
-          %19 = matmul(%17, %18) {transB=false} : f32[batch,seq,16]  # fc1 @ Mlp.cs:12
-          %20 = saved {ref=0} : f32[batch,seq,16]  # @ Mlp.cs:11
-          %21 = linear_dw(%17, %20) : f32[32,16]  # fc1 @ Mlp.cs:12
-          %22 = sum_to(%17) {shape=[32]} : f32[32]  # fc1 @ Mlp.cs:12
-          return %19, %21, %22, %14, %15
-        """u8;
+    private static ReadOnlySpan<byte> BackwardIr => "VWdyYXBoIG1scC5iYWNrd2FyZAogICUxMCA9IGdyYWRfb3V0cHV0IHtpbmRleD0wfSA6IGYzMltiYXRjaCxzZXEsNF0gICMgZmMyIEAgTWxwLmNzOjEygUQPMSA9IHNhdmVkIHtyZWY9NoQ8AzQsMzKBNYwxDjIgPSBtYXRtdWwoJTEwLIBDDikge3RyYW5zQj1mYWxzZY5/g0uQgAEAM4qAAQA1lT2MOQw0ID0gbGluZWFyX2R3hIsBATMpjL8BkHQANYB0BHVtX3RvgDgLKSB7c2hhcGU9WzRdhf4BlTwANoqwAQA0l+0BADGNPQA3gLEDA2VsdV+AtgMDKCUxMoC0AQA2hLQBnfMBADiKfAAxhHwEMzIsMTaRMgA5iK0DADeAbgA4na0Dg0uPwAEAMoDxBIeBAY/pBI2IAQAxgTmA5gSIrQOAiwEBMjCE+QGGwAGQdYDxBIWuAwA3hq4DATMyha8DlfMCBXJldHVyboCJAoBxADGABYH0AgA0gAUANQ=="u8;
 
     /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
     public static string SymbolJson => System.Text.Encoding.UTF8.GetString(SymbolJsonUtf8);

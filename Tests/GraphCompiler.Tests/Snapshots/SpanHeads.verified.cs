@@ -56,7 +56,7 @@ public sealed partial class SpanHeadsModule : nn.Module<Tensor, (Tensor, Tensor)
 
     /// <summary>The Graph IR as lowered, after the inference passes, as the training forward, and its generated backward;
     /// for a [Quantize] model also the calibration and int8 graphs (empty strings otherwise).</summary>
-    public static string IrText(IrStage stage) => System.Text.Encoding.UTF8.GetString(stage switch
+    public static string IrText(IrStage stage) => PackedText.Unpack(stage switch
     {
         IrStage.Lowered => LoweredIr,
         IrStage.Training => TrainingIr,
@@ -224,73 +224,14 @@ public sealed partial class SpanHeadsModule : nn.Module<Tensor, (Tensor, Tensor)
         }
     }
 
-    private static ReadOnlySpan<byte> LoweredIr => """
-        graph span_heads
-          %0 = input {name="x"} : f32[batch,seq,16]  # @ SpanHeads.cs:11
-          %1 = param {init="normal", name="dense.weight"} : f32[16,16]  # @ SpanHeads.cs:13
-          %2 = matmul(%0, %1) {transB=true} : f32[batch,seq,16]  # dense @ SpanHeads.cs:13
-          %3 = param {init="zeros", name="dense.bias"} : f32[16]  # @ SpanHeads.cs:13
-          %4 = add(%2, %3) : f32[batch,seq,16]  # dense @ SpanHeads.cs:13
-          %5 = gelu(%4) : f32[batch,seq,16]  # @ SpanHeads.cs:13
-          %6 = param {init="normal", name="qa.start.weight"} : f32[1,16]  # @ SpanHeads.cs:14
-          %7 = matmul(%5, %6) {transB=true} : f32[batch,seq,1]  # qa.start @ SpanHeads.cs:14
-          %8 = param {init="zeros", name="qa.start.bias"} : f32[1]  # @ SpanHeads.cs:14
-          %9 = add(%7, %8) : f32[batch,seq,1]  # qa.start @ SpanHeads.cs:14
-          %10 = param {init="normal", name="qa.end.weight"} : f32[1,16]  # @ SpanHeads.cs:15
-          %11 = matmul(%5, %10) {transB=true} : f32[batch,seq,1]  # qa.end @ SpanHeads.cs:15
-          %12 = param {init="zeros", name="qa.end.bias"} : f32[1]  # @ SpanHeads.cs:15
-          %13 = add(%11, %12) : f32[batch,seq,1]  # qa.end @ SpanHeads.cs:15
-          return %9, %13
-        """u8;
+    // The IR texts, packed (PackedText.Unpack reads them; IrText(stage) prints them).
+    private static ReadOnlySpan<byte> LoweredIr => "RmdyYXBoIHNwYW5faGVhZHMKICAlMCA9IGlucHV0IHtuYW1lPSJ4In0gOiBmMzJbYmF0Y2gsc2VxLDE2XSAgIyBAIFNwYW5IgDsFLmNzOjExgEEZMSA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCUAtkZW5zZS53ZWlnaHSFWwExNpRUADOAVB4yID0gbWF0bXVsKCUwLCAlMSkge3RyYW5zQj10cnVllaEBgWySUwAzjKcBBHplcm9zi6YBA2JpYXOHpAGWoQEONCA9IGFkZCglMiwgJTMpr5ABCjUgPSBnZWx1KCU0lT+ROQA2m/ACB3FhLnN0YXJ0jfMClFYANIBWADeH8gIENSwgJTad8gKBTIRtklUAOJr0AoWqAYr3ApalAQA5hPYCBDcsICU4j7cCn5QBADGA8QWbwAICZW5kpb4CADWBVYCFBoi/AgExMKXAAgJlbmSTVYCGBpq/AoCpAZ+9AoJPgIIGgb4CATExgKIBADKXwAKUlAEIcmV0dXJuICU5gEEAMw=="u8;
 
-    private static ReadOnlySpan<byte> OptimizedIr => """
-        graph span_heads
-          %0 = input {name="x"} : f32[batch,seq,16]  # @ SpanHeads.cs:11
-          %1 = param {init="normal", name="dense.weight"} : f32[16,16]  # @ SpanHeads.cs:13
-          %3 = param {init="zeros", name="dense.bias"} : f32[16]  # @ SpanHeads.cs:13
-          %5 = linear_gelu(%0, %1, %3) : f32[batch,seq,16]  # dense @ SpanHeads.cs:13
-          %14 = param {init="normal", name="qa.start_end.weight", packs="qa.start.weight,qa.end.weight", sizes=[1,1]} : f32[2,16]  # @ SpanHeads.cs:14
-          %15 = param {init="zeros", name="qa.start_end.bias", packs="qa.start.bias,qa.end.bias", sizes=[1,1]} : f32[2]  # @ SpanHeads.cs:14
-          %16 = linear(%5, %14, %15) : f32[batch,seq,2]  # qa.qkv @ SpanHeads.cs:14
-          %9 = slice(%16) {dim=-1, end=1, start=0} : f32[batch,seq,1]  # qa.start @ SpanHeads.cs:14
-          %13 = slice(%16) {dim=-1, end=2, start=1} : f32[batch,seq,1]  # qa.end @ SpanHeads.cs:15
-          return %9, %13
-        """u8;
+    private static ReadOnlySpan<byte> OptimizedIr => "RmdyYXBoIHNwYW5faGVhZHMKICAlMCA9IGlucHV0IHtuYW1lPSJ4In0gOiBmMzJbYmF0Y2gsc2VxLDE2XSAgIyBAIFNwYW5IgDsFLmNzOjExgEEZMSA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCUAtkZW5zZS53ZWlnaHSFWwExNpRUADOAVAAzjFQEemVyb3OLUwNiaWFzh1GWTho1ID0gbGluZWFyX2dlbHUoJTAsICUxLCAlMymU6gGBYpJOATE0m/EBC3FhLnN0YXJ0X2VuZIT4AQYsIHBhY2tzhh2DGQMscWEuiScKc2l6ZXM9WzEsMV2E2wEAMpSrAgA0gY8BgN4Bl6wCiY4BgbMCjowBgBeEigGDI5CIAZeFAQA2heMCAiglNYDeAgA0gAUANY7gAoJFBXFhLnFrdpJMHjkgPSBzbGljZSglMTYpIHtkaW09LTEsIGVuZD0xLCCBsgEBPTCPpAWEWoEik6gBgNkElF0AMoRdADGXXQJlbmSNWww1CiAgcmV0dXJuICU5gPgBADM="u8;
 
-    private static ReadOnlySpan<byte> TrainingIr => """
-        graph span_heads
-          %0 = input {name="x"} : f32[batch,seq,16]  # @ SpanHeads.cs:11
-          %1 = param {init="normal", name="dense.weight"} : f32[16,16]  # @ SpanHeads.cs:13
-          %3 = param {init="zeros", name="dense.bias"} : f32[16]  # @ SpanHeads.cs:13
-          %4 = linear(%0, %1, %3) : f32[batch,seq,16]  # dense @ SpanHeads.cs:13
-          %5 = gelu(%4) : f32[batch,seq,16]  # @ SpanHeads.cs:13
-          %14 = param {init="normal", name="qa.start_end.weight", packs="qa.start.weight,qa.end.weight", sizes=[1,1]} : f32[2,16]  # @ SpanHeads.cs:14
-          %15 = param {init="zeros", name="qa.start_end.bias", packs="qa.start.bias,qa.end.bias", sizes=[1,1]} : f32[2]  # @ SpanHeads.cs:14
-          %16 = linear(%5, %14, %15) : f32[batch,seq,2]  # qa.qkv @ SpanHeads.cs:14
-          %9 = slice(%16) {dim=-1, end=1, start=0} : f32[batch,seq,1]  # qa.start @ SpanHeads.cs:14
-          %13 = slice(%16) {dim=-1, end=2, start=1} : f32[batch,seq,1]  # qa.end @ SpanHeads.cs:15
-          return %9, %13
-        """u8;
+    private static ReadOnlySpan<byte> TrainingIr => "RmdyYXBoIHNwYW5faGVhZHMKICAlMCA9IGlucHV0IHtuYW1lPSJ4In0gOiBmMzJbYmF0Y2gsc2VxLDE2XSAgIyBAIFNwYW5IgDsFLmNzOjExgEEZMSA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCUAtkZW5zZS53ZWlnaHSFWwExNpRUADOAVAAzjFQEemVyb3OLUwNiaWFzh1GWThU0ID0gbGluZWFyKCUwLCAlMSwgJTMplOUBgV2SSQo1ID0gZ2VsdSglNJU/kTkAMYCDAZilAgtxYS5zdGFydF9lbmSErAIGLCBwYWNrc4YdgxkDLHFhLoknCnNpemVzPVsxLDFdhI8CADKUjwEANIGPAYDJAZfgAomOAYHnAo6MAYAXhIoBgyOQiAGXhQEANoeXAwA1gJcDADSABQA1jtoCgkUFcWEucWt2kkweOSA9IHNsaWNlKCUxNikge2RpbT0tMSwgZW5kPTEsIIGyAQE9MI/YBYRagSKTqAGAjQWUXQAyhF0AMZddAmVuZI1bDDUKICByZXR1cm4gJTmA+AEAMw=="u8;
 
-    private static ReadOnlySpan<byte> BackwardIr => """
-        graph span_heads.backward
-          %17 = grad_output {index=0} : f32[batch,seq,1]  # qa.start @ SpanHeads.cs:14
-          %18 = grad_output {index=1} : f32[batch,seq,1]  # qa.end @ SpanHeads.cs:15
-          %21 = concat(%17, %18) {dim=2} : f32[batch,seq,2]  # qa.qkv @ SpanHeads.cs:14
-          %22 = saved {ref=14} : f32[2,16]  # @ SpanHeads.cs:14
-          %23 = matmul(%21, %22) {transB=false} : f32[batch,seq,16]  # qa.qkv @ SpanHeads.cs:14
-          %24 = saved {ref=5} : f32[batch,seq,16]  # @ SpanHeads.cs:13
-          %25 = linear_dw(%21, %24) : f32[2,16]  # qa.qkv @ SpanHeads.cs:14
-          %26 = sum_to(%21) {shape=[2]} : f32[2]  # qa.qkv @ SpanHeads.cs:14
-          %27 = saved {ref=4} : f32[batch,seq,16]  # dense @ SpanHeads.cs:13
-          %28 = gelu_grad(%23, %27) : f32[batch,seq,16]  # @ SpanHeads.cs:13
-          %29 = saved {ref=1} : f32[16,16]  # @ SpanHeads.cs:13
-          %30 = matmul(%28, %29) {transB=false} : f32[batch,seq,16]  # dense @ SpanHeads.cs:13
-          %31 = saved {ref=0} : f32[batch,seq,16]  # @ SpanHeads.cs:11
-          %32 = linear_dw(%28, %31) : f32[16,16]  # dense @ SpanHeads.cs:13
-          %33 = sum_to(%28) {shape=[16]} : f32[16]  # dense @ SpanHeads.cs:13
-          return %30, %32, %33, %25, %26
-        """u8;
+    private static ReadOnlySpan<byte> BackwardIr => "XWdyYXBoIHNwYW5faGVhZHMuYmFja3dhcmQKICAlMTcgPSBncmFkX291dHB1dCB7aW5kZXg9MH0gOiBmMzJbYmF0Y2gsc2VxLDFdICAjIHFhLnN0YXJ0IEAgU3BhbkiBUgRjczoxNIFPADiSTwAxl08CZW5kjU0ANYBNDzIxID0gY29uY2F0KCUxNyyAXwcpIHtkaW09Mo5QADKEUAJxa3aSnQERMjIgPSBzYXZlZCB7cmVmPTE0hEYDMiwxNoE/kjgOMyA9IG1hdG11bCglMjEsgEoOKSB7dHJhbnNCPWZhbHNlj98BglGZkAEANIqQAQA1lUaMPwAzgT8MNSA9IGxpbmVhcl9kd4SaAQE0KYzUAZmDAQA2gIMBBHVtX3RvgEELKSB7c2hhcGU9WzJdhZwCnkWAxASHyAGF1wKNyAEEZGVuc2WTzgGBugQDZWx1X4C/BAMoJTIzgM4BADeEzgGjkwIAOYviA4SKAQExNpk4ATMwiOIDADiAegA5pOIDl9QBADOAwQWHjwGQ1QaSlgEAMYE/gLAFiOEDgJkBATMxhJMChtQBmIMBgLwFheEDgL8Gg+EDATE2heIDnUYFcmV0dXJugKcCgIEBADKABYGeAwA1gAUANg=="u8;
 
     /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
     public static string SymbolJson => System.Text.Encoding.UTF8.GetString(SymbolJsonUtf8);

@@ -56,7 +56,7 @@ public sealed partial class TwoBatchModule : nn.Module<Tensor, Tensor>, IGraphMo
 
     /// <summary>The Graph IR as lowered, after the inference passes, as the training forward, and its generated backward;
     /// for a [Quantize] model also the calibration and int8 graphs (empty strings otherwise).</summary>
-    public static string IrText(IrStage stage) => System.Text.Encoding.UTF8.GetString(stage switch
+    public static string IrText(IrStage stage) => PackedText.Unpack(stage switch
     {
         IrStage.Lowered => LoweredIr,
         IrStage.Training => TrainingIr,
@@ -239,80 +239,14 @@ public sealed partial class TwoBatchModule : nn.Module<Tensor, Tensor>, IGraphMo
         }
     }
 
-    private static ReadOnlySpan<byte> LoweredIr => """
-        graph two_batch
-          %0 = input {name="x"} : f32[batch,seq,16]  # @ TwoBatch.cs:12
-          %1 = param {init="normal", name="fc1.weight"} : f32[32,16]  # @ TwoBatch.cs:13
-          %2 = matmul(%0, %1) {transB=true} : f32[batch,seq,32]  # fc1 @ TwoBatch.cs:13
-          %3 = param {init="zeros", name="fc1.bias"} : f32[32]  # @ TwoBatch.cs:13
-          %4 = add(%2, %3) : f32[batch,seq,32]  # fc1 @ TwoBatch.cs:13
-          %5 = gelu(%4) : f32[batch,seq,32]  # @ TwoBatch.cs:13
-          %6 = param {init="normal", name="fc2.weight"} : f32[16,32]  # @ TwoBatch.cs:13
-          %7 = matmul(%5, %6) {transB=true} : f32[batch,seq,16]  # fc2 @ TwoBatch.cs:13
-          %8 = param {init="zeros", name="fc2.bias"} : f32[16]  # @ TwoBatch.cs:13
-          %9 = add(%7, %8) : f32[batch,seq,16]  # fc2 @ TwoBatch.cs:13
-          %10 = add(%0, %9) : f32[batch,seq,16]  # @ TwoBatch.cs:13
-          %11 = param {init="ones", name="norm.weight"} : f32[16]  # @ TwoBatch.cs:13
-          %12 = param {init="zeros", name="norm.bias"} : f32[16]  # @ TwoBatch.cs:13
-          %13 = layer_norm(%10, %11, %12) {eps=1E-12} : f32[batch,seq,16]  # norm @ TwoBatch.cs:13
-          return %13
-        """u8;
+    // The IR texts, packed (PackedText.Unpack reads them; IrText(stage) prints them).
+    private static ReadOnlySpan<byte> LoweredIr => "LWdyYXBoIHR3b19iYXRjaAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMluBJBEsc2VxLDE2XSAgIyBAIFR3b0KAFgUuY3M6MTKAQBkxID0gcGFyYW0ge2luaXQ9Im5vcm1hbCIsIIJPCWZjMS53ZWlnaHSFWAEzMpNRADOAUR4yID0gbWF0bXVsKCUwLCAlMSkge3RyYW5zQj10cnVljp0BATMygUwCZmMxkVAAM4yhAQR6ZXJvc4mgAQNiaWFzh54BlZsBDjQgPSBhZGQoJTIsICUzKayKAQo1ID0gZ2VsdSglNJU8kDgANp3jAgAyjOMCATE2mFEAN4fjAgQ1LCAlNpzjAoOvAwJmYzKRUAA4nOMCADKK4wKX/gMAOYTjAgQ3LCAlOI6nApuKAQAxgM8FgUCAuwQAOZVAkTyNywUCb25lhsYBgPUCjucClk6AyAWXlQKBT6SWAgAxgMUFBWxheWVyX4A4AiglMYGaBgAxgAUMMikge2Vwcz0xRS0xMpW7A4A3kFsFcmV0dXJugGI="u8;
 
-    private static ReadOnlySpan<byte> OptimizedIr => """
-        graph two_batch
-          %0 = input {name="x"} : f32[batch,seq,16]  # @ TwoBatch.cs:12
-          %1 = param {init="normal", name="fc1.weight"} : f32[32,16]  # @ TwoBatch.cs:13
-          %3 = param {init="zeros", name="fc1.bias"} : f32[32]  # @ TwoBatch.cs:13
-          %5 = linear_gelu(%0, %1, %3) : f32[batch,seq,32]  # fc1 @ TwoBatch.cs:13
-          %6 = param {init="normal", name="fc2.weight"} : f32[16,32]  # @ TwoBatch.cs:13
-          %8 = param {init="zeros", name="fc2.bias"} : f32[16]  # @ TwoBatch.cs:13
-          %9 = linear(%5, %6, %8) : f32[batch,seq,16]  # fc2 @ TwoBatch.cs:13
-          %11 = param {init="ones", name="norm.weight"} : f32[16]  # @ TwoBatch.cs:13
-          %12 = param {init="zeros", name="norm.bias"} : f32[16]  # @ TwoBatch.cs:13
-          %13 = add_layer_norm(%0, %9, %11, %12) {eps=1E-12} : f32[batch,seq,16]  # norm @ TwoBatch.cs:13
-          return %13
-        """u8;
+    private static ReadOnlySpan<byte> OptimizedIr => "LWdyYXBoIHR3b19iYXRjaAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMluBJBEsc2VxLDE2XSAgIyBAIFR3b0KAFgUuY3M6MTKAQBkxID0gcGFyYW0ge2luaXQ9Im5vcm1hbCIsIIJPCWZjMS53ZWlnaHSFWAEzMpNRADOAUQAzjFEEemVyb3OJUANiaWFzh06VSxo1ID0gbGluZWFyX2dlbHUoJTAsICUxLCAlMymN4wGDRwJmYzGRSwA2necBADKM5wEBMTaEVZBRADic5wEAMornAZeyAgA5hecBCiglNSwgJTYsICU4juIBg0ICZmMykUYAMY3KAwJvbmWGkQGA8AGO4gGVlAEBMTKa4AGBT6ThAQAxgJQECWFkZF9sYXllcl+APILMAwA5gNADgNEDDTEyKSB7ZXBzPTFFLTEylcEFgDqQYgVyZXR1cm6AaQ=="u8;
 
-    private static ReadOnlySpan<byte> TrainingIr => """
-        graph two_batch
-          %0 = input {name="x"} : f32[batch,seq,16]  # @ TwoBatch.cs:12
-          %1 = param {init="normal", name="fc1.weight"} : f32[32,16]  # @ TwoBatch.cs:13
-          %3 = param {init="zeros", name="fc1.bias"} : f32[32]  # @ TwoBatch.cs:13
-          %4 = linear(%0, %1, %3) : f32[batch,seq,32]  # fc1 @ TwoBatch.cs:13
-          %5 = gelu(%4) : f32[batch,seq,32]  # @ TwoBatch.cs:13
-          %6 = param {init="normal", name="fc2.weight"} : f32[16,32]  # @ TwoBatch.cs:13
-          %8 = param {init="zeros", name="fc2.bias"} : f32[16]  # @ TwoBatch.cs:13
-          %9 = linear(%5, %6, %8) : f32[batch,seq,16]  # fc2 @ TwoBatch.cs:13
-          %10 = add(%0, %9) : f32[batch,seq,16]  # @ TwoBatch.cs:13
-          %11 = param {init="ones", name="norm.weight"} : f32[16]  # @ TwoBatch.cs:13
-          %12 = param {init="zeros", name="norm.bias"} : f32[16]  # @ TwoBatch.cs:13
-          %13 = layer_norm(%10, %11, %12) {eps=1E-12} : f32[batch,seq,16]  # norm @ TwoBatch.cs:13
-          return %13
-        """u8;
+    private static ReadOnlySpan<byte> TrainingIr => "LWdyYXBoIHR3b19iYXRjaAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMluBJBEsc2VxLDE2XSAgIyBAIFR3b0KAFgUuY3M6MTKAQBkxID0gcGFyYW0ge2luaXQ9Im5vcm1hbCIsIIJPCWZjMS53ZWlnaHSFWAEzMpNRADOAUQAzjFEEemVyb3OJUANiaWFzh06VSxU0ID0gbGluZWFyKCUwLCAlMSwgJTMpjd4Bg0ICZmMxkUYKNSA9IGdlbHUoJTSVPJA4ADadmgIAMoyaAgExNphRADicmgIAMoqaApflAgA5h5oCCDUsICU2LCAlOI7eAYNCAmZjMpFGADGAvQQCYWRkgt4CADmVQJE8jbkEAm9uZYbNAYCsAo6eApZOADKanAKBT6SdAgAxgIMFBWxheWVyX4A4AiglMYG9BIC+BA0xMikge2Vwcz0xRS0xMpWpBoA3kFsFcmV0dXJugGI="u8;
 
-    private static ReadOnlySpan<byte> BackwardIr => """
-        graph two_batch.backward
-          %14 = grad_output {index=0} : f32[batch,seq,16]  # norm @ TwoBatch.cs:13
-          %15 = saved {ref=10} : f32[batch,seq,16]  # @ TwoBatch.cs:13
-          %16 = saved {ref=11} : f32[16]  # @ TwoBatch.cs:13
-          %17 = layer_norm_dx(%14, %15, %16) {eps=1E-12} : f32[batch,seq,16]  # norm @ TwoBatch.cs:13
-          %18 = layer_norm_dw(%14, %15) {eps=1E-12} : f32[16]  # norm @ TwoBatch.cs:13
-          %19 = sum_to(%14) {shape=[16]} : f32[16]  # norm @ TwoBatch.cs:13
-          %20 = saved {ref=6} : f32[16,32]  # @ TwoBatch.cs:13
-          %21 = matmul(%17, %20) {transB=false} : f32[batch,seq,32]  # fc2 @ TwoBatch.cs:13
-          %22 = saved {ref=5} : f32[batch,seq,32]  # @ TwoBatch.cs:13
-          %23 = linear_dw(%17, %22) : f32[16,32]  # fc2 @ TwoBatch.cs:13
-          %24 = sum_to(%17) {shape=[16]} : f32[16]  # fc2 @ TwoBatch.cs:13
-          %25 = saved {ref=4} : f32[batch,seq,32]  # fc1 @ TwoBatch.cs:13
-          %26 = gelu_grad(%21, %25) : f32[batch,seq,32]  # @ TwoBatch.cs:13
-          %27 = saved {ref=1} : f32[32,16]  # @ TwoBatch.cs:13
-          %28 = matmul(%26, %27) {transB=false} : f32[batch,seq,16]  # fc1 @ TwoBatch.cs:13
-          %29 = saved {ref=0} : f32[batch,seq,16]  # @ TwoBatch.cs:12
-          %30 = linear_dw(%26, %29) : f32[32,16]  # fc1 @ TwoBatch.cs:13
-          %31 = sum_to(%26) {shape=[32]} : f32[32]  # fc1 @ TwoBatch.cs:13
-          %32 = add(%17, %28) : f32[batch,seq,16]  # @ TwoBatch.cs:12
-          return %32, %30, %31, %23, %24, %18, %19
-        """u8;
+    private static ReadOnlySpan<byte> BackwardIr => "PGdyYXBoIHR3b19iYXRjaC5iYWNrd2FyZAogICUxNCA9IGdyYWRfb3V0cHV0IHtpbmRleD0wfSA6IGYzMluBMxYsc2VxLDE2XSAgIyBub3JtIEAgVHdvQoFOBGNzOjEzgUsPNSA9IHNhdmVkIHtyZWY9MZZEkT8ANos/ADGEP5g1CTcgPSBsYXllcl+AmAEHX2R4KCUxNCyAjQGABQw2KSB7ZXBzPTFFLTEyr9IBADiLXgB3hV6QWZ1PADmA4gEEdW1fdG+ASAgpIHtzaGFwZT2AOaREATIwiqYCADaGOQIsMzKVqAIPMjEgPSBtYXRtdWwoJTE3LIBJDikge3RyYW5zQj1mYWxzZY6fAoNQAmZjMpJUADKKiwEANZVCkT4AM4DcAgRpbmVhcoLYAoGVAQEyKY3PAZV/gLoFhc4CADeYzgKVQ4uyBQA0l4QCADGSQoC1BQRnZWx1X4DEBgMoJTIxgMYBADWExgGiigKAxAWI+QWEhgEBMzKYsAYAMoCdBYTTAwEyNoB4gIUCmtMDhZECk88BgaIFhosBpcIHADKAPgAzgJwFh9MDgpUBADmEjQKGzwGUfwAzgKYFhNMDADKAvQeD0wMBMzKF0wObkQMAM4CVBQJhZGSE0QQAOI6LA5bCAQVyZXR1cm6ARQAsgM4BgAWB0AMAM4AFgfgHADiABQA5"u8;
 
     /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
     public static string SymbolJson => System.Text.Encoding.UTF8.GetString(SymbolJsonUtf8);
