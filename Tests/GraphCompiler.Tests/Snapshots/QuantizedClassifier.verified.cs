@@ -251,125 +251,12 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
         // QuantizedModels.cs:53
         var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
-        // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[batch,seq,96]
+        // encoder.layer.0 (QuantizedModels.cs:20)
+        var x62 = EncoderLayer(x13, p122, p123, x14, p40, p42, p46, p47, p49, p51, p54, p56, p60, p61, batch, seq); // %124…%62
 
-        // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
-        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
-
-        // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
-        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
-
-        // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
-        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
-        Kernels.Free(x124);
-
-        // encoder.layer.0 (QuantizedModels.cs:23)
-        var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
-        Kernels.Free(x27);
-        var x29 = x22.reshape(batch, seq, 4L, 8L); // %29 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[batch,4,seq,8]
-        Kernels.Free(x29);
-        var x31 = x26.reshape(batch, seq, 4L, 8L); // %31 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[batch,4,seq,8]
-        Kernels.Free(x31);
-        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[batch,4,seq,8]
-        Kernels.Free(x28, x30, x32);
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[batch,seq,4,8]
-        Kernels.Free(x37);
-        var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
-        Kernels.Free(x38);
-
-        // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
-        Kernels.Free(x39);
-
-        // encoder.layer.0 (QuantizedModels.cs:24)
-        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[batch,seq,32]
-        Kernels.Free(x43);
-
-        // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[batch,seq,32]
-        Kernels.Free(x13, x44);
-
-        // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[batch,seq,128]
-
-        // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
-        Kernels.Free(x53);
-
-        // encoder.layer.0 (QuantizedModels.cs:27)
-        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[batch,seq,32]
-        Kernels.Free(x57);
-
-        // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[batch,seq,32]
-        Kernels.Free(x48, x58);
-
-        // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-        var x127 = Kernels.Linear(x62, p125, p126); // %127 linear → f32[batch,seq,96]
-
-        // encoder.layer.1.attention.self.query (QuantizedModels.cs:20)
-        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[batch,seq,32]
-
-        // encoder.layer.1.attention.self.key (QuantizedModels.cs:21)
-        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[batch,seq,32]
-
-        // encoder.layer.1.attention.self.value (QuantizedModels.cs:22)
-        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[batch,seq,32]
-        Kernels.Free(x127);
-
-        // encoder.layer.1 (QuantizedModels.cs:23)
-        var x75 = x66.reshape(batch, seq, 4L, 8L); // %75 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[batch,4,seq,8]
-        Kernels.Free(x75);
-        var x77 = x70.reshape(batch, seq, 4L, 8L); // %77 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[batch,4,seq,8]
-        Kernels.Free(x77);
-        var x79 = x74.reshape(batch, seq, 4L, 8L); // %79 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[batch,4,seq,8]
-        Kernels.Free(x79);
-        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[batch,4,seq,8]
-        Kernels.Free(x76, x78, x80, x14);
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[batch,seq,4,8]
-        Kernels.Free(x85);
-        var x87 = x86.reshape(batch, seq, 32L); // %87 reshape → f32[batch,seq,32]
-        Kernels.Free(x86);
-
-        // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[batch,seq,32]
-        Kernels.Free(x87);
-
-        // encoder.layer.1 (QuantizedModels.cs:24)
-        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[batch,seq,32]
-        Kernels.Free(x91);
-
-        // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[batch,seq,32]
-        Kernels.Free(x62, x92);
-
-        // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-        var x101 = Kernels.LinearGelu(x96, p97, p99); // %101 linear_gelu → f32[batch,seq,128]
-
-        // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[batch,seq,32]
-        Kernels.Free(x101);
-
-        // encoder.layer.1 (QuantizedModels.cs:27)
-        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[batch,seq,32]
-        Kernels.Free(x105);
-
-        // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[batch,seq,32]
-        Kernels.Free(x96, x106);
+        // encoder.layer.1 (QuantizedModels.cs:20)
+        var x110 = EncoderLayer(x62, p125, p126, x14, p88, p90, p94, p95, p97, p99, p102, p104, p108, p109, batch, seq); // %127…%110
+        Kernels.Free(x14);
 
         // QuantizedModels.cs:55
         var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
@@ -464,155 +351,12 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
         // QuantizedModels.cs:53
         var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
-        // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-        var x131 = Kernels.Linear(x13, p122, p123); // %131 linear → f32[batch,seq,96]
+        // encoder.layer.0 (QuantizedModels.cs:20)
+        var (x28, x30, x32, x35, x122, x36, x39, x123, x45, x48, x52, x53, x124, x59, x62) = EncoderLayerTraining(x13, p122, p123, x14, p40, p42, p46, p47, p49, p51, p54, p56, p60, p61, batch, seq); // %131…%62
 
-        // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
-        var x18 = x131.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
-
-        // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
-        var x22 = x131.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
-
-        // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
-        var x26 = x131.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
-        Kernels.Free(x131);
-
-        // encoder.layer.0 (QuantizedModels.cs:23)
-        var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
-        Kernels.Free(x27);
-        var x29 = x22.reshape(batch, seq, 4L, 8L); // %29 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[batch,4,seq,8]
-        Kernels.Free(x29);
-        var x31 = x26.reshape(batch, seq, 4L, 8L); // %31 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[batch,4,seq,8]
-        Kernels.Free(x31);
-        var x33 = Kernels.MatMul(x28, x30, transB: true); // %33 matmul → f32[batch,4,seq,seq]
-        var x34 = torch.mul(x33, 0.35355339059327373); // %34 scale → f32[batch,4,seq,seq]
-        Kernels.Free(x33);
-        var x35 = Kernels.MaskedSoftmax(x34, x14); // %35 masked_softmax → f32[batch,4,seq,seq]
-        Kernels.Free(x34);
-        var x122 = Kernels.DropoutMask(x35, 0.1); // %122 dropout_mask → f32[batch,4,seq,seq]
-        var x36 = torch.mul(x35, x122); // %36 mul → f32[batch,4,seq,seq]
-        var x37 = Kernels.MatMul(x36, x32, transB: false); // %37 matmul → f32[batch,4,seq,8]
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[batch,seq,4,8]
-        Kernels.Free(x37);
-        var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
-        Kernels.Free(x38);
-
-        // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
-
-        // encoder.layer.0 (QuantizedModels.cs:24)
-        var x123 = Kernels.DropoutMask(x43, 0.1); // %123 dropout_mask → f32[batch,seq,32]
-        var x44 = torch.mul(x43, x123); // %44 mul → f32[batch,seq,32]
-        Kernels.Free(x43);
-
-        // encoder.layer.0 (QuantizedModels.cs:25)
-        var x45 = torch.add(x13, x44); // %45 add → f32[batch,seq,32]
-        Kernels.Free(x44);
-
-        // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x48 = Kernels.LayerNorm(x45, p46, p47, 1E-12); // %48 layer_norm → f32[batch,seq,32]
-
-        // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-        var x52 = Kernels.Linear(x48, p49, p51); // %52 linear → f32[batch,seq,128]
-
-        // encoder.layer.0 (QuantizedModels.cs:26)
-        var x53 = Kernels.Gelu(x52); // %53 gelu → f32[batch,seq,128]
-
-        // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
-
-        // encoder.layer.0 (QuantizedModels.cs:27)
-        var x124 = Kernels.DropoutMask(x57, 0.1); // %124 dropout_mask → f32[batch,seq,32]
-        var x58 = torch.mul(x57, x124); // %58 mul → f32[batch,seq,32]
-        Kernels.Free(x57);
-
-        // encoder.layer.0 (QuantizedModels.cs:28)
-        var x59 = torch.add(x48, x58); // %59 add → f32[batch,seq,32]
-        Kernels.Free(x58);
-
-        // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-        var x62 = Kernels.LayerNorm(x59, p60, p61, 1E-12); // %62 layer_norm → f32[batch,seq,32]
-
-        // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-        var x134 = Kernels.Linear(x62, p125, p126); // %134 linear → f32[batch,seq,96]
-
-        // encoder.layer.1.attention.self.query (QuantizedModels.cs:20)
-        var x66 = x134.narrow(-1, 0, 32); // %66 slice → f32[batch,seq,32]
-
-        // encoder.layer.1.attention.self.key (QuantizedModels.cs:21)
-        var x70 = x134.narrow(-1, 32, 32); // %70 slice → f32[batch,seq,32]
-
-        // encoder.layer.1.attention.self.value (QuantizedModels.cs:22)
-        var x74 = x134.narrow(-1, 64, 32); // %74 slice → f32[batch,seq,32]
-        Kernels.Free(x134);
-
-        // encoder.layer.1 (QuantizedModels.cs:23)
-        var x75 = x66.reshape(batch, seq, 4L, 8L); // %75 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[batch,4,seq,8]
-        Kernels.Free(x75);
-        var x77 = x70.reshape(batch, seq, 4L, 8L); // %77 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[batch,4,seq,8]
-        Kernels.Free(x77);
-        var x79 = x74.reshape(batch, seq, 4L, 8L); // %79 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[batch,4,seq,8]
-        Kernels.Free(x79);
-        var x81 = Kernels.MatMul(x76, x78, transB: true); // %81 matmul → f32[batch,4,seq,seq]
-        var x82 = torch.mul(x81, 0.35355339059327373); // %82 scale → f32[batch,4,seq,seq]
-        Kernels.Free(x81);
-        var x83 = Kernels.MaskedSoftmax(x82, x14); // %83 masked_softmax → f32[batch,4,seq,seq]
-        Kernels.Free(x82, x14);
-        var x125 = Kernels.DropoutMask(x83, 0.1); // %125 dropout_mask → f32[batch,4,seq,seq]
-        var x84 = torch.mul(x83, x125); // %84 mul → f32[batch,4,seq,seq]
-        var x85 = Kernels.MatMul(x84, x80, transB: false); // %85 matmul → f32[batch,4,seq,8]
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[batch,seq,4,8]
-        Kernels.Free(x85);
-        var x87 = x86.reshape(batch, seq, 32L); // %87 reshape → f32[batch,seq,32]
-        Kernels.Free(x86);
-
-        // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[batch,seq,32]
-
-        // encoder.layer.1 (QuantizedModels.cs:24)
-        var x126 = Kernels.DropoutMask(x91, 0.1); // %126 dropout_mask → f32[batch,seq,32]
-        var x92 = torch.mul(x91, x126); // %92 mul → f32[batch,seq,32]
-        Kernels.Free(x91);
-
-        // encoder.layer.1 (QuantizedModels.cs:25)
-        var x93 = torch.add(x62, x92); // %93 add → f32[batch,seq,32]
-        Kernels.Free(x92);
-
-        // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x96 = Kernels.LayerNorm(x93, p94, p95, 1E-12); // %96 layer_norm → f32[batch,seq,32]
-
-        // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-        var x100 = Kernels.Linear(x96, p97, p99); // %100 linear → f32[batch,seq,128]
-
-        // encoder.layer.1 (QuantizedModels.cs:26)
-        var x101 = Kernels.Gelu(x100); // %101 gelu → f32[batch,seq,128]
-
-        // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[batch,seq,32]
-
-        // encoder.layer.1 (QuantizedModels.cs:27)
-        var x127 = Kernels.DropoutMask(x105, 0.1); // %127 dropout_mask → f32[batch,seq,32]
-        var x106 = torch.mul(x105, x127); // %106 mul → f32[batch,seq,32]
-        Kernels.Free(x105);
-
-        // encoder.layer.1 (QuantizedModels.cs:28)
-        var x107 = torch.add(x96, x106); // %107 add → f32[batch,seq,32]
-        Kernels.Free(x106);
-
-        // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-        var x110 = Kernels.LayerNorm(x107, p108, p109, 1E-12); // %110 layer_norm → f32[batch,seq,32]
+        // encoder.layer.1 (QuantizedModels.cs:20)
+        var (x76, x78, x80, x83, x125, x84, x87, x126, x93, x96, x100, x101, x127, x107, x110) = EncoderLayerTraining(x62, p125, p126, x14, p88, p90, p94, p95, p97, p99, p102, p104, p108, p109, batch, seq); // %134…%110
+        Kernels.Free(x14);
 
         // QuantizedModels.cs:55
         var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
@@ -795,167 +539,12 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
             var g151 = Kernels.SelectGrad(g147, 1, 0, seq); // %151 select_grad → f32[batch,seq,32]
             Kernels.Free(g147);
 
-            // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-            var g152 = torch.add(g135, g151); // %152 add → f32[batch,seq,32]
-            Kernels.Free(g151);
-            var g155 = Kernels.LayerNormInputGrad(g152, g153, g154, 1E-12); // %155 layer_norm_dx → f32[batch,seq,32]
-            var g156 = Kernels.LayerNormWeightGrad(g152, g153, 1E-12); // %156 layer_norm_dw → f32[32]
-            var g157 = Kernels.SumTo(g152, 32L); // %157 sum_to → f32[32]
-            Kernels.Free(g152);
+            // encoder.layer.1 (QuantizedModels.cs:28)
+            var (g156, g157, g163, g164, g170, g171, g175, g176, g177, g183, g184, g214, g216, g217) = EncoderLayerBackward(g135, g151, g153, g154, g158, g160, g162, g165, g167, g169, g173, g174, g178, g180, g182, g187, g189, g194, g192, g197, g200, g213, g215, batch, seq); // %152…%217
 
-            // encoder.layer.1 (QuantizedModels.cs:27)
-            var g159 = torch.mul(g155, g158); // %159 mul → f32[batch,seq,32]
-
-            // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-            var g161 = Kernels.MatMul(g159, g160, transB: false); // %161 matmul → f32[batch,seq,128]
-            var g163 = Kernels.LinearWeightGrad(g159, g162); // %163 linear_dw → f32[32,128]
-            var g164 = Kernels.SumTo(g159, 32L); // %164 sum_to → f32[32]
-            Kernels.Free(g159);
-
-            // encoder.layer.1 (QuantizedModels.cs:26)
-            var g166 = Kernels.GeluGrad(g161, g165); // %166 gelu_grad → f32[batch,seq,128]
-            Kernels.Free(g161);
-
-            // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-            var g168 = Kernels.MatMul(g166, g167, transB: false); // %168 matmul → f32[batch,seq,32]
-            var g170 = Kernels.LinearWeightGrad(g166, g169); // %170 linear_dw → f32[128,32]
-            var g171 = Kernels.SumTo(g166, 128L); // %171 sum_to → f32[128]
-            Kernels.Free(g166);
-
-            // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-            var g172 = torch.add(g155, g168); // %172 add → f32[batch,seq,32]
-            Kernels.Free(g155, g168);
-            var g175 = Kernels.LayerNormInputGrad(g172, g173, g174, 1E-12); // %175 layer_norm_dx → f32[batch,seq,32]
-            var g176 = Kernels.LayerNormWeightGrad(g172, g173, 1E-12); // %176 layer_norm_dw → f32[32]
-            var g177 = Kernels.SumTo(g172, 32L); // %177 sum_to → f32[32]
-            Kernels.Free(g172);
-
-            // encoder.layer.1 (QuantizedModels.cs:24)
-            var g179 = torch.mul(g175, g178); // %179 mul → f32[batch,seq,32]
-
-            // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-            var g181 = Kernels.MatMul(g179, g180, transB: false); // %181 matmul → f32[batch,seq,32]
-            var g183 = Kernels.LinearWeightGrad(g179, g182); // %183 linear_dw → f32[32,32]
-            var g184 = Kernels.SumTo(g179, 32L); // %184 sum_to → f32[32]
-            Kernels.Free(g179);
-
-            // encoder.layer.1 (QuantizedModels.cs:23)
-            var g185 = g181.reshape(batch, seq, 4L, 8L); // %185 reshape → f32[batch,seq,4,8]
-            Kernels.Free(g181);
-            var g186 = g185.permute(0L, 2L, 1L, 3L); // %186 permute → f32[batch,4,seq,8]
-            Kernels.Free(g185);
-            var g188 = Kernels.MatMul(g186, g187, transB: true); // %188 matmul → f32[batch,4,seq,seq]
-            var g190 = g189.transpose(2, 3); // %190 transpose → f32[batch,4,seq,seq]
-            var g191 = Kernels.MatMul(g190, g186, transB: false); // %191 matmul → f32[batch,4,seq,8]
-            Kernels.Free(g190, g186);
-            var g196 = Kernels.SoftmaxGrad(g188, g194, g192, 0.35355339059327373); // %196 gated_softmax_grad → f32[batch,4,seq,seq]
-            Kernels.Free(g188);
-            var g198 = Kernels.MatMul(g196, g197, transB: false); // %198 matmul → f32[batch,4,seq,8]
-            var g199 = g196.transpose(2, 3); // %199 transpose → f32[batch,4,seq,seq]
-            Kernels.Free(g196);
-            var g201 = Kernels.MatMul(g199, g200, transB: false); // %201 matmul → f32[batch,4,seq,8]
-            Kernels.Free(g199);
-            var g202 = g191.permute(0L, 2L, 1L, 3L); // %202 permute → f32[batch,seq,4,8]
-            Kernels.Free(g191);
-            var g203 = g202.reshape(batch, seq, 32L); // %203 reshape → f32[batch,seq,32]
-            Kernels.Free(g202);
-            var g204 = g201.permute(0L, 2L, 1L, 3L); // %204 permute → f32[batch,seq,4,8]
-            Kernels.Free(g201);
-            var g205 = g204.reshape(batch, seq, 32L); // %205 reshape → f32[batch,seq,32]
-            Kernels.Free(g204);
-            var g206 = g198.permute(0L, 2L, 1L, 3L); // %206 permute → f32[batch,seq,4,8]
-            Kernels.Free(g198);
-            var g207 = g206.reshape(batch, seq, 32L); // %207 reshape → f32[batch,seq,32]
-            Kernels.Free(g206);
-
-            // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-            var g212 = torch.cat(new[] { g207, g205, g203 }, 2); // %212 concat → f32[batch,seq,96]
-            Kernels.Free(g207, g205, g203);
-            var g214 = Kernels.MatMul(g212, g213, transB: false); // %214 matmul → f32[batch,seq,32]
-            var g216 = Kernels.LinearWeightGrad(g212, g215); // %216 linear_dw → f32[96,32]
-            var g217 = Kernels.SumTo(g212, 96L); // %217 sum_to → f32[96]
-            Kernels.Free(g212);
-
-            // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-            var g218 = torch.add(g175, g214); // %218 add → f32[batch,seq,32]
-            Kernels.Free(g175, g214);
-            var g221 = Kernels.LayerNormInputGrad(g218, g219, g220, 1E-12); // %221 layer_norm_dx → f32[batch,seq,32]
-            var g222 = Kernels.LayerNormWeightGrad(g218, g219, 1E-12); // %222 layer_norm_dw → f32[32]
-            var g223 = Kernels.SumTo(g218, 32L); // %223 sum_to → f32[32]
-            Kernels.Free(g218);
-
-            // encoder.layer.0 (QuantizedModels.cs:27)
-            var g225 = torch.mul(g221, g224); // %225 mul → f32[batch,seq,32]
-
-            // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-            var g227 = Kernels.MatMul(g225, g226, transB: false); // %227 matmul → f32[batch,seq,128]
-            var g229 = Kernels.LinearWeightGrad(g225, g228); // %229 linear_dw → f32[32,128]
-            var g230 = Kernels.SumTo(g225, 32L); // %230 sum_to → f32[32]
-            Kernels.Free(g225);
-
-            // encoder.layer.0 (QuantizedModels.cs:26)
-            var g232 = Kernels.GeluGrad(g227, g231); // %232 gelu_grad → f32[batch,seq,128]
-            Kernels.Free(g227);
-
-            // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-            var g234 = Kernels.MatMul(g232, g233, transB: false); // %234 matmul → f32[batch,seq,32]
-            var g236 = Kernels.LinearWeightGrad(g232, g235); // %236 linear_dw → f32[128,32]
-            var g237 = Kernels.SumTo(g232, 128L); // %237 sum_to → f32[128]
-            Kernels.Free(g232);
-
-            // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-            var g238 = torch.add(g221, g234); // %238 add → f32[batch,seq,32]
-            Kernels.Free(g221, g234);
-            var g241 = Kernels.LayerNormInputGrad(g238, g239, g240, 1E-12); // %241 layer_norm_dx → f32[batch,seq,32]
-            var g242 = Kernels.LayerNormWeightGrad(g238, g239, 1E-12); // %242 layer_norm_dw → f32[32]
-            var g243 = Kernels.SumTo(g238, 32L); // %243 sum_to → f32[32]
-            Kernels.Free(g238);
-
-            // encoder.layer.0 (QuantizedModels.cs:24)
-            var g245 = torch.mul(g241, g244); // %245 mul → f32[batch,seq,32]
-
-            // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-            var g247 = Kernels.MatMul(g245, g246, transB: false); // %247 matmul → f32[batch,seq,32]
-            var g249 = Kernels.LinearWeightGrad(g245, g248); // %249 linear_dw → f32[32,32]
-            var g250 = Kernels.SumTo(g245, 32L); // %250 sum_to → f32[32]
-            Kernels.Free(g245);
-
-            // encoder.layer.0 (QuantizedModels.cs:23)
-            var g251 = g247.reshape(batch, seq, 4L, 8L); // %251 reshape → f32[batch,seq,4,8]
-            Kernels.Free(g247);
-            var g252 = g251.permute(0L, 2L, 1L, 3L); // %252 permute → f32[batch,4,seq,8]
-            Kernels.Free(g251);
-            var g254 = Kernels.MatMul(g252, g253, transB: true); // %254 matmul → f32[batch,4,seq,seq]
-            var g256 = g255.transpose(2, 3); // %256 transpose → f32[batch,4,seq,seq]
-            var g257 = Kernels.MatMul(g256, g252, transB: false); // %257 matmul → f32[batch,4,seq,8]
-            Kernels.Free(g256, g252);
-            var g262 = Kernels.SoftmaxGrad(g254, g260, g258, 0.35355339059327373); // %262 gated_softmax_grad → f32[batch,4,seq,seq]
-            Kernels.Free(g254);
-            var g264 = Kernels.MatMul(g262, g263, transB: false); // %264 matmul → f32[batch,4,seq,8]
-            var g265 = g262.transpose(2, 3); // %265 transpose → f32[batch,4,seq,seq]
-            Kernels.Free(g262);
-            var g267 = Kernels.MatMul(g265, g266, transB: false); // %267 matmul → f32[batch,4,seq,8]
-            Kernels.Free(g265);
-            var g268 = g257.permute(0L, 2L, 1L, 3L); // %268 permute → f32[batch,seq,4,8]
-            Kernels.Free(g257);
-            var g269 = g268.reshape(batch, seq, 32L); // %269 reshape → f32[batch,seq,32]
-            Kernels.Free(g268);
-            var g270 = g267.permute(0L, 2L, 1L, 3L); // %270 permute → f32[batch,seq,4,8]
-            Kernels.Free(g267);
-            var g271 = g270.reshape(batch, seq, 32L); // %271 reshape → f32[batch,seq,32]
-            Kernels.Free(g270);
-            var g272 = g264.permute(0L, 2L, 1L, 3L); // %272 permute → f32[batch,seq,4,8]
-            Kernels.Free(g264);
-            var g273 = g272.reshape(batch, seq, 32L); // %273 reshape → f32[batch,seq,32]
-            Kernels.Free(g272);
-
-            // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-            var g278 = torch.cat(new[] { g273, g271, g269 }, 2); // %278 concat → f32[batch,seq,96]
-            Kernels.Free(g273, g271, g269);
-            var g280 = Kernels.MatMul(g278, g279, transB: false); // %280 matmul → f32[batch,seq,32]
-            var g282 = Kernels.LinearWeightGrad(g278, g281); // %282 linear_dw → f32[96,32]
-            var g283 = Kernels.SumTo(g278, 96L); // %283 sum_to → f32[96]
-            Kernels.Free(g278);
+            // encoder.layer.0 (QuantizedModels.cs:28)
+            var (g222, g223, g229, g230, g236, g237, g241, g242, g243, g249, g250, g280, g282, g283) = EncoderLayerBackward(g175, g214, g219, g220, g224, g226, g228, g231, g233, g235, g239, g240, g244, g246, g248, g253, g255, g260, g258, g263, g266, g279, g281, batch, seq); // %218…%283
+            Kernels.Free(g175);
 
             // embeddings.LayerNorm (QuantizedModels.cs:52)
             var g284 = torch.add(g241, g280); // %284 add → f32[batch,seq,32]
@@ -981,6 +570,243 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
 
             return new List<Tensor> { null!, null!, null!, g295.MoveToOuterDisposeScope(), g293.MoveToOuterDisposeScope(), g291.MoveToOuterDisposeScope(), g288.MoveToOuterDisposeScope(), g289.MoveToOuterDisposeScope(), g282.MoveToOuterDisposeScope(), g283.MoveToOuterDisposeScope(), g249.MoveToOuterDisposeScope(), g250.MoveToOuterDisposeScope(), g242.MoveToOuterDisposeScope(), g243.MoveToOuterDisposeScope(), g236.MoveToOuterDisposeScope(), g237.MoveToOuterDisposeScope(), g229.MoveToOuterDisposeScope(), g230.MoveToOuterDisposeScope(), g222.MoveToOuterDisposeScope(), g223.MoveToOuterDisposeScope(), g216.MoveToOuterDisposeScope(), g217.MoveToOuterDisposeScope(), g183.MoveToOuterDisposeScope(), g184.MoveToOuterDisposeScope(), g176.MoveToOuterDisposeScope(), g177.MoveToOuterDisposeScope(), g170.MoveToOuterDisposeScope(), g171.MoveToOuterDisposeScope(), g163.MoveToOuterDisposeScope(), g164.MoveToOuterDisposeScope(), g156.MoveToOuterDisposeScope(), g157.MoveToOuterDisposeScope(), g149.MoveToOuterDisposeScope(), g150.MoveToOuterDisposeScope(), g140.MoveToOuterDisposeScope(), g141.MoveToOuterDisposeScope(), null!, null! };
         }
+    }
+
+    /// <summary>One encoder.layer.N of 2 (0, 1): emitted from encoder.layer.0, whose
+    /// names and comments it keeps; each instance calls it with its own tensors.</summary>
+    private Tensor EncoderLayer(Tensor x13, Tensor p122, Tensor p123, Tensor x14, Tensor p40, Tensor p42, Tensor p46, Tensor p47, Tensor p49, Tensor p51, Tensor p54, Tensor p56, Tensor p60, Tensor p61, long batch, long seq)
+    {
+        // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
+        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[batch,seq,96]
+
+        // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
+        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
+
+        // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
+        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
+
+        // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
+        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
+        Kernels.Free(x124);
+
+        // encoder.layer.0 (QuantizedModels.cs:23)
+        var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
+        Kernels.Free(x18);
+        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
+        Kernels.Free(x27);
+        var x29 = x22.reshape(batch, seq, 4L, 8L); // %29 reshape → f32[batch,seq,4,8]
+        Kernels.Free(x22);
+        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[batch,4,seq,8]
+        Kernels.Free(x29);
+        var x31 = x26.reshape(batch, seq, 4L, 8L); // %31 reshape → f32[batch,seq,4,8]
+        Kernels.Free(x26);
+        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[batch,4,seq,8]
+        Kernels.Free(x31);
+        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[batch,4,seq,8]
+        Kernels.Free(x28, x30, x32);
+        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[batch,seq,4,8]
+        Kernels.Free(x37);
+        var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
+        Kernels.Free(x38);
+
+        // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
+        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
+        Kernels.Free(x39);
+
+        // encoder.layer.0 (QuantizedModels.cs:24)
+        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[batch,seq,32]
+        Kernels.Free(x43);
+
+        // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
+        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[batch,seq,32]
+        Kernels.Free(x13, x44);
+
+        // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
+        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[batch,seq,128]
+
+        // encoder.layer.0.output.dense (QuantizedModels.cs:27)
+        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
+        Kernels.Free(x53);
+
+        // encoder.layer.0 (QuantizedModels.cs:27)
+        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[batch,seq,32]
+        Kernels.Free(x57);
+
+        // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
+        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[batch,seq,32]
+        Kernels.Free(x48, x58);
+
+        return x62;
+    }
+
+    /// <summary>One encoder.layer.N of 2 (0, 1): emitted from encoder.layer.0, whose
+    /// names and comments it keeps; each instance calls it with its own tensors.</summary>
+    private static (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor) EncoderLayerTraining(Tensor x13, Tensor p122, Tensor p123, Tensor x14, Tensor p40, Tensor p42, Tensor p46, Tensor p47, Tensor p49, Tensor p51, Tensor p54, Tensor p56, Tensor p60, Tensor p61, long batch, long seq)
+    {
+        // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
+        var x131 = Kernels.Linear(x13, p122, p123); // %131 linear → f32[batch,seq,96]
+
+        // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
+        var x18 = x131.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
+
+        // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
+        var x22 = x131.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
+
+        // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
+        var x26 = x131.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
+        Kernels.Free(x131);
+
+        // encoder.layer.0 (QuantizedModels.cs:23)
+        var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
+        Kernels.Free(x18);
+        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
+        Kernels.Free(x27);
+        var x29 = x22.reshape(batch, seq, 4L, 8L); // %29 reshape → f32[batch,seq,4,8]
+        Kernels.Free(x22);
+        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[batch,4,seq,8]
+        Kernels.Free(x29);
+        var x31 = x26.reshape(batch, seq, 4L, 8L); // %31 reshape → f32[batch,seq,4,8]
+        Kernels.Free(x26);
+        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[batch,4,seq,8]
+        Kernels.Free(x31);
+        var x33 = Kernels.MatMul(x28, x30, transB: true); // %33 matmul → f32[batch,4,seq,seq]
+        var x34 = torch.mul(x33, 0.35355339059327373); // %34 scale → f32[batch,4,seq,seq]
+        Kernels.Free(x33);
+        var x35 = Kernels.MaskedSoftmax(x34, x14); // %35 masked_softmax → f32[batch,4,seq,seq]
+        Kernels.Free(x34);
+        var x122 = Kernels.DropoutMask(x35, 0.1); // %122 dropout_mask → f32[batch,4,seq,seq]
+        var x36 = torch.mul(x35, x122); // %36 mul → f32[batch,4,seq,seq]
+        var x37 = Kernels.MatMul(x36, x32, transB: false); // %37 matmul → f32[batch,4,seq,8]
+        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[batch,seq,4,8]
+        Kernels.Free(x37);
+        var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
+        Kernels.Free(x38);
+
+        // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
+        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
+
+        // encoder.layer.0 (QuantizedModels.cs:24)
+        var x123 = Kernels.DropoutMask(x43, 0.1); // %123 dropout_mask → f32[batch,seq,32]
+        var x44 = torch.mul(x43, x123); // %44 mul → f32[batch,seq,32]
+        Kernels.Free(x43);
+
+        // encoder.layer.0 (QuantizedModels.cs:25)
+        var x45 = torch.add(x13, x44); // %45 add → f32[batch,seq,32]
+        Kernels.Free(x44);
+
+        // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
+        var x48 = Kernels.LayerNorm(x45, p46, p47, 1E-12); // %48 layer_norm → f32[batch,seq,32]
+
+        // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
+        var x52 = Kernels.Linear(x48, p49, p51); // %52 linear → f32[batch,seq,128]
+
+        // encoder.layer.0 (QuantizedModels.cs:26)
+        var x53 = Kernels.Gelu(x52); // %53 gelu → f32[batch,seq,128]
+
+        // encoder.layer.0.output.dense (QuantizedModels.cs:27)
+        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
+
+        // encoder.layer.0 (QuantizedModels.cs:27)
+        var x124 = Kernels.DropoutMask(x57, 0.1); // %124 dropout_mask → f32[batch,seq,32]
+        var x58 = torch.mul(x57, x124); // %58 mul → f32[batch,seq,32]
+        Kernels.Free(x57);
+
+        // encoder.layer.0 (QuantizedModels.cs:28)
+        var x59 = torch.add(x48, x58); // %59 add → f32[batch,seq,32]
+        Kernels.Free(x58);
+
+        // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
+        var x62 = Kernels.LayerNorm(x59, p60, p61, 1E-12); // %62 layer_norm → f32[batch,seq,32]
+
+        return (x28, x30, x32, x35, x122, x36, x39, x123, x45, x48, x52, x53, x124, x59, x62);
+    }
+
+    /// <summary>One encoder.layer.N of 2 (1, 0): emitted from encoder.layer.1, whose
+    /// names and comments it keeps; each instance calls it with its own tensors.</summary>
+    private static (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor) EncoderLayerBackward(Tensor g135, Tensor g151, Tensor g153, Tensor g154, Tensor g158, Tensor g160, Tensor g162, Tensor g165, Tensor g167, Tensor g169, Tensor g173, Tensor g174, Tensor g178, Tensor g180, Tensor g182, Tensor g187, Tensor g189, Tensor g194, Tensor g192, Tensor g197, Tensor g200, Tensor g213, Tensor g215, long batch, long seq)
+    {
+        // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
+        var g152 = torch.add(g135, g151); // %152 add → f32[batch,seq,32]
+        Kernels.Free(g151);
+        var g155 = Kernels.LayerNormInputGrad(g152, g153, g154, 1E-12); // %155 layer_norm_dx → f32[batch,seq,32]
+        var g156 = Kernels.LayerNormWeightGrad(g152, g153, 1E-12); // %156 layer_norm_dw → f32[32]
+        var g157 = Kernels.SumTo(g152, 32L); // %157 sum_to → f32[32]
+        Kernels.Free(g152);
+
+        // encoder.layer.1 (QuantizedModels.cs:27)
+        var g159 = torch.mul(g155, g158); // %159 mul → f32[batch,seq,32]
+
+        // encoder.layer.1.output.dense (QuantizedModels.cs:27)
+        var g161 = Kernels.MatMul(g159, g160, transB: false); // %161 matmul → f32[batch,seq,128]
+        var g163 = Kernels.LinearWeightGrad(g159, g162); // %163 linear_dw → f32[32,128]
+        var g164 = Kernels.SumTo(g159, 32L); // %164 sum_to → f32[32]
+        Kernels.Free(g159);
+
+        // encoder.layer.1 (QuantizedModels.cs:26)
+        var g166 = Kernels.GeluGrad(g161, g165); // %166 gelu_grad → f32[batch,seq,128]
+        Kernels.Free(g161);
+
+        // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
+        var g168 = Kernels.MatMul(g166, g167, transB: false); // %168 matmul → f32[batch,seq,32]
+        var g170 = Kernels.LinearWeightGrad(g166, g169); // %170 linear_dw → f32[128,32]
+        var g171 = Kernels.SumTo(g166, 128L); // %171 sum_to → f32[128]
+        Kernels.Free(g166);
+
+        // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
+        var g172 = torch.add(g155, g168); // %172 add → f32[batch,seq,32]
+        Kernels.Free(g155, g168);
+        var g175 = Kernels.LayerNormInputGrad(g172, g173, g174, 1E-12); // %175 layer_norm_dx → f32[batch,seq,32]
+        var g176 = Kernels.LayerNormWeightGrad(g172, g173, 1E-12); // %176 layer_norm_dw → f32[32]
+        var g177 = Kernels.SumTo(g172, 32L); // %177 sum_to → f32[32]
+        Kernels.Free(g172);
+
+        // encoder.layer.1 (QuantizedModels.cs:24)
+        var g179 = torch.mul(g175, g178); // %179 mul → f32[batch,seq,32]
+
+        // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
+        var g181 = Kernels.MatMul(g179, g180, transB: false); // %181 matmul → f32[batch,seq,32]
+        var g183 = Kernels.LinearWeightGrad(g179, g182); // %183 linear_dw → f32[32,32]
+        var g184 = Kernels.SumTo(g179, 32L); // %184 sum_to → f32[32]
+        Kernels.Free(g179);
+
+        // encoder.layer.1 (QuantizedModels.cs:23)
+        var g185 = g181.reshape(batch, seq, 4L, 8L); // %185 reshape → f32[batch,seq,4,8]
+        Kernels.Free(g181);
+        var g186 = g185.permute(0L, 2L, 1L, 3L); // %186 permute → f32[batch,4,seq,8]
+        Kernels.Free(g185);
+        var g188 = Kernels.MatMul(g186, g187, transB: true); // %188 matmul → f32[batch,4,seq,seq]
+        var g190 = g189.transpose(2, 3); // %190 transpose → f32[batch,4,seq,seq]
+        var g191 = Kernels.MatMul(g190, g186, transB: false); // %191 matmul → f32[batch,4,seq,8]
+        Kernels.Free(g190, g186);
+        var g196 = Kernels.SoftmaxGrad(g188, g194, g192, 0.35355339059327373); // %196 gated_softmax_grad → f32[batch,4,seq,seq]
+        Kernels.Free(g188);
+        var g198 = Kernels.MatMul(g196, g197, transB: false); // %198 matmul → f32[batch,4,seq,8]
+        var g199 = g196.transpose(2, 3); // %199 transpose → f32[batch,4,seq,seq]
+        Kernels.Free(g196);
+        var g201 = Kernels.MatMul(g199, g200, transB: false); // %201 matmul → f32[batch,4,seq,8]
+        Kernels.Free(g199);
+        var g202 = g191.permute(0L, 2L, 1L, 3L); // %202 permute → f32[batch,seq,4,8]
+        Kernels.Free(g191);
+        var g203 = g202.reshape(batch, seq, 32L); // %203 reshape → f32[batch,seq,32]
+        Kernels.Free(g202);
+        var g204 = g201.permute(0L, 2L, 1L, 3L); // %204 permute → f32[batch,seq,4,8]
+        Kernels.Free(g201);
+        var g205 = g204.reshape(batch, seq, 32L); // %205 reshape → f32[batch,seq,32]
+        Kernels.Free(g204);
+        var g206 = g198.permute(0L, 2L, 1L, 3L); // %206 permute → f32[batch,seq,4,8]
+        Kernels.Free(g198);
+        var g207 = g206.reshape(batch, seq, 32L); // %207 reshape → f32[batch,seq,32]
+        Kernels.Free(g206);
+
+        // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
+        var g212 = torch.cat(new[] { g207, g205, g203 }, 2); // %212 concat → f32[batch,seq,96]
+        Kernels.Free(g207, g205, g203);
+        var g214 = Kernels.MatMul(g212, g213, transB: false); // %214 matmul → f32[batch,seq,32]
+        var g216 = Kernels.LinearWeightGrad(g212, g215); // %216 linear_dw → f32[96,32]
+        var g217 = Kernels.SumTo(g212, 96L); // %217 sum_to → f32[96]
+        Kernels.Free(g212);
+
+        return (g156, g157, g163, g164, g170, g171, g175, g176, g177, g183, g184, g214, g216, g217);
     }
 
     /// <summary>The GEMMs that <see cref="QuantizedClassifierInt8Module"/> runs in int8: slot (the key of input scales and of

@@ -250,125 +250,12 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
         // TinyEncoder.cs:24
         var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
-        // encoder.layer.0.attention.self.qkv (EncoderLayer.cs:18)
-        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[batch,seq,96]
+        // encoder.layer.0 (EncoderLayer.cs:18)
+        var x62 = EncoderLayer(x13, p122, p123, x14, p40, p42, p46, p47, p49, p51, p54, p56, p60, p61, batch, seq); // %124…%62
 
-        // encoder.layer.0.attention.self.query (EncoderLayer.cs:18)
-        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
-
-        // encoder.layer.0.attention.self.key (EncoderLayer.cs:19)
-        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
-
-        // encoder.layer.0.attention.self.value (EncoderLayer.cs:20)
-        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
-        Kernels.Free(x124);
-
-        // encoder.layer.0 (EncoderLayer.cs:21)
-        var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
-        Kernels.Free(x27);
-        var x29 = x22.reshape(batch, seq, 4L, 8L); // %29 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[batch,4,seq,8]
-        Kernels.Free(x29);
-        var x31 = x26.reshape(batch, seq, 4L, 8L); // %31 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[batch,4,seq,8]
-        Kernels.Free(x31);
-        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[batch,4,seq,8]
-        Kernels.Free(x28, x30, x32);
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[batch,seq,4,8]
-        Kernels.Free(x37);
-        var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
-        Kernels.Free(x38);
-
-        // encoder.layer.0.attention.output.dense (EncoderLayer.cs:22)
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
-        Kernels.Free(x39);
-
-        // encoder.layer.0 (EncoderLayer.cs:22)
-        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[batch,seq,32]
-        Kernels.Free(x43);
-
-        // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[batch,seq,32]
-        Kernels.Free(x13, x44);
-
-        // encoder.layer.0.intermediate.dense (EncoderLayer.cs:24)
-        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[batch,seq,128]
-
-        // encoder.layer.0.output.dense (EncoderLayer.cs:25)
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
-        Kernels.Free(x53);
-
-        // encoder.layer.0 (EncoderLayer.cs:25)
-        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[batch,seq,32]
-        Kernels.Free(x57);
-
-        // encoder.layer.0.output.LayerNorm (EncoderLayer.cs:26)
-        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[batch,seq,32]
-        Kernels.Free(x48, x58);
-
-        // encoder.layer.1.attention.self.qkv (EncoderLayer.cs:18)
-        var x127 = Kernels.Linear(x62, p125, p126); // %127 linear → f32[batch,seq,96]
-
-        // encoder.layer.1.attention.self.query (EncoderLayer.cs:18)
-        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[batch,seq,32]
-
-        // encoder.layer.1.attention.self.key (EncoderLayer.cs:19)
-        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[batch,seq,32]
-
-        // encoder.layer.1.attention.self.value (EncoderLayer.cs:20)
-        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[batch,seq,32]
-        Kernels.Free(x127);
-
-        // encoder.layer.1 (EncoderLayer.cs:21)
-        var x75 = x66.reshape(batch, seq, 4L, 8L); // %75 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[batch,4,seq,8]
-        Kernels.Free(x75);
-        var x77 = x70.reshape(batch, seq, 4L, 8L); // %77 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[batch,4,seq,8]
-        Kernels.Free(x77);
-        var x79 = x74.reshape(batch, seq, 4L, 8L); // %79 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[batch,4,seq,8]
-        Kernels.Free(x79);
-        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[batch,4,seq,8]
-        Kernels.Free(x76, x78, x80, x14);
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[batch,seq,4,8]
-        Kernels.Free(x85);
-        var x87 = x86.reshape(batch, seq, 32L); // %87 reshape → f32[batch,seq,32]
-        Kernels.Free(x86);
-
-        // encoder.layer.1.attention.output.dense (EncoderLayer.cs:22)
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[batch,seq,32]
-        Kernels.Free(x87);
-
-        // encoder.layer.1 (EncoderLayer.cs:22)
-        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[batch,seq,32]
-        Kernels.Free(x91);
-
-        // encoder.layer.1.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[batch,seq,32]
-        Kernels.Free(x62, x92);
-
-        // encoder.layer.1.intermediate.dense (EncoderLayer.cs:24)
-        var x101 = Kernels.LinearGelu(x96, p97, p99); // %101 linear_gelu → f32[batch,seq,128]
-
-        // encoder.layer.1.output.dense (EncoderLayer.cs:25)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[batch,seq,32]
-        Kernels.Free(x101);
-
-        // encoder.layer.1 (EncoderLayer.cs:25)
-        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[batch,seq,32]
-        Kernels.Free(x105);
-
-        // encoder.layer.1.output.LayerNorm (EncoderLayer.cs:26)
-        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[batch,seq,32]
-        Kernels.Free(x96, x106);
+        // encoder.layer.1 (EncoderLayer.cs:18)
+        var x110 = EncoderLayer(x62, p125, p126, x14, p88, p90, p94, p95, p97, p99, p102, p104, p108, p109, batch, seq); // %127…%110
+        Kernels.Free(x14);
 
         // TinyEncoder.cs:26
         var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
@@ -464,155 +351,12 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
         // TinyEncoder.cs:24
         var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
-        // encoder.layer.0.attention.self.qkv (EncoderLayer.cs:18)
-        var x131 = Kernels.Linear(x13, p122, p123); // %131 linear → f32[batch,seq,96]
+        // encoder.layer.0 (EncoderLayer.cs:18)
+        var (x28, x30, x32, x35, x122, x36, x39, x123, x45, x48, x52, x53, x124, x59, x62) = EncoderLayerTraining(x13, p122, p123, x14, p40, p42, p46, p47, p49, p51, p54, p56, p60, p61, batch, seq); // %131…%62
 
-        // encoder.layer.0.attention.self.query (EncoderLayer.cs:18)
-        var x18 = x131.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
-
-        // encoder.layer.0.attention.self.key (EncoderLayer.cs:19)
-        var x22 = x131.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
-
-        // encoder.layer.0.attention.self.value (EncoderLayer.cs:20)
-        var x26 = x131.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
-        Kernels.Free(x131);
-
-        // encoder.layer.0 (EncoderLayer.cs:21)
-        var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
-        Kernels.Free(x27);
-        var x29 = x22.reshape(batch, seq, 4L, 8L); // %29 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[batch,4,seq,8]
-        Kernels.Free(x29);
-        var x31 = x26.reshape(batch, seq, 4L, 8L); // %31 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[batch,4,seq,8]
-        Kernels.Free(x31);
-        var x33 = Kernels.MatMul(x28, x30, transB: true); // %33 matmul → f32[batch,4,seq,seq]
-        var x34 = torch.mul(x33, 0.35355339059327373); // %34 scale → f32[batch,4,seq,seq]
-        Kernels.Free(x33);
-        var x35 = Kernels.MaskedSoftmax(x34, x14); // %35 masked_softmax → f32[batch,4,seq,seq]
-        Kernels.Free(x34);
-        var x122 = Kernels.DropoutMask(x35, 0.1); // %122 dropout_mask → f32[batch,4,seq,seq]
-        var x36 = torch.mul(x35, x122); // %36 mul → f32[batch,4,seq,seq]
-        var x37 = Kernels.MatMul(x36, x32, transB: false); // %37 matmul → f32[batch,4,seq,8]
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[batch,seq,4,8]
-        Kernels.Free(x37);
-        var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
-        Kernels.Free(x38);
-
-        // encoder.layer.0.attention.output.dense (EncoderLayer.cs:22)
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
-
-        // encoder.layer.0 (EncoderLayer.cs:22)
-        var x123 = Kernels.DropoutMask(x43, 0.1); // %123 dropout_mask → f32[batch,seq,32]
-        var x44 = torch.mul(x43, x123); // %44 mul → f32[batch,seq,32]
-        Kernels.Free(x43);
-
-        // encoder.layer.0 (EncoderLayer.cs:23)
-        var x45 = torch.add(x13, x44); // %45 add → f32[batch,seq,32]
-        Kernels.Free(x44);
-
-        // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x48 = Kernels.LayerNorm(x45, p46, p47, 1E-12); // %48 layer_norm → f32[batch,seq,32]
-
-        // encoder.layer.0.intermediate.dense (EncoderLayer.cs:24)
-        var x52 = Kernels.Linear(x48, p49, p51); // %52 linear → f32[batch,seq,128]
-
-        // encoder.layer.0 (EncoderLayer.cs:24)
-        var x53 = Kernels.Gelu(x52); // %53 gelu → f32[batch,seq,128]
-
-        // encoder.layer.0.output.dense (EncoderLayer.cs:25)
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
-
-        // encoder.layer.0 (EncoderLayer.cs:25)
-        var x124 = Kernels.DropoutMask(x57, 0.1); // %124 dropout_mask → f32[batch,seq,32]
-        var x58 = torch.mul(x57, x124); // %58 mul → f32[batch,seq,32]
-        Kernels.Free(x57);
-
-        // encoder.layer.0 (EncoderLayer.cs:26)
-        var x59 = torch.add(x48, x58); // %59 add → f32[batch,seq,32]
-        Kernels.Free(x58);
-
-        // encoder.layer.0.output.LayerNorm (EncoderLayer.cs:26)
-        var x62 = Kernels.LayerNorm(x59, p60, p61, 1E-12); // %62 layer_norm → f32[batch,seq,32]
-
-        // encoder.layer.1.attention.self.qkv (EncoderLayer.cs:18)
-        var x134 = Kernels.Linear(x62, p125, p126); // %134 linear → f32[batch,seq,96]
-
-        // encoder.layer.1.attention.self.query (EncoderLayer.cs:18)
-        var x66 = x134.narrow(-1, 0, 32); // %66 slice → f32[batch,seq,32]
-
-        // encoder.layer.1.attention.self.key (EncoderLayer.cs:19)
-        var x70 = x134.narrow(-1, 32, 32); // %70 slice → f32[batch,seq,32]
-
-        // encoder.layer.1.attention.self.value (EncoderLayer.cs:20)
-        var x74 = x134.narrow(-1, 64, 32); // %74 slice → f32[batch,seq,32]
-        Kernels.Free(x134);
-
-        // encoder.layer.1 (EncoderLayer.cs:21)
-        var x75 = x66.reshape(batch, seq, 4L, 8L); // %75 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[batch,4,seq,8]
-        Kernels.Free(x75);
-        var x77 = x70.reshape(batch, seq, 4L, 8L); // %77 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[batch,4,seq,8]
-        Kernels.Free(x77);
-        var x79 = x74.reshape(batch, seq, 4L, 8L); // %79 reshape → f32[batch,seq,4,8]
-        Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[batch,4,seq,8]
-        Kernels.Free(x79);
-        var x81 = Kernels.MatMul(x76, x78, transB: true); // %81 matmul → f32[batch,4,seq,seq]
-        var x82 = torch.mul(x81, 0.35355339059327373); // %82 scale → f32[batch,4,seq,seq]
-        Kernels.Free(x81);
-        var x83 = Kernels.MaskedSoftmax(x82, x14); // %83 masked_softmax → f32[batch,4,seq,seq]
-        Kernels.Free(x82, x14);
-        var x125 = Kernels.DropoutMask(x83, 0.1); // %125 dropout_mask → f32[batch,4,seq,seq]
-        var x84 = torch.mul(x83, x125); // %84 mul → f32[batch,4,seq,seq]
-        var x85 = Kernels.MatMul(x84, x80, transB: false); // %85 matmul → f32[batch,4,seq,8]
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[batch,seq,4,8]
-        Kernels.Free(x85);
-        var x87 = x86.reshape(batch, seq, 32L); // %87 reshape → f32[batch,seq,32]
-        Kernels.Free(x86);
-
-        // encoder.layer.1.attention.output.dense (EncoderLayer.cs:22)
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[batch,seq,32]
-
-        // encoder.layer.1 (EncoderLayer.cs:22)
-        var x126 = Kernels.DropoutMask(x91, 0.1); // %126 dropout_mask → f32[batch,seq,32]
-        var x92 = torch.mul(x91, x126); // %92 mul → f32[batch,seq,32]
-        Kernels.Free(x91);
-
-        // encoder.layer.1 (EncoderLayer.cs:23)
-        var x93 = torch.add(x62, x92); // %93 add → f32[batch,seq,32]
-        Kernels.Free(x92);
-
-        // encoder.layer.1.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x96 = Kernels.LayerNorm(x93, p94, p95, 1E-12); // %96 layer_norm → f32[batch,seq,32]
-
-        // encoder.layer.1.intermediate.dense (EncoderLayer.cs:24)
-        var x100 = Kernels.Linear(x96, p97, p99); // %100 linear → f32[batch,seq,128]
-
-        // encoder.layer.1 (EncoderLayer.cs:24)
-        var x101 = Kernels.Gelu(x100); // %101 gelu → f32[batch,seq,128]
-
-        // encoder.layer.1.output.dense (EncoderLayer.cs:25)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[batch,seq,32]
-
-        // encoder.layer.1 (EncoderLayer.cs:25)
-        var x127 = Kernels.DropoutMask(x105, 0.1); // %127 dropout_mask → f32[batch,seq,32]
-        var x106 = torch.mul(x105, x127); // %106 mul → f32[batch,seq,32]
-        Kernels.Free(x105);
-
-        // encoder.layer.1 (EncoderLayer.cs:26)
-        var x107 = torch.add(x96, x106); // %107 add → f32[batch,seq,32]
-        Kernels.Free(x106);
-
-        // encoder.layer.1.output.LayerNorm (EncoderLayer.cs:26)
-        var x110 = Kernels.LayerNorm(x107, p108, p109, 1E-12); // %110 layer_norm → f32[batch,seq,32]
+        // encoder.layer.1 (EncoderLayer.cs:18)
+        var (x76, x78, x80, x83, x125, x84, x87, x126, x93, x96, x100, x101, x127, x107, x110) = EncoderLayerTraining(x62, p125, p126, x14, p88, p90, p94, p95, p97, p99, p102, p104, p108, p109, batch, seq); // %134…%110
+        Kernels.Free(x14);
 
         // TinyEncoder.cs:26
         var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
@@ -979,6 +723,155 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
 
             return new List<Tensor> { null!, null!, null!, g293.MoveToOuterDisposeScope(), g291.MoveToOuterDisposeScope(), g289.MoveToOuterDisposeScope(), g286.MoveToOuterDisposeScope(), g287.MoveToOuterDisposeScope(), g280.MoveToOuterDisposeScope(), g281.MoveToOuterDisposeScope(), g247.MoveToOuterDisposeScope(), g248.MoveToOuterDisposeScope(), g240.MoveToOuterDisposeScope(), g241.MoveToOuterDisposeScope(), g234.MoveToOuterDisposeScope(), g235.MoveToOuterDisposeScope(), g227.MoveToOuterDisposeScope(), g228.MoveToOuterDisposeScope(), g220.MoveToOuterDisposeScope(), g221.MoveToOuterDisposeScope(), g214.MoveToOuterDisposeScope(), g215.MoveToOuterDisposeScope(), g181.MoveToOuterDisposeScope(), g182.MoveToOuterDisposeScope(), g174.MoveToOuterDisposeScope(), g175.MoveToOuterDisposeScope(), g168.MoveToOuterDisposeScope(), g169.MoveToOuterDisposeScope(), g161.MoveToOuterDisposeScope(), g162.MoveToOuterDisposeScope(), g154.MoveToOuterDisposeScope(), g155.MoveToOuterDisposeScope(), g148.MoveToOuterDisposeScope(), g149.MoveToOuterDisposeScope(), g139.MoveToOuterDisposeScope(), g140.MoveToOuterDisposeScope(), null!, null! };
         }
+    }
+
+    /// <summary>One encoder.layer.N of 2 (0, 1): emitted from encoder.layer.0, whose
+    /// names and comments it keeps; each instance calls it with its own tensors.</summary>
+    private Tensor EncoderLayer(Tensor x13, Tensor p122, Tensor p123, Tensor x14, Tensor p40, Tensor p42, Tensor p46, Tensor p47, Tensor p49, Tensor p51, Tensor p54, Tensor p56, Tensor p60, Tensor p61, long batch, long seq)
+    {
+        // encoder.layer.0.attention.self.qkv (EncoderLayer.cs:18)
+        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[batch,seq,96]
+
+        // encoder.layer.0.attention.self.query (EncoderLayer.cs:18)
+        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
+
+        // encoder.layer.0.attention.self.key (EncoderLayer.cs:19)
+        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
+
+        // encoder.layer.0.attention.self.value (EncoderLayer.cs:20)
+        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
+        Kernels.Free(x124);
+
+        // encoder.layer.0 (EncoderLayer.cs:21)
+        var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
+        Kernels.Free(x18);
+        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
+        Kernels.Free(x27);
+        var x29 = x22.reshape(batch, seq, 4L, 8L); // %29 reshape → f32[batch,seq,4,8]
+        Kernels.Free(x22);
+        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[batch,4,seq,8]
+        Kernels.Free(x29);
+        var x31 = x26.reshape(batch, seq, 4L, 8L); // %31 reshape → f32[batch,seq,4,8]
+        Kernels.Free(x26);
+        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[batch,4,seq,8]
+        Kernels.Free(x31);
+        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[batch,4,seq,8]
+        Kernels.Free(x28, x30, x32);
+        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[batch,seq,4,8]
+        Kernels.Free(x37);
+        var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
+        Kernels.Free(x38);
+
+        // encoder.layer.0.attention.output.dense (EncoderLayer.cs:22)
+        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
+        Kernels.Free(x39);
+
+        // encoder.layer.0 (EncoderLayer.cs:22)
+        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[batch,seq,32]
+        Kernels.Free(x43);
+
+        // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs:23)
+        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[batch,seq,32]
+        Kernels.Free(x13, x44);
+
+        // encoder.layer.0.intermediate.dense (EncoderLayer.cs:24)
+        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[batch,seq,128]
+
+        // encoder.layer.0.output.dense (EncoderLayer.cs:25)
+        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
+        Kernels.Free(x53);
+
+        // encoder.layer.0 (EncoderLayer.cs:25)
+        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[batch,seq,32]
+        Kernels.Free(x57);
+
+        // encoder.layer.0.output.LayerNorm (EncoderLayer.cs:26)
+        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[batch,seq,32]
+        Kernels.Free(x48, x58);
+
+        return x62;
+    }
+
+    /// <summary>One encoder.layer.N of 2 (0, 1): emitted from encoder.layer.0, whose
+    /// names and comments it keeps; each instance calls it with its own tensors.</summary>
+    private static (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor) EncoderLayerTraining(Tensor x13, Tensor p122, Tensor p123, Tensor x14, Tensor p40, Tensor p42, Tensor p46, Tensor p47, Tensor p49, Tensor p51, Tensor p54, Tensor p56, Tensor p60, Tensor p61, long batch, long seq)
+    {
+        // encoder.layer.0.attention.self.qkv (EncoderLayer.cs:18)
+        var x131 = Kernels.Linear(x13, p122, p123); // %131 linear → f32[batch,seq,96]
+
+        // encoder.layer.0.attention.self.query (EncoderLayer.cs:18)
+        var x18 = x131.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
+
+        // encoder.layer.0.attention.self.key (EncoderLayer.cs:19)
+        var x22 = x131.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
+
+        // encoder.layer.0.attention.self.value (EncoderLayer.cs:20)
+        var x26 = x131.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
+        Kernels.Free(x131);
+
+        // encoder.layer.0 (EncoderLayer.cs:21)
+        var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
+        Kernels.Free(x18);
+        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
+        Kernels.Free(x27);
+        var x29 = x22.reshape(batch, seq, 4L, 8L); // %29 reshape → f32[batch,seq,4,8]
+        Kernels.Free(x22);
+        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[batch,4,seq,8]
+        Kernels.Free(x29);
+        var x31 = x26.reshape(batch, seq, 4L, 8L); // %31 reshape → f32[batch,seq,4,8]
+        Kernels.Free(x26);
+        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[batch,4,seq,8]
+        Kernels.Free(x31);
+        var x33 = Kernels.MatMul(x28, x30, transB: true); // %33 matmul → f32[batch,4,seq,seq]
+        var x34 = torch.mul(x33, 0.35355339059327373); // %34 scale → f32[batch,4,seq,seq]
+        Kernels.Free(x33);
+        var x35 = Kernels.MaskedSoftmax(x34, x14); // %35 masked_softmax → f32[batch,4,seq,seq]
+        Kernels.Free(x34);
+        var x122 = Kernels.DropoutMask(x35, 0.1); // %122 dropout_mask → f32[batch,4,seq,seq]
+        var x36 = torch.mul(x35, x122); // %36 mul → f32[batch,4,seq,seq]
+        var x37 = Kernels.MatMul(x36, x32, transB: false); // %37 matmul → f32[batch,4,seq,8]
+        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[batch,seq,4,8]
+        Kernels.Free(x37);
+        var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
+        Kernels.Free(x38);
+
+        // encoder.layer.0.attention.output.dense (EncoderLayer.cs:22)
+        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
+
+        // encoder.layer.0 (EncoderLayer.cs:22)
+        var x123 = Kernels.DropoutMask(x43, 0.1); // %123 dropout_mask → f32[batch,seq,32]
+        var x44 = torch.mul(x43, x123); // %44 mul → f32[batch,seq,32]
+        Kernels.Free(x43);
+
+        // encoder.layer.0 (EncoderLayer.cs:23)
+        var x45 = torch.add(x13, x44); // %45 add → f32[batch,seq,32]
+        Kernels.Free(x44);
+
+        // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs:23)
+        var x48 = Kernels.LayerNorm(x45, p46, p47, 1E-12); // %48 layer_norm → f32[batch,seq,32]
+
+        // encoder.layer.0.intermediate.dense (EncoderLayer.cs:24)
+        var x52 = Kernels.Linear(x48, p49, p51); // %52 linear → f32[batch,seq,128]
+
+        // encoder.layer.0 (EncoderLayer.cs:24)
+        var x53 = Kernels.Gelu(x52); // %53 gelu → f32[batch,seq,128]
+
+        // encoder.layer.0.output.dense (EncoderLayer.cs:25)
+        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
+
+        // encoder.layer.0 (EncoderLayer.cs:25)
+        var x124 = Kernels.DropoutMask(x57, 0.1); // %124 dropout_mask → f32[batch,seq,32]
+        var x58 = torch.mul(x57, x124); // %58 mul → f32[batch,seq,32]
+        Kernels.Free(x57);
+
+        // encoder.layer.0 (EncoderLayer.cs:26)
+        var x59 = torch.add(x48, x58); // %59 add → f32[batch,seq,32]
+        Kernels.Free(x58);
+
+        // encoder.layer.0.output.LayerNorm (EncoderLayer.cs:26)
+        var x62 = Kernels.LayerNorm(x59, p60, p61, 1E-12); // %62 layer_norm → f32[batch,seq,32]
+
+        return (x28, x30, x32, x35, x122, x36, x39, x123, x45, x48, x52, x53, x124, x59, x62);
     }
 
     // The IR texts, packed (PackedText.Unpack reads them; IrText(stage) prints them).
