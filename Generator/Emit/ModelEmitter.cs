@@ -63,21 +63,13 @@ namespace GraphCompiler.Generator.Emit
             var unpack = outputCount == 1 ? "outputs[0]" : "(" + string.Join(", ", Enumerable.Range(0, outputCount).Select(i => $"outputs[{i}]")) + ")";
 
             var shapeBuckets = info.Buckets.ToList();
-            var buckets = shapeBuckets.Select(b => new Dictionary<string, object>
-            {
-                ["TrainMethod"] = $"Train_{b.Batch}x{b.Seq}",
-                ["TrainingForward"] = $"TrainingForward_{b.Batch}x{b.Seq}",
-                ["Function"] = $"TrainingFunction_{b.Batch}x{b.Seq}",
-                ["ModuleArgs"] = moduleArgs,
-                ["Unpack"] = unpack,
-                ["TrainingLines"] = TrainingForwardBody(training, backward, argIds, TrainingName, b.Batch, b.Seq),
-                ["BackwardLines"] = BackwardBody(backward, argIds, b.Batch, b.Seq),
-                ["Batch"] = b.Batch.ToString(CultureInfo.InvariantCulture),
-                ["Seq"] = seqInput is null ? "_" : b.Seq.ToString(CultureInfo.InvariantCulture),
-                ["Method"] = $"Forward_{b.Batch}x{b.Seq}",
-                ["Checks"] = inputs.Select(i => Check(i, inputNames[i.Id], b.Batch, b.Seq)).ToList(),
-                ["Lines"] = BucketBody(optimized, NameOf, b.Batch, b.Seq),
-            }).ToList();
+            var sizeArgs = SizeArgs(shapeBuckets, seqInput is not null);
+            var checks = inputs.Select(i => Check(i, inputNames[i.Id])).ToList();
+            var outlined = new List<string>();
+            var methodNames = new HashSet<string>(StringComparer.Ordinal);
+            var inferenceLines = BucketBody(optimized, NameOf, new Outlining("", isStatic: false, outlined, methodNames));
+            var trainingLines = TrainingForwardBody(training, backward, argIds, TrainingName, new Outlining("Training", isStatic: true, outlined, methodNames));
+            var backwardLines = BackwardBody(backward, argIds, new Outlining("Backward", isStatic: true, outlined, methodNames));
 
             var data = new Dictionary<string, object>
             {
@@ -92,6 +84,15 @@ namespace GraphCompiler.Generator.Emit
                 ["ParameterElements"] = parameters.Sum(p => p.Type.Shape.Aggregate(1L, (a, d) => a * d.Size)).ToString("N0", CultureInfo.InvariantCulture),
                 ["BucketList"] = string.Join(", ", shapeBuckets.Select(b => $"{b.Batch}×{b.Seq}")),
                 ["BucketInits"] = string.Join(", ", shapeBuckets.Select(b => $"new({b.Batch}, {b.Seq})")),
+                ["BucketPattern"] = string.Join(" or ", shapeBuckets.Select(b => seqInput is null ? $"({b.Batch}, _)" : $"({b.Batch}, {b.Seq})")),
+                ["SizeArgs"] = sizeArgs,
+                ["Checks"] = checks,
+                ["Lines"] = inferenceLines,
+                ["Outlined"] = outlined,
+                ["ModuleArgs"] = moduleArgs,
+                ["Unpack"] = unpack,
+                ["TrainingLines"] = trainingLines,
+                ["BackwardLines"] = backwardLines,
                 ["Packs"] = parameters.Where(p => p.Attr("packs") is not null).Select(Pack).ToList(),
                 ["Parameters"] = parameters.Select(p => new Dictionary<string, object>
                 {
@@ -108,15 +109,14 @@ namespace GraphCompiler.Generator.Emit
                 ["InputArgs"] = string.Join(", ", inputs.Select(i => inputNames[i.Id])),
                 ["BatchExpr"] = $"{inputNames[batchInput.Id]}.shape.Length > {batchInput.Type.Shape.Items.IndexOf(Dim.Batch)} ? {inputNames[batchInput.Id]}.shape[{batchInput.Type.Shape.Items.IndexOf(Dim.Batch)}] : -1",
                 ["SeqExpr"] = seqInput is null ? "0L" : $"{inputNames[seqInput.Id]}.shape.Length > {seqInput.Type.Shape.Items.IndexOf(Dim.Seq)} ? {inputNames[seqInput.Id]}.shape[{seqInput.Type.Shape.Items.IndexOf(Dim.Seq)}] : -1",
-                ["Bucket"] = buckets,
-                ["LoweredIr"] = VerbatimString(IrText.Print(lowered)),
-                ["TrainingIr"] = VerbatimString(IrText.Print(training)),
-                ["BackwardIr"] = VerbatimString(IrText.Print(backward.Graph)),
-                ["OptimizedIr"] = VerbatimString(IrText.Print(optimized)),
+                ["LoweredIr"] = Packed(IrText.Print(lowered)),
+                ["TrainingIr"] = Packed(IrText.Print(training)),
+                ["BackwardIr"] = Packed(IrText.Print(backward.Graph)),
+                ["OptimizedIr"] = Packed(IrText.Print(optimized)),
                 ["SymbolJson"] = RawString(SymbolWriter.Write(optimized, info.ModelName, Precision(parameters), shapeBuckets, HeadNames(model, outputs.Count))),
             };
 
-            AddQuantization(data, quantized, model, inputs, inputNames, fieldNames, NameOf, shapeBuckets, seqInput is not null);
+            AddQuantization(data, quantized, model, inputNames, fieldNames, NameOf);
             data["Int8SymbolJson"] = quantized is null
                 ? "\"\""
                 : RawString(SymbolWriter.Write(quantized.Int8, info.ModelName, "int8", shapeBuckets, HeadNames(model, outputs.Count)));
@@ -127,16 +127,18 @@ namespace GraphCompiler.Generator.Emit
         /// <summary>The [Quantize] parts: ForwardObserved and QuantizationSlots on the fp32 module (blocks of Module.scriban),
         /// and the data of the {Decl}Int8Module class (Int8Module.scriban). Keys are set for every model, since the
         /// template's variables are strict.</summary>
-        private static void AddQuantization(Dictionary<string, object> data, QuantizedGraphs? quantized, DeclarationSpec model, IReadOnlyList<Node> inputs,
-            IReadOnlyDictionary<int, string> inputNames, IReadOnlyDictionary<int, string> fieldNames, Func<int, string> name, IReadOnlyList<(int Batch, int Seq)> shapeBuckets, bool hasSeq)
+        private static void AddQuantization(Dictionary<string, object> data, QuantizedGraphs? quantized, DeclarationSpec model,
+            IReadOnlyDictionary<int, string> inputNames, IReadOnlyDictionary<int, string> fieldNames, Func<int, string> name)
         {
             data["Quantized"] = quantized is not null;
-            data["CalibrationIrExpr"] = quantized is null ? "\"\"" : "CalibrationIr";
-            data["Int8IrExpr"] = quantized is null ? "\"\"" : "Int8Ir";
+            data["CalibrationIrExpr"] = quantized is null ? "\"\"u8" : "CalibrationIr";
+            data["Int8IrExpr"] = quantized is null ? "\"\"u8" : "Int8Ir";
             data["Int8ClassName"] = model.Name + "Int8Module";
             data["Slots"] = new List<string>();
-            data["ObservedBuckets"] = new List<Dictionary<string, object>>();
-            data["Int8Buckets"] = new List<Dictionary<string, object>>();
+            data["ObservedLines"] = new List<string>();
+            data["ObservedOutlined"] = new List<string>();
+            data["Int8Lines"] = new List<string>();
+            data["Int8Outlined"] = new List<string>();
             data["FloatParameters"] = new List<Dictionary<string, object>>();
             data["Buffers"] = new List<Dictionary<string, object>>();
             data["Conversion"] = new List<string>();
@@ -151,31 +153,23 @@ namespace GraphCompiler.Generator.Emit
 
             var (calibration, int8, gemms) = (quantized.Calibration, quantized.Int8, quantized.Gemms);
             data["Slots"] = gemms.Select(g => $"new(\"{Escape(g.Slot)}\", \"{g.Kind}\", \"{Escape(g.WeightName)}\", {g.InFeatures}, {g.OutFeatures})").ToList();
-            data["CalibrationIr"] = VerbatimString(IrText.Print(calibration));
-            data["Int8Ir"] = VerbatimString(IrText.Print(int8));
+            data["CalibrationIr"] = Packed(IrText.Print(calibration));
+            data["Int8Ir"] = Packed(IrText.Print(int8));
             data["Int8Passes"] = PassPipeline.Names(PassPipeline.Int8);
-            data["ObservedBuckets"] = shapeBuckets.Select(b => new Dictionary<string, object>
-            {
-                ["Batch"] = b.Batch.ToString(CultureInfo.InvariantCulture),
-                ["Seq"] = hasSeq ? b.Seq.ToString(CultureInfo.InvariantCulture) : "_",
-                ["Method"] = $"ForwardObserved_{b.Batch}x{b.Seq}",
-                ["Checks"] = inputs.Select(i => Check(i, inputNames[i.Id], b.Batch, b.Seq)).ToList(),
-                ["Lines"] = BucketBody(calibration, name, b.Batch, b.Seq),
-            }).ToList();
+            // Calibration's methods share the fp32 module's class; dropout stays off in them as in the body.
+            var observedOutlined = new List<string>();
+            data["ObservedLines"] = BucketBody(calibration, name, new Outlining("Observed", isStatic: false, observedOutlined, new HashSet<string>(StringComparer.Ordinal),
+                context: "IActivationObserver observer", preamble: "const bool training = false; // calibration observes the inference graph: dropout is the identity"));
+            data["ObservedOutlined"] = observedOutlined;
 
             // The int8 graph keeps every fp32 parameter's id (GEMM weights and tables turn i8 in place) and adds the scales.
             string Int8Name(int id) => inputNames.TryGetValue(id, out var i) ? i : "x" + id.ToString(CultureInfo.InvariantCulture);
             string Field(int id) => "p" + id.ToString(CultureInfo.InvariantCulture);
             var int8Params = new HashSet<int>(int8.Parameters.Select(p => p.Id));
             string Int8NameOf(int id) => int8Params.Contains(id) ? Field(id) : Int8Name(id);
-            data["Int8Buckets"] = shapeBuckets.Select(b => new Dictionary<string, object>
-            {
-                ["Batch"] = b.Batch.ToString(CultureInfo.InvariantCulture),
-                ["Seq"] = hasSeq ? b.Seq.ToString(CultureInfo.InvariantCulture) : "_",
-                ["Method"] = $"Forward_{b.Batch}x{b.Seq}",
-                ["Checks"] = inputs.Select(i => Check(i, inputNames[i.Id], b.Batch, b.Seq)).ToList(),
-                ["Lines"] = BucketBody(int8, Int8NameOf, b.Batch, b.Seq),
-            }).ToList();
+            var int8Outlined = new List<string>();
+            data["Int8Lines"] = BucketBody(int8, Int8NameOf, new Outlining("", isStatic: false, int8Outlined, new HashSet<string>(StringComparer.Ordinal)));
+            data["Int8Outlined"] = int8Outlined;
 
             var gemmByWeight = gemms.ToDictionary(g => g.WeightId);
             var scaleIds = new HashSet<int>();
@@ -233,10 +227,16 @@ namespace GraphCompiler.Generator.Emit
             data["ScaleFills"] = scaleFills;
         }
 
-        private static List<string> BucketBody(Graph graph, Func<int, string> name, int batch, int seq)
+        /// <summary>The arguments a dispatch passes for the body's bucket sizes: the (batch, seq) it read from the inputs;
+        /// when no input has a seq dimension, the one declared sequence length (the lowerer allows only one then).</summary>
+        private static string SizeArgs(IReadOnlyList<(int Batch, int Seq)> buckets, bool hasSeq) =>
+            "bucket.batch, " + (hasSeq ? "bucket.seq" : buckets[0].Seq.ToString(CultureInfo.InvariantCulture));
+
+        /// <summary>An inference body, shared by every bucket: the bucket's sizes are its <c>batch</c> and <c>seq</c>.</summary>
+        private static List<string> BucketBody(Graph graph, Func<int, string> name, Outlining? outlining = null)
         {
             var keep = new HashSet<int>(graph.Nodes.Where(n => n.Op is OpNames.Input or OpNames.Param).Select(n => n.Id).Concat(graph.Outputs));
-            var lines = Statements(graph.Nodes, name, batch, seq, keep);
+            var lines = Statements(graph.Nodes, name, NodeEmitter.Size, keep, outlining);
             var results = graph.Outputs.Select(o => Returned(graph, o, name) + ".MoveToOuterDisposeScope()").ToList();
             lines.Add("");
             lines.Add("return " + (results.Count == 1 ? results[0] : "(" + string.Join(", ", results) + ")") + ";");
@@ -248,11 +248,13 @@ namespace GraphCompiler.Generator.Emit
             graph[id].Op is OpNames.Input or OpNames.Param ? name(id) + ".alias()" : name(id);
 
         /// <summary>One statement per computing node, grouped under a comment naming the scope and source line; each value
-        /// not in <paramref name="keep"/> is freed right after its last use.</summary>
-        private static List<string> Statements(IEnumerable<Node> nodes, Func<int, string> name, int batch, int seq, ISet<int> keep)
+        /// not in <paramref name="keep"/> is freed right after its last use. With <paramref name="outlining"/>, each
+        /// instance of a repeated block is one call of a method emitted once (<see cref="RepeatedBlocks"/>).</summary>
+        private static List<string> Statements(IEnumerable<Node> nodes, Func<int, string> name, Func<Dim, string> size, ISet<int> keep, Outlining? outlining = null)
         {
             var lines = new List<string>();
-            var compute = nodes.Where(n => n.Op is not (OpNames.Input or OpNames.Param or OpNames.Saved or OpNames.GradOutput)).ToList();
+            var all = nodes.ToList();
+            var compute = all.Where(n => n.Op is not (OpNames.Input or OpNames.Param or OpNames.Saved or OpNames.GradOutput)).ToList();
 
             // An observe node is a call on its input, not a new value (Kernels.Observe returns the input itself, which
             // must not be freed twice): its uses are its input's uses.
@@ -274,12 +276,35 @@ namespace GraphCompiler.Generator.Emit
                 }
             }
 
-            var external = new HashSet<int>(nodes.Where(n => n.Op is OpNames.Input or OpNames.Param or OpNames.Saved or OpNames.GradOutput).Select(n => n.Id));
+            var external = new HashSet<int>(all.Where(n => n.Op is OpNames.Input or OpNames.Param or OpNames.Saved or OpNames.GradOutput).Select(n => n.Id));
+            var calls = new Dictionary<int, (BlockRun Run, string Method, IReadOnlyList<string> Sizes, ISet<int> FreedInside)>();
+            if (outlining is not null)
+            {
+                var byId = all.ToDictionary(n => n.Id);
+                foreach (var (prefix, runs) in RepeatedBlocks.Find(compute, byId, lastUse, keep))
+                {
+                    // An argument that dies in every instance (the layer's input) is freed inside, right after its last use, as
+                    // inline code would; one that dies in some instances only (the mask, in the last layer) after the call.
+                    bool Dies(BlockRun run, int arg) => lastUse[arg] <= run.End && !keep.Contains(arg) && !external.Contains(arg);
+                    var freedInside = Enumerable.Range(0, runs[0].Args.Count).Where(j => runs.All(r => Dies(r, r.Args[j]))).ToList();
+                    var (method, sizes) = Outline(compute, name, runs, prefix, outlining, freedInside);
+                    foreach (var run in runs)
+                    {
+                        calls[run.Start] = (run, method, sizes, new HashSet<int>(freedInside.Select(j => run.Args[j])));
+                    }
+                }
+            }
+
             var scope = "";
             for (var i = 0; i < compute.Count; i++)
             {
                 var node = compute[i];
                 var header = node.Scope + (node.Source.Length > 0 ? $" ({node.Source})" : "");
+                if (calls.TryGetValue(i, out var call))
+                {
+                    header = call.Run.Instance + (node.Source.Length > 0 ? $" ({node.Source})" : "");
+                }
+
                 if (header != scope)
                 {
                     if (lines.Count > 0)
@@ -291,14 +316,34 @@ namespace GraphCompiler.Generator.Emit
                     scope = header;
                 }
 
-                var type = node.Type.Element.ToString().ToLowerInvariant() + "[" + string.Join(",", node.Type.Shape.Select(d => d.Resolve(batch, seq))) + "]";
-                if (node.Op == OpNames.Observe)
+                if (calls.TryGetValue(i, out call))
                 {
-                    lines.Add($"{NodeEmitter.Expression(node, name, batch, seq)}; // %{node.Id} observe");
+                    var run = call.Run;
+                    var results = run.Results.Select(name).ToList();
+                    var target = results.Count == 1 ? "var " + results[0] : "var (" + string.Join(", ", results) + ")";
+                    var observes = compute.Skip(run.Start).Take(run.End - run.Start + 1).Any(n => n.Op == OpNames.Observe);
+                    var arguments = (observes ? new[] { "\"" + run.Instance + "\"" } : Array.Empty<string>())
+                        .Concat(run.Args.Select(name))
+                        .Concat(outlining!.Context is { } context ? new[] { context.Substring(context.LastIndexOf(' ') + 1) } : Array.Empty<string>())
+                        .Concat(call.Sizes.Select(symbol => size(Dim.Sym(symbol))));
+                    lines.Add($"{target} = {call.Method}({string.Join(", ", arguments)}); // %{compute[run.Start].Id}…%{compute[run.End].Id}");
+                    var freed = run.Args.Where(a => lastUse[a] <= run.End && !keep.Contains(a) && !external.Contains(a) && !call.FreedInside.Contains(a)).Select(name).ToList();
+                    if (freed.Count > 0)
+                    {
+                        lines.Add("Kernels.Free(" + string.Join(", ", freed) + ");");
+                    }
+
+                    i = run.End;
                     continue;
                 }
 
-                lines.Add($"var {name(node.Id)} = {NodeEmitter.Expression(node, name, batch, seq)}; // %{node.Id} {node.Op} → {type}");
+                if (node.Op == OpNames.Observe)
+                {
+                    lines.Add($"{NodeEmitter.Expression(node, name, size)}; // %{node.Id} observe");
+                    continue;
+                }
+
+                lines.Add($"var {name(node.Id)} = {NodeEmitter.Expression(node, name, size)}; // %{node.Id} {node.Op} → {node.Type}");
                 var dead = node.Inputs.Distinct().Where(input => lastUse[input] == i && !keep.Contains(input) && !external.Contains(input)).Select(name).ToList();
                 if (dead.Count > 0)
                 {
@@ -309,12 +354,69 @@ namespace GraphCompiler.Generator.Emit
             return lines;
         }
 
+        /// <summary>Emits the method of a repeated block from its first instance (names and comments are that instance's)
+        /// into the class's methods; returns its name and the bucket sizes it takes after the tensors.</summary>
+        private static (string Method, IReadOnlyList<string> Sizes) Outline(IReadOnlyList<Node> compute, Func<int, string> name, IReadOnlyList<BlockRun> runs, string prefix,
+            Outlining outlining, IReadOnlyList<int> freedInside)
+        {
+            var method = RepeatedBlocks.MethodName(prefix) + outlining.Suffix;
+            for (var n = 2; !outlining.UsedNames.Add(method); n++)
+            {
+                method = RepeatedBlocks.MethodName(prefix) + outlining.Suffix + n.ToString(CultureInfo.InvariantCulture);
+            }
+
+            var first = runs[0];
+            var sizes = new SortedSet<string>(StringComparer.Ordinal);
+            string Size(Dim dim)
+            {
+                if (dim.Symbol is { } symbol)
+                {
+                    sizes.Add(symbol);
+                }
+
+                return NodeEmitter.Size(dim);
+            }
+
+            var nodes = compute.Skip(first.Start).Take(first.End - first.Start + 1).ToList();
+            var owned = new HashSet<int>(freedInside.Select(j => first.Args[j]));
+            var body = Statements(nodes, name, Size, new HashSet<int>(first.Args.Where(a => !owned.Contains(a)).Concat(first.Results)));
+            var observes = nodes.Any(n => n.Op == OpNames.Observe);
+            if (observes)
+            {
+                // Each instance observes under its own slot names: "encoder.layer.0.x" becomes block + ".x".
+                body = body.Select(l => l.StartsWith("Kernels.Observe(", StringComparison.Ordinal) ? l.Replace("\"" + first.Instance + ".", "block + \".") : l).ToList();
+            }
+
+            if (outlining.Preamble is { } preamble)
+            {
+                body.Insert(0, preamble);
+            }
+
+            var results = first.Results.Select(name).ToList();
+            body.Add("");
+            body.Add("return " + (results.Count == 1 ? results[0] : "(" + string.Join(", ", results) + ")") + ";");
+            var parameters = (observes ? new[] { "string block" } : Array.Empty<string>())
+                .Concat(first.Args.Select(a => "Tensor " + name(a)))
+                .Concat(outlining.Context is { } context ? new[] { context } : Array.Empty<string>())
+                .Concat(sizes.Select(s => "long " + s));
+            var returnType = results.Count == 1 ? "Tensor" : "(" + string.Join(", ", results.Select(_ => "Tensor")) + ")";
+            var methods = outlining.Methods;
+            methods.Add("");
+            methods.Add($"    /// <summary>One {prefix}.N of {runs.Count} ({string.Join(", ", runs.Select(r => r.Instance.Substring(prefix.Length + 1)))}): emitted from {first.Instance}, whose");
+            methods.Add("    /// names and comments it keeps; each instance calls it with its own tensors.</summary>");
+            methods.Add($"    private {(outlining.IsStatic ? "static " : "")}{returnType} {method}({string.Join(", ", parameters)})");
+            methods.Add("    {");
+            methods.AddRange(Indent(body));
+            methods.Add("    }");
+            return (method, sizes.ToList());
+        }
+
         private static List<string> Indent(IEnumerable<string> lines, int depth = 2) =>
             lines.Select(l => l.Length == 0 ? l : new string(' ', 4 * depth) + l).ToList();
 
-        /// <summary>The training forward of one bucket: the training graph over args (inputs, then parameters), collecting
-        /// the values the backward needs into <c>saved</c> when it is given.</summary>
-        private static List<string> TrainingForwardBody(Graph training, BackwardGraph backward, IReadOnlyList<int> argIds, Func<int, string> name, int batch, int seq)
+        /// <summary>The training forward, shared by every bucket: the training graph over args (inputs, then parameters) at
+        /// the bucket's <c>batch</c> and <c>seq</c>, collecting the values the backward needs into <c>saved</c> when it is given.</summary>
+        private static List<string> TrainingForwardBody(Graph training, BackwardGraph backward, IReadOnlyList<int> argIds, Func<int, string> name, Outlining outlining)
         {
             var lines = new List<string>();
             for (var i = 0; i < argIds.Count; i++)
@@ -324,7 +426,7 @@ namespace GraphCompiler.Generator.Emit
 
             lines.Add("using var scope = torch.NewDisposeScope();");
             var keep = new HashSet<int>(argIds.Concat(training.Outputs).Concat(backward.SavedValues));
-            lines.AddRange(Statements(training.Nodes, name, batch, seq, keep));
+            lines.AddRange(Statements(training.Nodes, name, NodeEmitter.Size, keep, outlining));
             lines.Add("");
             lines.Add("if (saved is not null)");
             lines.Add("{");
@@ -339,8 +441,10 @@ namespace GraphCompiler.Generator.Emit
             return Indent(lines);
         }
 
-        /// <summary>The backward of one bucket: saved values and output gradients in, one gradient (or null) per arg out.</summary>
-        private static List<string> BackwardBody(BackwardGraph backward, IReadOnlyList<int> argIds, int batch, int seq)
+        /// <summary>The backward, shared by every bucket: saved values and output gradients in, one gradient (or null) per arg
+        /// out, then null for the two bucket sizes (apply's last arguments, which are not tensors). The sizes it reads come
+        /// from the context, where the forward put them.</summary>
+        private static List<string> BackwardBody(BackwardGraph backward, IReadOnlyList<int> argIds, Outlining outlining)
         {
             var graph = backward.Graph;
             string Name(int id) => "g" + id.ToString(CultureInfo.InvariantCulture);
@@ -352,8 +456,25 @@ namespace GraphCompiler.Generator.Emit
                     : $"var {Name(node.Id)} = grads[{node.Int("index")}]; // ∂loss/∂output {node.Int("index")}");
             }
 
+            var sizesRead = new SortedSet<string>(StringComparer.Ordinal);
+            string Size(Dim dim)
+            {
+                if (dim.Symbol is { } symbol)
+                {
+                    sizesRead.Add(symbol);
+                }
+
+                return NodeEmitter.Size(dim);
+            }
+
+            var statements = Statements(graph.Nodes, Name, Size, new HashSet<int>(graph.Outputs), outlining);
+            foreach (var symbol in sizesRead)
+            {
+                lines.Add($"var {symbol} = (long)ctx.get_data(\"{symbol}\")!;");
+            }
+
             lines.Add("");
-            lines.AddRange(Statements(graph.Nodes, Name, batch, seq, new HashSet<int>(graph.Outputs)));
+            lines.AddRange(statements);
             var gradients = argIds.Select(arg =>
             {
                 var target = backward.Targets.Items.IndexOf(arg);
@@ -367,7 +488,7 @@ namespace GraphCompiler.Generator.Emit
                 return Name(id) + (shared ? ".alias()" : "") + ".MoveToOuterDisposeScope()";
             });
             lines.Add("");
-            lines.Add("return new List<Tensor> { " + string.Join(", ", gradients) + " };");
+            lines.Add("return new List<Tensor> { " + string.Join(", ", gradients.Concat(new[] { "null!", "null!" })) + " };");
             return Indent(lines, 3);
         }
 
@@ -392,7 +513,7 @@ namespace GraphCompiler.Generator.Emit
                 : null;
         }
 
-        private static string Check(Node input, string name, int batch, int seq)
+        private static string Check(Node input, string name)
         {
             var dtype = input.Type.Element switch
             {
@@ -400,7 +521,7 @@ namespace GraphCompiler.Generator.Emit
                 ElementType.F64 => "ScalarType.Float64",
                 _ => "ScalarType.Float32",
             };
-            var dims = string.Join(", ", input.Type.Shape.Select(d => d.Resolve(batch, seq).ToString(CultureInfo.InvariantCulture)));
+            var dims = string.Join(", ", input.Type.Shape.Select(d => d.ToString()));
             return $"ShapeGuard.Check(Name, \"{Escape(input.Attr("name")!)}\", {name}, {dtype}, {dims});";
         }
 
@@ -419,7 +540,7 @@ namespace GraphCompiler.Generator.Emit
             _ => "Normal",
         };
 
-        private static readonly HashSet<string> Reserved = new(StringComparer.Ordinal) { "scope", "training", "bucket", "Name" };
+        private static readonly HashSet<string> Reserved = new(StringComparer.Ordinal) { "scope", "training", "bucket", "Name", "batch", "seq" };
 
         private static string SafeIdentifier(string name)
         {
@@ -429,11 +550,9 @@ namespace GraphCompiler.Generator.Emit
 
         private static string Escape(string text) => text.Replace("\\", "\\\\").Replace("\"", "\\\"");
 
-        private static string VerbatimString(string text)
-        {
-            // A raw string literal keeps the IR readable in the generated file.
-            return "\"\"\"\n" + string.Join("\n", text.TrimEnd('\n').Split('\n').Select(l => "        " + l)) + "\n        \"\"\"";
-        }
+        /// <summary>An IR text as a packed u8 literal (<see cref="TextPacker"/>): the texts are thousands of lines a
+        /// stage, read through IrText(stage) or --dump-ir rather than here.</summary>
+        private static string Packed(string text) => "\"" + TextPacker.Pack(text.TrimEnd('\n')) + "\"";
 
         /// <summary>A raw string literal of any text: its delimiter is one quote longer than the longest run of quotes
         /// inside.</summary>

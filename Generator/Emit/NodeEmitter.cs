@@ -6,13 +6,15 @@ using GraphCompiler.Generator.Ir;
 
 namespace GraphCompiler.Generator.Emit
 {
-    /// <summary>One IR node → one C# expression calling the Runtime kernels, with the bucket's sizes as constants.</summary>
+    /// <summary>One IR node → one C# expression calling the Runtime kernels. A bucket dimension is the name of the body's
+    /// <c>long</c> parameter (<see cref="Size"/>), so one body serves every declared bucket.</summary>
     public static class NodeEmitter
     {
-        public static string Expression(Node node, Func<int, string> name, int batch, int seq)
+        /// <param name="size">Renders a dimension; the caller may record which bucket sizes a body reads.</param>
+        public static string Expression(Node node, Func<int, string> name, Func<Dim, string> size)
         {
             string In(int i) => name(node.Inputs[i]);
-            string Dims(IEnumerable<Dim> dims) => string.Join(", ", dims.Select(d => d.Resolve(batch, seq).ToString(CultureInfo.InvariantCulture) + "L"));
+            string Dims(IEnumerable<Dim> dims) => string.Join(", ", dims.Select(size));
             string Int(string key) => node.Int(key).ToString(CultureInfo.InvariantCulture);
             string Num(string key) => Literal(node.Float(key));
             return node.Op switch
@@ -66,6 +68,14 @@ namespace GraphCompiler.Generator.Emit
                 _ => throw new InvalidOperationException($"no emitter for op '{node.Op}'"),
             };
         }
+
+        /// <summary>A dimension as a C# <c>long</c> expression: a literal, or the bucket size parameter it names.</summary>
+        public static string Size(Dim dim) => dim.Symbol switch
+        {
+            null => dim.Size.ToString(CultureInfo.InvariantCulture) + "L",
+            "batch" or "seq" => dim.Symbol,
+            _ => throw new InvalidOperationException("unknown dimension symbol " + dim.Symbol),
+        };
 
         /// <summary>A C# double literal that round-trips.</summary>
         public static string Literal(double value)

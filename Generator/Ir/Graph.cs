@@ -28,15 +28,6 @@ namespace GraphCompiler.Generator.Ir
         public bool IsConstant => Symbol is null;
 
         public override string ToString() => Symbol ?? Size.ToString(CultureInfo.InvariantCulture);
-
-        /// <summary>The size in one bucket.</summary>
-        public int Resolve(int batch, int seq) => Symbol switch
-        {
-            null => Size,
-            "batch" => batch,
-            "seq" => seq,
-            _ => throw new InvalidOperationException("unknown dimension symbol " + Symbol),
-        };
     }
 
     public sealed record TensorType(ElementType Element, EquatableArray<Dim> Shape)

@@ -54,15 +54,15 @@ public sealed partial class MlpModule : nn.Module<Tensor, Tensor>, IGraphModule
 
     /// <summary>The Graph IR as lowered, after the inference passes, as the training forward, and its generated backward;
     /// for a [Quantize] model also the calibration and int8 graphs (empty strings otherwise).</summary>
-    public static string IrText(IrStage stage) => stage switch
+    public static string IrText(IrStage stage) => PackedText.Unpack(stage switch
     {
         IrStage.Lowered => LoweredIr,
         IrStage.Training => TrainingIr,
         IrStage.Backward => BackwardIr,
-        IrStage.Calibration => "",
-        IrStage.Int8 => "",
+        IrStage.Calibration => ""u8,
+        IrStage.Int8 => ""u8,
         _ => OptimizedIr,
-    };
+    });
 
     /// <summary>How training-mode forwards are differentiated: the generated backward (default), or libtorch autograd
     /// recording the same training forward op by op (the reference the gradient checks compare with).</summary>
@@ -89,39 +89,43 @@ public sealed partial class MlpModule : nn.Module<Tensor, Tensor>, IGraphModule
     public override Tensor forward(Tensor @x)
     {
         var bucket = (batch: @x.shape.Length > 0 ? @x.shape[0] : -1, seq: @x.shape.Length > 1 ? @x.shape[1] : -1);
-        var train = training && torch.is_grad_enabled();
-        return bucket switch
+        if (!IsBucket(bucket.batch, bucket.seq))
         {
-            (4, 8) => train ? Train_4x8(@x) : Forward_4x8(@x),
-            _ => throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets),
-        };
+            throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets);
+        }
+
+        return training && torch.is_grad_enabled() ? Train(@x, bucket.batch, bucket.seq) : InferenceForward(@x, bucket.batch, bucket.seq);
     }
 
-    /// <summary>Batch 4, sequence length 8.</summary>
-    private Tensor Forward_4x8(Tensor @x)
+    /// <summary>Whether (batch, seq) is one of the declared buckets (4×8): the static contract each forward checks
+    /// before it runs the body that serves them all.</summary>
+    public static bool IsBucket(long batch, long seq) => (batch, seq) is (4, 8);
+
+    /// <summary>The inference forward of every bucket: <paramref name="batch"/> × <paramref name="seq"/> is a declared one.</summary>
+    private Tensor InferenceForward(Tensor @x, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, 4, 8, 16);
+        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, batch, seq, 16);
         using var scope = torch.NewDisposeScope();
         // fc1 (Mlp.cs:12)
-        var x5 = Kernels.LinearGelu(@x, p1, p3); // %5 linear_gelu → f32[4,8,32]
+        var x5 = Kernels.LinearGelu(@x, p1, p3); // %5 linear_gelu → f32[batch,seq,32]
 
         // fc2 (Mlp.cs:12)
-        var x9 = Kernels.Linear(x5, p6, p8); // %9 linear → f32[4,8,4]
+        var x9 = Kernels.Linear(x5, p6, p8); // %9 linear → f32[batch,seq,4]
         Kernels.Free(x5);
 
         return x9.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Training, batch 4 × 8: one autograd node for the whole forward, with the generated backward.</summary>
-    private Tensor Train_4x8(Tensor @x)
+    /// <summary>Training, any declared bucket: one autograd node for the whole forward, with the generated backward.</summary>
+    private Tensor Train(Tensor @x, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, 4, 8, 16);
+        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, batch, seq, 16);
         var args = new Tensor[] { @x, p1, p3, p6, p8 };
-        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction_4x8.apply(args) : TrainingForward_4x8(args, null);
+        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction.apply([.. args, batch, seq]) : TrainingForward(args, batch, seq, null);
         return outputs[0];
     }
 
-    private static List<Tensor> TrainingForward_4x8(IReadOnlyList<Tensor> args, List<Tensor>? saved)
+    private static List<Tensor> TrainingForward(IReadOnlyList<Tensor> args, long batch, long seq, List<Tensor>? saved)
     {
         var @x = args[0];
         var p1 = args[1];
@@ -130,13 +134,13 @@ public sealed partial class MlpModule : nn.Module<Tensor, Tensor>, IGraphModule
         var p8 = args[4];
         using var scope = torch.NewDisposeScope();
         // fc1 (Mlp.cs:12)
-        var x4 = Kernels.Linear(@x, p1, p3); // %4 linear → f32[4,8,32]
+        var x4 = Kernels.Linear(@x, p1, p3); // %4 linear → f32[batch,seq,32]
 
         // Mlp.cs:12
-        var x5 = Kernels.Gelu(x4); // %5 gelu → f32[4,8,32]
+        var x5 = Kernels.Gelu(x4); // %5 gelu → f32[batch,seq,32]
 
         // fc2 (Mlp.cs:12)
-        var x9 = Kernels.Linear(x5, p6, p8); // %9 linear → f32[4,8,4]
+        var x9 = Kernels.Linear(x5, p6, p8); // %9 linear → f32[batch,seq,4]
 
         if (saved is not null)
         {
@@ -150,17 +154,21 @@ public sealed partial class MlpModule : nn.Module<Tensor, Tensor>, IGraphModule
         return new List<Tensor> { x9.MoveToOuterDisposeScope() };
     }
 
-    private sealed class TrainingFunction_4x8 : torch.autograd.MultiTensorFunction<TrainingFunction_4x8>
+    private sealed class TrainingFunction : torch.autograd.MultiTensorFunction<TrainingFunction>
     {
-        public override string Name => "mlp.4x8";
+        public override string Name => "mlp";
 
+        /// <summary>vars: the tensor args, then the bucket's batch and seq (not tensors, so autograd gives them no gradient).</summary>
         public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
         {
+            var (batch, seq) = ((long)vars[^2], (long)vars[^1]);
+            ctx.save_data("batch", batch);
+            ctx.save_data("seq", seq);
             var saved = new List<Tensor>();
             List<Tensor> outputs;
             using (torch.no_grad())
             {
-                outputs = TrainingForward_4x8(Array.ConvertAll(vars, v => (Tensor)v), saved);
+                outputs = TrainingForward(Array.ConvertAll(vars[..^2], v => (Tensor)v), batch, seq, saved);
             }
 
             ctx.save_for_backward(saved);
@@ -179,84 +187,38 @@ public sealed partial class MlpModule : nn.Module<Tensor, Tensor>, IGraphModule
             var g20 = saved[0]; // saved %0
 
             // fc2 (Mlp.cs:12)
-            var g12 = Kernels.MatMul(g10, g11, transB: false); // %12 matmul → f32[4,8,32]
+            var g12 = Kernels.MatMul(g10, g11, transB: false); // %12 matmul → f32[batch,seq,32]
             var g14 = Kernels.LinearWeightGrad(g10, g13); // %14 linear_dw → f32[4,32]
             var g15 = Kernels.SumTo(g10, 4L); // %15 sum_to → f32[4]
 
             // Mlp.cs:12
-            var g17 = Kernels.GeluGrad(g12, g16); // %17 gelu_grad → f32[4,8,32]
+            var g17 = Kernels.GeluGrad(g12, g16); // %17 gelu_grad → f32[batch,seq,32]
             Kernels.Free(g12);
 
             // fc1 (Mlp.cs:12)
-            var g19 = Kernels.MatMul(g17, g18, transB: false); // %19 matmul → f32[4,8,16]
+            var g19 = Kernels.MatMul(g17, g18, transB: false); // %19 matmul → f32[batch,seq,16]
             var g21 = Kernels.LinearWeightGrad(g17, g20); // %21 linear_dw → f32[32,16]
             var g22 = Kernels.SumTo(g17, 32L); // %22 sum_to → f32[32]
             Kernels.Free(g17);
 
-            return new List<Tensor> { g19.MoveToOuterDisposeScope(), g21.MoveToOuterDisposeScope(), g22.MoveToOuterDisposeScope(), g14.MoveToOuterDisposeScope(), g15.MoveToOuterDisposeScope() };
+            return new List<Tensor> { g19.MoveToOuterDisposeScope(), g21.MoveToOuterDisposeScope(), g22.MoveToOuterDisposeScope(), g14.MoveToOuterDisposeScope(), g15.MoveToOuterDisposeScope(), null!, null! };
         }
     }
 
-    private const string LoweredIr = """
-        graph mlp
-          %0 = input {name="x"} : f32[batch,seq,16]  # @ Mlp.cs:11
-          %1 = param {init="normal", name="fc1.weight"} : f32[32,16]  # @ Mlp.cs:12
-          %2 = matmul(%0, %1) {transB=true} : f32[batch,seq,32]  # fc1 @ Mlp.cs:12
-          %3 = param {init="zeros", name="fc1.bias"} : f32[32]  # @ Mlp.cs:12
-          %4 = add(%2, %3) : f32[batch,seq,32]  # fc1 @ Mlp.cs:12
-          %5 = gelu(%4) : f32[batch,seq,32]  # @ Mlp.cs:12
-          %6 = param {init="normal", name="fc2.weight"} : f32[4,32]  # @ Mlp.cs:12
-          %7 = matmul(%5, %6) {transB=true} : f32[batch,seq,4]  # fc2 @ Mlp.cs:12
-          %8 = param {init="zeros", name="fc2.bias"} : f32[4]  # @ Mlp.cs:12
-          %9 = add(%7, %8) : f32[batch,seq,4]  # fc2 @ Mlp.cs:12
-          return %9
-        """;
+    // The IR texts, packed (PackedText.Unpack reads them; IrText(stage) prints them).
+    private static ReadOnlySpan<byte> LoweredIr => "Q2dyYXBoIG1scAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMltiYXRjaCxzZXEsMTZdICAjIEAgTWxwLmNzOjExgDsZMSA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCSglmYzEud2VpZ2h0hVMBMzKOTAAygEweMiA9IG1hdG11bCglMCwgJTEpIHt0cmFuc0I9dHJ1ZY6TAQEzMoFHAmZjMYxLADOMlwEEemVyb3OJlgEDYmlhc4eUAZCRAQ40ID0gYWRkKCUyLCAlMymngAEKNSA9IGdlbHUoJTSVN4szADadygIAMozKAgA0k0sAN4fJAgQ1LCAlNpzJAgA0g8gBADKMSgA4nMgCADKKyAKCSYtFADmExwIENywgJTiOkAKUfghyZXR1cm4gJTk="u8;
 
-    private const string OptimizedIr = """
-        graph mlp
-          %0 = input {name="x"} : f32[batch,seq,16]  # @ Mlp.cs:11
-          %1 = param {init="normal", name="fc1.weight"} : f32[32,16]  # @ Mlp.cs:12
-          %3 = param {init="zeros", name="fc1.bias"} : f32[32]  # @ Mlp.cs:12
-          %5 = linear_gelu(%0, %1, %3) : f32[batch,seq,32]  # fc1 @ Mlp.cs:12
-          %6 = param {init="normal", name="fc2.weight"} : f32[4,32]  # @ Mlp.cs:12
-          %8 = param {init="zeros", name="fc2.bias"} : f32[4]  # @ Mlp.cs:12
-          %9 = linear(%5, %6, %8) : f32[batch,seq,4]  # fc2 @ Mlp.cs:12
-          return %9
-        """;
+    private static ReadOnlySpan<byte> OptimizedIr => "Q2dyYXBoIG1scAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMltiYXRjaCxzZXEsMTZdICAjIEAgTWxwLmNzOjExgDsZMSA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCSglmYzEud2VpZ2h0hVMBMzKOTAAygEwAM4xMBHplcm9ziUsDYmlhc4dJkEYaNSA9IGxpbmVhcl9nZWx1KCUwLCAlMSwgJTMpjdQBg0ICZmMxjEYANp3YAQAyjNgBADSET4tLADic1wEAMorXAQA0kEUAOYXWAQooJTUsICU2LCAlOI7RAYI8AmZjMotACHJldHVybiAlOQ=="u8;
 
-    private const string TrainingIr = """
-        graph mlp
-          %0 = input {name="x"} : f32[batch,seq,16]  # @ Mlp.cs:11
-          %1 = param {init="normal", name="fc1.weight"} : f32[32,16]  # @ Mlp.cs:12
-          %3 = param {init="zeros", name="fc1.bias"} : f32[32]  # @ Mlp.cs:12
-          %4 = linear(%0, %1, %3) : f32[batch,seq,32]  # fc1 @ Mlp.cs:12
-          %5 = gelu(%4) : f32[batch,seq,32]  # @ Mlp.cs:12
-          %6 = param {init="normal", name="fc2.weight"} : f32[4,32]  # @ Mlp.cs:12
-          %8 = param {init="zeros", name="fc2.bias"} : f32[4]  # @ Mlp.cs:12
-          %9 = linear(%5, %6, %8) : f32[batch,seq,4]  # fc2 @ Mlp.cs:12
-          return %9
-        """;
+    private static ReadOnlySpan<byte> TrainingIr => "Q2dyYXBoIG1scAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMltiYXRjaCxzZXEsMTZdICAjIEAgTWxwLmNzOjExgDsZMSA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCSglmYzEud2VpZ2h0hVMBMzKOTAAygEwAM4xMBHplcm9ziUsDYmlhc4dJkEYVNCA9IGxpbmVhciglMCwgJTEsICUzKY3PAYM9AmZjMYxBCjUgPSBnZWx1KCU0lTeLMwA2nYYCADKMhgIANJNLADichQIAMoqFAgA0kEUAOYeEAgg1LCAlNiwgJTiOzQGCPAJmYzKLQAhyZXR1cm4gJTk="u8;
 
-    private const string BackwardIr = """
-        graph mlp.backward
-          %10 = grad_output {index=0} : f32[batch,seq,4]  # fc2 @ Mlp.cs:12
-          %11 = saved {ref=6} : f32[4,32]  # @ Mlp.cs:12
-          %12 = matmul(%10, %11) {transB=false} : f32[batch,seq,32]  # fc2 @ Mlp.cs:12
-          %13 = saved {ref=5} : f32[batch,seq,32]  # @ Mlp.cs:12
-          %14 = linear_dw(%10, %13) : f32[4,32]  # fc2 @ Mlp.cs:12
-          %15 = sum_to(%10) {shape=[4]} : f32[4]  # fc2 @ Mlp.cs:12
-          %16 = saved {ref=4} : f32[batch,seq,32]  # fc1 @ Mlp.cs:12
-          %17 = gelu_grad(%12, %16) : f32[batch,seq,32]  # @ Mlp.cs:12
-          %18 = saved {ref=1} : f32[32,16]  # @ Mlp.cs:12
-          %19 = matmul(%17, %18) {transB=false} : f32[batch,seq,16]  # fc1 @ Mlp.cs:12
-          %20 = saved {ref=0} : f32[batch,seq,16]  # @ Mlp.cs:11
-          %21 = linear_dw(%17, %20) : f32[32,16]  # fc1 @ Mlp.cs:12
-          %22 = sum_to(%17) {shape=[32]} : f32[32]  # fc1 @ Mlp.cs:12
-          return %19, %21, %22, %14, %15
-        """;
+    private static ReadOnlySpan<byte> BackwardIr => "VWdyYXBoIG1scC5iYWNrd2FyZAogICUxMCA9IGdyYWRfb3V0cHV0IHtpbmRleD0wfSA6IGYzMltiYXRjaCxzZXEsNF0gICMgZmMyIEAgTWxwLmNzOjEygUQPMSA9IHNhdmVkIHtyZWY9NoQ8AzQsMzKBNYwxDjIgPSBtYXRtdWwoJTEwLIBDDikge3RyYW5zQj1mYWxzZY5/g0uQgAEAM4qAAQA1lT2MOQw0ID0gbGluZWFyX2R3hIsBATMpjL8BkHQANYB0BHVtX3RvgDgLKSB7c2hhcGU9WzRdhf4BlTwANoqwAQA0l+0BADGNPQA3gLEDA2VsdV+AtgMDKCUxMoC0AQA2hLQBnfMBADiKfAAxhHwEMzIsMTaRMgA5iK0DADeAbgA4na0Dg0uPwAEAMoDxBIeBAY/pBI2IAQAxgTmA5gSIrQOAiwEBMjCE+QGGwAGQdYDxBIWuAwA3hq4DATMyha8DlfMCBXJldHVyboCJAoBxADGABYH0AgA0gAUANQ=="u8;
 
     /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
-    public const string SymbolJson = """
+    public static string SymbolJson => System.Text.Encoding.UTF8.GetString(SymbolJsonUtf8);
+
+    // The graph texts are UTF-8 data (a u8 literal is stored once, as bytes; a const string twice, as UTF-16).
+    private static ReadOnlySpan<byte> SymbolJsonUtf8 => """
         {
           "format": "graphcompiler-symbol",
           "version": 1,
@@ -275,5 +237,5 @@ public sealed partial class MlpModule : nn.Module<Tensor, Tensor>, IGraphModule
           ],
           "heads": [{"name": "output0", "node": 9}]
         }
-        """;
+        """u8;
 }

@@ -64,15 +64,15 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
 
     /// <summary>The Graph IR as lowered, after the inference passes, as the training forward, and its generated backward;
     /// for a [Quantize] model also the calibration and int8 graphs (empty strings otherwise).</summary>
-    public static string IrText(IrStage stage) => stage switch
+    public static string IrText(IrStage stage) => PackedText.Unpack(stage switch
     {
         IrStage.Lowered => LoweredIr,
         IrStage.Training => TrainingIr,
         IrStage.Backward => BackwardIr,
-        IrStage.Calibration => "",
-        IrStage.Int8 => "",
+        IrStage.Calibration => ""u8,
+        IrStage.Int8 => ""u8,
         _ => OptimizedIr,
-    };
+    });
 
     /// <summary>How training-mode forwards are differentiated: the generated backward (default), or libtorch autograd
     /// recording the same training forward op by op (the reference the gradient checks compare with).</summary>
@@ -123,97 +123,101 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
     public override Tensor forward(Tensor @hidden, Tensor @validLength)
     {
         var bucket = (batch: @hidden.shape.Length > 0 ? @hidden.shape[0] : -1, seq: @hidden.shape.Length > 1 ? @hidden.shape[1] : -1);
-        var train = training && torch.is_grad_enabled();
-        return bucket switch
+        if (!IsBucket(bucket.batch, bucket.seq))
         {
-            (2, 8) => train ? Train_2x8(@hidden, @validLength) : Forward_2x8(@hidden, @validLength),
-            _ => throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets),
-        };
+            throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets);
+        }
+
+        return training && torch.is_grad_enabled() ? Train(@hidden, @validLength, bucket.batch, bucket.seq) : InferenceForward(@hidden, @validLength, bucket.batch, bucket.seq);
     }
 
-    /// <summary>Batch 2, sequence length 8.</summary>
-    private Tensor Forward_2x8(Tensor @hidden, Tensor @validLength)
+    /// <summary>Whether (batch, seq) is one of the declared buckets (2×8): the static contract each forward checks
+    /// before it runs the body that serves them all.</summary>
+    public static bool IsBucket(long batch, long seq) => (batch, seq) is (2, 8);
+
+    /// <summary>The inference forward of every bucket: <paramref name="batch"/> × <paramref name="seq"/> is a declared one.</summary>
+    private Tensor InferenceForward(Tensor @hidden, Tensor @validLength, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "hidden", @hidden, ScalarType.Float32, 2, 8, 16);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 2);
+        ShapeGuard.Check(Name, "hidden", @hidden, ScalarType.Float32, batch, seq, 16);
+        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, batch);
         using var scope = torch.NewDisposeScope();
         // OneLayer.cs:17
-        var x2 = Kernels.LengthMask(@validLength, 8L, ScalarType.Float32); // %2 length_mask → f32[2,1,1,8]
+        var x2 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %2 length_mask → f32[batch,1,1,seq]
 
         // layer.attention.self.qkv (EncoderLayer.cs:18)
-        var x53 = Kernels.Linear(@hidden, p51, p52); // %53 linear → f32[2,8,48]
+        var x53 = Kernels.Linear(@hidden, p51, p52); // %53 linear → f32[batch,seq,48]
 
         // layer.attention.self.query (EncoderLayer.cs:18)
-        var x6 = x53.narrow(-1, 0, 16); // %6 slice → f32[2,8,16]
+        var x6 = x53.narrow(-1, 0, 16); // %6 slice → f32[batch,seq,16]
 
         // layer.attention.self.key (EncoderLayer.cs:19)
-        var x10 = x53.narrow(-1, 16, 16); // %10 slice → f32[2,8,16]
+        var x10 = x53.narrow(-1, 16, 16); // %10 slice → f32[batch,seq,16]
 
         // layer.attention.self.value (EncoderLayer.cs:20)
-        var x14 = x53.narrow(-1, 32, 16); // %14 slice → f32[2,8,16]
+        var x14 = x53.narrow(-1, 32, 16); // %14 slice → f32[batch,seq,16]
         Kernels.Free(x53);
 
         // layer (EncoderLayer.cs:21)
-        var x15 = x6.reshape(2L, 8L, 2L, 8L); // %15 reshape → f32[2,8,2,8]
+        var x15 = x6.reshape(batch, seq, 2L, 8L); // %15 reshape → f32[batch,seq,2,8]
         Kernels.Free(x6);
-        var x16 = x15.permute(0L, 2L, 1L, 3L); // %16 permute → f32[2,2,8,8]
+        var x16 = x15.permute(0L, 2L, 1L, 3L); // %16 permute → f32[batch,2,seq,8]
         Kernels.Free(x15);
-        var x17 = x10.reshape(2L, 8L, 2L, 8L); // %17 reshape → f32[2,8,2,8]
+        var x17 = x10.reshape(batch, seq, 2L, 8L); // %17 reshape → f32[batch,seq,2,8]
         Kernels.Free(x10);
-        var x18 = x17.permute(0L, 2L, 1L, 3L); // %18 permute → f32[2,2,8,8]
+        var x18 = x17.permute(0L, 2L, 1L, 3L); // %18 permute → f32[batch,2,seq,8]
         Kernels.Free(x17);
-        var x19 = x14.reshape(2L, 8L, 2L, 8L); // %19 reshape → f32[2,8,2,8]
+        var x19 = x14.reshape(batch, seq, 2L, 8L); // %19 reshape → f32[batch,seq,2,8]
         Kernels.Free(x14);
-        var x20 = x19.permute(0L, 2L, 1L, 3L); // %20 permute → f32[2,2,8,8]
+        var x20 = x19.permute(0L, 2L, 1L, 3L); // %20 permute → f32[batch,2,seq,8]
         Kernels.Free(x19);
-        var x25 = Kernels.Attention(x16, x18, x20, x2, 0.1, training); // %25 sdpa → f32[2,2,8,8]
+        var x25 = Kernels.Attention(x16, x18, x20, x2, 0.1, training); // %25 sdpa → f32[batch,2,seq,8]
         Kernels.Free(x16, x18, x20, x2);
-        var x26 = x25.permute(0L, 2L, 1L, 3L); // %26 permute → f32[2,8,2,8]
+        var x26 = x25.permute(0L, 2L, 1L, 3L); // %26 permute → f32[batch,seq,2,8]
         Kernels.Free(x25);
-        var x27 = x26.reshape(2L, 8L, 16L); // %27 reshape → f32[2,8,16]
+        var x27 = x26.reshape(batch, seq, 16L); // %27 reshape → f32[batch,seq,16]
         Kernels.Free(x26);
 
         // layer.attention.output.dense (EncoderLayer.cs:22)
-        var x31 = Kernels.Linear(x27, p28, p30); // %31 linear → f32[2,8,16]
+        var x31 = Kernels.Linear(x27, p28, p30); // %31 linear → f32[batch,seq,16]
         Kernels.Free(x27);
 
         // layer (EncoderLayer.cs:22)
-        var x32 = Kernels.Dropout(x31, 0.1, training); // %32 dropout → f32[2,8,16]
+        var x32 = Kernels.Dropout(x31, 0.1, training); // %32 dropout → f32[batch,seq,16]
         Kernels.Free(x31);
 
         // layer.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x36 = Kernels.AddLayerNorm(@hidden, x32, p34, p35, 1E-12); // %36 add_layer_norm → f32[2,8,16]
+        var x36 = Kernels.AddLayerNorm(@hidden, x32, p34, p35, 1E-12); // %36 add_layer_norm → f32[batch,seq,16]
         Kernels.Free(x32);
 
         // layer.intermediate.dense (EncoderLayer.cs:24)
-        var x41 = Kernels.LinearGelu(x36, p37, p39); // %41 linear_gelu → f32[2,8,32]
+        var x41 = Kernels.LinearGelu(x36, p37, p39); // %41 linear_gelu → f32[batch,seq,32]
 
         // layer.output.dense (EncoderLayer.cs:25)
-        var x45 = Kernels.Linear(x41, p42, p44); // %45 linear → f32[2,8,16]
+        var x45 = Kernels.Linear(x41, p42, p44); // %45 linear → f32[batch,seq,16]
         Kernels.Free(x41);
 
         // layer (EncoderLayer.cs:25)
-        var x46 = Kernels.Dropout(x45, 0.1, training); // %46 dropout → f32[2,8,16]
+        var x46 = Kernels.Dropout(x45, 0.1, training); // %46 dropout → f32[batch,seq,16]
         Kernels.Free(x45);
 
         // layer.output.LayerNorm (EncoderLayer.cs:26)
-        var x50 = Kernels.AddLayerNorm(x36, x46, p48, p49, 1E-12); // %50 add_layer_norm → f32[2,8,16]
+        var x50 = Kernels.AddLayerNorm(x36, x46, p48, p49, 1E-12); // %50 add_layer_norm → f32[batch,seq,16]
         Kernels.Free(x36, x46);
 
         return x50.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Training, batch 2 × 8: one autograd node for the whole forward, with the generated backward.</summary>
-    private Tensor Train_2x8(Tensor @hidden, Tensor @validLength)
+    /// <summary>Training, any declared bucket: one autograd node for the whole forward, with the generated backward.</summary>
+    private Tensor Train(Tensor @hidden, Tensor @validLength, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "hidden", @hidden, ScalarType.Float32, 2, 8, 16);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 2);
+        ShapeGuard.Check(Name, "hidden", @hidden, ScalarType.Float32, batch, seq, 16);
+        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, batch);
         var args = new Tensor[] { @hidden, @validLength, p51, p52, p28, p30, p34, p35, p37, p39, p42, p44, p48, p49 };
-        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction_2x8.apply(args) : TrainingForward_2x8(args, null);
+        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction.apply([.. args, batch, seq]) : TrainingForward(args, batch, seq, null);
         return outputs[0];
     }
 
-    private static List<Tensor> TrainingForward_2x8(IReadOnlyList<Tensor> args, List<Tensor>? saved)
+    private static List<Tensor> TrainingForward(IReadOnlyList<Tensor> args, long batch, long seq, List<Tensor>? saved)
     {
         var @hidden = args[0];
         var @validLength = args[1];
@@ -231,82 +235,82 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
         var p49 = args[13];
         using var scope = torch.NewDisposeScope();
         // OneLayer.cs:17
-        var x2 = Kernels.LengthMask(@validLength, 8L, ScalarType.Float32); // %2 length_mask → f32[2,1,1,8]
+        var x2 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %2 length_mask → f32[batch,1,1,seq]
 
         // layer.attention.self.qkv (EncoderLayer.cs:18)
-        var x56 = Kernels.Linear(@hidden, p51, p52); // %56 linear → f32[2,8,48]
+        var x56 = Kernels.Linear(@hidden, p51, p52); // %56 linear → f32[batch,seq,48]
 
         // layer.attention.self.query (EncoderLayer.cs:18)
-        var x6 = x56.narrow(-1, 0, 16); // %6 slice → f32[2,8,16]
+        var x6 = x56.narrow(-1, 0, 16); // %6 slice → f32[batch,seq,16]
 
         // layer.attention.self.key (EncoderLayer.cs:19)
-        var x10 = x56.narrow(-1, 16, 16); // %10 slice → f32[2,8,16]
+        var x10 = x56.narrow(-1, 16, 16); // %10 slice → f32[batch,seq,16]
 
         // layer.attention.self.value (EncoderLayer.cs:20)
-        var x14 = x56.narrow(-1, 32, 16); // %14 slice → f32[2,8,16]
+        var x14 = x56.narrow(-1, 32, 16); // %14 slice → f32[batch,seq,16]
         Kernels.Free(x56);
 
         // layer (EncoderLayer.cs:21)
-        var x15 = x6.reshape(2L, 8L, 2L, 8L); // %15 reshape → f32[2,8,2,8]
+        var x15 = x6.reshape(batch, seq, 2L, 8L); // %15 reshape → f32[batch,seq,2,8]
         Kernels.Free(x6);
-        var x16 = x15.permute(0L, 2L, 1L, 3L); // %16 permute → f32[2,2,8,8]
+        var x16 = x15.permute(0L, 2L, 1L, 3L); // %16 permute → f32[batch,2,seq,8]
         Kernels.Free(x15);
-        var x17 = x10.reshape(2L, 8L, 2L, 8L); // %17 reshape → f32[2,8,2,8]
+        var x17 = x10.reshape(batch, seq, 2L, 8L); // %17 reshape → f32[batch,seq,2,8]
         Kernels.Free(x10);
-        var x18 = x17.permute(0L, 2L, 1L, 3L); // %18 permute → f32[2,2,8,8]
+        var x18 = x17.permute(0L, 2L, 1L, 3L); // %18 permute → f32[batch,2,seq,8]
         Kernels.Free(x17);
-        var x19 = x14.reshape(2L, 8L, 2L, 8L); // %19 reshape → f32[2,8,2,8]
+        var x19 = x14.reshape(batch, seq, 2L, 8L); // %19 reshape → f32[batch,seq,2,8]
         Kernels.Free(x14);
-        var x20 = x19.permute(0L, 2L, 1L, 3L); // %20 permute → f32[2,2,8,8]
+        var x20 = x19.permute(0L, 2L, 1L, 3L); // %20 permute → f32[batch,2,seq,8]
         Kernels.Free(x19);
-        var x21 = Kernels.MatMul(x16, x18, transB: true); // %21 matmul → f32[2,2,8,8]
-        var x22 = torch.mul(x21, 0.35355339059327373); // %22 scale → f32[2,2,8,8]
+        var x21 = Kernels.MatMul(x16, x18, transB: true); // %21 matmul → f32[batch,2,seq,seq]
+        var x22 = torch.mul(x21, 0.35355339059327373); // %22 scale → f32[batch,2,seq,seq]
         Kernels.Free(x21);
-        var x23 = Kernels.MaskedSoftmax(x22, x2); // %23 masked_softmax → f32[2,2,8,8]
+        var x23 = Kernels.MaskedSoftmax(x22, x2); // %23 masked_softmax → f32[batch,2,seq,seq]
         Kernels.Free(x22, x2);
-        var x51 = Kernels.DropoutMask(x23, 0.1); // %51 dropout_mask → f32[2,2,8,8]
-        var x24 = torch.mul(x23, x51); // %24 mul → f32[2,2,8,8]
-        var x25 = Kernels.MatMul(x24, x20, transB: false); // %25 matmul → f32[2,2,8,8]
-        var x26 = x25.permute(0L, 2L, 1L, 3L); // %26 permute → f32[2,8,2,8]
+        var x51 = Kernels.DropoutMask(x23, 0.1); // %51 dropout_mask → f32[batch,2,seq,seq]
+        var x24 = torch.mul(x23, x51); // %24 mul → f32[batch,2,seq,seq]
+        var x25 = Kernels.MatMul(x24, x20, transB: false); // %25 matmul → f32[batch,2,seq,8]
+        var x26 = x25.permute(0L, 2L, 1L, 3L); // %26 permute → f32[batch,seq,2,8]
         Kernels.Free(x25);
-        var x27 = x26.reshape(2L, 8L, 16L); // %27 reshape → f32[2,8,16]
+        var x27 = x26.reshape(batch, seq, 16L); // %27 reshape → f32[batch,seq,16]
         Kernels.Free(x26);
 
         // layer.attention.output.dense (EncoderLayer.cs:22)
-        var x31 = Kernels.Linear(x27, p28, p30); // %31 linear → f32[2,8,16]
+        var x31 = Kernels.Linear(x27, p28, p30); // %31 linear → f32[batch,seq,16]
 
         // layer (EncoderLayer.cs:22)
-        var x52 = Kernels.DropoutMask(x31, 0.1); // %52 dropout_mask → f32[2,8,16]
-        var x32 = torch.mul(x31, x52); // %32 mul → f32[2,8,16]
+        var x52 = Kernels.DropoutMask(x31, 0.1); // %52 dropout_mask → f32[batch,seq,16]
+        var x32 = torch.mul(x31, x52); // %32 mul → f32[batch,seq,16]
         Kernels.Free(x31);
 
         // layer (EncoderLayer.cs:23)
-        var x33 = torch.add(@hidden, x32); // %33 add → f32[2,8,16]
+        var x33 = torch.add(@hidden, x32); // %33 add → f32[batch,seq,16]
         Kernels.Free(x32);
 
         // layer.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x36 = Kernels.LayerNorm(x33, p34, p35, 1E-12); // %36 layer_norm → f32[2,8,16]
+        var x36 = Kernels.LayerNorm(x33, p34, p35, 1E-12); // %36 layer_norm → f32[batch,seq,16]
 
         // layer.intermediate.dense (EncoderLayer.cs:24)
-        var x40 = Kernels.Linear(x36, p37, p39); // %40 linear → f32[2,8,32]
+        var x40 = Kernels.Linear(x36, p37, p39); // %40 linear → f32[batch,seq,32]
 
         // layer (EncoderLayer.cs:24)
-        var x41 = Kernels.Gelu(x40); // %41 gelu → f32[2,8,32]
+        var x41 = Kernels.Gelu(x40); // %41 gelu → f32[batch,seq,32]
 
         // layer.output.dense (EncoderLayer.cs:25)
-        var x45 = Kernels.Linear(x41, p42, p44); // %45 linear → f32[2,8,16]
+        var x45 = Kernels.Linear(x41, p42, p44); // %45 linear → f32[batch,seq,16]
 
         // layer (EncoderLayer.cs:25)
-        var x53 = Kernels.DropoutMask(x45, 0.1); // %53 dropout_mask → f32[2,8,16]
-        var x46 = torch.mul(x45, x53); // %46 mul → f32[2,8,16]
+        var x53 = Kernels.DropoutMask(x45, 0.1); // %53 dropout_mask → f32[batch,seq,16]
+        var x46 = torch.mul(x45, x53); // %46 mul → f32[batch,seq,16]
         Kernels.Free(x45);
 
         // layer (EncoderLayer.cs:26)
-        var x47 = torch.add(x36, x46); // %47 add → f32[2,8,16]
+        var x47 = torch.add(x36, x46); // %47 add → f32[batch,seq,16]
         Kernels.Free(x46);
 
         // layer.output.LayerNorm (EncoderLayer.cs:26)
-        var x50 = Kernels.LayerNorm(x47, p48, p49, 1E-12); // %50 layer_norm → f32[2,8,16]
+        var x50 = Kernels.LayerNorm(x47, p48, p49, 1E-12); // %50 layer_norm → f32[batch,seq,16]
 
         if (saved is not null)
         {
@@ -336,17 +340,21 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
         return new List<Tensor> { x50.MoveToOuterDisposeScope() };
     }
 
-    private sealed class TrainingFunction_2x8 : torch.autograd.MultiTensorFunction<TrainingFunction_2x8>
+    private sealed class TrainingFunction : torch.autograd.MultiTensorFunction<TrainingFunction>
     {
-        public override string Name => "one_layer.2x8";
+        public override string Name => "one_layer";
 
+        /// <summary>vars: the tensor args, then the bucket's batch and seq (not tensors, so autograd gives them no gradient).</summary>
         public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
         {
+            var (batch, seq) = ((long)vars[^2], (long)vars[^1]);
+            ctx.save_data("batch", batch);
+            ctx.save_data("seq", seq);
             var saved = new List<Tensor>();
             List<Tensor> outputs;
             using (torch.no_grad())
             {
-                outputs = TrainingForward_2x8(Array.ConvertAll(vars, v => (Tensor)v), saved);
+                outputs = TrainingForward(Array.ConvertAll(vars[..^2], v => (Tensor)v), batch, seq, saved);
             }
 
             ctx.save_for_backward(saved);
@@ -379,307 +387,109 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
             var g105 = saved[1]; // saved %16
             var g118 = saved[20]; // saved %54
             var g120 = saved[0]; // saved %0
+            var batch = (long)ctx.get_data("batch")!;
+            var seq = (long)ctx.get_data("seq")!;
 
             // layer.output.LayerNorm (EncoderLayer.cs:26)
-            var g60 = Kernels.LayerNormInputGrad(g57, g58, g59, 1E-12); // %60 layer_norm_dx → f32[2,8,16]
+            var g60 = Kernels.LayerNormInputGrad(g57, g58, g59, 1E-12); // %60 layer_norm_dx → f32[batch,seq,16]
             var g61 = Kernels.LayerNormWeightGrad(g57, g58, 1E-12); // %61 layer_norm_dw → f32[16]
             var g62 = Kernels.SumTo(g57, 16L); // %62 sum_to → f32[16]
 
             // layer (EncoderLayer.cs:25)
-            var g64 = torch.mul(g60, g63); // %64 mul → f32[2,8,16]
+            var g64 = torch.mul(g60, g63); // %64 mul → f32[batch,seq,16]
 
             // layer.output.dense (EncoderLayer.cs:25)
-            var g66 = Kernels.MatMul(g64, g65, transB: false); // %66 matmul → f32[2,8,32]
+            var g66 = Kernels.MatMul(g64, g65, transB: false); // %66 matmul → f32[batch,seq,32]
             var g68 = Kernels.LinearWeightGrad(g64, g67); // %68 linear_dw → f32[16,32]
             var g69 = Kernels.SumTo(g64, 16L); // %69 sum_to → f32[16]
             Kernels.Free(g64);
 
             // layer (EncoderLayer.cs:24)
-            var g71 = Kernels.GeluGrad(g66, g70); // %71 gelu_grad → f32[2,8,32]
+            var g71 = Kernels.GeluGrad(g66, g70); // %71 gelu_grad → f32[batch,seq,32]
             Kernels.Free(g66);
 
             // layer.intermediate.dense (EncoderLayer.cs:24)
-            var g73 = Kernels.MatMul(g71, g72, transB: false); // %73 matmul → f32[2,8,16]
+            var g73 = Kernels.MatMul(g71, g72, transB: false); // %73 matmul → f32[batch,seq,16]
             var g75 = Kernels.LinearWeightGrad(g71, g74); // %75 linear_dw → f32[32,16]
             var g76 = Kernels.SumTo(g71, 32L); // %76 sum_to → f32[32]
             Kernels.Free(g71);
 
             // layer.attention.output.LayerNorm (EncoderLayer.cs:23)
-            var g77 = torch.add(g60, g73); // %77 add → f32[2,8,16]
+            var g77 = torch.add(g60, g73); // %77 add → f32[batch,seq,16]
             Kernels.Free(g60, g73);
-            var g80 = Kernels.LayerNormInputGrad(g77, g78, g79, 1E-12); // %80 layer_norm_dx → f32[2,8,16]
+            var g80 = Kernels.LayerNormInputGrad(g77, g78, g79, 1E-12); // %80 layer_norm_dx → f32[batch,seq,16]
             var g81 = Kernels.LayerNormWeightGrad(g77, g78, 1E-12); // %81 layer_norm_dw → f32[16]
             var g82 = Kernels.SumTo(g77, 16L); // %82 sum_to → f32[16]
             Kernels.Free(g77);
 
             // layer (EncoderLayer.cs:22)
-            var g84 = torch.mul(g80, g83); // %84 mul → f32[2,8,16]
+            var g84 = torch.mul(g80, g83); // %84 mul → f32[batch,seq,16]
 
             // layer.attention.output.dense (EncoderLayer.cs:22)
-            var g86 = Kernels.MatMul(g84, g85, transB: false); // %86 matmul → f32[2,8,16]
+            var g86 = Kernels.MatMul(g84, g85, transB: false); // %86 matmul → f32[batch,seq,16]
             var g88 = Kernels.LinearWeightGrad(g84, g87); // %88 linear_dw → f32[16,16]
             var g89 = Kernels.SumTo(g84, 16L); // %89 sum_to → f32[16]
             Kernels.Free(g84);
 
             // layer (EncoderLayer.cs:21)
-            var g90 = g86.reshape(2L, 8L, 2L, 8L); // %90 reshape → f32[2,8,2,8]
+            var g90 = g86.reshape(batch, seq, 2L, 8L); // %90 reshape → f32[batch,seq,2,8]
             Kernels.Free(g86);
-            var g91 = g90.permute(0L, 2L, 1L, 3L); // %91 permute → f32[2,2,8,8]
+            var g91 = g90.permute(0L, 2L, 1L, 3L); // %91 permute → f32[batch,2,seq,8]
             Kernels.Free(g90);
-            var g93 = Kernels.MatMul(g91, g92, transB: true); // %93 matmul → f32[2,2,8,8]
-            var g95 = g94.transpose(2, 3); // %95 transpose → f32[2,2,8,8]
-            var g96 = Kernels.MatMul(g95, g91, transB: false); // %96 matmul → f32[2,2,8,8]
+            var g93 = Kernels.MatMul(g91, g92, transB: true); // %93 matmul → f32[batch,2,seq,seq]
+            var g95 = g94.transpose(2, 3); // %95 transpose → f32[batch,2,seq,seq]
+            var g96 = Kernels.MatMul(g95, g91, transB: false); // %96 matmul → f32[batch,2,seq,8]
             Kernels.Free(g95, g91);
-            var g101 = Kernels.SoftmaxGrad(g93, g99, g97, 0.35355339059327373); // %101 gated_softmax_grad → f32[2,2,8,8]
+            var g101 = Kernels.SoftmaxGrad(g93, g99, g97, 0.35355339059327373); // %101 gated_softmax_grad → f32[batch,2,seq,seq]
             Kernels.Free(g93);
-            var g103 = Kernels.MatMul(g101, g102, transB: false); // %103 matmul → f32[2,2,8,8]
-            var g104 = g101.transpose(2, 3); // %104 transpose → f32[2,2,8,8]
+            var g103 = Kernels.MatMul(g101, g102, transB: false); // %103 matmul → f32[batch,2,seq,8]
+            var g104 = g101.transpose(2, 3); // %104 transpose → f32[batch,2,seq,seq]
             Kernels.Free(g101);
-            var g106 = Kernels.MatMul(g104, g105, transB: false); // %106 matmul → f32[2,2,8,8]
+            var g106 = Kernels.MatMul(g104, g105, transB: false); // %106 matmul → f32[batch,2,seq,8]
             Kernels.Free(g104);
-            var g107 = g96.permute(0L, 2L, 1L, 3L); // %107 permute → f32[2,8,2,8]
+            var g107 = g96.permute(0L, 2L, 1L, 3L); // %107 permute → f32[batch,seq,2,8]
             Kernels.Free(g96);
-            var g108 = g107.reshape(2L, 8L, 16L); // %108 reshape → f32[2,8,16]
+            var g108 = g107.reshape(batch, seq, 16L); // %108 reshape → f32[batch,seq,16]
             Kernels.Free(g107);
-            var g109 = g106.permute(0L, 2L, 1L, 3L); // %109 permute → f32[2,8,2,8]
+            var g109 = g106.permute(0L, 2L, 1L, 3L); // %109 permute → f32[batch,seq,2,8]
             Kernels.Free(g106);
-            var g110 = g109.reshape(2L, 8L, 16L); // %110 reshape → f32[2,8,16]
+            var g110 = g109.reshape(batch, seq, 16L); // %110 reshape → f32[batch,seq,16]
             Kernels.Free(g109);
-            var g111 = g103.permute(0L, 2L, 1L, 3L); // %111 permute → f32[2,8,2,8]
+            var g111 = g103.permute(0L, 2L, 1L, 3L); // %111 permute → f32[batch,seq,2,8]
             Kernels.Free(g103);
-            var g112 = g111.reshape(2L, 8L, 16L); // %112 reshape → f32[2,8,16]
+            var g112 = g111.reshape(batch, seq, 16L); // %112 reshape → f32[batch,seq,16]
             Kernels.Free(g111);
 
             // layer.attention.self.qkv (EncoderLayer.cs:18)
-            var g117 = torch.cat(new[] { g112, g110, g108 }, 2); // %117 concat → f32[2,8,48]
+            var g117 = torch.cat(new[] { g112, g110, g108 }, 2); // %117 concat → f32[batch,seq,48]
             Kernels.Free(g112, g110, g108);
-            var g119 = Kernels.MatMul(g117, g118, transB: false); // %119 matmul → f32[2,8,16]
+            var g119 = Kernels.MatMul(g117, g118, transB: false); // %119 matmul → f32[batch,seq,16]
             var g121 = Kernels.LinearWeightGrad(g117, g120); // %121 linear_dw → f32[48,16]
             var g122 = Kernels.SumTo(g117, 48L); // %122 sum_to → f32[48]
             Kernels.Free(g117);
 
             // OneLayer.cs:14
-            var g123 = torch.add(g80, g119); // %123 add → f32[2,8,16]
+            var g123 = torch.add(g80, g119); // %123 add → f32[batch,seq,16]
             Kernels.Free(g80, g119);
 
-            return new List<Tensor> { g123.MoveToOuterDisposeScope(), null!, g121.MoveToOuterDisposeScope(), g122.MoveToOuterDisposeScope(), g88.MoveToOuterDisposeScope(), g89.MoveToOuterDisposeScope(), g81.MoveToOuterDisposeScope(), g82.MoveToOuterDisposeScope(), g75.MoveToOuterDisposeScope(), g76.MoveToOuterDisposeScope(), g68.MoveToOuterDisposeScope(), g69.MoveToOuterDisposeScope(), g61.MoveToOuterDisposeScope(), g62.MoveToOuterDisposeScope() };
+            return new List<Tensor> { g123.MoveToOuterDisposeScope(), null!, g121.MoveToOuterDisposeScope(), g122.MoveToOuterDisposeScope(), g88.MoveToOuterDisposeScope(), g89.MoveToOuterDisposeScope(), g81.MoveToOuterDisposeScope(), g82.MoveToOuterDisposeScope(), g75.MoveToOuterDisposeScope(), g76.MoveToOuterDisposeScope(), g68.MoveToOuterDisposeScope(), g69.MoveToOuterDisposeScope(), g61.MoveToOuterDisposeScope(), g62.MoveToOuterDisposeScope(), null!, null! };
         }
     }
 
-    private const string LoweredIr = """
-        graph one_layer
-          %0 = input {name="hidden"} : f32[batch,seq,16]  # @ OneLayer.cs:14
-          %1 = input {name="validLength"} : i64[batch]  # @ OneLayer.cs:15
-          %2 = length_mask(%1, %0) {dtype="f32"} : f32[batch,1,1,seq]  # @ OneLayer.cs:17
-          %3 = param {init="normal", name="layer.attention.self.query.weight"} : f32[16,16]  # layer @ EncoderLayer.cs:18
-          %4 = matmul(%0, %3) {transB=true} : f32[batch,seq,16]  # layer.attention.self.query @ EncoderLayer.cs:18
-          %5 = param {init="zeros", name="layer.attention.self.query.bias"} : f32[16]  # layer @ EncoderLayer.cs:18
-          %6 = add(%4, %5) : f32[batch,seq,16]  # layer.attention.self.query @ EncoderLayer.cs:18
-          %7 = param {init="normal", name="layer.attention.self.key.weight"} : f32[16,16]  # layer @ EncoderLayer.cs:19
-          %8 = matmul(%0, %7) {transB=true} : f32[batch,seq,16]  # layer.attention.self.key @ EncoderLayer.cs:19
-          %9 = param {init="zeros", name="layer.attention.self.key.bias"} : f32[16]  # layer @ EncoderLayer.cs:19
-          %10 = add(%8, %9) : f32[batch,seq,16]  # layer.attention.self.key @ EncoderLayer.cs:19
-          %11 = param {init="normal", name="layer.attention.self.value.weight"} : f32[16,16]  # layer @ EncoderLayer.cs:20
-          %12 = matmul(%0, %11) {transB=true} : f32[batch,seq,16]  # layer.attention.self.value @ EncoderLayer.cs:20
-          %13 = param {init="zeros", name="layer.attention.self.value.bias"} : f32[16]  # layer @ EncoderLayer.cs:20
-          %14 = add(%12, %13) : f32[batch,seq,16]  # layer.attention.self.value @ EncoderLayer.cs:20
-          %15 = reshape(%6) {shape=[batch,seq,2,8]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
-          %16 = permute(%15) {order=[0,2,1,3]} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
-          %17 = reshape(%10) {shape=[batch,seq,2,8]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
-          %18 = permute(%17) {order=[0,2,1,3]} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
-          %19 = reshape(%14) {shape=[batch,seq,2,8]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
-          %20 = permute(%19) {order=[0,2,1,3]} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
-          %21 = matmul(%16, %18) {transB=true} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
-          %22 = scale(%21) {factor=0.35355339059327373} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
-          %23 = masked_softmax(%22, %2) : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
-          %24 = dropout(%23) {p=0.1} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
-          %25 = matmul(%24, %20) {transB=false} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
-          %26 = permute(%25) {order=[0,2,1,3]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
-          %27 = reshape(%26) {shape=[batch,seq,16]} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:21
-          %28 = param {init="normal", name="layer.attention.output.dense.weight"} : f32[16,16]  # layer @ EncoderLayer.cs:22
-          %29 = matmul(%27, %28) {transB=true} : f32[batch,seq,16]  # layer.attention.output.dense @ EncoderLayer.cs:22
-          %30 = param {init="zeros", name="layer.attention.output.dense.bias"} : f32[16]  # layer @ EncoderLayer.cs:22
-          %31 = add(%29, %30) : f32[batch,seq,16]  # layer.attention.output.dense @ EncoderLayer.cs:22
-          %32 = dropout(%31) {p=0.1} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:22
-          %33 = add(%0, %32) : f32[batch,seq,16]  # layer @ EncoderLayer.cs:23
-          %34 = param {init="ones", name="layer.attention.output.LayerNorm.weight"} : f32[16]  # layer @ EncoderLayer.cs:23
-          %35 = param {init="zeros", name="layer.attention.output.LayerNorm.bias"} : f32[16]  # layer @ EncoderLayer.cs:23
-          %36 = layer_norm(%33, %34, %35) {eps=1E-12} : f32[batch,seq,16]  # layer.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %37 = param {init="normal", name="layer.intermediate.dense.weight"} : f32[32,16]  # layer @ EncoderLayer.cs:24
-          %38 = matmul(%36, %37) {transB=true} : f32[batch,seq,32]  # layer.intermediate.dense @ EncoderLayer.cs:24
-          %39 = param {init="zeros", name="layer.intermediate.dense.bias"} : f32[32]  # layer @ EncoderLayer.cs:24
-          %40 = add(%38, %39) : f32[batch,seq,32]  # layer.intermediate.dense @ EncoderLayer.cs:24
-          %41 = gelu(%40) : f32[batch,seq,32]  # layer @ EncoderLayer.cs:24
-          %42 = param {init="normal", name="layer.output.dense.weight"} : f32[16,32]  # layer @ EncoderLayer.cs:25
-          %43 = matmul(%41, %42) {transB=true} : f32[batch,seq,16]  # layer.output.dense @ EncoderLayer.cs:25
-          %44 = param {init="zeros", name="layer.output.dense.bias"} : f32[16]  # layer @ EncoderLayer.cs:25
-          %45 = add(%43, %44) : f32[batch,seq,16]  # layer.output.dense @ EncoderLayer.cs:25
-          %46 = dropout(%45) {p=0.1} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:25
-          %47 = add(%36, %46) : f32[batch,seq,16]  # layer @ EncoderLayer.cs:26
-          %48 = param {init="ones", name="layer.output.LayerNorm.weight"} : f32[16]  # layer @ EncoderLayer.cs:26
-          %49 = param {init="zeros", name="layer.output.LayerNorm.bias"} : f32[16]  # layer @ EncoderLayer.cs:26
-          %50 = layer_norm(%47, %48, %49) {eps=1E-12} : f32[batch,seq,16]  # layer.output.LayerNorm @ EncoderLayer.cs:26
-          return %50
-        """;
+    // The IR texts, packed (PackedText.Unpack reads them; IrText(stage) prints them).
+    private static ReadOnlySpan<byte> LoweredIr => "SWdyYXBoIG9uZV9sYXllcgogICUwID0gaW5wdXQge25hbWU9ImhpZGRlbiJ9IDogZjMyW2JhdGNoLHNlcSwxNl0gICMgQCBPbmVMgD8FLmNzOjE0gEUAMYxFCnZhbGlkTGVuZ3RogUoCaTY0gkqQQwA1gEMEMiA9IGyBMRhfbWFzayglMSwgJTApIHtkdHlwZT0iZjMyi5QBAjEsMYCYAZBSADeAUhkzID0gcGFyYW0ge2luaXQ9Im5vcm1hbCIsIIKkAYGDAhsuYXR0ZW50aW9uLnNlbGYucXVlcnkud2VpZ2h0hXABMTaE/QGBNAkgQCBFbmNvZGVyhnIAOIByHjQgPSBtYXRtdWwoJTAsICUzKSB7dHJhbnNCPXRydWWV0wKWigGVawA1jN0BBHplcm9zoNwBA2JpYXOH2gGf1wEONiA9IGFkZCglNCwgJTUpx8YBADewowMBa2WwoQMAOYBwADiLoQMAN7ihAwFrZZHZAYFpADmvnwOA2AGpnQOBagAxgMEHgZ4DBDgsICU5qp4DmMMBADGA1QetnQMEdmFsdWWunwMBMjCBc4CFCIigAwExMbihA4GMAZZtjaAIn6QDgt8BqKYDg22AmwiBpgMBMTKA2AEAM6qoA5vKAYCNCAxyZXNoYXBlKCU2KSB7gQsAPYddAzIsOF2OvQKAFpm8AQAxgV+AgAgbcGVybXV0ZSglMTUpIHtvcmRlcj1bMCwyLDEsM4taADKBXKFagIAIhbkBADGA7gvKugGA8AeGugGA7gfEugGA4QeGugEANMy6AQAygNYHhroBADnGugEAMoDXB4TkBgExNoCNBQA4mOUGglqE6A6bXIDABwdzY2FsZSglMoC7BxlmYWN0b3I9MC4zNTM1NTMzOTA1OTMyNzM3M7dlgLgHgKMQDGVkX3NvZnRtYXgoJTKA1gYAMorVBqlVgKAHCWRyb3BvdXQoJTKAuQ8EcD0wLjG3pwGAlQeE6AIAMoC6DgAygOAFg+gCA2ZhbHOR6QKhwwOJkQcAMp2RB6f3BImRBwAykcsIATE2j1+chQqCXoGPB6fSDApvdXRwdXQuZGVuc7DUDAAygXWAqgeFiAMAN4CIA5nwBZeLC4iPAZVwADOBugem1wyJ5AGp2QyCb4DPB4HZDAEyOYDyFAAwpdkMos4BgNIHhZgGADOA1AePmAagggSCT4C8B4GuAYGfFouxB6BHADOBR4CuB4nkAgJvbmWd4wKBRQNOb3JtjssEoHSr8haNdancA4JzgOgHgSMAX4CpBgMoJTMzgLYCgMwIADOA9QcIZXBzPTFFLTEyrMIFhZUBlnuimhcLaW50ZXJtZWRpYXRlkqcHATMyndMDgcIcADOImxcAM4CXDQAznZ0XATMyh+UBjosBlmyhnheP3AGJwwOIfpVrADSFnhcAM4CfFwAzj6AXtMYBADSA+gcGZ2VsdSglNI/2B6KfAYDfB57nA5uIC5xrgeAfADSCtw+C4QMANIDdHwE0MqmIC5ywCYJmjZoIkNsDtvQKgmWAiwiCkR6AkQcBNDSb9AqiugGA7QeF6goANIDgB7PqCoJPgMEHgvkEgM0GATQ2rusKADaBSI20D4/rCrzhCoJqoZYHutcKgWkANYCUB4jXCgA0gJYQADSAoAcANIDpFqTXCqDNCoBxBXJldHVyboB4"u8;
 
-    private const string OptimizedIr = """
-        graph one_layer
-          %0 = input {name="hidden"} : f32[batch,seq,16]  # @ OneLayer.cs:14
-          %1 = input {name="validLength"} : i64[batch]  # @ OneLayer.cs:15
-          %2 = length_mask(%1, %0) {dtype="f32"} : f32[batch,1,1,seq]  # @ OneLayer.cs:17
-          %51 = param {init="normal", name="layer.attention.self.query_key_value.weight", packs="layer.attention.self.query.weight,layer.attention.self.key.weight,layer.attention.self.value.weight", sizes=[16,16,16]} : f32[48,16]  # layer @ EncoderLayer.cs:18
-          %52 = param {init="zeros", name="layer.attention.self.query_key_value.bias", packs="layer.attention.self.query.bias,layer.attention.self.key.bias,layer.attention.self.value.bias", sizes=[16,16,16]} : f32[48]  # layer @ EncoderLayer.cs:18
-          %53 = linear(%0, %51, %52) : f32[batch,seq,48]  # layer.attention.self.qkv @ EncoderLayer.cs:18
-          %6 = slice(%53) {dim=-1, end=16, start=0} : f32[batch,seq,16]  # layer.attention.self.query @ EncoderLayer.cs:18
-          %10 = slice(%53) {dim=-1, end=32, start=16} : f32[batch,seq,16]  # layer.attention.self.key @ EncoderLayer.cs:19
-          %14 = slice(%53) {dim=-1, end=48, start=32} : f32[batch,seq,16]  # layer.attention.self.value @ EncoderLayer.cs:20
-          %15 = reshape(%6) {shape=[batch,seq,2,8]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
-          %16 = permute(%15) {order=[0,2,1,3]} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
-          %17 = reshape(%10) {shape=[batch,seq,2,8]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
-          %18 = permute(%17) {order=[0,2,1,3]} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
-          %19 = reshape(%14) {shape=[batch,seq,2,8]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
-          %20 = permute(%19) {order=[0,2,1,3]} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
-          %25 = sdpa(%16, %18, %20, %2) {dropout=0.1} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
-          %26 = permute(%25) {order=[0,2,1,3]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
-          %27 = reshape(%26) {shape=[batch,seq,16]} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:21
-          %28 = param {init="normal", name="layer.attention.output.dense.weight"} : f32[16,16]  # layer @ EncoderLayer.cs:22
-          %30 = param {init="zeros", name="layer.attention.output.dense.bias"} : f32[16]  # layer @ EncoderLayer.cs:22
-          %31 = linear(%27, %28, %30) : f32[batch,seq,16]  # layer.attention.output.dense @ EncoderLayer.cs:22
-          %32 = dropout(%31) {p=0.1} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:22
-          %34 = param {init="ones", name="layer.attention.output.LayerNorm.weight"} : f32[16]  # layer @ EncoderLayer.cs:23
-          %35 = param {init="zeros", name="layer.attention.output.LayerNorm.bias"} : f32[16]  # layer @ EncoderLayer.cs:23
-          %36 = add_layer_norm(%0, %32, %34, %35) {eps=1E-12} : f32[batch,seq,16]  # layer.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %37 = param {init="normal", name="layer.intermediate.dense.weight"} : f32[32,16]  # layer @ EncoderLayer.cs:24
-          %39 = param {init="zeros", name="layer.intermediate.dense.bias"} : f32[32]  # layer @ EncoderLayer.cs:24
-          %41 = linear_gelu(%36, %37, %39) : f32[batch,seq,32]  # layer.intermediate.dense @ EncoderLayer.cs:24
-          %42 = param {init="normal", name="layer.output.dense.weight"} : f32[16,32]  # layer @ EncoderLayer.cs:25
-          %44 = param {init="zeros", name="layer.output.dense.bias"} : f32[16]  # layer @ EncoderLayer.cs:25
-          %45 = linear(%41, %42, %44) : f32[batch,seq,16]  # layer.output.dense @ EncoderLayer.cs:25
-          %46 = dropout(%45) {p=0.1} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:25
-          %48 = param {init="ones", name="layer.output.LayerNorm.weight"} : f32[16]  # layer @ EncoderLayer.cs:26
-          %49 = param {init="zeros", name="layer.output.LayerNorm.bias"} : f32[16]  # layer @ EncoderLayer.cs:26
-          %50 = add_layer_norm(%36, %46, %48, %49) {eps=1E-12} : f32[batch,seq,16]  # layer.output.LayerNorm @ EncoderLayer.cs:26
-          return %50
-        """;
+    private static ReadOnlySpan<byte> OptimizedIr => "SWdyYXBoIG9uZV9sYXllcgogICUwID0gaW5wdXQge25hbWU9ImhpZGRlbiJ9IDogZjMyW2JhdGNoLHNlcSwxNl0gICMgQCBPbmVMgD8FLmNzOjE0gEUAMYxFCnZhbGlkTGVuZ3RogUoCaTY0gkqQQwA1gEMEMiA9IGyBMRhfbWFzayglMSwgJTApIHtkdHlwZT0iZjMyi5QBAjEsMYCYAZBSADeAUgA1gJYBFXBhcmFtIHtpbml0PSJub3JtYWwiLCCCpQGBhAItLmF0dGVudGlvbi5zZWxmLnF1ZXJ5X2tleV92YWx1ZS53ZWlnaHQiLCBwYWNrc5g1gysALJEiAWtlmiCLbQlzaXplcz1bMTYsgQMAXYT6AQE0OISHA4FGCSBAIEVuY29kZXKG/AEAOIH8AYDPAon8AQR6ZXJvc6r7AQJiaWGAMp75AYAplvcBlh6JZ5bzAaDwAQAzgL8ECGluZWFyKCUwLID9A4AFATIpjcYFiE+NzgEBa3aVYgw2ID0gc2xpY2UoJTUzgJcFFWltPS0xLCBlbmQ9MTYsIHN0YXJ0PTCVtwaWvwKVcwAxgJwHlHQBMzKEdAExNqp1AWtlkXMAOYFzADSXcwE0OIRzATMyqnOB6QOPdQEyMIF1EDUgPSByZXNoYXBlKCU2KSB7gQsAPYddAjIsOIWRBIoWmJwEATIxgV+AuwMbcGVybXV0ZSglMTUpIHtvcmRlcj1bMCwyLDEsM4taADKBXKFaADeIuQEAMYCuCcq6AQA4iboBADfHugEAOYm6AQA0zLoBADKAuwWGugEAOca6AQAygK0EBXNkcGEoJYD3BgMlMTgsgG+ABYCvBQlyb3BvdXQ9MC4xtWGJrwQAMp2vBKeVAomvBAAykekFh/kJktsGll6BrQSn7w0Kb3V0cHV0LmRlbnOF+gyEfIKDC5l1ADKAdQAzgegDpugMiXSB+QuGcqBvgNMPhOcLATI3gPUDgP8DATMwjugLk48JiIEBlmeAvg6DywQHKCUzMSkge3CO0wSgmgOCT4DVComlAgJvbmWdpAKBRQNOb3JtjpwDmnQAM4F0gKcGrpkDhnWpnQOCc4C5BgJhZGSC3BQAX4D+BIKMD4CrDQIlMzSABYDOBgdlcHM9MUUtMabEDIydAZaDAYDiBp6EBgtpbnRlcm1lZGlhdGWSgAYBMzKd2wOB+RUAM4DICp3nAo9wid8CATMyn2sANIb8BQdfZ2VsdSglM4CACgAzgIYGATM5joEGiFWPggGWaI27FJHEApu+CJzTAYH0FwA0jZkGkL4CtrQIgmWAigaEtAgANICXFAA0gJAFATQ0m7QInKoIgl2A9AWFqggANIDfBbOqCIJPjcQLj6oIvKAIADaBaqG5BbqWCIFpADWAogyMlgiBugUANIEFgMALADSAoBCklwigjQiAegVyZXR1cm6AgQE="u8;
 
-    private const string TrainingIr = """
-        graph one_layer
-          %0 = input {name="hidden"} : f32[batch,seq,16]  # @ OneLayer.cs:14
-          %1 = input {name="validLength"} : i64[batch]  # @ OneLayer.cs:15
-          %2 = length_mask(%1, %0) {dtype="f32"} : f32[batch,1,1,seq]  # @ OneLayer.cs:17
-          %54 = param {init="normal", name="layer.attention.self.query_key_value.weight", packs="layer.attention.self.query.weight,layer.attention.self.key.weight,layer.attention.self.value.weight", sizes=[16,16,16]} : f32[48,16]  # layer @ EncoderLayer.cs:18
-          %55 = param {init="zeros", name="layer.attention.self.query_key_value.bias", packs="layer.attention.self.query.bias,layer.attention.self.key.bias,layer.attention.self.value.bias", sizes=[16,16,16]} : f32[48]  # layer @ EncoderLayer.cs:18
-          %56 = linear(%0, %54, %55) : f32[batch,seq,48]  # layer.attention.self.qkv @ EncoderLayer.cs:18
-          %6 = slice(%56) {dim=-1, end=16, start=0} : f32[batch,seq,16]  # layer.attention.self.query @ EncoderLayer.cs:18
-          %10 = slice(%56) {dim=-1, end=32, start=16} : f32[batch,seq,16]  # layer.attention.self.key @ EncoderLayer.cs:19
-          %14 = slice(%56) {dim=-1, end=48, start=32} : f32[batch,seq,16]  # layer.attention.self.value @ EncoderLayer.cs:20
-          %15 = reshape(%6) {shape=[batch,seq,2,8]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
-          %16 = permute(%15) {order=[0,2,1,3]} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
-          %17 = reshape(%10) {shape=[batch,seq,2,8]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
-          %18 = permute(%17) {order=[0,2,1,3]} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
-          %19 = reshape(%14) {shape=[batch,seq,2,8]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
-          %20 = permute(%19) {order=[0,2,1,3]} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
-          %21 = matmul(%16, %18) {transB=true} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
-          %22 = scale(%21) {factor=0.35355339059327373} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
-          %23 = masked_softmax(%22, %2) : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
-          %51 = dropout_mask(%23) {p=0.1} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
-          %24 = mul(%23, %51) : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
-          %25 = matmul(%24, %20) {transB=false} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
-          %26 = permute(%25) {order=[0,2,1,3]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
-          %27 = reshape(%26) {shape=[batch,seq,16]} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:21
-          %28 = param {init="normal", name="layer.attention.output.dense.weight"} : f32[16,16]  # layer @ EncoderLayer.cs:22
-          %30 = param {init="zeros", name="layer.attention.output.dense.bias"} : f32[16]  # layer @ EncoderLayer.cs:22
-          %31 = linear(%27, %28, %30) : f32[batch,seq,16]  # layer.attention.output.dense @ EncoderLayer.cs:22
-          %52 = dropout_mask(%31) {p=0.1} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:22
-          %32 = mul(%31, %52) : f32[batch,seq,16]  # layer @ EncoderLayer.cs:22
-          %33 = add(%0, %32) : f32[batch,seq,16]  # layer @ EncoderLayer.cs:23
-          %34 = param {init="ones", name="layer.attention.output.LayerNorm.weight"} : f32[16]  # layer @ EncoderLayer.cs:23
-          %35 = param {init="zeros", name="layer.attention.output.LayerNorm.bias"} : f32[16]  # layer @ EncoderLayer.cs:23
-          %36 = layer_norm(%33, %34, %35) {eps=1E-12} : f32[batch,seq,16]  # layer.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %37 = param {init="normal", name="layer.intermediate.dense.weight"} : f32[32,16]  # layer @ EncoderLayer.cs:24
-          %39 = param {init="zeros", name="layer.intermediate.dense.bias"} : f32[32]  # layer @ EncoderLayer.cs:24
-          %40 = linear(%36, %37, %39) : f32[batch,seq,32]  # layer.intermediate.dense @ EncoderLayer.cs:24
-          %41 = gelu(%40) : f32[batch,seq,32]  # layer @ EncoderLayer.cs:24
-          %42 = param {init="normal", name="layer.output.dense.weight"} : f32[16,32]  # layer @ EncoderLayer.cs:25
-          %44 = param {init="zeros", name="layer.output.dense.bias"} : f32[16]  # layer @ EncoderLayer.cs:25
-          %45 = linear(%41, %42, %44) : f32[batch,seq,16]  # layer.output.dense @ EncoderLayer.cs:25
-          %53 = dropout_mask(%45) {p=0.1} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:25
-          %46 = mul(%45, %53) : f32[batch,seq,16]  # layer @ EncoderLayer.cs:25
-          %47 = add(%36, %46) : f32[batch,seq,16]  # layer @ EncoderLayer.cs:26
-          %48 = param {init="ones", name="layer.output.LayerNorm.weight"} : f32[16]  # layer @ EncoderLayer.cs:26
-          %49 = param {init="zeros", name="layer.output.LayerNorm.bias"} : f32[16]  # layer @ EncoderLayer.cs:26
-          %50 = layer_norm(%47, %48, %49) {eps=1E-12} : f32[batch,seq,16]  # layer.output.LayerNorm @ EncoderLayer.cs:26
-          return %50
-        """;
+    private static ReadOnlySpan<byte> TrainingIr => "SWdyYXBoIG9uZV9sYXllcgogICUwID0gaW5wdXQge25hbWU9ImhpZGRlbiJ9IDogZjMyW2JhdGNoLHNlcSwxNl0gICMgQCBPbmVMgD8FLmNzOjE0gEUAMYxFCnZhbGlkTGVuZ3RogUoCaTY0gkqQQwA1gEMEMiA9IGyBMRhfbWFzayglMSwgJTApIHtkdHlwZT0iZjMyi5QBAjEsMYCYAZBSADeAUho1NCA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCpQGBhAItLmF0dGVudGlvbi5zZWxmLnF1ZXJ5X2tleV92YWx1ZS53ZWlnaHQiLCBwYWNrc5g1gysALJEiAWtlmiCLbQlzaXplcz1bMTYsgQMAXYT6AQE0OISHA4FGCSBAIEVuY29kZXKG/AEAOIH8AQA1jPwBBHplcm9zqvsBAmJpYYAynvkBgCmW9wGWHolnlvMBoPABADaAvwQIaW5lYXIoJTAsgP0DgAUBNSmNxgWIT43OAQFrdpVigGEIc2xpY2UoJTU2gJcFFWltPS0xLCBlbmQ9MTYsIHN0YXJ0PTCVtwaWvwKVcwAxgJwHlHQBMzKEdAExNqp1AWtlkXMAOYFzgLQGlHMBNDiEcwEzMqpzgekDj3UBMjCBdYCtBQhyZXNoYXBlKCWAdoELAD2HXQIyLDiFkQSKFpicBAEyMYFfgLsDG3Blcm11dGUoJTE1KSB7b3JkZXI9WzAsMiwxLDOLWgAygVyhWgA3iLkBADGArgnKugEAOIm6AQA3x7oBADmJugEANMy6AQAygLsFhroBADnGugEAMoDsDAdtYXRtdWwoJYD5BhAlMTgpIHt0cmFuc0I9dHJ1ZZBahKgMm1yAhQ0lc2NhbGUoJTIxKSB7ZmFjdG9yPTAuMzUzNTUzMzkwNTkzMjczNzO3ZQAzgcEBE3NrZWRfc29mdG1heCglMjIsICUyiq4JqFUANYCWAgZkcm9wb3V0g8AOCTIzKSB7cD0wLjG3rAGAjwiB6gIBMjOA0AoAMbaiAQAygOUHhLgDADKAngsAMoCwBoO4AwNmYWxzkbkDoZMEieEHADKd4QenxwWJ4QcAMpGbCYerDZKNCpZegd8Hp6ERCm91dHB1dC5kZW5zhawQhHyCtQ6ZdQAygHUAM4GaB6aaEIl0gasPhnKgb4CZBYSZDwEyN4D3AwE4LICGAY6aD5PBDIiBAZVnADWAugeKgAYAM4DBB4+ABqCfA4K7AYBUga8FADOAjBUANYufB6ZIgPEHAmFkZIKZEQAzr0cAM4FHjc8VAm9uZZ24A4FFA05vcm2OsASgdKvHFI11qbEEgnOByhOAFABfgI4GAiglM4D6CAAzgLEIADOA2gcHZXBzPTFFLTGmghGMlQGWe4DuB56QBwtpbnRlcm1lZGlhdGWSjAcBMzKd0wOBtxoAM4CGD53fAo9widcCATMyn2sANID3B4SIBwAzgLcOADOAjQcBMzmOjgWIUI99lmOA6wcGZ2VsdSglNI/fB6KnAYD0Bp6DA5uJCpxrgfEcADSN0AaQ/QK2/wmCZYDBBoT3AgA0gMcIADSA6g8BNDSb/wmc9QmBXQA1gNkIivUJADSAowaz9QmCsQGA/waB9QkBNDWA9QkAM66uCYJIgMwGgfUJge0EATQ2rkgANoFIjaQOj/YJvOwJgmqhjQe64gmBaQA1gYsHgBSD4gkANICKB4DdGgElNICpFqTiCaDYCYBxBXJldHVyboB4"u8;
 
-    private const string BackwardIr = """
-        graph one_layer.backward
-          %57 = grad_output {index=0} : f32[batch,seq,16]  # layer.output.LayerNorm @ EncoderLayer.cs:26
-          %58 = saved {ref=47} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:26
-          %59 = saved {ref=48} : f32[16]  # layer @ EncoderLayer.cs:26
-          %60 = layer_norm_dx(%57, %58, %59) {eps=1E-12} : f32[batch,seq,16]  # layer.output.LayerNorm @ EncoderLayer.cs:26
-          %61 = layer_norm_dw(%57, %58) {eps=1E-12} : f32[16]  # layer.output.LayerNorm @ EncoderLayer.cs:26
-          %62 = sum_to(%57) {shape=[16]} : f32[16]  # layer.output.LayerNorm @ EncoderLayer.cs:26
-          %63 = saved {ref=53} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:25
-          %64 = mul(%60, %63) : f32[batch,seq,16]  # layer @ EncoderLayer.cs:25
-          %65 = saved {ref=42} : f32[16,32]  # layer @ EncoderLayer.cs:25
-          %66 = matmul(%64, %65) {transB=false} : f32[batch,seq,32]  # layer.output.dense @ EncoderLayer.cs:25
-          %67 = saved {ref=41} : f32[batch,seq,32]  # layer @ EncoderLayer.cs:24
-          %68 = linear_dw(%64, %67) : f32[16,32]  # layer.output.dense @ EncoderLayer.cs:25
-          %69 = sum_to(%64) {shape=[16]} : f32[16]  # layer.output.dense @ EncoderLayer.cs:25
-          %70 = saved {ref=40} : f32[batch,seq,32]  # layer.intermediate.dense @ EncoderLayer.cs:24
-          %71 = gelu_grad(%66, %70) : f32[batch,seq,32]  # layer @ EncoderLayer.cs:24
-          %72 = saved {ref=37} : f32[32,16]  # layer @ EncoderLayer.cs:24
-          %73 = matmul(%71, %72) {transB=false} : f32[batch,seq,16]  # layer.intermediate.dense @ EncoderLayer.cs:24
-          %74 = saved {ref=36} : f32[batch,seq,16]  # layer.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %75 = linear_dw(%71, %74) : f32[32,16]  # layer.intermediate.dense @ EncoderLayer.cs:24
-          %76 = sum_to(%71) {shape=[32]} : f32[32]  # layer.intermediate.dense @ EncoderLayer.cs:24
-          %77 = add(%60, %73) : f32[batch,seq,16]  # layer.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %78 = saved {ref=33} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:23
-          %79 = saved {ref=34} : f32[16]  # layer @ EncoderLayer.cs:23
-          %80 = layer_norm_dx(%77, %78, %79) {eps=1E-12} : f32[batch,seq,16]  # layer.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %81 = layer_norm_dw(%77, %78) {eps=1E-12} : f32[16]  # layer.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %82 = sum_to(%77) {shape=[16]} : f32[16]  # layer.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %83 = saved {ref=52} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:22
-          %84 = mul(%80, %83) : f32[batch,seq,16]  # layer @ EncoderLayer.cs:22
-          %85 = saved {ref=28} : f32[16,16]  # layer @ EncoderLayer.cs:22
-          %86 = matmul(%84, %85) {transB=false} : f32[batch,seq,16]  # layer.attention.output.dense @ EncoderLayer.cs:22
-          %87 = saved {ref=27} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:21
-          %88 = linear_dw(%84, %87) : f32[16,16]  # layer.attention.output.dense @ EncoderLayer.cs:22
-          %89 = sum_to(%84) {shape=[16]} : f32[16]  # layer.attention.output.dense @ EncoderLayer.cs:22
-          %90 = reshape(%86) {shape=[batch,seq,2,8]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
-          %91 = permute(%90) {order=[0,2,1,3]} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
-          %92 = saved {ref=20} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
-          %93 = matmul(%91, %92) {transB=true} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
-          %94 = saved {ref=24} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
-          %95 = transpose(%94) {dim0=2, dim1=3} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
-          %96 = matmul(%95, %91) {transB=false} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
-          %97 = saved {ref=51} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
-          %99 = saved {ref=23} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
-          %101 = gated_softmax_grad(%93, %99, %97) {scale=0.35355339059327373} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
-          %102 = saved {ref=18} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
-          %103 = matmul(%101, %102) {transB=false} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
-          %104 = transpose(%101) {dim0=2, dim1=3} : f32[batch,2,seq,seq]  # layer @ EncoderLayer.cs:21
-          %105 = saved {ref=16} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
-          %106 = matmul(%104, %105) {transB=false} : f32[batch,2,seq,8]  # layer @ EncoderLayer.cs:21
-          %107 = permute(%96) {order=[0,2,1,3]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
-          %108 = reshape(%107) {shape=[batch,seq,16]} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:21
-          %109 = permute(%106) {order=[0,2,1,3]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
-          %110 = reshape(%109) {shape=[batch,seq,16]} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:21
-          %111 = permute(%103) {order=[0,2,1,3]} : f32[batch,seq,2,8]  # layer @ EncoderLayer.cs:21
-          %112 = reshape(%111) {shape=[batch,seq,16]} : f32[batch,seq,16]  # layer @ EncoderLayer.cs:21
-          %117 = concat(%112, %110, %108) {dim=2} : f32[batch,seq,48]  # layer.attention.self.qkv @ EncoderLayer.cs:18
-          %118 = saved {ref=54} : f32[48,16]  # layer @ EncoderLayer.cs:18
-          %119 = matmul(%117, %118) {transB=false} : f32[batch,seq,16]  # layer.attention.self.qkv @ EncoderLayer.cs:18
-          %120 = saved {ref=0} : f32[batch,seq,16]  # @ OneLayer.cs:14
-          %121 = linear_dw(%117, %120) : f32[48,16]  # layer.attention.self.qkv @ EncoderLayer.cs:18
-          %122 = sum_to(%117) {shape=[48]} : f32[48]  # layer.attention.self.qkv @ EncoderLayer.cs:18
-          %123 = add(%80, %119) : f32[batch,seq,16]  # @ OneLayer.cs:14
-          return %123, %121, %122, %88, %89, %81, %82, %75, %76, %68, %69, %61, %62
-        """;
+    private static ReadOnlySpan<byte> BackwardIr => "TWdyYXBoIG9uZV9sYXllci5iYWNrd2FyZAogICU1NyA9IGdyYWRfb3V0cHV0IHtpbmRleD0wfSA6IGYzMltiYXRjaCxzZXEsMTZdICAjIIJEgi4BLkyADQ1Ob3JtIEAgRW5jb2RlcoETBS5jczoyNoFhEDggPSBzYXZlZCB7cmVmPTQ3mlqWSQA5i0kAOIRJoT8DNjAgPYIjDF9ub3JtX2R4KCU1NyyAoQGABQw5KSB7ZXBzPTFFLTEyxPwBATYxi3QAd4V0kG+zZQAygJgCBHVtX3RvgF4IKSB7c2hhcGU9gE+7WgAzivICATUzrrsDADWBSQs0ID0gbXVsKCU2MCyAWAAps0gANYuDBIe7AgIsMzKgQgA2gIoBAWF0go0BADSAjQEPNSkge3RyYW5zQj1mYWxzZY7kAYhahL4CBGRlbnNllmeA1gaIqQEAMZpWkEkANIFJgL4GBWxpbmVhcoG+BIKzAQA3hMACi/cBo50BgckGg7EEATY0pbEEmlYAN4DgBojzAY/CCImsAQtpbnRlcm1lZGlhdGWWXIGGAgA3gMgGBGdlbHVfgKoJBCglNjYsgHGOxgSh1AIAN4GxBoaqAQAzhZIJATMynYgFgkKAmQaExgQBNzGAjQEAMp3GBInTAqj9AYC9BoivAQA2m1wIYXR0ZW50aW9uoeoHADOBZIDZBofnBILUAQA0hOECi5gCqb4BgPEGhO0EATcxhu0EATMyhe0EtZcEgOYGAWFkgJEEgNcIADeb1wixmQKLvg0AM6+DCoJJi74NATM0pL4NgT8AOI++DQA3gMoMADeAvg0AN6i+Da+GAgA4j8gNg36dyA2wb4jSDQA3n9INsGSM3A2btwKQSQAygUmF3A0AOICFBQA4r9wNgkiL3A0AMoffEaNCiNwNADiAqQwAOJ7cDZrIApWAB4Jxi+YNADKv2xMAMYFJi+YNgr0BiOYNuacBiPANADif8A2rYAA5gJwHAXJlgVUDKCU4NoZhhocCAjIsOIVsihaengIAOYD+BhtwZXJtdXRlKCU5MCkge29yZGVyPVswLDIsMSwzi1oAMoFcoVqLig4AMou0D6dKiJIOADmAvgwAOYeSDgJ0cnWL+wSCWgJzZXGgXIuBDgAyhbsKr0yA5gaBlgECcG9zgM4CgI8EDGRpbTA9MiwgZGltMT2L4QupXYiBBwE5NYCFAoDxDZaBB6fgAovrBgA1i9EUqacBi4sNADK38wEBMTCBmxMLYXRlZF9zb2Z0bWF4g6QTATkzgIACADmABYHCCxZjYWxlPTAuMzUzNTUzMzkwNTkzMjczN7l8i78FADGFswqs3wIBMTCIwAUBMTCAwQUBMTCa1BOoXoDCBYf2BAExMICYBMT3BAExMIu7DAAxi6IUqKoBiMMFATEwgIgLATEwmsYMqF6AxgWGygmAqgqZygmmpAoBMTCAwwyFhQsBMTCHthCJjQ2zog0BMTCAtQaFuwEBMTDIvAEAMYnBDAExMIDOE8i8AQAxicEMAjEwM8i8AYCEB4a8AQAxh+IXwrwBgLMEBWNvbmNhdIBfADKAkQUAMYDpEgExMID8FANkaW09j7oTADSHvAGHzw8Hc2VsZi5xa3aPbwExOIJvi/AXADWF7AwBNDicsgGEQ4CqBIXDBgAxgKcWATExgKwBsYkTnrMBADKL+R6WuicEQCBPbmWGP4HEGgExMoHcF4b8EoOyAQAyhd4ei/kBqpwBiMoXATExh5UHADSGkBK1rQMAMoC1C4GAHIH7FgIxMTmV/BaP+wEFcmV0dXJugUeB8QGB9AsAMoDhBAA4gNQaADiAuw0AOIAVADiAFAA3gM8PADeA+CAANoAeADaAHgA2gB4BNjI="u8;
 
     /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
-    public const string SymbolJson = """
+    public static string SymbolJson => System.Text.Encoding.UTF8.GetString(SymbolJsonUtf8);
+
+    // The graph texts are UTF-8 data (a u8 literal is stored once, as bytes; a const string twice, as UTF-16).
+    private static ReadOnlySpan<byte> SymbolJsonUtf8 => """
         {
           "format": "graphcompiler-symbol",
           "version": 1,
@@ -726,5 +536,5 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
           ],
           "heads": [{"name": "output0", "node": 50}]
         }
-        """;
+        """u8;
 }

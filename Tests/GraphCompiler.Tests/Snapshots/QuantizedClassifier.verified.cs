@@ -88,7 +88,7 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
 
     /// <summary>The Graph IR as lowered, after the inference passes, as the training forward, and its generated backward;
     /// for a [Quantize] model also the calibration and int8 graphs (empty strings otherwise).</summary>
-    public static string IrText(IrStage stage) => stage switch
+    public static string IrText(IrStage stage) => PackedText.Unpack(stage switch
     {
         IrStage.Lowered => LoweredIr,
         IrStage.Training => TrainingIr,
@@ -96,7 +96,7 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
         IrStage.Calibration => CalibrationIr,
         IrStage.Int8 => Int8Ir,
         _ => OptimizedIr,
-    };
+    });
 
     /// <summary>How training-mode forwards are differentiated: the generated backward (default), or libtorch autograd
     /// recording the same training forward op by op (the reference the gradient checks compare with).</summary>
@@ -210,198 +210,88 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
     public override (Tensor, Tensor) forward(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
     {
         var bucket = (batch: @inputIds.shape.Length > 0 ? @inputIds.shape[0] : -1, seq: @inputIds.shape.Length > 1 ? @inputIds.shape[1] : -1);
-        var train = training && torch.is_grad_enabled();
-        return bucket switch
+        if (!IsBucket(bucket.batch, bucket.seq))
         {
-            (4, 8) => train ? Train_4x8(@inputIds, @tokenTypes, @validLength) : Forward_4x8(@inputIds, @tokenTypes, @validLength),
-            (4, 16) => train ? Train_4x16(@inputIds, @tokenTypes, @validLength) : Forward_4x16(@inputIds, @tokenTypes, @validLength),
-            _ => throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets),
-        };
+            throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets);
+        }
+
+        return training && torch.is_grad_enabled() ? Train(@inputIds, @tokenTypes, @validLength, bucket.batch, bucket.seq) : InferenceForward(@inputIds, @tokenTypes, @validLength, bucket.batch, bucket.seq);
     }
 
-    /// <summary>Batch 4, sequence length 8.</summary>
-    private (Tensor, Tensor) Forward_4x8(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
+    /// <summary>Whether (batch, seq) is one of the declared buckets (4×8, 4×16): the static contract each forward checks
+    /// before it runs the body that serves them all.</summary>
+    public static bool IsBucket(long batch, long seq) => (batch, seq) is (4, 8) or (4, 16);
+
+    /// <summary>The inference forward of every bucket: <paramref name="batch"/> × <paramref name="seq"/> is a declared one.</summary>
+    private (Tensor, Tensor) InferenceForward(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 4, 8);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 4, 8);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 4);
+        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, batch);
         using var scope = torch.NewDisposeScope();
         // QuantizedModels.cs:49
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[4,8,32]
+        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[batch,seq,32]
 
         // QuantizedModels.cs:50
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[4,8,32]
+        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[batch,seq,32]
 
         // QuantizedModels.cs:51
-        var x8 = Kernels.Rows(p7, 8L); // %8 rows → f32[8,32]
+        var x8 = Kernels.Rows(p7, seq); // %8 rows → f32[seq,32]
 
         // QuantizedModels.cs:52
-        var x9 = torch.add(x4, x6); // %9 add → f32[4,8,32]
+        var x9 = torch.add(x4, x6); // %9 add → f32[batch,seq,32]
         Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[4,8,32]
+        var x10 = torch.add(x9, x8); // %10 add → f32[batch,seq,32]
         Kernels.Free(x9, x8);
 
         // embeddings.LayerNorm (QuantizedModels.cs:52)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[4,8,32]
+        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[batch,seq,32]
         Kernels.Free(x10);
 
         // QuantizedModels.cs:53
-        var x14 = Kernels.LengthMask(@validLength, 8L, ScalarType.Float32); // %14 length_mask → f32[4,1,1,8]
+        var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
-        // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[4,8,96]
+        // encoder.layer.0 (QuantizedModels.cs:20)
+        var x62 = EncoderLayer(x13, p122, p123, x14, p40, p42, p46, p47, p49, p51, p54, p56, p60, p61, batch, seq); // %124…%62
 
-        // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
-        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[4,8,32]
-
-        // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
-        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[4,8,32]
-
-        // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
-        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[4,8,32]
-        Kernels.Free(x124);
-
-        // encoder.layer.0 (QuantizedModels.cs:23)
-        var x27 = x18.reshape(4L, 8L, 4L, 8L); // %27 reshape → f32[4,8,4,8]
-        Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[4,4,8,8]
-        Kernels.Free(x27);
-        var x29 = x22.reshape(4L, 8L, 4L, 8L); // %29 reshape → f32[4,8,4,8]
-        Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[4,4,8,8]
-        Kernels.Free(x29);
-        var x31 = x26.reshape(4L, 8L, 4L, 8L); // %31 reshape → f32[4,8,4,8]
-        Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[4,4,8,8]
-        Kernels.Free(x31);
-        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[4,4,8,8]
-        Kernels.Free(x28, x30, x32);
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[4,8,4,8]
-        Kernels.Free(x37);
-        var x39 = x38.reshape(4L, 8L, 32L); // %39 reshape → f32[4,8,32]
-        Kernels.Free(x38);
-
-        // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[4,8,32]
-        Kernels.Free(x39);
-
-        // encoder.layer.0 (QuantizedModels.cs:24)
-        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[4,8,32]
-        Kernels.Free(x43);
-
-        // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[4,8,32]
-        Kernels.Free(x13, x44);
-
-        // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[4,8,128]
-
-        // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[4,8,32]
-        Kernels.Free(x53);
-
-        // encoder.layer.0 (QuantizedModels.cs:27)
-        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[4,8,32]
-        Kernels.Free(x57);
-
-        // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[4,8,32]
-        Kernels.Free(x48, x58);
-
-        // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-        var x127 = Kernels.Linear(x62, p125, p126); // %127 linear → f32[4,8,96]
-
-        // encoder.layer.1.attention.self.query (QuantizedModels.cs:20)
-        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[4,8,32]
-
-        // encoder.layer.1.attention.self.key (QuantizedModels.cs:21)
-        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[4,8,32]
-
-        // encoder.layer.1.attention.self.value (QuantizedModels.cs:22)
-        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[4,8,32]
-        Kernels.Free(x127);
-
-        // encoder.layer.1 (QuantizedModels.cs:23)
-        var x75 = x66.reshape(4L, 8L, 4L, 8L); // %75 reshape → f32[4,8,4,8]
-        Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[4,4,8,8]
-        Kernels.Free(x75);
-        var x77 = x70.reshape(4L, 8L, 4L, 8L); // %77 reshape → f32[4,8,4,8]
-        Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[4,4,8,8]
-        Kernels.Free(x77);
-        var x79 = x74.reshape(4L, 8L, 4L, 8L); // %79 reshape → f32[4,8,4,8]
-        Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[4,4,8,8]
-        Kernels.Free(x79);
-        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[4,4,8,8]
-        Kernels.Free(x76, x78, x80, x14);
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[4,8,4,8]
-        Kernels.Free(x85);
-        var x87 = x86.reshape(4L, 8L, 32L); // %87 reshape → f32[4,8,32]
-        Kernels.Free(x86);
-
-        // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[4,8,32]
-        Kernels.Free(x87);
-
-        // encoder.layer.1 (QuantizedModels.cs:24)
-        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[4,8,32]
-        Kernels.Free(x91);
-
-        // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[4,8,32]
-        Kernels.Free(x62, x92);
-
-        // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-        var x101 = Kernels.LinearGelu(x96, p97, p99); // %101 linear_gelu → f32[4,8,128]
-
-        // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[4,8,32]
-        Kernels.Free(x101);
-
-        // encoder.layer.1 (QuantizedModels.cs:27)
-        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[4,8,32]
-        Kernels.Free(x105);
-
-        // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[4,8,32]
-        Kernels.Free(x96, x106);
+        // encoder.layer.1 (QuantizedModels.cs:20)
+        var x110 = EncoderLayer(x62, p125, p126, x14, p88, p90, p94, p95, p97, p99, p102, p104, p108, p109, batch, seq); // %127…%110
+        Kernels.Free(x14);
 
         // QuantizedModels.cs:55
-        var x111 = x110.select(1, 0); // %111 select → f32[4,32]
+        var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
 
         // pooler.dense (QuantizedModels.cs:55)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[4,32]
+        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[batch,32]
         Kernels.Free(x111);
 
         // QuantizedModels.cs:55
-        var x116 = torch.tanh(x115); // %116 tanh → f32[4,32]
+        var x116 = torch.tanh(x115); // %116 tanh → f32[batch,32]
         Kernels.Free(x115);
 
         // QuantizedModels.cs:56
-        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[4,32]
+        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[batch,32]
         Kernels.Free(x116);
 
         // classifier (QuantizedModels.cs:56)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[4,2]
+        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[batch,2]
         Kernels.Free(x117);
 
         return (x110.MoveToOuterDisposeScope(), x121.MoveToOuterDisposeScope());
     }
 
-    /// <summary>Training, batch 4 × 8: one autograd node for the whole forward, with the generated backward.</summary>
-    private (Tensor, Tensor) Train_4x8(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
+    /// <summary>Training, any declared bucket: one autograd node for the whole forward, with the generated backward.</summary>
+    private (Tensor, Tensor) Train(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 4, 8);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 4, 8);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 4);
+        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, batch);
         var args = new Tensor[] { @inputIds, @tokenTypes, @validLength, p3, p5, p7, p11, p12, p122, p123, p40, p42, p46, p47, p49, p51, p54, p56, p60, p61, p125, p126, p88, p90, p94, p95, p97, p99, p102, p104, p108, p109, p112, p114, p118, p120 };
-        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction_4x8.apply(args) : TrainingForward_4x8(args, null);
+        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction.apply([.. args, batch, seq]) : TrainingForward(args, batch, seq, null);
         return (outputs[0], outputs[1]);
     }
 
-    private static List<Tensor> TrainingForward_4x8(IReadOnlyList<Tensor> args, List<Tensor>? saved)
+    private static List<Tensor> TrainingForward(IReadOnlyList<Tensor> args, long batch, long seq, List<Tensor>? saved)
     {
         var @inputIds = args[0];
         var @tokenTypes = args[1];
@@ -441,192 +331,49 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
         var p120 = args[35];
         using var scope = torch.NewDisposeScope();
         // QuantizedModels.cs:49
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[4,8,32]
+        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[batch,seq,32]
 
         // QuantizedModels.cs:50
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[4,8,32]
+        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[batch,seq,32]
 
         // QuantizedModels.cs:51
-        var x8 = Kernels.Rows(p7, 8L); // %8 rows → f32[8,32]
+        var x8 = Kernels.Rows(p7, seq); // %8 rows → f32[seq,32]
 
         // QuantizedModels.cs:52
-        var x9 = torch.add(x4, x6); // %9 add → f32[4,8,32]
+        var x9 = torch.add(x4, x6); // %9 add → f32[batch,seq,32]
         Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[4,8,32]
+        var x10 = torch.add(x9, x8); // %10 add → f32[batch,seq,32]
         Kernels.Free(x9, x8);
 
         // embeddings.LayerNorm (QuantizedModels.cs:52)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[4,8,32]
+        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[batch,seq,32]
 
         // QuantizedModels.cs:53
-        var x14 = Kernels.LengthMask(@validLength, 8L, ScalarType.Float32); // %14 length_mask → f32[4,1,1,8]
+        var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
-        // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-        var x131 = Kernels.Linear(x13, p122, p123); // %131 linear → f32[4,8,96]
+        // encoder.layer.0 (QuantizedModels.cs:20)
+        var (x28, x30, x32, x35, x122, x36, x39, x123, x45, x48, x52, x53, x124, x59, x62) = EncoderLayerTraining(x13, p122, p123, x14, p40, p42, p46, p47, p49, p51, p54, p56, p60, p61, batch, seq); // %131…%62
 
-        // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
-        var x18 = x131.narrow(-1, 0, 32); // %18 slice → f32[4,8,32]
-
-        // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
-        var x22 = x131.narrow(-1, 32, 32); // %22 slice → f32[4,8,32]
-
-        // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
-        var x26 = x131.narrow(-1, 64, 32); // %26 slice → f32[4,8,32]
-        Kernels.Free(x131);
-
-        // encoder.layer.0 (QuantizedModels.cs:23)
-        var x27 = x18.reshape(4L, 8L, 4L, 8L); // %27 reshape → f32[4,8,4,8]
-        Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[4,4,8,8]
-        Kernels.Free(x27);
-        var x29 = x22.reshape(4L, 8L, 4L, 8L); // %29 reshape → f32[4,8,4,8]
-        Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[4,4,8,8]
-        Kernels.Free(x29);
-        var x31 = x26.reshape(4L, 8L, 4L, 8L); // %31 reshape → f32[4,8,4,8]
-        Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[4,4,8,8]
-        Kernels.Free(x31);
-        var x33 = Kernels.MatMul(x28, x30, transB: true); // %33 matmul → f32[4,4,8,8]
-        var x34 = torch.mul(x33, 0.35355339059327373); // %34 scale → f32[4,4,8,8]
-        Kernels.Free(x33);
-        var x35 = Kernels.MaskedSoftmax(x34, x14); // %35 masked_softmax → f32[4,4,8,8]
-        Kernels.Free(x34);
-        var x122 = Kernels.DropoutMask(x35, 0.1); // %122 dropout_mask → f32[4,4,8,8]
-        var x36 = torch.mul(x35, x122); // %36 mul → f32[4,4,8,8]
-        var x37 = Kernels.MatMul(x36, x32, transB: false); // %37 matmul → f32[4,4,8,8]
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[4,8,4,8]
-        Kernels.Free(x37);
-        var x39 = x38.reshape(4L, 8L, 32L); // %39 reshape → f32[4,8,32]
-        Kernels.Free(x38);
-
-        // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[4,8,32]
-
-        // encoder.layer.0 (QuantizedModels.cs:24)
-        var x123 = Kernels.DropoutMask(x43, 0.1); // %123 dropout_mask → f32[4,8,32]
-        var x44 = torch.mul(x43, x123); // %44 mul → f32[4,8,32]
-        Kernels.Free(x43);
-
-        // encoder.layer.0 (QuantizedModels.cs:25)
-        var x45 = torch.add(x13, x44); // %45 add → f32[4,8,32]
-        Kernels.Free(x44);
-
-        // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x48 = Kernels.LayerNorm(x45, p46, p47, 1E-12); // %48 layer_norm → f32[4,8,32]
-
-        // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-        var x52 = Kernels.Linear(x48, p49, p51); // %52 linear → f32[4,8,128]
-
-        // encoder.layer.0 (QuantizedModels.cs:26)
-        var x53 = Kernels.Gelu(x52); // %53 gelu → f32[4,8,128]
-
-        // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[4,8,32]
-
-        // encoder.layer.0 (QuantizedModels.cs:27)
-        var x124 = Kernels.DropoutMask(x57, 0.1); // %124 dropout_mask → f32[4,8,32]
-        var x58 = torch.mul(x57, x124); // %58 mul → f32[4,8,32]
-        Kernels.Free(x57);
-
-        // encoder.layer.0 (QuantizedModels.cs:28)
-        var x59 = torch.add(x48, x58); // %59 add → f32[4,8,32]
-        Kernels.Free(x58);
-
-        // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-        var x62 = Kernels.LayerNorm(x59, p60, p61, 1E-12); // %62 layer_norm → f32[4,8,32]
-
-        // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-        var x134 = Kernels.Linear(x62, p125, p126); // %134 linear → f32[4,8,96]
-
-        // encoder.layer.1.attention.self.query (QuantizedModels.cs:20)
-        var x66 = x134.narrow(-1, 0, 32); // %66 slice → f32[4,8,32]
-
-        // encoder.layer.1.attention.self.key (QuantizedModels.cs:21)
-        var x70 = x134.narrow(-1, 32, 32); // %70 slice → f32[4,8,32]
-
-        // encoder.layer.1.attention.self.value (QuantizedModels.cs:22)
-        var x74 = x134.narrow(-1, 64, 32); // %74 slice → f32[4,8,32]
-        Kernels.Free(x134);
-
-        // encoder.layer.1 (QuantizedModels.cs:23)
-        var x75 = x66.reshape(4L, 8L, 4L, 8L); // %75 reshape → f32[4,8,4,8]
-        Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[4,4,8,8]
-        Kernels.Free(x75);
-        var x77 = x70.reshape(4L, 8L, 4L, 8L); // %77 reshape → f32[4,8,4,8]
-        Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[4,4,8,8]
-        Kernels.Free(x77);
-        var x79 = x74.reshape(4L, 8L, 4L, 8L); // %79 reshape → f32[4,8,4,8]
-        Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[4,4,8,8]
-        Kernels.Free(x79);
-        var x81 = Kernels.MatMul(x76, x78, transB: true); // %81 matmul → f32[4,4,8,8]
-        var x82 = torch.mul(x81, 0.35355339059327373); // %82 scale → f32[4,4,8,8]
-        Kernels.Free(x81);
-        var x83 = Kernels.MaskedSoftmax(x82, x14); // %83 masked_softmax → f32[4,4,8,8]
-        Kernels.Free(x82, x14);
-        var x125 = Kernels.DropoutMask(x83, 0.1); // %125 dropout_mask → f32[4,4,8,8]
-        var x84 = torch.mul(x83, x125); // %84 mul → f32[4,4,8,8]
-        var x85 = Kernels.MatMul(x84, x80, transB: false); // %85 matmul → f32[4,4,8,8]
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[4,8,4,8]
-        Kernels.Free(x85);
-        var x87 = x86.reshape(4L, 8L, 32L); // %87 reshape → f32[4,8,32]
-        Kernels.Free(x86);
-
-        // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[4,8,32]
-
-        // encoder.layer.1 (QuantizedModels.cs:24)
-        var x126 = Kernels.DropoutMask(x91, 0.1); // %126 dropout_mask → f32[4,8,32]
-        var x92 = torch.mul(x91, x126); // %92 mul → f32[4,8,32]
-        Kernels.Free(x91);
-
-        // encoder.layer.1 (QuantizedModels.cs:25)
-        var x93 = torch.add(x62, x92); // %93 add → f32[4,8,32]
-        Kernels.Free(x92);
-
-        // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x96 = Kernels.LayerNorm(x93, p94, p95, 1E-12); // %96 layer_norm → f32[4,8,32]
-
-        // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-        var x100 = Kernels.Linear(x96, p97, p99); // %100 linear → f32[4,8,128]
-
-        // encoder.layer.1 (QuantizedModels.cs:26)
-        var x101 = Kernels.Gelu(x100); // %101 gelu → f32[4,8,128]
-
-        // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[4,8,32]
-
-        // encoder.layer.1 (QuantizedModels.cs:27)
-        var x127 = Kernels.DropoutMask(x105, 0.1); // %127 dropout_mask → f32[4,8,32]
-        var x106 = torch.mul(x105, x127); // %106 mul → f32[4,8,32]
-        Kernels.Free(x105);
-
-        // encoder.layer.1 (QuantizedModels.cs:28)
-        var x107 = torch.add(x96, x106); // %107 add → f32[4,8,32]
-        Kernels.Free(x106);
-
-        // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-        var x110 = Kernels.LayerNorm(x107, p108, p109, 1E-12); // %110 layer_norm → f32[4,8,32]
+        // encoder.layer.1 (QuantizedModels.cs:20)
+        var (x76, x78, x80, x83, x125, x84, x87, x126, x93, x96, x100, x101, x127, x107, x110) = EncoderLayerTraining(x62, p125, p126, x14, p88, p90, p94, p95, p97, p99, p102, p104, p108, p109, batch, seq); // %134…%110
+        Kernels.Free(x14);
 
         // QuantizedModels.cs:55
-        var x111 = x110.select(1, 0); // %111 select → f32[4,32]
+        var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
 
         // pooler.dense (QuantizedModels.cs:55)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[4,32]
+        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[batch,32]
 
         // QuantizedModels.cs:55
-        var x116 = torch.tanh(x115); // %116 tanh → f32[4,32]
+        var x116 = torch.tanh(x115); // %116 tanh → f32[batch,32]
         Kernels.Free(x115);
 
         // QuantizedModels.cs:56
-        var x128 = Kernels.DropoutMask(x116, 0.1); // %128 dropout_mask → f32[4,32]
-        var x117 = torch.mul(x116, x128); // %117 mul → f32[4,32]
+        var x128 = Kernels.DropoutMask(x116, 0.1); // %128 dropout_mask → f32[batch,32]
+        var x117 = torch.mul(x116, x128); // %117 mul → f32[batch,32]
 
         // classifier (QuantizedModels.cs:56)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[4,2]
+        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[batch,2]
 
         if (saved is not null)
         {
@@ -687,17 +434,21 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
         return new List<Tensor> { x110.MoveToOuterDisposeScope(), x121.MoveToOuterDisposeScope() };
     }
 
-    private sealed class TrainingFunction_4x8 : torch.autograd.MultiTensorFunction<TrainingFunction_4x8>
+    private sealed class TrainingFunction : torch.autograd.MultiTensorFunction<TrainingFunction>
     {
-        public override string Name => "num_quantized.4x8";
+        public override string Name => "num_quantized";
 
+        /// <summary>vars: the tensor args, then the bucket's batch and seq (not tensors, so autograd gives them no gradient).</summary>
         public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
         {
+            var (batch, seq) = ((long)vars[^2], (long)vars[^1]);
+            ctx.save_data("batch", batch);
+            ctx.save_data("seq", seq);
             var saved = new List<Tensor>();
             List<Tensor> outputs;
             using (torch.no_grad())
             {
-                outputs = TrainingForward_4x8(Array.ConvertAll(vars, v => (Tensor)v), saved);
+                outputs = TrainingForward(Array.ConvertAll(vars[..^2], v => (Tensor)v), batch, seq, saved);
             }
 
             ctx.save_for_backward(saved);
@@ -762,202 +513,49 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
             var g286 = saved[3]; // saved %11
             var g292 = saved[1]; // saved %1
             var g294 = saved[0]; // saved %0
+            var batch = (long)ctx.get_data("batch")!;
+            var seq = (long)ctx.get_data("seq")!;
 
             // classifier (QuantizedModels.cs:56)
-            var g138 = Kernels.MatMul(g136, g137, transB: false); // %138 matmul → f32[4,32]
+            var g138 = Kernels.MatMul(g136, g137, transB: false); // %138 matmul → f32[batch,32]
             var g140 = Kernels.LinearWeightGrad(g136, g139); // %140 linear_dw → f32[2,32]
             var g141 = Kernels.SumTo(g136, 2L); // %141 sum_to → f32[2]
 
             // QuantizedModels.cs:56
-            var g143 = torch.mul(g138, g142); // %143 mul → f32[4,32]
+            var g143 = torch.mul(g138, g142); // %143 mul → f32[batch,32]
             Kernels.Free(g138);
 
             // QuantizedModels.cs:55
-            var g145 = Kernels.TanhGrad(g143, g144); // %145 tanh_grad → f32[4,32]
+            var g145 = Kernels.TanhGrad(g143, g144); // %145 tanh_grad → f32[batch,32]
             Kernels.Free(g143);
 
             // pooler.dense (QuantizedModels.cs:55)
-            var g147 = Kernels.MatMul(g145, g146, transB: false); // %147 matmul → f32[4,32]
+            var g147 = Kernels.MatMul(g145, g146, transB: false); // %147 matmul → f32[batch,32]
             var g149 = Kernels.LinearWeightGrad(g145, g148); // %149 linear_dw → f32[32,32]
             var g150 = Kernels.SumTo(g145, 32L); // %150 sum_to → f32[32]
             Kernels.Free(g145);
 
             // QuantizedModels.cs:55
-            var g151 = Kernels.SelectGrad(g147, 1, 0, 8L); // %151 select_grad → f32[4,8,32]
+            var g151 = Kernels.SelectGrad(g147, 1, 0, seq); // %151 select_grad → f32[batch,seq,32]
             Kernels.Free(g147);
 
-            // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-            var g152 = torch.add(g135, g151); // %152 add → f32[4,8,32]
-            Kernels.Free(g151);
-            var g155 = Kernels.LayerNormInputGrad(g152, g153, g154, 1E-12); // %155 layer_norm_dx → f32[4,8,32]
-            var g156 = Kernels.LayerNormWeightGrad(g152, g153, 1E-12); // %156 layer_norm_dw → f32[32]
-            var g157 = Kernels.SumTo(g152, 32L); // %157 sum_to → f32[32]
-            Kernels.Free(g152);
+            // encoder.layer.1 (QuantizedModels.cs:28)
+            var (g156, g157, g163, g164, g170, g171, g175, g176, g177, g183, g184, g214, g216, g217) = EncoderLayerBackward(g135, g151, g153, g154, g158, g160, g162, g165, g167, g169, g173, g174, g178, g180, g182, g187, g189, g194, g192, g197, g200, g213, g215, batch, seq); // %152…%217
 
-            // encoder.layer.1 (QuantizedModels.cs:27)
-            var g159 = torch.mul(g155, g158); // %159 mul → f32[4,8,32]
-
-            // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-            var g161 = Kernels.MatMul(g159, g160, transB: false); // %161 matmul → f32[4,8,128]
-            var g163 = Kernels.LinearWeightGrad(g159, g162); // %163 linear_dw → f32[32,128]
-            var g164 = Kernels.SumTo(g159, 32L); // %164 sum_to → f32[32]
-            Kernels.Free(g159);
-
-            // encoder.layer.1 (QuantizedModels.cs:26)
-            var g166 = Kernels.GeluGrad(g161, g165); // %166 gelu_grad → f32[4,8,128]
-            Kernels.Free(g161);
-
-            // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-            var g168 = Kernels.MatMul(g166, g167, transB: false); // %168 matmul → f32[4,8,32]
-            var g170 = Kernels.LinearWeightGrad(g166, g169); // %170 linear_dw → f32[128,32]
-            var g171 = Kernels.SumTo(g166, 128L); // %171 sum_to → f32[128]
-            Kernels.Free(g166);
-
-            // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-            var g172 = torch.add(g155, g168); // %172 add → f32[4,8,32]
-            Kernels.Free(g155, g168);
-            var g175 = Kernels.LayerNormInputGrad(g172, g173, g174, 1E-12); // %175 layer_norm_dx → f32[4,8,32]
-            var g176 = Kernels.LayerNormWeightGrad(g172, g173, 1E-12); // %176 layer_norm_dw → f32[32]
-            var g177 = Kernels.SumTo(g172, 32L); // %177 sum_to → f32[32]
-            Kernels.Free(g172);
-
-            // encoder.layer.1 (QuantizedModels.cs:24)
-            var g179 = torch.mul(g175, g178); // %179 mul → f32[4,8,32]
-
-            // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-            var g181 = Kernels.MatMul(g179, g180, transB: false); // %181 matmul → f32[4,8,32]
-            var g183 = Kernels.LinearWeightGrad(g179, g182); // %183 linear_dw → f32[32,32]
-            var g184 = Kernels.SumTo(g179, 32L); // %184 sum_to → f32[32]
-            Kernels.Free(g179);
-
-            // encoder.layer.1 (QuantizedModels.cs:23)
-            var g185 = g181.reshape(4L, 8L, 4L, 8L); // %185 reshape → f32[4,8,4,8]
-            Kernels.Free(g181);
-            var g186 = g185.permute(0L, 2L, 1L, 3L); // %186 permute → f32[4,4,8,8]
-            Kernels.Free(g185);
-            var g188 = Kernels.MatMul(g186, g187, transB: true); // %188 matmul → f32[4,4,8,8]
-            var g190 = g189.transpose(2, 3); // %190 transpose → f32[4,4,8,8]
-            var g191 = Kernels.MatMul(g190, g186, transB: false); // %191 matmul → f32[4,4,8,8]
-            Kernels.Free(g190, g186);
-            var g196 = Kernels.SoftmaxGrad(g188, g194, g192, 0.35355339059327373); // %196 gated_softmax_grad → f32[4,4,8,8]
-            Kernels.Free(g188);
-            var g198 = Kernels.MatMul(g196, g197, transB: false); // %198 matmul → f32[4,4,8,8]
-            var g199 = g196.transpose(2, 3); // %199 transpose → f32[4,4,8,8]
-            Kernels.Free(g196);
-            var g201 = Kernels.MatMul(g199, g200, transB: false); // %201 matmul → f32[4,4,8,8]
-            Kernels.Free(g199);
-            var g202 = g191.permute(0L, 2L, 1L, 3L); // %202 permute → f32[4,8,4,8]
-            Kernels.Free(g191);
-            var g203 = g202.reshape(4L, 8L, 32L); // %203 reshape → f32[4,8,32]
-            Kernels.Free(g202);
-            var g204 = g201.permute(0L, 2L, 1L, 3L); // %204 permute → f32[4,8,4,8]
-            Kernels.Free(g201);
-            var g205 = g204.reshape(4L, 8L, 32L); // %205 reshape → f32[4,8,32]
-            Kernels.Free(g204);
-            var g206 = g198.permute(0L, 2L, 1L, 3L); // %206 permute → f32[4,8,4,8]
-            Kernels.Free(g198);
-            var g207 = g206.reshape(4L, 8L, 32L); // %207 reshape → f32[4,8,32]
-            Kernels.Free(g206);
-
-            // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-            var g212 = torch.cat(new[] { g207, g205, g203 }, 2); // %212 concat → f32[4,8,96]
-            Kernels.Free(g207, g205, g203);
-            var g214 = Kernels.MatMul(g212, g213, transB: false); // %214 matmul → f32[4,8,32]
-            var g216 = Kernels.LinearWeightGrad(g212, g215); // %216 linear_dw → f32[96,32]
-            var g217 = Kernels.SumTo(g212, 96L); // %217 sum_to → f32[96]
-            Kernels.Free(g212);
-
-            // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-            var g218 = torch.add(g175, g214); // %218 add → f32[4,8,32]
-            Kernels.Free(g175, g214);
-            var g221 = Kernels.LayerNormInputGrad(g218, g219, g220, 1E-12); // %221 layer_norm_dx → f32[4,8,32]
-            var g222 = Kernels.LayerNormWeightGrad(g218, g219, 1E-12); // %222 layer_norm_dw → f32[32]
-            var g223 = Kernels.SumTo(g218, 32L); // %223 sum_to → f32[32]
-            Kernels.Free(g218);
-
-            // encoder.layer.0 (QuantizedModels.cs:27)
-            var g225 = torch.mul(g221, g224); // %225 mul → f32[4,8,32]
-
-            // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-            var g227 = Kernels.MatMul(g225, g226, transB: false); // %227 matmul → f32[4,8,128]
-            var g229 = Kernels.LinearWeightGrad(g225, g228); // %229 linear_dw → f32[32,128]
-            var g230 = Kernels.SumTo(g225, 32L); // %230 sum_to → f32[32]
-            Kernels.Free(g225);
-
-            // encoder.layer.0 (QuantizedModels.cs:26)
-            var g232 = Kernels.GeluGrad(g227, g231); // %232 gelu_grad → f32[4,8,128]
-            Kernels.Free(g227);
-
-            // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-            var g234 = Kernels.MatMul(g232, g233, transB: false); // %234 matmul → f32[4,8,32]
-            var g236 = Kernels.LinearWeightGrad(g232, g235); // %236 linear_dw → f32[128,32]
-            var g237 = Kernels.SumTo(g232, 128L); // %237 sum_to → f32[128]
-            Kernels.Free(g232);
-
-            // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-            var g238 = torch.add(g221, g234); // %238 add → f32[4,8,32]
-            Kernels.Free(g221, g234);
-            var g241 = Kernels.LayerNormInputGrad(g238, g239, g240, 1E-12); // %241 layer_norm_dx → f32[4,8,32]
-            var g242 = Kernels.LayerNormWeightGrad(g238, g239, 1E-12); // %242 layer_norm_dw → f32[32]
-            var g243 = Kernels.SumTo(g238, 32L); // %243 sum_to → f32[32]
-            Kernels.Free(g238);
-
-            // encoder.layer.0 (QuantizedModels.cs:24)
-            var g245 = torch.mul(g241, g244); // %245 mul → f32[4,8,32]
-
-            // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-            var g247 = Kernels.MatMul(g245, g246, transB: false); // %247 matmul → f32[4,8,32]
-            var g249 = Kernels.LinearWeightGrad(g245, g248); // %249 linear_dw → f32[32,32]
-            var g250 = Kernels.SumTo(g245, 32L); // %250 sum_to → f32[32]
-            Kernels.Free(g245);
-
-            // encoder.layer.0 (QuantizedModels.cs:23)
-            var g251 = g247.reshape(4L, 8L, 4L, 8L); // %251 reshape → f32[4,8,4,8]
-            Kernels.Free(g247);
-            var g252 = g251.permute(0L, 2L, 1L, 3L); // %252 permute → f32[4,4,8,8]
-            Kernels.Free(g251);
-            var g254 = Kernels.MatMul(g252, g253, transB: true); // %254 matmul → f32[4,4,8,8]
-            var g256 = g255.transpose(2, 3); // %256 transpose → f32[4,4,8,8]
-            var g257 = Kernels.MatMul(g256, g252, transB: false); // %257 matmul → f32[4,4,8,8]
-            Kernels.Free(g256, g252);
-            var g262 = Kernels.SoftmaxGrad(g254, g260, g258, 0.35355339059327373); // %262 gated_softmax_grad → f32[4,4,8,8]
-            Kernels.Free(g254);
-            var g264 = Kernels.MatMul(g262, g263, transB: false); // %264 matmul → f32[4,4,8,8]
-            var g265 = g262.transpose(2, 3); // %265 transpose → f32[4,4,8,8]
-            Kernels.Free(g262);
-            var g267 = Kernels.MatMul(g265, g266, transB: false); // %267 matmul → f32[4,4,8,8]
-            Kernels.Free(g265);
-            var g268 = g257.permute(0L, 2L, 1L, 3L); // %268 permute → f32[4,8,4,8]
-            Kernels.Free(g257);
-            var g269 = g268.reshape(4L, 8L, 32L); // %269 reshape → f32[4,8,32]
-            Kernels.Free(g268);
-            var g270 = g267.permute(0L, 2L, 1L, 3L); // %270 permute → f32[4,8,4,8]
-            Kernels.Free(g267);
-            var g271 = g270.reshape(4L, 8L, 32L); // %271 reshape → f32[4,8,32]
-            Kernels.Free(g270);
-            var g272 = g264.permute(0L, 2L, 1L, 3L); // %272 permute → f32[4,8,4,8]
-            Kernels.Free(g264);
-            var g273 = g272.reshape(4L, 8L, 32L); // %273 reshape → f32[4,8,32]
-            Kernels.Free(g272);
-
-            // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-            var g278 = torch.cat(new[] { g273, g271, g269 }, 2); // %278 concat → f32[4,8,96]
-            Kernels.Free(g273, g271, g269);
-            var g280 = Kernels.MatMul(g278, g279, transB: false); // %280 matmul → f32[4,8,32]
-            var g282 = Kernels.LinearWeightGrad(g278, g281); // %282 linear_dw → f32[96,32]
-            var g283 = Kernels.SumTo(g278, 96L); // %283 sum_to → f32[96]
-            Kernels.Free(g278);
+            // encoder.layer.0 (QuantizedModels.cs:28)
+            var (g222, g223, g229, g230, g236, g237, g241, g242, g243, g249, g250, g280, g282, g283) = EncoderLayerBackward(g175, g214, g219, g220, g224, g226, g228, g231, g233, g235, g239, g240, g244, g246, g248, g253, g255, g260, g258, g263, g266, g279, g281, batch, seq); // %218…%283
+            Kernels.Free(g175);
 
             // embeddings.LayerNorm (QuantizedModels.cs:52)
-            var g284 = torch.add(g241, g280); // %284 add → f32[4,8,32]
+            var g284 = torch.add(g241, g280); // %284 add → f32[batch,seq,32]
             Kernels.Free(g241, g280);
-            var g287 = Kernels.LayerNormInputGrad(g284, g285, g286, 1E-12); // %287 layer_norm_dx → f32[4,8,32]
+            var g287 = Kernels.LayerNormInputGrad(g284, g285, g286, 1E-12); // %287 layer_norm_dx → f32[batch,seq,32]
             var g288 = Kernels.LayerNormWeightGrad(g284, g285, 1E-12); // %288 layer_norm_dw → f32[32]
             var g289 = Kernels.SumTo(g284, 32L); // %289 sum_to → f32[32]
             Kernels.Free(g284);
 
             // QuantizedModels.cs:52
-            var g290 = Kernels.SumTo(g287, 8L, 32L); // %290 sum_to → f32[8,32]
+            var g290 = Kernels.SumTo(g287, seq, 32L); // %290 sum_to → f32[seq,32]
 
             // QuantizedModels.cs:51
             var g291 = Kernels.RowsGrad(g290, 16); // %291 rows_grad → f32[16,32]
@@ -970,763 +568,245 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
             var g295 = Kernels.EmbeddingGrad(g287, g294, 50); // %295 embedding_grad → f32[50,32]
             Kernels.Free(g287);
 
-            return new List<Tensor> { null!, null!, null!, g295.MoveToOuterDisposeScope(), g293.MoveToOuterDisposeScope(), g291.MoveToOuterDisposeScope(), g288.MoveToOuterDisposeScope(), g289.MoveToOuterDisposeScope(), g282.MoveToOuterDisposeScope(), g283.MoveToOuterDisposeScope(), g249.MoveToOuterDisposeScope(), g250.MoveToOuterDisposeScope(), g242.MoveToOuterDisposeScope(), g243.MoveToOuterDisposeScope(), g236.MoveToOuterDisposeScope(), g237.MoveToOuterDisposeScope(), g229.MoveToOuterDisposeScope(), g230.MoveToOuterDisposeScope(), g222.MoveToOuterDisposeScope(), g223.MoveToOuterDisposeScope(), g216.MoveToOuterDisposeScope(), g217.MoveToOuterDisposeScope(), g183.MoveToOuterDisposeScope(), g184.MoveToOuterDisposeScope(), g176.MoveToOuterDisposeScope(), g177.MoveToOuterDisposeScope(), g170.MoveToOuterDisposeScope(), g171.MoveToOuterDisposeScope(), g163.MoveToOuterDisposeScope(), g164.MoveToOuterDisposeScope(), g156.MoveToOuterDisposeScope(), g157.MoveToOuterDisposeScope(), g149.MoveToOuterDisposeScope(), g150.MoveToOuterDisposeScope(), g140.MoveToOuterDisposeScope(), g141.MoveToOuterDisposeScope() };
+            return new List<Tensor> { null!, null!, null!, g295.MoveToOuterDisposeScope(), g293.MoveToOuterDisposeScope(), g291.MoveToOuterDisposeScope(), g288.MoveToOuterDisposeScope(), g289.MoveToOuterDisposeScope(), g282.MoveToOuterDisposeScope(), g283.MoveToOuterDisposeScope(), g249.MoveToOuterDisposeScope(), g250.MoveToOuterDisposeScope(), g242.MoveToOuterDisposeScope(), g243.MoveToOuterDisposeScope(), g236.MoveToOuterDisposeScope(), g237.MoveToOuterDisposeScope(), g229.MoveToOuterDisposeScope(), g230.MoveToOuterDisposeScope(), g222.MoveToOuterDisposeScope(), g223.MoveToOuterDisposeScope(), g216.MoveToOuterDisposeScope(), g217.MoveToOuterDisposeScope(), g183.MoveToOuterDisposeScope(), g184.MoveToOuterDisposeScope(), g176.MoveToOuterDisposeScope(), g177.MoveToOuterDisposeScope(), g170.MoveToOuterDisposeScope(), g171.MoveToOuterDisposeScope(), g163.MoveToOuterDisposeScope(), g164.MoveToOuterDisposeScope(), g156.MoveToOuterDisposeScope(), g157.MoveToOuterDisposeScope(), g149.MoveToOuterDisposeScope(), g150.MoveToOuterDisposeScope(), g140.MoveToOuterDisposeScope(), g141.MoveToOuterDisposeScope(), null!, null! };
         }
     }
 
-    /// <summary>Batch 4, sequence length 16.</summary>
-    private (Tensor, Tensor) Forward_4x16(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
+    /// <summary>One encoder.layer.N of 2 (0, 1): emitted from encoder.layer.0, whose
+    /// names and comments it keeps; each instance calls it with its own tensors.</summary>
+    private Tensor EncoderLayer(Tensor x13, Tensor p122, Tensor p123, Tensor x14, Tensor p40, Tensor p42, Tensor p46, Tensor p47, Tensor p49, Tensor p51, Tensor p54, Tensor p56, Tensor p60, Tensor p61, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 4, 16);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 4, 16);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 4);
-        using var scope = torch.NewDisposeScope();
-        // QuantizedModels.cs:49
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[4,16,32]
-
-        // QuantizedModels.cs:50
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[4,16,32]
-
-        // QuantizedModels.cs:51
-        var x8 = Kernels.Rows(p7, 16L); // %8 rows → f32[16,32]
-
-        // QuantizedModels.cs:52
-        var x9 = torch.add(x4, x6); // %9 add → f32[4,16,32]
-        Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[4,16,32]
-        Kernels.Free(x9, x8);
-
-        // embeddings.LayerNorm (QuantizedModels.cs:52)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[4,16,32]
-        Kernels.Free(x10);
-
-        // QuantizedModels.cs:53
-        var x14 = Kernels.LengthMask(@validLength, 16L, ScalarType.Float32); // %14 length_mask → f32[4,1,1,16]
-
         // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[4,16,96]
+        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[batch,seq,96]
 
         // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
-        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[4,16,32]
+        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
-        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[4,16,32]
+        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
-        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[4,16,32]
+        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
         Kernels.Free(x124);
 
         // encoder.layer.0 (QuantizedModels.cs:23)
-        var x27 = x18.reshape(4L, 16L, 4L, 8L); // %27 reshape → f32[4,16,4,8]
+        var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
         Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[4,4,16,8]
+        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
         Kernels.Free(x27);
-        var x29 = x22.reshape(4L, 16L, 4L, 8L); // %29 reshape → f32[4,16,4,8]
+        var x29 = x22.reshape(batch, seq, 4L, 8L); // %29 reshape → f32[batch,seq,4,8]
         Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[4,4,16,8]
+        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[batch,4,seq,8]
         Kernels.Free(x29);
-        var x31 = x26.reshape(4L, 16L, 4L, 8L); // %31 reshape → f32[4,16,4,8]
+        var x31 = x26.reshape(batch, seq, 4L, 8L); // %31 reshape → f32[batch,seq,4,8]
         Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[4,4,16,8]
+        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[batch,4,seq,8]
         Kernels.Free(x31);
-        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[4,4,16,8]
+        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[batch,4,seq,8]
         Kernels.Free(x28, x30, x32);
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[4,16,4,8]
+        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[batch,seq,4,8]
         Kernels.Free(x37);
-        var x39 = x38.reshape(4L, 16L, 32L); // %39 reshape → f32[4,16,32]
+        var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
         Kernels.Free(x38);
 
         // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[4,16,32]
+        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
         Kernels.Free(x39);
 
         // encoder.layer.0 (QuantizedModels.cs:24)
-        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[4,16,32]
+        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[batch,seq,32]
         Kernels.Free(x43);
 
         // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[4,16,32]
+        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x13, x44);
 
         // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[4,16,128]
+        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[batch,seq,128]
 
         // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[4,16,32]
+        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
         Kernels.Free(x53);
 
         // encoder.layer.0 (QuantizedModels.cs:27)
-        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[4,16,32]
+        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[batch,seq,32]
         Kernels.Free(x57);
 
         // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[4,16,32]
+        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x48, x58);
 
-        // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-        var x127 = Kernels.Linear(x62, p125, p126); // %127 linear → f32[4,16,96]
-
-        // encoder.layer.1.attention.self.query (QuantizedModels.cs:20)
-        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[4,16,32]
-
-        // encoder.layer.1.attention.self.key (QuantizedModels.cs:21)
-        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[4,16,32]
-
-        // encoder.layer.1.attention.self.value (QuantizedModels.cs:22)
-        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[4,16,32]
-        Kernels.Free(x127);
-
-        // encoder.layer.1 (QuantizedModels.cs:23)
-        var x75 = x66.reshape(4L, 16L, 4L, 8L); // %75 reshape → f32[4,16,4,8]
-        Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[4,4,16,8]
-        Kernels.Free(x75);
-        var x77 = x70.reshape(4L, 16L, 4L, 8L); // %77 reshape → f32[4,16,4,8]
-        Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[4,4,16,8]
-        Kernels.Free(x77);
-        var x79 = x74.reshape(4L, 16L, 4L, 8L); // %79 reshape → f32[4,16,4,8]
-        Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[4,4,16,8]
-        Kernels.Free(x79);
-        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[4,4,16,8]
-        Kernels.Free(x76, x78, x80, x14);
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[4,16,4,8]
-        Kernels.Free(x85);
-        var x87 = x86.reshape(4L, 16L, 32L); // %87 reshape → f32[4,16,32]
-        Kernels.Free(x86);
-
-        // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[4,16,32]
-        Kernels.Free(x87);
-
-        // encoder.layer.1 (QuantizedModels.cs:24)
-        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[4,16,32]
-        Kernels.Free(x91);
-
-        // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x62, x92);
-
-        // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-        var x101 = Kernels.LinearGelu(x96, p97, p99); // %101 linear_gelu → f32[4,16,128]
-
-        // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[4,16,32]
-        Kernels.Free(x101);
-
-        // encoder.layer.1 (QuantizedModels.cs:27)
-        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[4,16,32]
-        Kernels.Free(x105);
-
-        // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x96, x106);
-
-        // QuantizedModels.cs:55
-        var x111 = x110.select(1, 0); // %111 select → f32[4,32]
-
-        // pooler.dense (QuantizedModels.cs:55)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[4,32]
-        Kernels.Free(x111);
-
-        // QuantizedModels.cs:55
-        var x116 = torch.tanh(x115); // %116 tanh → f32[4,32]
-        Kernels.Free(x115);
-
-        // QuantizedModels.cs:56
-        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[4,32]
-        Kernels.Free(x116);
-
-        // classifier (QuantizedModels.cs:56)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[4,2]
-        Kernels.Free(x117);
-
-        return (x110.MoveToOuterDisposeScope(), x121.MoveToOuterDisposeScope());
+        return x62;
     }
 
-    /// <summary>Training, batch 4 × 16: one autograd node for the whole forward, with the generated backward.</summary>
-    private (Tensor, Tensor) Train_4x16(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
+    /// <summary>One encoder.layer.N of 2 (0, 1): emitted from encoder.layer.0, whose
+    /// names and comments it keeps; each instance calls it with its own tensors.</summary>
+    private static (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor) EncoderLayerTraining(Tensor x13, Tensor p122, Tensor p123, Tensor x14, Tensor p40, Tensor p42, Tensor p46, Tensor p47, Tensor p49, Tensor p51, Tensor p54, Tensor p56, Tensor p60, Tensor p61, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 4, 16);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 4, 16);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 4);
-        var args = new Tensor[] { @inputIds, @tokenTypes, @validLength, p3, p5, p7, p11, p12, p122, p123, p40, p42, p46, p47, p49, p51, p54, p56, p60, p61, p125, p126, p88, p90, p94, p95, p97, p99, p102, p104, p108, p109, p112, p114, p118, p120 };
-        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction_4x16.apply(args) : TrainingForward_4x16(args, null);
-        return (outputs[0], outputs[1]);
-    }
-
-    private static List<Tensor> TrainingForward_4x16(IReadOnlyList<Tensor> args, List<Tensor>? saved)
-    {
-        var @inputIds = args[0];
-        var @tokenTypes = args[1];
-        var @validLength = args[2];
-        var p3 = args[3];
-        var p5 = args[4];
-        var p7 = args[5];
-        var p11 = args[6];
-        var p12 = args[7];
-        var p122 = args[8];
-        var p123 = args[9];
-        var p40 = args[10];
-        var p42 = args[11];
-        var p46 = args[12];
-        var p47 = args[13];
-        var p49 = args[14];
-        var p51 = args[15];
-        var p54 = args[16];
-        var p56 = args[17];
-        var p60 = args[18];
-        var p61 = args[19];
-        var p125 = args[20];
-        var p126 = args[21];
-        var p88 = args[22];
-        var p90 = args[23];
-        var p94 = args[24];
-        var p95 = args[25];
-        var p97 = args[26];
-        var p99 = args[27];
-        var p102 = args[28];
-        var p104 = args[29];
-        var p108 = args[30];
-        var p109 = args[31];
-        var p112 = args[32];
-        var p114 = args[33];
-        var p118 = args[34];
-        var p120 = args[35];
-        using var scope = torch.NewDisposeScope();
-        // QuantizedModels.cs:49
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[4,16,32]
-
-        // QuantizedModels.cs:50
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[4,16,32]
-
-        // QuantizedModels.cs:51
-        var x8 = Kernels.Rows(p7, 16L); // %8 rows → f32[16,32]
-
-        // QuantizedModels.cs:52
-        var x9 = torch.add(x4, x6); // %9 add → f32[4,16,32]
-        Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[4,16,32]
-        Kernels.Free(x9, x8);
-
-        // embeddings.LayerNorm (QuantizedModels.cs:52)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[4,16,32]
-
-        // QuantizedModels.cs:53
-        var x14 = Kernels.LengthMask(@validLength, 16L, ScalarType.Float32); // %14 length_mask → f32[4,1,1,16]
-
         // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-        var x131 = Kernels.Linear(x13, p122, p123); // %131 linear → f32[4,16,96]
+        var x131 = Kernels.Linear(x13, p122, p123); // %131 linear → f32[batch,seq,96]
 
         // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
-        var x18 = x131.narrow(-1, 0, 32); // %18 slice → f32[4,16,32]
+        var x18 = x131.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
-        var x22 = x131.narrow(-1, 32, 32); // %22 slice → f32[4,16,32]
+        var x22 = x131.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
-        var x26 = x131.narrow(-1, 64, 32); // %26 slice → f32[4,16,32]
+        var x26 = x131.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
         Kernels.Free(x131);
 
         // encoder.layer.0 (QuantizedModels.cs:23)
-        var x27 = x18.reshape(4L, 16L, 4L, 8L); // %27 reshape → f32[4,16,4,8]
+        var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
         Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[4,4,16,8]
+        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
         Kernels.Free(x27);
-        var x29 = x22.reshape(4L, 16L, 4L, 8L); // %29 reshape → f32[4,16,4,8]
+        var x29 = x22.reshape(batch, seq, 4L, 8L); // %29 reshape → f32[batch,seq,4,8]
         Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[4,4,16,8]
+        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[batch,4,seq,8]
         Kernels.Free(x29);
-        var x31 = x26.reshape(4L, 16L, 4L, 8L); // %31 reshape → f32[4,16,4,8]
+        var x31 = x26.reshape(batch, seq, 4L, 8L); // %31 reshape → f32[batch,seq,4,8]
         Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[4,4,16,8]
+        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[batch,4,seq,8]
         Kernels.Free(x31);
-        var x33 = Kernels.MatMul(x28, x30, transB: true); // %33 matmul → f32[4,4,16,16]
-        var x34 = torch.mul(x33, 0.35355339059327373); // %34 scale → f32[4,4,16,16]
+        var x33 = Kernels.MatMul(x28, x30, transB: true); // %33 matmul → f32[batch,4,seq,seq]
+        var x34 = torch.mul(x33, 0.35355339059327373); // %34 scale → f32[batch,4,seq,seq]
         Kernels.Free(x33);
-        var x35 = Kernels.MaskedSoftmax(x34, x14); // %35 masked_softmax → f32[4,4,16,16]
+        var x35 = Kernels.MaskedSoftmax(x34, x14); // %35 masked_softmax → f32[batch,4,seq,seq]
         Kernels.Free(x34);
-        var x122 = Kernels.DropoutMask(x35, 0.1); // %122 dropout_mask → f32[4,4,16,16]
-        var x36 = torch.mul(x35, x122); // %36 mul → f32[4,4,16,16]
-        var x37 = Kernels.MatMul(x36, x32, transB: false); // %37 matmul → f32[4,4,16,8]
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[4,16,4,8]
+        var x122 = Kernels.DropoutMask(x35, 0.1); // %122 dropout_mask → f32[batch,4,seq,seq]
+        var x36 = torch.mul(x35, x122); // %36 mul → f32[batch,4,seq,seq]
+        var x37 = Kernels.MatMul(x36, x32, transB: false); // %37 matmul → f32[batch,4,seq,8]
+        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[batch,seq,4,8]
         Kernels.Free(x37);
-        var x39 = x38.reshape(4L, 16L, 32L); // %39 reshape → f32[4,16,32]
+        var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
         Kernels.Free(x38);
 
         // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[4,16,32]
+        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
 
         // encoder.layer.0 (QuantizedModels.cs:24)
-        var x123 = Kernels.DropoutMask(x43, 0.1); // %123 dropout_mask → f32[4,16,32]
-        var x44 = torch.mul(x43, x123); // %44 mul → f32[4,16,32]
+        var x123 = Kernels.DropoutMask(x43, 0.1); // %123 dropout_mask → f32[batch,seq,32]
+        var x44 = torch.mul(x43, x123); // %44 mul → f32[batch,seq,32]
         Kernels.Free(x43);
 
         // encoder.layer.0 (QuantizedModels.cs:25)
-        var x45 = torch.add(x13, x44); // %45 add → f32[4,16,32]
+        var x45 = torch.add(x13, x44); // %45 add → f32[batch,seq,32]
         Kernels.Free(x44);
 
         // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x48 = Kernels.LayerNorm(x45, p46, p47, 1E-12); // %48 layer_norm → f32[4,16,32]
+        var x48 = Kernels.LayerNorm(x45, p46, p47, 1E-12); // %48 layer_norm → f32[batch,seq,32]
 
         // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-        var x52 = Kernels.Linear(x48, p49, p51); // %52 linear → f32[4,16,128]
+        var x52 = Kernels.Linear(x48, p49, p51); // %52 linear → f32[batch,seq,128]
 
         // encoder.layer.0 (QuantizedModels.cs:26)
-        var x53 = Kernels.Gelu(x52); // %53 gelu → f32[4,16,128]
+        var x53 = Kernels.Gelu(x52); // %53 gelu → f32[batch,seq,128]
 
         // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[4,16,32]
+        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
 
         // encoder.layer.0 (QuantizedModels.cs:27)
-        var x124 = Kernels.DropoutMask(x57, 0.1); // %124 dropout_mask → f32[4,16,32]
-        var x58 = torch.mul(x57, x124); // %58 mul → f32[4,16,32]
+        var x124 = Kernels.DropoutMask(x57, 0.1); // %124 dropout_mask → f32[batch,seq,32]
+        var x58 = torch.mul(x57, x124); // %58 mul → f32[batch,seq,32]
         Kernels.Free(x57);
 
         // encoder.layer.0 (QuantizedModels.cs:28)
-        var x59 = torch.add(x48, x58); // %59 add → f32[4,16,32]
+        var x59 = torch.add(x48, x58); // %59 add → f32[batch,seq,32]
         Kernels.Free(x58);
 
         // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-        var x62 = Kernels.LayerNorm(x59, p60, p61, 1E-12); // %62 layer_norm → f32[4,16,32]
+        var x62 = Kernels.LayerNorm(x59, p60, p61, 1E-12); // %62 layer_norm → f32[batch,seq,32]
 
-        // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-        var x134 = Kernels.Linear(x62, p125, p126); // %134 linear → f32[4,16,96]
-
-        // encoder.layer.1.attention.self.query (QuantizedModels.cs:20)
-        var x66 = x134.narrow(-1, 0, 32); // %66 slice → f32[4,16,32]
-
-        // encoder.layer.1.attention.self.key (QuantizedModels.cs:21)
-        var x70 = x134.narrow(-1, 32, 32); // %70 slice → f32[4,16,32]
-
-        // encoder.layer.1.attention.self.value (QuantizedModels.cs:22)
-        var x74 = x134.narrow(-1, 64, 32); // %74 slice → f32[4,16,32]
-        Kernels.Free(x134);
-
-        // encoder.layer.1 (QuantizedModels.cs:23)
-        var x75 = x66.reshape(4L, 16L, 4L, 8L); // %75 reshape → f32[4,16,4,8]
-        Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[4,4,16,8]
-        Kernels.Free(x75);
-        var x77 = x70.reshape(4L, 16L, 4L, 8L); // %77 reshape → f32[4,16,4,8]
-        Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[4,4,16,8]
-        Kernels.Free(x77);
-        var x79 = x74.reshape(4L, 16L, 4L, 8L); // %79 reshape → f32[4,16,4,8]
-        Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[4,4,16,8]
-        Kernels.Free(x79);
-        var x81 = Kernels.MatMul(x76, x78, transB: true); // %81 matmul → f32[4,4,16,16]
-        var x82 = torch.mul(x81, 0.35355339059327373); // %82 scale → f32[4,4,16,16]
-        Kernels.Free(x81);
-        var x83 = Kernels.MaskedSoftmax(x82, x14); // %83 masked_softmax → f32[4,4,16,16]
-        Kernels.Free(x82, x14);
-        var x125 = Kernels.DropoutMask(x83, 0.1); // %125 dropout_mask → f32[4,4,16,16]
-        var x84 = torch.mul(x83, x125); // %84 mul → f32[4,4,16,16]
-        var x85 = Kernels.MatMul(x84, x80, transB: false); // %85 matmul → f32[4,4,16,8]
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[4,16,4,8]
-        Kernels.Free(x85);
-        var x87 = x86.reshape(4L, 16L, 32L); // %87 reshape → f32[4,16,32]
-        Kernels.Free(x86);
-
-        // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[4,16,32]
-
-        // encoder.layer.1 (QuantizedModels.cs:24)
-        var x126 = Kernels.DropoutMask(x91, 0.1); // %126 dropout_mask → f32[4,16,32]
-        var x92 = torch.mul(x91, x126); // %92 mul → f32[4,16,32]
-        Kernels.Free(x91);
-
-        // encoder.layer.1 (QuantizedModels.cs:25)
-        var x93 = torch.add(x62, x92); // %93 add → f32[4,16,32]
-        Kernels.Free(x92);
-
-        // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x96 = Kernels.LayerNorm(x93, p94, p95, 1E-12); // %96 layer_norm → f32[4,16,32]
-
-        // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-        var x100 = Kernels.Linear(x96, p97, p99); // %100 linear → f32[4,16,128]
-
-        // encoder.layer.1 (QuantizedModels.cs:26)
-        var x101 = Kernels.Gelu(x100); // %101 gelu → f32[4,16,128]
-
-        // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[4,16,32]
-
-        // encoder.layer.1 (QuantizedModels.cs:27)
-        var x127 = Kernels.DropoutMask(x105, 0.1); // %127 dropout_mask → f32[4,16,32]
-        var x106 = torch.mul(x105, x127); // %106 mul → f32[4,16,32]
-        Kernels.Free(x105);
-
-        // encoder.layer.1 (QuantizedModels.cs:28)
-        var x107 = torch.add(x96, x106); // %107 add → f32[4,16,32]
-        Kernels.Free(x106);
-
-        // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-        var x110 = Kernels.LayerNorm(x107, p108, p109, 1E-12); // %110 layer_norm → f32[4,16,32]
-
-        // QuantizedModels.cs:55
-        var x111 = x110.select(1, 0); // %111 select → f32[4,32]
-
-        // pooler.dense (QuantizedModels.cs:55)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[4,32]
-
-        // QuantizedModels.cs:55
-        var x116 = torch.tanh(x115); // %116 tanh → f32[4,32]
-        Kernels.Free(x115);
-
-        // QuantizedModels.cs:56
-        var x128 = Kernels.DropoutMask(x116, 0.1); // %128 dropout_mask → f32[4,32]
-        var x117 = torch.mul(x116, x128); // %117 mul → f32[4,32]
-
-        // classifier (QuantizedModels.cs:56)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[4,2]
-
-        if (saved is not null)
-        {
-            saved.Add(@inputIds.alias().MoveToOuterDisposeScope());
-            saved.Add(@tokenTypes.alias().MoveToOuterDisposeScope());
-            saved.Add(x10.MoveToOuterDisposeScope());
-            saved.Add(p11.alias().MoveToOuterDisposeScope());
-            saved.Add(x13.MoveToOuterDisposeScope());
-            saved.Add(x28.MoveToOuterDisposeScope());
-            saved.Add(x30.MoveToOuterDisposeScope());
-            saved.Add(x32.MoveToOuterDisposeScope());
-            saved.Add(x35.MoveToOuterDisposeScope());
-            saved.Add(x36.MoveToOuterDisposeScope());
-            saved.Add(x39.MoveToOuterDisposeScope());
-            saved.Add(p40.alias().MoveToOuterDisposeScope());
-            saved.Add(x45.MoveToOuterDisposeScope());
-            saved.Add(p46.alias().MoveToOuterDisposeScope());
-            saved.Add(x48.MoveToOuterDisposeScope());
-            saved.Add(p49.alias().MoveToOuterDisposeScope());
-            saved.Add(x52.MoveToOuterDisposeScope());
-            saved.Add(x53.MoveToOuterDisposeScope());
-            saved.Add(p54.alias().MoveToOuterDisposeScope());
-            saved.Add(x59.MoveToOuterDisposeScope());
-            saved.Add(p60.alias().MoveToOuterDisposeScope());
-            saved.Add(x62.MoveToOuterDisposeScope());
-            saved.Add(x76.MoveToOuterDisposeScope());
-            saved.Add(x78.MoveToOuterDisposeScope());
-            saved.Add(x80.MoveToOuterDisposeScope());
-            saved.Add(x83.MoveToOuterDisposeScope());
-            saved.Add(x84.MoveToOuterDisposeScope());
-            saved.Add(x87.MoveToOuterDisposeScope());
-            saved.Add(p88.alias().MoveToOuterDisposeScope());
-            saved.Add(x93.MoveToOuterDisposeScope());
-            saved.Add(p94.alias().MoveToOuterDisposeScope());
-            saved.Add(x96.MoveToOuterDisposeScope());
-            saved.Add(p97.alias().MoveToOuterDisposeScope());
-            saved.Add(x100.MoveToOuterDisposeScope());
-            saved.Add(x101.MoveToOuterDisposeScope());
-            saved.Add(p102.alias().MoveToOuterDisposeScope());
-            saved.Add(x107.MoveToOuterDisposeScope());
-            saved.Add(p108.alias().MoveToOuterDisposeScope());
-            saved.Add(x111.MoveToOuterDisposeScope());
-            saved.Add(p112.alias().MoveToOuterDisposeScope());
-            saved.Add(x116.MoveToOuterDisposeScope());
-            saved.Add(x117.MoveToOuterDisposeScope());
-            saved.Add(p118.alias().MoveToOuterDisposeScope());
-            saved.Add(x122.MoveToOuterDisposeScope());
-            saved.Add(x123.MoveToOuterDisposeScope());
-            saved.Add(x124.MoveToOuterDisposeScope());
-            saved.Add(x125.MoveToOuterDisposeScope());
-            saved.Add(x126.MoveToOuterDisposeScope());
-            saved.Add(x127.MoveToOuterDisposeScope());
-            saved.Add(x128.MoveToOuterDisposeScope());
-            saved.Add(p122.alias().MoveToOuterDisposeScope());
-            saved.Add(p125.alias().MoveToOuterDisposeScope());
-        }
-
-        return new List<Tensor> { x110.MoveToOuterDisposeScope(), x121.MoveToOuterDisposeScope() };
+        return (x28, x30, x32, x35, x122, x36, x39, x123, x45, x48, x52, x53, x124, x59, x62);
     }
 
-    private sealed class TrainingFunction_4x16 : torch.autograd.MultiTensorFunction<TrainingFunction_4x16>
+    /// <summary>One encoder.layer.N of 2 (1, 0): emitted from encoder.layer.1, whose
+    /// names and comments it keeps; each instance calls it with its own tensors.</summary>
+    private static (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor) EncoderLayerBackward(Tensor g135, Tensor g151, Tensor g153, Tensor g154, Tensor g158, Tensor g160, Tensor g162, Tensor g165, Tensor g167, Tensor g169, Tensor g173, Tensor g174, Tensor g178, Tensor g180, Tensor g182, Tensor g187, Tensor g189, Tensor g194, Tensor g192, Tensor g197, Tensor g200, Tensor g213, Tensor g215, long batch, long seq)
     {
-        public override string Name => "num_quantized.4x16";
+        // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
+        var g152 = torch.add(g135, g151); // %152 add → f32[batch,seq,32]
+        Kernels.Free(g151);
+        var g155 = Kernels.LayerNormInputGrad(g152, g153, g154, 1E-12); // %155 layer_norm_dx → f32[batch,seq,32]
+        var g156 = Kernels.LayerNormWeightGrad(g152, g153, 1E-12); // %156 layer_norm_dw → f32[32]
+        var g157 = Kernels.SumTo(g152, 32L); // %157 sum_to → f32[32]
+        Kernels.Free(g152);
 
-        public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
-        {
-            var saved = new List<Tensor>();
-            List<Tensor> outputs;
-            using (torch.no_grad())
-            {
-                outputs = TrainingForward_4x16(Array.ConvertAll(vars, v => (Tensor)v), saved);
-            }
+        // encoder.layer.1 (QuantizedModels.cs:27)
+        var g159 = torch.mul(g155, g158); // %159 mul → f32[batch,seq,32]
 
-            ctx.save_for_backward(saved);
-            return outputs;
-        }
+        // encoder.layer.1.output.dense (QuantizedModels.cs:27)
+        var g161 = Kernels.MatMul(g159, g160, transB: false); // %161 matmul → f32[batch,seq,128]
+        var g163 = Kernels.LinearWeightGrad(g159, g162); // %163 linear_dw → f32[32,128]
+        var g164 = Kernels.SumTo(g159, 32L); // %164 sum_to → f32[32]
+        Kernels.Free(g159);
 
-        public override List<Tensor> backward(torch.autograd.AutogradContext ctx, List<Tensor> grads)
-        {
-            using var scope = torch.NewDisposeScope();
-            var saved = ctx.get_saved_variables();
-            var g135 = grads[0]; // ∂loss/∂output 0
-            var g136 = grads[1]; // ∂loss/∂output 1
-            var g137 = saved[42]; // saved %118
-            var g139 = saved[41]; // saved %117
-            var g142 = saved[49]; // saved %128
-            var g144 = saved[40]; // saved %116
-            var g146 = saved[39]; // saved %112
-            var g148 = saved[38]; // saved %111
-            var g153 = saved[36]; // saved %107
-            var g154 = saved[37]; // saved %108
-            var g158 = saved[48]; // saved %127
-            var g160 = saved[35]; // saved %102
-            var g162 = saved[34]; // saved %101
-            var g165 = saved[33]; // saved %100
-            var g167 = saved[32]; // saved %97
-            var g169 = saved[31]; // saved %96
-            var g173 = saved[29]; // saved %93
-            var g174 = saved[30]; // saved %94
-            var g178 = saved[47]; // saved %126
-            var g180 = saved[28]; // saved %88
-            var g182 = saved[27]; // saved %87
-            var g187 = saved[24]; // saved %80
-            var g189 = saved[26]; // saved %84
-            var g192 = saved[46]; // saved %125
-            var g194 = saved[25]; // saved %83
-            var g197 = saved[23]; // saved %78
-            var g200 = saved[22]; // saved %76
-            var g213 = saved[51]; // saved %132
-            var g215 = saved[21]; // saved %62
-            var g219 = saved[19]; // saved %59
-            var g220 = saved[20]; // saved %60
-            var g224 = saved[45]; // saved %124
-            var g226 = saved[18]; // saved %54
-            var g228 = saved[17]; // saved %53
-            var g231 = saved[16]; // saved %52
-            var g233 = saved[15]; // saved %49
-            var g235 = saved[14]; // saved %48
-            var g239 = saved[12]; // saved %45
-            var g240 = saved[13]; // saved %46
-            var g244 = saved[44]; // saved %123
-            var g246 = saved[11]; // saved %40
-            var g248 = saved[10]; // saved %39
-            var g253 = saved[7]; // saved %32
-            var g255 = saved[9]; // saved %36
-            var g258 = saved[43]; // saved %122
-            var g260 = saved[8]; // saved %35
-            var g263 = saved[6]; // saved %30
-            var g266 = saved[5]; // saved %28
-            var g279 = saved[50]; // saved %129
-            var g281 = saved[4]; // saved %13
-            var g285 = saved[2]; // saved %10
-            var g286 = saved[3]; // saved %11
-            var g292 = saved[1]; // saved %1
-            var g294 = saved[0]; // saved %0
+        // encoder.layer.1 (QuantizedModels.cs:26)
+        var g166 = Kernels.GeluGrad(g161, g165); // %166 gelu_grad → f32[batch,seq,128]
+        Kernels.Free(g161);
 
-            // classifier (QuantizedModels.cs:56)
-            var g138 = Kernels.MatMul(g136, g137, transB: false); // %138 matmul → f32[4,32]
-            var g140 = Kernels.LinearWeightGrad(g136, g139); // %140 linear_dw → f32[2,32]
-            var g141 = Kernels.SumTo(g136, 2L); // %141 sum_to → f32[2]
+        // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
+        var g168 = Kernels.MatMul(g166, g167, transB: false); // %168 matmul → f32[batch,seq,32]
+        var g170 = Kernels.LinearWeightGrad(g166, g169); // %170 linear_dw → f32[128,32]
+        var g171 = Kernels.SumTo(g166, 128L); // %171 sum_to → f32[128]
+        Kernels.Free(g166);
 
-            // QuantizedModels.cs:56
-            var g143 = torch.mul(g138, g142); // %143 mul → f32[4,32]
-            Kernels.Free(g138);
+        // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
+        var g172 = torch.add(g155, g168); // %172 add → f32[batch,seq,32]
+        Kernels.Free(g155, g168);
+        var g175 = Kernels.LayerNormInputGrad(g172, g173, g174, 1E-12); // %175 layer_norm_dx → f32[batch,seq,32]
+        var g176 = Kernels.LayerNormWeightGrad(g172, g173, 1E-12); // %176 layer_norm_dw → f32[32]
+        var g177 = Kernels.SumTo(g172, 32L); // %177 sum_to → f32[32]
+        Kernels.Free(g172);
 
-            // QuantizedModels.cs:55
-            var g145 = Kernels.TanhGrad(g143, g144); // %145 tanh_grad → f32[4,32]
-            Kernels.Free(g143);
+        // encoder.layer.1 (QuantizedModels.cs:24)
+        var g179 = torch.mul(g175, g178); // %179 mul → f32[batch,seq,32]
 
-            // pooler.dense (QuantizedModels.cs:55)
-            var g147 = Kernels.MatMul(g145, g146, transB: false); // %147 matmul → f32[4,32]
-            var g149 = Kernels.LinearWeightGrad(g145, g148); // %149 linear_dw → f32[32,32]
-            var g150 = Kernels.SumTo(g145, 32L); // %150 sum_to → f32[32]
-            Kernels.Free(g145);
+        // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
+        var g181 = Kernels.MatMul(g179, g180, transB: false); // %181 matmul → f32[batch,seq,32]
+        var g183 = Kernels.LinearWeightGrad(g179, g182); // %183 linear_dw → f32[32,32]
+        var g184 = Kernels.SumTo(g179, 32L); // %184 sum_to → f32[32]
+        Kernels.Free(g179);
 
-            // QuantizedModels.cs:55
-            var g151 = Kernels.SelectGrad(g147, 1, 0, 16L); // %151 select_grad → f32[4,16,32]
-            Kernels.Free(g147);
+        // encoder.layer.1 (QuantizedModels.cs:23)
+        var g185 = g181.reshape(batch, seq, 4L, 8L); // %185 reshape → f32[batch,seq,4,8]
+        Kernels.Free(g181);
+        var g186 = g185.permute(0L, 2L, 1L, 3L); // %186 permute → f32[batch,4,seq,8]
+        Kernels.Free(g185);
+        var g188 = Kernels.MatMul(g186, g187, transB: true); // %188 matmul → f32[batch,4,seq,seq]
+        var g190 = g189.transpose(2, 3); // %190 transpose → f32[batch,4,seq,seq]
+        var g191 = Kernels.MatMul(g190, g186, transB: false); // %191 matmul → f32[batch,4,seq,8]
+        Kernels.Free(g190, g186);
+        var g196 = Kernels.SoftmaxGrad(g188, g194, g192, 0.35355339059327373); // %196 gated_softmax_grad → f32[batch,4,seq,seq]
+        Kernels.Free(g188);
+        var g198 = Kernels.MatMul(g196, g197, transB: false); // %198 matmul → f32[batch,4,seq,8]
+        var g199 = g196.transpose(2, 3); // %199 transpose → f32[batch,4,seq,seq]
+        Kernels.Free(g196);
+        var g201 = Kernels.MatMul(g199, g200, transB: false); // %201 matmul → f32[batch,4,seq,8]
+        Kernels.Free(g199);
+        var g202 = g191.permute(0L, 2L, 1L, 3L); // %202 permute → f32[batch,seq,4,8]
+        Kernels.Free(g191);
+        var g203 = g202.reshape(batch, seq, 32L); // %203 reshape → f32[batch,seq,32]
+        Kernels.Free(g202);
+        var g204 = g201.permute(0L, 2L, 1L, 3L); // %204 permute → f32[batch,seq,4,8]
+        Kernels.Free(g201);
+        var g205 = g204.reshape(batch, seq, 32L); // %205 reshape → f32[batch,seq,32]
+        Kernels.Free(g204);
+        var g206 = g198.permute(0L, 2L, 1L, 3L); // %206 permute → f32[batch,seq,4,8]
+        Kernels.Free(g198);
+        var g207 = g206.reshape(batch, seq, 32L); // %207 reshape → f32[batch,seq,32]
+        Kernels.Free(g206);
 
-            // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-            var g152 = torch.add(g135, g151); // %152 add → f32[4,16,32]
-            Kernels.Free(g151);
-            var g155 = Kernels.LayerNormInputGrad(g152, g153, g154, 1E-12); // %155 layer_norm_dx → f32[4,16,32]
-            var g156 = Kernels.LayerNormWeightGrad(g152, g153, 1E-12); // %156 layer_norm_dw → f32[32]
-            var g157 = Kernels.SumTo(g152, 32L); // %157 sum_to → f32[32]
-            Kernels.Free(g152);
+        // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
+        var g212 = torch.cat(new[] { g207, g205, g203 }, 2); // %212 concat → f32[batch,seq,96]
+        Kernels.Free(g207, g205, g203);
+        var g214 = Kernels.MatMul(g212, g213, transB: false); // %214 matmul → f32[batch,seq,32]
+        var g216 = Kernels.LinearWeightGrad(g212, g215); // %216 linear_dw → f32[96,32]
+        var g217 = Kernels.SumTo(g212, 96L); // %217 sum_to → f32[96]
+        Kernels.Free(g212);
 
-            // encoder.layer.1 (QuantizedModels.cs:27)
-            var g159 = torch.mul(g155, g158); // %159 mul → f32[4,16,32]
-
-            // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-            var g161 = Kernels.MatMul(g159, g160, transB: false); // %161 matmul → f32[4,16,128]
-            var g163 = Kernels.LinearWeightGrad(g159, g162); // %163 linear_dw → f32[32,128]
-            var g164 = Kernels.SumTo(g159, 32L); // %164 sum_to → f32[32]
-            Kernels.Free(g159);
-
-            // encoder.layer.1 (QuantizedModels.cs:26)
-            var g166 = Kernels.GeluGrad(g161, g165); // %166 gelu_grad → f32[4,16,128]
-            Kernels.Free(g161);
-
-            // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-            var g168 = Kernels.MatMul(g166, g167, transB: false); // %168 matmul → f32[4,16,32]
-            var g170 = Kernels.LinearWeightGrad(g166, g169); // %170 linear_dw → f32[128,32]
-            var g171 = Kernels.SumTo(g166, 128L); // %171 sum_to → f32[128]
-            Kernels.Free(g166);
-
-            // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-            var g172 = torch.add(g155, g168); // %172 add → f32[4,16,32]
-            Kernels.Free(g155, g168);
-            var g175 = Kernels.LayerNormInputGrad(g172, g173, g174, 1E-12); // %175 layer_norm_dx → f32[4,16,32]
-            var g176 = Kernels.LayerNormWeightGrad(g172, g173, 1E-12); // %176 layer_norm_dw → f32[32]
-            var g177 = Kernels.SumTo(g172, 32L); // %177 sum_to → f32[32]
-            Kernels.Free(g172);
-
-            // encoder.layer.1 (QuantizedModels.cs:24)
-            var g179 = torch.mul(g175, g178); // %179 mul → f32[4,16,32]
-
-            // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-            var g181 = Kernels.MatMul(g179, g180, transB: false); // %181 matmul → f32[4,16,32]
-            var g183 = Kernels.LinearWeightGrad(g179, g182); // %183 linear_dw → f32[32,32]
-            var g184 = Kernels.SumTo(g179, 32L); // %184 sum_to → f32[32]
-            Kernels.Free(g179);
-
-            // encoder.layer.1 (QuantizedModels.cs:23)
-            var g185 = g181.reshape(4L, 16L, 4L, 8L); // %185 reshape → f32[4,16,4,8]
-            Kernels.Free(g181);
-            var g186 = g185.permute(0L, 2L, 1L, 3L); // %186 permute → f32[4,4,16,8]
-            Kernels.Free(g185);
-            var g188 = Kernels.MatMul(g186, g187, transB: true); // %188 matmul → f32[4,4,16,16]
-            var g190 = g189.transpose(2, 3); // %190 transpose → f32[4,4,16,16]
-            var g191 = Kernels.MatMul(g190, g186, transB: false); // %191 matmul → f32[4,4,16,8]
-            Kernels.Free(g190, g186);
-            var g196 = Kernels.SoftmaxGrad(g188, g194, g192, 0.35355339059327373); // %196 gated_softmax_grad → f32[4,4,16,16]
-            Kernels.Free(g188);
-            var g198 = Kernels.MatMul(g196, g197, transB: false); // %198 matmul → f32[4,4,16,8]
-            var g199 = g196.transpose(2, 3); // %199 transpose → f32[4,4,16,16]
-            Kernels.Free(g196);
-            var g201 = Kernels.MatMul(g199, g200, transB: false); // %201 matmul → f32[4,4,16,8]
-            Kernels.Free(g199);
-            var g202 = g191.permute(0L, 2L, 1L, 3L); // %202 permute → f32[4,16,4,8]
-            Kernels.Free(g191);
-            var g203 = g202.reshape(4L, 16L, 32L); // %203 reshape → f32[4,16,32]
-            Kernels.Free(g202);
-            var g204 = g201.permute(0L, 2L, 1L, 3L); // %204 permute → f32[4,16,4,8]
-            Kernels.Free(g201);
-            var g205 = g204.reshape(4L, 16L, 32L); // %205 reshape → f32[4,16,32]
-            Kernels.Free(g204);
-            var g206 = g198.permute(0L, 2L, 1L, 3L); // %206 permute → f32[4,16,4,8]
-            Kernels.Free(g198);
-            var g207 = g206.reshape(4L, 16L, 32L); // %207 reshape → f32[4,16,32]
-            Kernels.Free(g206);
-
-            // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-            var g212 = torch.cat(new[] { g207, g205, g203 }, 2); // %212 concat → f32[4,16,96]
-            Kernels.Free(g207, g205, g203);
-            var g214 = Kernels.MatMul(g212, g213, transB: false); // %214 matmul → f32[4,16,32]
-            var g216 = Kernels.LinearWeightGrad(g212, g215); // %216 linear_dw → f32[96,32]
-            var g217 = Kernels.SumTo(g212, 96L); // %217 sum_to → f32[96]
-            Kernels.Free(g212);
-
-            // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-            var g218 = torch.add(g175, g214); // %218 add → f32[4,16,32]
-            Kernels.Free(g175, g214);
-            var g221 = Kernels.LayerNormInputGrad(g218, g219, g220, 1E-12); // %221 layer_norm_dx → f32[4,16,32]
-            var g222 = Kernels.LayerNormWeightGrad(g218, g219, 1E-12); // %222 layer_norm_dw → f32[32]
-            var g223 = Kernels.SumTo(g218, 32L); // %223 sum_to → f32[32]
-            Kernels.Free(g218);
-
-            // encoder.layer.0 (QuantizedModels.cs:27)
-            var g225 = torch.mul(g221, g224); // %225 mul → f32[4,16,32]
-
-            // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-            var g227 = Kernels.MatMul(g225, g226, transB: false); // %227 matmul → f32[4,16,128]
-            var g229 = Kernels.LinearWeightGrad(g225, g228); // %229 linear_dw → f32[32,128]
-            var g230 = Kernels.SumTo(g225, 32L); // %230 sum_to → f32[32]
-            Kernels.Free(g225);
-
-            // encoder.layer.0 (QuantizedModels.cs:26)
-            var g232 = Kernels.GeluGrad(g227, g231); // %232 gelu_grad → f32[4,16,128]
-            Kernels.Free(g227);
-
-            // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-            var g234 = Kernels.MatMul(g232, g233, transB: false); // %234 matmul → f32[4,16,32]
-            var g236 = Kernels.LinearWeightGrad(g232, g235); // %236 linear_dw → f32[128,32]
-            var g237 = Kernels.SumTo(g232, 128L); // %237 sum_to → f32[128]
-            Kernels.Free(g232);
-
-            // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-            var g238 = torch.add(g221, g234); // %238 add → f32[4,16,32]
-            Kernels.Free(g221, g234);
-            var g241 = Kernels.LayerNormInputGrad(g238, g239, g240, 1E-12); // %241 layer_norm_dx → f32[4,16,32]
-            var g242 = Kernels.LayerNormWeightGrad(g238, g239, 1E-12); // %242 layer_norm_dw → f32[32]
-            var g243 = Kernels.SumTo(g238, 32L); // %243 sum_to → f32[32]
-            Kernels.Free(g238);
-
-            // encoder.layer.0 (QuantizedModels.cs:24)
-            var g245 = torch.mul(g241, g244); // %245 mul → f32[4,16,32]
-
-            // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-            var g247 = Kernels.MatMul(g245, g246, transB: false); // %247 matmul → f32[4,16,32]
-            var g249 = Kernels.LinearWeightGrad(g245, g248); // %249 linear_dw → f32[32,32]
-            var g250 = Kernels.SumTo(g245, 32L); // %250 sum_to → f32[32]
-            Kernels.Free(g245);
-
-            // encoder.layer.0 (QuantizedModels.cs:23)
-            var g251 = g247.reshape(4L, 16L, 4L, 8L); // %251 reshape → f32[4,16,4,8]
-            Kernels.Free(g247);
-            var g252 = g251.permute(0L, 2L, 1L, 3L); // %252 permute → f32[4,4,16,8]
-            Kernels.Free(g251);
-            var g254 = Kernels.MatMul(g252, g253, transB: true); // %254 matmul → f32[4,4,16,16]
-            var g256 = g255.transpose(2, 3); // %256 transpose → f32[4,4,16,16]
-            var g257 = Kernels.MatMul(g256, g252, transB: false); // %257 matmul → f32[4,4,16,8]
-            Kernels.Free(g256, g252);
-            var g262 = Kernels.SoftmaxGrad(g254, g260, g258, 0.35355339059327373); // %262 gated_softmax_grad → f32[4,4,16,16]
-            Kernels.Free(g254);
-            var g264 = Kernels.MatMul(g262, g263, transB: false); // %264 matmul → f32[4,4,16,8]
-            var g265 = g262.transpose(2, 3); // %265 transpose → f32[4,4,16,16]
-            Kernels.Free(g262);
-            var g267 = Kernels.MatMul(g265, g266, transB: false); // %267 matmul → f32[4,4,16,8]
-            Kernels.Free(g265);
-            var g268 = g257.permute(0L, 2L, 1L, 3L); // %268 permute → f32[4,16,4,8]
-            Kernels.Free(g257);
-            var g269 = g268.reshape(4L, 16L, 32L); // %269 reshape → f32[4,16,32]
-            Kernels.Free(g268);
-            var g270 = g267.permute(0L, 2L, 1L, 3L); // %270 permute → f32[4,16,4,8]
-            Kernels.Free(g267);
-            var g271 = g270.reshape(4L, 16L, 32L); // %271 reshape → f32[4,16,32]
-            Kernels.Free(g270);
-            var g272 = g264.permute(0L, 2L, 1L, 3L); // %272 permute → f32[4,16,4,8]
-            Kernels.Free(g264);
-            var g273 = g272.reshape(4L, 16L, 32L); // %273 reshape → f32[4,16,32]
-            Kernels.Free(g272);
-
-            // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-            var g278 = torch.cat(new[] { g273, g271, g269 }, 2); // %278 concat → f32[4,16,96]
-            Kernels.Free(g273, g271, g269);
-            var g280 = Kernels.MatMul(g278, g279, transB: false); // %280 matmul → f32[4,16,32]
-            var g282 = Kernels.LinearWeightGrad(g278, g281); // %282 linear_dw → f32[96,32]
-            var g283 = Kernels.SumTo(g278, 96L); // %283 sum_to → f32[96]
-            Kernels.Free(g278);
-
-            // embeddings.LayerNorm (QuantizedModels.cs:52)
-            var g284 = torch.add(g241, g280); // %284 add → f32[4,16,32]
-            Kernels.Free(g241, g280);
-            var g287 = Kernels.LayerNormInputGrad(g284, g285, g286, 1E-12); // %287 layer_norm_dx → f32[4,16,32]
-            var g288 = Kernels.LayerNormWeightGrad(g284, g285, 1E-12); // %288 layer_norm_dw → f32[32]
-            var g289 = Kernels.SumTo(g284, 32L); // %289 sum_to → f32[32]
-            Kernels.Free(g284);
-
-            // QuantizedModels.cs:52
-            var g290 = Kernels.SumTo(g287, 16L, 32L); // %290 sum_to → f32[16,32]
-
-            // QuantizedModels.cs:51
-            var g291 = Kernels.RowsGrad(g290, 16); // %291 rows_grad → f32[16,32]
-            Kernels.Free(g290);
-
-            // QuantizedModels.cs:50
-            var g293 = Kernels.EmbeddingGrad(g287, g292, 2); // %293 embedding_grad → f32[2,32]
-
-            // QuantizedModels.cs:49
-            var g295 = Kernels.EmbeddingGrad(g287, g294, 50); // %295 embedding_grad → f32[50,32]
-            Kernels.Free(g287);
-
-            return new List<Tensor> { null!, null!, null!, g295.MoveToOuterDisposeScope(), g293.MoveToOuterDisposeScope(), g291.MoveToOuterDisposeScope(), g288.MoveToOuterDisposeScope(), g289.MoveToOuterDisposeScope(), g282.MoveToOuterDisposeScope(), g283.MoveToOuterDisposeScope(), g249.MoveToOuterDisposeScope(), g250.MoveToOuterDisposeScope(), g242.MoveToOuterDisposeScope(), g243.MoveToOuterDisposeScope(), g236.MoveToOuterDisposeScope(), g237.MoveToOuterDisposeScope(), g229.MoveToOuterDisposeScope(), g230.MoveToOuterDisposeScope(), g222.MoveToOuterDisposeScope(), g223.MoveToOuterDisposeScope(), g216.MoveToOuterDisposeScope(), g217.MoveToOuterDisposeScope(), g183.MoveToOuterDisposeScope(), g184.MoveToOuterDisposeScope(), g176.MoveToOuterDisposeScope(), g177.MoveToOuterDisposeScope(), g170.MoveToOuterDisposeScope(), g171.MoveToOuterDisposeScope(), g163.MoveToOuterDisposeScope(), g164.MoveToOuterDisposeScope(), g156.MoveToOuterDisposeScope(), g157.MoveToOuterDisposeScope(), g149.MoveToOuterDisposeScope(), g150.MoveToOuterDisposeScope(), g140.MoveToOuterDisposeScope(), g141.MoveToOuterDisposeScope() };
-        }
+        return (g156, g157, g163, g164, g170, g171, g175, g176, g177, g183, g184, g214, g216, g217);
     }
 
     /// <summary>The GEMMs that <see cref="QuantizedClassifierInt8Module"/> runs in int8: slot (the key of input scales and of
@@ -1748,1072 +828,213 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
     {
         ArgumentNullException.ThrowIfNull(observer);
         var bucket = (batch: @inputIds.shape.Length > 0 ? @inputIds.shape[0] : -1, seq: @inputIds.shape.Length > 1 ? @inputIds.shape[1] : -1);
-        using var noGrad = torch.no_grad();
-        return bucket switch
+        if (!IsBucket(bucket.batch, bucket.seq))
         {
-            (4, 8) => ForwardObserved_4x8(@inputIds, @tokenTypes, @validLength, observer),
-            (4, 16) => ForwardObserved_4x16(@inputIds, @tokenTypes, @validLength, observer),
-            _ => throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets),
-        };
+            throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets);
+        }
+
+        using var noGrad = torch.no_grad();
+        return ObservedForward(@inputIds, @tokenTypes, @validLength, observer, bucket.batch, bucket.seq);
     }
 
-    /// <summary>Calibration, batch 4, sequence length 8.</summary>
-    private (Tensor, Tensor) ForwardObserved_4x8(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength, IActivationObserver observer)
+    /// <summary>Calibration, any declared bucket.</summary>
+    private (Tensor, Tensor) ObservedForward(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength, IActivationObserver observer, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 4, 8);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 4, 8);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 4);
+        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, batch);
         const bool training = false; // calibration observes the inference graph: dropout is the identity
         using var scope = torch.NewDisposeScope();
         // QuantizedModels.cs:49
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[4,8,32]
+        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[batch,seq,32]
 
         // QuantizedModels.cs:50
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[4,8,32]
+        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[batch,seq,32]
 
         // QuantizedModels.cs:51
-        var x8 = Kernels.Rows(p7, 8L); // %8 rows → f32[8,32]
+        var x8 = Kernels.Rows(p7, seq); // %8 rows → f32[seq,32]
 
         // QuantizedModels.cs:52
-        var x9 = torch.add(x4, x6); // %9 add → f32[4,8,32]
+        var x9 = torch.add(x4, x6); // %9 add → f32[batch,seq,32]
         Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[4,8,32]
+        var x10 = torch.add(x9, x8); // %10 add → f32[batch,seq,32]
         Kernels.Free(x9, x8);
 
         // embeddings.LayerNorm (QuantizedModels.cs:52)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[4,8,32]
+        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[batch,seq,32]
         Kernels.Free(x10);
 
         // QuantizedModels.cs:53
-        var x14 = Kernels.LengthMask(@validLength, 8L, ScalarType.Float32); // %14 length_mask → f32[4,1,1,8]
+        var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
         // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
         Kernels.Observe(x13, observer, "encoder.layer.0.attention.self.query_key_value", "layer_norm_output"); // %128 observe
-        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[4,8,96]
+        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[batch,seq,96]
 
         // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
-        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[4,8,32]
+        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
-        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[4,8,32]
+        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
-        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[4,8,32]
+        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
         Kernels.Free(x124);
 
         // encoder.layer.0 (QuantizedModels.cs:23)
-        var x27 = x18.reshape(4L, 8L, 4L, 8L); // %27 reshape → f32[4,8,4,8]
+        var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
         Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[4,4,8,8]
+        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
         Kernels.Free(x27);
-        var x29 = x22.reshape(4L, 8L, 4L, 8L); // %29 reshape → f32[4,8,4,8]
+        var x29 = x22.reshape(batch, seq, 4L, 8L); // %29 reshape → f32[batch,seq,4,8]
         Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[4,4,8,8]
+        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[batch,4,seq,8]
         Kernels.Free(x29);
-        var x31 = x26.reshape(4L, 8L, 4L, 8L); // %31 reshape → f32[4,8,4,8]
+        var x31 = x26.reshape(batch, seq, 4L, 8L); // %31 reshape → f32[batch,seq,4,8]
         Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[4,4,8,8]
+        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[batch,4,seq,8]
         Kernels.Free(x31);
-        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[4,4,8,8]
+        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[batch,4,seq,8]
         Kernels.Free(x28, x30, x32);
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[4,8,4,8]
+        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[batch,seq,4,8]
         Kernels.Free(x37);
-        var x39 = x38.reshape(4L, 8L, 32L); // %39 reshape → f32[4,8,32]
+        var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
         Kernels.Free(x38);
 
         // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
         Kernels.Observe(x39, observer, "encoder.layer.0.attention.output.dense", "attention_output"); // %129 observe
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[4,8,32]
+        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
         Kernels.Free(x39);
 
         // encoder.layer.0 (QuantizedModels.cs:24)
-        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[4,8,32]
+        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[batch,seq,32]
         Kernels.Free(x43);
 
         // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[4,8,32]
+        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x13, x44);
 
         // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
         Kernels.Observe(x48, observer, "encoder.layer.0.intermediate.dense", "layer_norm_output"); // %130 observe
-        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[4,8,128]
+        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[batch,seq,128]
 
         // encoder.layer.0.output.dense (QuantizedModels.cs:27)
         Kernels.Observe(x53, observer, "encoder.layer.0.output.dense", "gelu_output"); // %131 observe
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[4,8,32]
+        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
         Kernels.Free(x53);
 
         // encoder.layer.0 (QuantizedModels.cs:27)
-        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[4,8,32]
+        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[batch,seq,32]
         Kernels.Free(x57);
 
         // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[4,8,32]
+        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x48, x58);
 
         // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
         Kernels.Observe(x62, observer, "encoder.layer.1.attention.self.query_key_value", "layer_norm_output"); // %132 observe
-        var x127 = Kernels.Linear(x62, p125, p126); // %127 linear → f32[4,8,96]
+        var x127 = Kernels.Linear(x62, p125, p126); // %127 linear → f32[batch,seq,96]
 
         // encoder.layer.1.attention.self.query (QuantizedModels.cs:20)
-        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[4,8,32]
+        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[batch,seq,32]
 
         // encoder.layer.1.attention.self.key (QuantizedModels.cs:21)
-        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[4,8,32]
+        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[batch,seq,32]
 
         // encoder.layer.1.attention.self.value (QuantizedModels.cs:22)
-        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[4,8,32]
+        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[batch,seq,32]
         Kernels.Free(x127);
 
         // encoder.layer.1 (QuantizedModels.cs:23)
-        var x75 = x66.reshape(4L, 8L, 4L, 8L); // %75 reshape → f32[4,8,4,8]
+        var x75 = x66.reshape(batch, seq, 4L, 8L); // %75 reshape → f32[batch,seq,4,8]
         Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[4,4,8,8]
+        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[batch,4,seq,8]
         Kernels.Free(x75);
-        var x77 = x70.reshape(4L, 8L, 4L, 8L); // %77 reshape → f32[4,8,4,8]
+        var x77 = x70.reshape(batch, seq, 4L, 8L); // %77 reshape → f32[batch,seq,4,8]
         Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[4,4,8,8]
+        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[batch,4,seq,8]
         Kernels.Free(x77);
-        var x79 = x74.reshape(4L, 8L, 4L, 8L); // %79 reshape → f32[4,8,4,8]
+        var x79 = x74.reshape(batch, seq, 4L, 8L); // %79 reshape → f32[batch,seq,4,8]
         Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[4,4,8,8]
+        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[batch,4,seq,8]
         Kernels.Free(x79);
-        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[4,4,8,8]
+        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[batch,4,seq,8]
         Kernels.Free(x76, x78, x80, x14);
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[4,8,4,8]
+        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[batch,seq,4,8]
         Kernels.Free(x85);
-        var x87 = x86.reshape(4L, 8L, 32L); // %87 reshape → f32[4,8,32]
+        var x87 = x86.reshape(batch, seq, 32L); // %87 reshape → f32[batch,seq,32]
         Kernels.Free(x86);
 
         // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
         Kernels.Observe(x87, observer, "encoder.layer.1.attention.output.dense", "attention_output"); // %133 observe
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[4,8,32]
+        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[batch,seq,32]
         Kernels.Free(x87);
 
         // encoder.layer.1 (QuantizedModels.cs:24)
-        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[4,8,32]
+        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[batch,seq,32]
         Kernels.Free(x91);
 
         // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[4,8,32]
+        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x62, x92);
 
         // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
         Kernels.Observe(x96, observer, "encoder.layer.1.intermediate.dense", "layer_norm_output"); // %134 observe
-        var x101 = Kernels.LinearGelu(x96, p97, p99); // %101 linear_gelu → f32[4,8,128]
+        var x101 = Kernels.LinearGelu(x96, p97, p99); // %101 linear_gelu → f32[batch,seq,128]
 
         // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[4,8,32]
+        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[batch,seq,32]
         Kernels.Free(x101);
 
         // encoder.layer.1 (QuantizedModels.cs:27)
-        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[4,8,32]
+        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[batch,seq,32]
         Kernels.Free(x105);
 
         // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[4,8,32]
+        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x96, x106);
 
         // QuantizedModels.cs:55
-        var x111 = x110.select(1, 0); // %111 select → f32[4,32]
+        var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
 
         // pooler.dense (QuantizedModels.cs:55)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[4,32]
+        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[batch,32]
         Kernels.Free(x111);
 
         // QuantizedModels.cs:55
-        var x116 = torch.tanh(x115); // %116 tanh → f32[4,32]
+        var x116 = torch.tanh(x115); // %116 tanh → f32[batch,32]
         Kernels.Free(x115);
 
         // QuantizedModels.cs:56
-        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[4,32]
+        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[batch,32]
         Kernels.Free(x116);
 
         // classifier (QuantizedModels.cs:56)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[4,2]
+        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[batch,2]
         Kernels.Free(x117);
 
         return (x110.MoveToOuterDisposeScope(), x121.MoveToOuterDisposeScope());
     }
 
-    /// <summary>Calibration, batch 4, sequence length 16.</summary>
-    private (Tensor, Tensor) ForwardObserved_4x16(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength, IActivationObserver observer)
-    {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 4, 16);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 4, 16);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 4);
-        const bool training = false; // calibration observes the inference graph: dropout is the identity
-        using var scope = torch.NewDisposeScope();
-        // QuantizedModels.cs:49
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[4,16,32]
+    // The calibration and int8 IR texts, packed like those below.
+    private static ReadOnlySpan<byte> CalibrationIr => "J2dyYXBoIG51bV9xdWFudGl6ZWQKICAlMCA9IGlucHV0IHtuYW1lPSKBDRxJZHMifSA6IGk2NFtiYXRjaCxzZXFdICAjIEAgUYQ/C01vZGVscy5jczo0NYBLADGMSwh0b2tlblR5cGWqTQA2gE0AMoxNCnZhbGlkTGVuZ3Roik6XSgA3gEoZMyA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCWQ9lbWJlZGRpbmdzLndvcmRfiBAEZWlnaHSBbwhmMzJbNTAsMzKXbwA5gG8DNCA9IIVDByglMCwgJTMpg0GF/gGfSAA1prcBgegCBF90eXBll70BADKZdAE1MIB0ADaKvAEEMSwgJTWqvAGCSAA3prwBB3Bvc2l0aW9ul7oBATE2mnMAMYBzFDggPSByb3dzKCU3KSB7Y291bnQ9W4DoBIRGnboBgUcNOSA9IGFkZCglNCwgJTar/AEAMoGGBoDSBoFDBDksICU4sUOAygaJwAIDb25lc5C+AghMYXllck5vcm2MtAKfZYDiBollA3plcm+bZgJiaWGCzAejZID8BgBsgD4AX4CCBAIoJTGAjwYAMYDYBA0xMikge2Vwcz0xRS0xMoRTjaYCkIYBmXKA/wYAbIGmCA9fbWFzayglMiwgJTApIHtkgKAGBD0iZjMyhcEBgm4CMSwxmpEJATUzgrACjbECjNYFBm5jb2Rlci6B8QEHLjAuYXR0ZW6A3AUULnNlbGYucXVlcnlfa2V5X3ZhbHVlhLIDBiwgcGFja3OiP4M1ACybLAFrZaQqi4sBB3NpemVzPVszgK0IgIMDhKoCADmFgweLUJKyAgAygYYIATEyjfsKi+MEqrECgf0Eqq8CgDOgrQKgKImFAZapAq6mAoC7CRNvYnNlcnZlKCUxMykge2tpbmQ9Ioa5BgVfb3V0cHWBoQMCbG90rLkCi/AFiN4Gm0gBa3aaugGB7QYFaW5lYXIogMgBgdcHgPAGATEyj/MNkpsCrHSArQIDc2xpY4CrAgEyNIDYBxVpbT0tMSwgZW5kPTMyLCBzdGFydD0wtfQBgLwCmIIBgYcIlYIBATY0hIIBADOX1QmdkQWTgQGBow0AMoCmD5WBAQE5NoSBAQE2NLSBAYG2BJODAYHmCgAygOEPBXJlc2hhcICFAQM4KSB7gQwAPYdrAjQsOIWWBooWpqEGgfkKgaAGCXBlcm11dGUoJTKA3w8Nb3JkZXI9WzAsMiwxLDOLZwA0gWmuZ4D7D4XUAQAygJ8N1tQBADOApRCG1AEAOdPUAQAzgMkQhtQBADba1AGBoA6E1AEBMzHU1AGA/AQFc2RwYSglgfIIADOB4haB9giBjAYJcm9wb3V0PTAuMcJvif4EADOd/gS0vQKJ/gQAM5HSBofnDJzSB5hrADSB/ASxyBGChw0ELmRlbnOFtRCGjhSqjAEANIGMAZyFFaKLAZCXFaeGAQAxgfwHhYMPADOAjweCgw+FcKaCD4iZAbD6DohAmbsCgdwWhf0OgO0YADSAiwYBNDKV8xi/dYDyD4PjBgIoJTSArBEAcI7rBq2YBYJcgNgNl/YZnL0BnIwaoosBgcohADSNwR2rlwWashqoigGA/wgDYWRkX4EshMYaADOA6AOAoh0BNDaABYCVCZ/LGqW1AZmRAYCrBqi+CAtpbnRlcm1lZGlhdGWSugiAuhSpmgKBoSQANY2lHpqkA4+IAYmcAwExMqi1C4GDAQAxgccPhbgIADSAtgusuxeOlwGmtQiOPJmxAoaxCARfZ2VsdYDIBIGxCIC7CAE1MY62CJOSAqx3gLMIqLEEm+UMqqgDgYIoADWN2giaqwTD3AyBfAAxgYQThaQEADWG3xuAhAOcngSbzQyUogOfzwuCmQKA6AmFxAwAM4HwJ4DXCAA1lvoltWuAyQmFugwANYCzCcC6DIFcADaN0hGZugzJsAwAOIGBAauMCcemDIKAAYDHEoymDAA0gJ4WADWABQA2gOcHADaAkReupgyjnAyBhwEBMTKdtS2JXgAxuqMmkj+S+SWNLJWjJo0qu6MmADGTsgKDwyKpmwmdsQKYoyaTrwKP+yWRrQKgKLajJpqmAoHbHIXECgA2gJwfqugOnLkCpPQOjkicoyaK4gqCnSYANYEGj+QKkpsCq3QANomgJIDpCrqjJpK8ApiCAQA3gJALlYIBr6MmkJEFk4EBgaMmADeA9BCVgQGvoyaS6gWTgwGBoyYAN4CLCoXRHwA2vfsilKEGgdMfADeBxgiEpSEBNzW2+yKaZ4n3JwA3gNYy19QBifkiADe39yeaZ4n5IgA3gMMk1tQBADiJ9ycAN7f3J5pngPwEgqMmADeAoRwAN4CFEAA4gfs2s6Mmmm+J/gQAOJ3+BLS9Aon+BAA4kdIGpqMmmmuB/ASxyBGwoyaUjAGBlyIAOY3dFaSiEKvHGZmGAQExM4C+HIWDDwA4gI8HqaMmlJkBsPoOpK4lADmAlxeG/Q6AtiIAOICLBgE5MKPfGbF1gKwRhekZADmA9hao6RmajASNzB6X6RmPvQGq8xmUiwGBiCQAOY3rF6uXBaj9GZqKAYD/CIz9GQA2gOoSADmBBYDRHQA5gJUJrP0ZmLUBmZEBnf9Fi2e3oyaUmgKB+yIAOY2sJ5qkA7KjJpmDAQExM4CzBYW4CAA5gLYLrLsXtqMmkDyZrgEAMIayCIWkJoHABAA3gAUAOaSkJq54qtxEADGypSaUqgOCqSUAMI3dCJquBMPfDIN9gM8IhasLADCBokgAMIGuGgEwNKWtC6SMJQExMICzCIWkCwExMICeCMClC4Nejb4QmaYLyZwLgogjADCr+QfHkwuCgQGEhU6JlAuA+BqA/AKBBoGtRAAwgIIWrpcLqZQlgc1OBHNlbGVjgOsDADGBi0wKaW09MSwgaW5kZXiMhx6Dc5FSADWC51WOuk6LrQcFcG9vbGVynIQUmWObjAeJYqaVT4NdiewGgo5PADGB7AaAnxiPjQKIbppagNgGA3RhbmiAWIu6VKCZAYC5DoaXBwAxgK0Mj5cHmUqC0AqBp0iYowMJY2xhc3NpZmllcquoVoJgADKblReHX4meA59aibQVADGA+AwBMTGC2kqLthWCTIZql1cFcmV0dXJugZgHgUoAMQ=="u8;
 
-        // QuantizedModels.cs:50
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[4,16,32]
+    private static ReadOnlySpan<byte> Int8Ir => "J2dyYXBoIG51bV9xdWFudGl6ZWQKICAlMCA9IGlucHV0IHtuYW1lPSKBDRxJZHMifSA6IGk2NFtiYXRjaCxzZXFdICAjIEAgUYQ/C01vZGVscy5jczo0NYBLADGMSwh0b2tlblR5cGWqTQA2gE0AMoxNCnZhbGlkTGVuZ3Roik6XSgA3gEoZMyA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCWQ9lbWJlZGRpbmdzLndvcmRfiBAEZWlnaHSCbwY4WzUwLDMyl24AOYGFAgA0gLoBiXADb25lc6ZuBV9zY2FsZYF0BWYzMls1MJxyBDQgPSBxhUcHKCUwLCAlMyyBigEAKYNFhfYCn8EBADWmrwKB4AMEX3R5cGWWtQIAMplzATUwgrQCjaQDlLQCmHOLugKddwA2i7kCBDEsICU1gbkCADOquQKCTwA3prkCB3Bvc2l0aW9uk7cCgHoBMTaacwAxgHMUOCA9IHJvd3MoJTcpIHtjb3VudD1bgN0GhEadugGBRw05ID0gYWRkKCU0LCAlNqv8AQAygcIDgMcIgUMEOSwgJTixQ4C/CKGEBAhMYXllck5vcm2MtAKfZY2dBwN6ZXJvm2YCYmlhgsEJo2SAzQUAbIA+AF+AggQCKCUxgJIHADGA3gQNMTIpIHtlcHM9MUUtMTKEU42mApCGAZlygIMIAGyBmwoPX21hc2soJTIsICUwKSB7ZICqBgQ9ImYzMoXBAYJuAjEsMZqGCwE1M4KwAo2xAozWBQZuY29kZXIugfEBBy4wLmF0dGVugNwFFC5zZWxmLnF1ZXJ5X2tleV92YWx1ZYSyAwYsIHBhY2tzoj+DNQAsmywBa2WkKouLAQdzaXplcz1bM4CrCYCDA4O6CQA5hYIHi0+SsQIAMoLLCQAyjcsJi+IEqrACgfwEqq4CgDOgrAKgKImFAZCoAoDSBAE5Nq6mAoC6CZftB7DVBIv/C7CWAYCJCsWWAYG+EYuVAa6TAYHeDwhsaW5lYXIoJTGB2A8AMoDeBwIxMjiBBoDwCgExMo+xDZKAAo21AQFrdpmAAYCoAwVzbGljZSiAjAGA0ggVaW09LTEsIGVuZD0zMiwgc3RhcnQ9MJbMCZ+1ApiCAYGBCZWCAQE2NISCAQAzl88KnYwGk4EBgZ0OADKApxCVgQEBOTaEgQEBNjS0gQGBrwSTgwGB4AsAMoDbEAVyZXNoYXCAhQEDOCkge4EMAD2HawI0LDiFkQeKFqbzBIHzC4KbBwhlcm11dGUoJTKA2RANb3JkZXI9WzAsMiwxLDOLZwA0gWmuZ4DsBoXUAQAygJkO1tQBADOAnxGG1AEAOdPUAQAzgMMRhtQBADba1AGBmg+E1AEBMzHU1AGA/AQFc2RwYSglgfIIADOB3xiBggmBjAYJcm9wb3V0PTAuMcJvif4EADOd/gS0vQKJ/gQAM5HSBofiDZzSB5hrADSB/ASxwhIKb3V0cHV0LmRlbnOFrxGDnRGCgg+miwEANIGLAZz+FaKKAZCQFqeGAQAxgo4Hr+cOj5ACi+AOsI4Bm/gYoo4Bu+0Pgp8DgLsUhewPADOA2g8ANIG7GIH0BgExM4DCGJfUH6KqAZmBAYDtEIPSBwEoJYCGHgF7cI7aB62HBoJcgMcOt+cCnPUboosBgaglADSNqh+rhwaamxyoigGA7gkDYWRkX4EshK8cgOUTADSAix8BNDaABYCECp+0HKW1AZmRAY2CFputCQtpbnRlcm1lZGlhdGWRqQmAqBWpmQKB/icANY2VB5qjA4+HAYmbAwExMqijDIGDAQAxguEOpbIFlYoCi5YIsYsBm6AmnosBu6AJg4cBjZwomYcByKEKgcorADWHoQoHX2dlbHVfcmWEzS0CKCU0gJ8RADSBkBqCoBEAM4DJBgA1gfgiATM1gLcKAWk4h7gGk4gDj70CmakFgLMKqLEGmtQPqp0EgpUCjdkKmqsGw8sPgXwBMTON/wGmkgS+wQ+CgAKAzguFtg4ANYH0A4C9CgExM4IGgNIrADWW1SmYowGZd4C7C4WsDgA1gKULwKwOgVwANqqhEsmiDgA4gYEBq/8Kx5gOgoABgPsKjJgOgeAHADWABQA2gJASADaA8hmumA6jjg6BhwEBMTKdjTKJXgAxuv4pkj+S1CmNLJX+KY0quv4pADGTsQKDryWpjQmdsAKY/imTrgKP1imRrAKgKLb+KZqmAgAzqIwWo9UEoP4pm5YBjZcWuJYBo/APm88EidwLADaC+CmBozcAM4CbFgIxMzeBEo/eC5KAAqv+KQA2ifsngOMLuv4pkrUCmIIBADeAigyVggGv/imQjAaTgQGB/ikAN4DhD5WBAa/+KZLlBpODAYH+KQA3gIULhawjADa91iaU8wSBriMAN4GbB4SAJQE3NbbWJppnidIrADeAqzfX1AGJ1CYAN7fSK5pnidQmADeAnijW1AEAOInSKwA3t9IrmmeA/ASC/ikAN4DyCAA3gP8QADiBjyOz/imab4n+BAA4nf4EtL0Cif4EADiR0gam/imaa43pN6XCEq/+KZSLAYGCJQA5jdYWpJwRq7MamYYBADGC4i2v5w6zvRqbjgGo8zmVjgG77Q+CnwOA9BiF7A8AOIDaDwA4geM5ADOCBoDZHwE5MKPIG5SqAZmBAYD1GIXSGwA5gN8YqNIbmt0BqKgej70BqtwblIsBgeMnADmN1Bmrhwao5huaigGA7gmM5huB5RMAOYEFgMAfADmAhAqs5huYtQGZkQGdw0uLZ7b+KZSZAoHVJAA5jZUHmqMDsv4pmYMBADGOtzWZsgW6/imbiwGoojORiwG7oAmChwEAMIehCYH+KAEoJYCAFgElOYGFGYKqMwA0gO4oATk5jqYJk/gBq+4oATEwqo9LADGVxQ6CsgeUlwGThAGC9CcAMI3MCZqeBcO+DoN9gL4JhY9GADCB3SsAMIGYHAEwNKWcDKTkJwExMICiCYWTDAExMICNCcCUDINeqooQyYsMguAlADCr6QjHggyCgQGEuFSJgwyB1gYBMTCCBoH9DwAwgOAXroYMqewngYBVBHNlbGVjgOsDADGBvlIKaW09MSwgaW5kZXiM5R+Dc5FSADWCj16O7VSLrQcFcG9vbGVylZ0HoGObjAeJYqbIVYNdiewGgsFVADGB7AaA/RmPjQKIbppagNgGA3RhbmiAWIGbM6rZAoCoD4aXBwAxgMEZj5cHmUqC0AqB4E2YowMJY2xhc3NpZmllcoyhA5ugA4JgADKb9BiHX4meA59agK8Fhp0DgYQNADGCk1CLpRaCTIZql1cFcmV0dXJugZgHgUoAMQ=="u8;
 
-        // QuantizedModels.cs:51
-        var x8 = Kernels.Rows(p7, 16L); // %8 rows → f32[16,32]
+    // The IR texts, packed (PackedText.Unpack reads them; IrText(stage) prints them).
+    private static ReadOnlySpan<byte> LoweredIr => "J2dyYXBoIG51bV9xdWFudGl6ZWQKICAlMCA9IGlucHV0IHtuYW1lPSKBDRxJZHMifSA6IGk2NFtiYXRjaCxzZXFdICAjIEAgUYQ/C01vZGVscy5jczo0NYBLADGMSwh0b2tlblR5cGWqTQA2gE0AMoxNCnZhbGlkTGVuZ3Roik6XSgA3gEoZMyA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCWQ9lbWJlZGRpbmdzLndvcmRfiBAEZWlnaHSBbwhmMzJbNTAsMzKXbwA5gG8DNCA9IIVDByglMCwgJTMpg0GF/gGfSAA1prcBgegCBF90eXBll70BADKZdAE1MIB0ADaKvAEEMSwgJTWqvAGCSAA3prwBB3Bvc2l0aW9ul7oBATE2mnMAMYBzFDggPSByb3dzKCU3KSB7Y291bnQ9W4DoBIRGnboBgUcNOSA9IGFkZCglNCwgJTar/AEAMoGGBoDSBoFDBDksICU4sUOAygaJwAIDb25lc5C+AghMYXllck5vcm2MtAKfZYDiBollA3plcm+bZgJiaWGCzAejZID8BgBsgD4AX4CCBAIoJTGAjwYAMYDYBA0xMikge2Vwcz0xRS0xMoRTjaYCkIYBmXKA/wYAbIGmCA9fbWFzayglMiwgJTApIHtkgKAGBD0iZjMyhcEBgm4CMSwxmpEJATUzgVqdkQcGbmNvZGVyLoHwAQcuMC5hdHRlboDbBQouc2VsZi5xdWVyeY6nA4XpAYo+kooBADKB3gYAMYCnBwltYXRtdWwoJTEzgM0CDjUpIHt0cmFuc0I9dHJ1ZZbPAp+kAZl7jdoHi7UEoIQCkMUEqP8BgOsHgeEGATE2gPwBADeV4wa97gGAjgi38wMBa2W98QOBlQkAMoDTCIrxAwA5wvEDAWtllIECgnmNiQmp7wOAgAK27QOCggGApgmB7QMAMoC7CAEyMbTtA5zqAZ2mEJpfBHZhbHVlvO0DgcIJADKAwgmJ7QMBMjPC7QOBpAGZe43jCanvA4KEArbxA4KEAYDdCYLxA4CDDwAyloARve4BgMwJDXJlc2hhcGUoJTE4KSB7gQwAPYdrAjQsOIXBEIoWptcBgb4MADKAtQkJcGVybXV0ZSglMoCkEQ1vcmRlcj1bMCwyLDEsM4tnADSBaa5ngLIJhdQBADKA5A7W1AEAM4CXCYbUAYCTCdDUAQAzgIUJhtQBADba1AGBlhKE1AEBMzHU1AGA7wiE5QcBMjiApBiApBGV5QeCZ4SmEahpgM4IA3NjYWyAzgGAyAgZZmFjdG9yPTAuMzUzNTUzMzkwNTkzMjczNzPEcoDFCID7EgxlZF9zb2Z0bWF4KCUzgMwHATE0iswHtmOApAgJZHJvcG91dCglM4D9EQRwPTAuMcTCAYCZCISdAwAzgOQQADOAyQaDnQMDZmFsc5GeA66FBImUCAAznZQItNMFiZQIADOR6AkBMzKPbKm9C4FrADSBkgixxg4Kb3V0cHV0LmRlbnO9yA4ANIGMAYC3CIXGA4CMGwA0meMGodoMiKYBmX2c3RqiiAK2zA6ChgGA5giCzh2A8xoBNDKvzA6l8gGA6QiFlAcANIDrCI+UB63XBIJcgNMIgvIXgJASADSLyAitVYGuJQA0gMUIl+UenJICnPseqIsBtdYajYwBtrIEgooBgJMJgSiDsR8BNDWA8QKAhAoANICgCZ+xH6WsAZmIAaz6GgtpbnRlcm1lZGlhdGWSxQgCMTI4qqYEgYcpADWI+xoANICpDwA0nfsaATEykaQLj6QBmXqr/BqPggKJjQSTlgGZgwGF/RoANYD9GgA1j/0aw+wBgKkJBmdlbHUoJTWPpQmwuwGAjwmowQSbgA2qgwGB+CwANYKJEoK7BAA1gLkJATU0s4ENn4ULgnON1AmatATD7QyCfIDFCYKtBIC0CAA1lr0qtd4BgJ0JheMMADWAkAnA4wyCXIb5K4DlBwA1lrgrolUAOIBVADaNjxKZ4wzJ2QyCgQGrxAjHzwyCgAGAwQiIzwwANYCIEwA2gM0IADaA2xquzwyjxQyCfqrUIwAxubIrADGTigGC2DKI1CMANoCSLQA2stQjkqQBmXup1COThAKehwSa/wGF1CMANoHXMqTUI6/uAZ36NJphp7IrlPIBgc8oADaAqwmK8QOArwm/8QObyCkANo25EqnvA6KyK5n7AQA3hYA2ADaAygoBNjm07QOb6gEAN43cCarrA6myK5TyAYHJKAA3gOYJie0DADeA3Qm/7QOdxCkAN43jCanvA6SyK5r/AYDdCYHxAwA3gfwBlu49ve4BgMwJhcohADa9iiiU1wGBzCEAN4HMEoSeIwA3gOUks4oommeJhi0AN4CjIdfUAYnyJAA3t4YtmmeJ8iQAN4D2FdbUAQA4iYYtADe3hi2aZ4jPJAA3gJEeADeAyiaxsiuaaYDOCIOyKwA4gMgIwLIrmnKCjS2KsisAOIDMB6iyK5pjiZ4kADiTniS2X4jrGgA4gOQQADiH7CepsiuaaImUCAA4nZQItNMFiZQIADiR6Ammsiuaa4GSCLHGDrCyK5SMAYHnJwA4gLcIhcYDADeAxgOZ4wah2gykwCkAOY2sG6TKDqvFHpmDAgA5gOYIgcwOADiAqhoBOTCvzA6l8gGA6QiFlAcAOYDrCKjPHprIAYX6LIGQEgA5pPoslFWBlSgAOY3UI5fPHo+SAqrZHpqLAbXWGq/jHpqKAYCTCYEog+MeADmA6iQAOYCECgA5gKAJrOMemKwBmYgBrPoat7IrlJECgfonADmI+xoAOYCpDwA5nfsakt4nkKQBmXqr/BqysiuZ/QEBMTCG/lCA/hoAOY/+GsLtAQExMICrCYK0KwExMI+oCbG+AY23NpvFBLG2K5SEAYGJKAExMIibPwExMIGsUQAwh4A8qYgNpNspATEwjdwJmrwEw/UMg32G4DYAMIHeTAAwpOI2qOIBibU/ATEwk7Y/rZsMg16F/iyB8wcBMTCk/yyUV4HCKAExMI2fEpnzDMnpDIOCAavVCMfgDIKBAYHQWYjhDAExMICbEwExMIDgCAExMIDwGq7kDKjHKwAxgY9aBHNlbGVjgLkEADGBzVcMaW09MSwgaW5kZXg9MIp3g3ORUgA1gqlhjvxZi+gIBXBvb2xlcpzcFZljiccIgvNZgfRZlccIg1WIe5pim7MIicQBprlbg12GkwiC8VSMixytrgGA/wcDdGFuaIBSi4EsoJABgOAHhr4IADGAlBqPvgiZSoLkDIG/WJj8AwljbGFzc2lmaWVyq8Nig2CIxhkBMTGBrAaB3VCV+QOCVIZ3mV+BjFiX9gOHvgGJ9AOeuQGB7VeD8wOA/RgBMTKL1g+nqAEFcmV0dXJugb4IgUoAMQ=="u8;
 
-        // QuantizedModels.cs:52
-        var x9 = torch.add(x4, x6); // %9 add → f32[4,16,32]
-        Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[4,16,32]
-        Kernels.Free(x9, x8);
+    private static ReadOnlySpan<byte> OptimizedIr => "J2dyYXBoIG51bV9xdWFudGl6ZWQKICAlMCA9IGlucHV0IHtuYW1lPSKBDRxJZHMifSA6IGk2NFtiYXRjaCxzZXFdICAjIEAgUYQ/C01vZGVscy5jczo0NYBLADGMSwh0b2tlblR5cGWqTQA2gE0AMoxNCnZhbGlkTGVuZ3Roik6XSgA3gEoZMyA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCWQ9lbWJlZGRpbmdzLndvcmRfiBAEZWlnaHSBbwhmMzJbNTAsMzKXbwA5gG8DNCA9IIVDByglMCwgJTMpg0GF/gGfSAA1prcBgegCBF90eXBll70BADKZdAE1MIB0ADaKvAEEMSwgJTWqvAGCSAA3prwBB3Bvc2l0aW9ul7oBATE2mnMAMYBzFDggPSByb3dzKCU3KSB7Y291bnQ9W4DoBIRGnboBgUcNOSA9IGFkZCglNCwgJTar/AEAMoGGBoDSBoFDBDksICU4sUOAygaJwAIDb25lc5C+AghMYXllck5vcm2MtAKfZYDiBollA3plcm+bZgJiaWGCzAejZID8BgBsgD4AX4CCBAIoJTGAjwYAMYDYBA0xMikge2Vwcz0xRS0xMoRTjaYCkIYBmXKA/wYAbIGmCA9fbWFzayglMiwgJTApIHtkgKAGBD0iZjMyhcEBgm4CMSwxmpEJATUzgrACjbECjNYFBm5jb2Rlci6B8QEHLjAuYXR0ZW6A3AUULnNlbGYucXVlcnlfa2V5X3ZhbHVlhLIDBiwgcGFja3OiP4M1ACybLAFrZaQqi4sBB3NpemVzPVszgK0IgIMDhKoCADmFgweLUJKyAgAygYYIATEyjfsKi+MEqrECgf0Eqq8CgDOgrQKgKImFAZapAq6mAoGzBQhpbmVhciglMTOBnAaAtQUBMTKPuAySYI39AQFrdplzgK0KBXNsaWNlKIB/gJ0GFWltPS0xLCBlbmQ9MzIsIHN0YXJ0PTCWlwef/QKYggGBzAaVggEBNjSEggEAM5eaCJ3WA5OBAYHoCwAygOsNlYEBATk2hIEBATY0tIEBga8Ek4MBgasJADKApg4FcmVzaGFwgIUBAzgpIHuBDAA9h2sCNCw4hdsEiham5gSBvgkAMoDzAwlwZXJtdXRlKCUygKQODW9yZGVyPVswLDIsMSwzi2cANIFprmeAwA6F1AEAMoDkC9bUAQAzgOoOhtQBADnT1AEAM4COD4bUAQA22tQBgeUMhNQBATMx1NQBgPwEB3NkcGEoJTI4gKIVgacVgfYIgYwGCXJvcG91dD0wLjHCb4n+BAAznf4EtL0Cif4EADOR0gaHrAuc0geYawA0gfwEsY0QCm91dHB1dC5kZW5zhfoOhtMSqowBADSBjAGcyhOiiwGQ3BOohgGB7BODxw0AM4D8FQA0gNUEATQylYIWopgBmXSAuw6DrQUHKCU0Mykge3COtQWt4gOCXICiDJeFF5y9AZybF6KLAYHZHgA0jdAaq+EDmsEXqIoBgMkHA2FkZF+BLITVF4C0EQA0gLEaATQ2gAWA3wef2heltQGZkQGA8weoiAcLaW50ZXJtZWRpYXRlkoQHAjEyOKqvBIGwIQA1jbQbmqQDj4gBiZwDATEyqP8JgoMBhoIHB19nZWx1KCU0gNwLADSAjAcBNTGOhweTY4+bAZl2gIQHqIIDm4AKqvkBgeIjADWNqwea/ALD9wmCfICcB4T3CQA1gIoGADWAigYANZa8IJiOAZlqgPwGhe0JADWA5gbA7QmBXAA2jc8Nme0JyeMJADiBgQGrvwbH2QmCgAGAxA6M2QmBvwYANYAFADaAyw0ANoCOE67ZCaPPCYGHAQExMp33J4leADG65SCSP5K7II0sleUgjSq75SAAMZOyAoO/Hqn9B52xApjlIJOvAo+9IJGtAqAotuUgm6YCiKcJADaC3yAANYEGj6kJkmCr5SAANoniHoCuCbrlIJL9ApiCAQA3gNUJlYIBr+UgkNYDk4EBgeUgADeAmw6VgQGv5SCSrwSTgwGB5SAAN4DQCIWTGgA2vb0dlOYEgZUaADeBiweE5xsBNzW2vR2aZ4m5IgA3gN0r19QBibsdADe3uSKaZ4m7HQA3gIUf1tQBADiJuSIAN7e5IppngPwEguUgADeAmRgAN4DKDgA4gYIws+Ugmm+J/gQAOJ3+BLS9Aon+BAA4kdIGpuUgmmuB/ASxjRCw5SCUjAGBjx4AOY2iFKTnDqvuFpqGAYCnFITHDQE4N4DQBIDVBAE5MKPuFpSYAZl0gJsUhfgWADmAhRSo+Baa0AGNvRqX+BaPvQGqgheUiwGByh4AOY36FKvhA6iMF5qKAYDJB4yMF4G0EQA5gQWA4BoAOYDfB6yMF5i1AZmRAZ3QPYtnt+UglJoCgeweADmN7iGapAOy5SCZgwEBMTCGgweD5iCAyREBJTmAjQcBOTmk5iCQnAGad6r+OgAxsucglPsBgaUeATEwja4Hmv8Cw/oJg32AoAeFpzgAMIHEPgAwgckXATA0pf4JpOwgATEwgIQHhfUJATEwgO8GwPYJg16N2Q2Z9wnJ7QmC6B4AMKvKBsfkCYKBAYSnRInlCYHKBgExMIIGgNkNATEwgJ0TrugJqfQgge9EBHNlbGVjgOsDADGBrUIKaW09MSwgaW5kZXiMohuDc5FSADWCiUyO3ESLrQcFcG9vbGVynJ8RmWObjAeJYqa3RYNdiewGgrBFADGB7AaAuhWPjQKIbppagNgGA3RhbmiAWIvcSqCZAYCKDYaXBwAxgP4Uj5cHmUqC0AqBhECYowMJY2xhc3NpZmllcqvKTIJgADKbsBSHX4meA59aiIQUATExgPgMATExga0GADKLhxSCTIZql1cFcmV0dXJugZgHgUoAMQ=="u8;
 
-        // embeddings.LayerNorm (QuantizedModels.cs:52)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[4,16,32]
-        Kernels.Free(x10);
+    private static ReadOnlySpan<byte> TrainingIr => "J2dyYXBoIG51bV9xdWFudGl6ZWQKICAlMCA9IGlucHV0IHtuYW1lPSKBDRxJZHMifSA6IGk2NFtiYXRjaCxzZXFdICAjIEAgUYQ/C01vZGVscy5jczo0NYBLADGMSwh0b2tlblR5cGWqTQA2gE0AMoxNCnZhbGlkTGVuZ3Roik6XSgA3gEoZMyA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCWQ9lbWJlZGRpbmdzLndvcmRfiBAEZWlnaHSBbwhmMzJbNTAsMzKXbwA5gG8DNCA9IIVDByglMCwgJTMpg0GF/gGfSAA1prcBgegCBF90eXBll70BADKZdAE1MIB0ADaKvAEEMSwgJTWqvAGCSAA3prwBB3Bvc2l0aW9ul7oBATE2mnMAMYBzFDggPSByb3dzKCU3KSB7Y291bnQ9W4DoBIRGnboBgUcNOSA9IGFkZCglNCwgJTar/AEAMoGGBoDSBoFDBDksICU4sUOAygaJwAIDb25lc5C+AghMYXllck5vcm2MtAKfZYDiBollA3plcm+bZgJiaWGCzAejZID8BgBsgD4AX4CCBAIoJTGAjwYAMYDYBA0xMikge2Vwcz0xRS0xMoRTjaYCkIYBmXKA/wYAbIGmCA9fbWFzayglMiwgJTApIHtkgKAGBD0iZjMyhcEBgm4CMSwxmpEJATUzgrACgJwEmdYFBm5jb2Rlci6B8QEHLjAuYXR0ZW6A3AUULnNlbGYucXVlcnlfa2V5X3ZhbHVlhLIDBiwgcGFja3OiP4M1ACybLAFrZaQqi4sBB3NpemVzPVszgK0IgIMDhKoCADmFgweLUJKyAgAygYYIATEzgIsGmOMEqrECgf0Eqq8CgDOgrQKgKImFAZapAq6mAoDuBwlsaW5lYXIoJTEzgZwGgLsIAjEzMI69CJJgjf0BAWt2mXOArQoEc2xpY2WAcQAxgJ0GFWltPS0xLCBlbmQ9MzIsIHN0YXJ0PTCWlwef/QKYggEAMoD9CJWCAQE2NISCAQAzl5oIndYDk4EBgegLADKA6w2VgQEBOTaEgQEBNjS0gQGBrwSTgwGBqwkAMoCmDgVyZXNoYXCAhQEDOCkge4EMAD2HawI0LDiF2wSKFqbmBIG+CQAygPMDCXBlcm11dGUoJTKApA4Nb3JkZXI9WzAsMiwxLDOLZwA0gWmuZ4CkCoXUAQAygOQL1tQBgt8IhdQBADnT1AGBoAeG1AEANtrUAYGWD4TUAYGZBdHUAYCZDwltYXRtdWwoJTI4gKQVgKQOCnRyYW5zQj10cnVlkGeEpg6oaYCQDwNzY2FsgM4BHTMpIHtmYWN0b3I9MC4zNTM1NTMzOTA1OTMyNzM3M8RygLkWgPsPDGVkX3NvZnRtYXgoJTOAzxMBMTSK0Aq1YwAxgb8JBmRyb3BvdXSD5xAJMzUpIHtwPTAuMcTIAYCiCYGgAwEzNYGUDAAyw74BADOA+AiE/AMBMzaA/AOAqAeD/AMDZmFsc5H9A67kBInzCAAznfMItLIGifMIADORxwqHoQ+cxwuYawA0jdARpYIUCm91dHB1dC5kZW5zhe8ShsgWqowBADSBjAGcvxeiiwGQ0ReohgGB4ReDvBEAM4C2EQA0gOIXADSLrAWhtg6ImAGYdAExMoB1iv4GADSA2wiP/gat6AOC1gGAtQmBnwYANIKPE5bBH6hWgJkJgZkcgeUTADSLjgmtVYH0IgA0gKYIl6scnO4CnMEcqIsBjfYfq5IFmuccqIoBgPoIgSiD9xwANIDCCgA0gOsJADSAhwmf9xylrAGZiAGsshwLaW50ZXJtZWRpYXRlkqwIAjEyOKqmBIHNJgA1jdEgmpsDj4gBiZMDATEyqKcLgoMBgLAJhKoIADSA8hAANICvCAE1MY6GBpNej5YBmXGApggGZ2VsdSglNY+PCbDDAYCXCKjPA5v1C6qDAYHMKQA1je8HmskDw+wLgnyA4AeEwgMANYDDCQA1gNYSADWWpiaYjgGYagExMoDqAoriCwA1gLkHwOILgswBgKIIgeILATU3geILvI0LglaGviiA4QUANZb9J6JVADiAVQA2jfUQmeILydgLgoEBq70Ix84LgoABgboIh84LADWAuQgANoDoEAA2gKAars4Lo8QLgX4AMYKSG6X2BwAxuvcnkj+SzSeNLJX3J40qu/cnADGTsgKD0SWN8jKYsQSdsQKY9yeTrwKPzyeRrQKgKLb3J5umAoGqLYPPCgA2gKYtADGA+iaAvwKj9yeO/QGa9ycANon0JQA0vfcnkv0CmIIBADeAzAmVggGv9yeQ1gOTgQGB9ycAN4GPIZSBAa/3J5KvBJODAYH3JwA3gIcYhbAdADa9zySU5gSBsh0AN4GwEISEHwA3gKQhs88kmmeJyykAN4DLJNfUAYnYIAA3t8spmmeJ2CAAN4CsBNbUAQA4icspADe3yymaZ4DLD4T7IwA3gJAaADeAsCKx9yeaaYHgL4L3JwA4gKUPwPcnmnKC0imK9ycAOIHRCqf3J5ljATEygLsHipcVADiT+SC2yAGF/CAAOIL8IIuBP7ZZgpgqgvwDADiAuhcAOIfzK6n3J5poifMIADid8wi0sgaJ8wgAOJHHCqb3J5prgfEIsYIUsPcnlIwBgcUkADmp0zqViwGekxeahgGIszkAOIDCGgA4gPEZADmPsTmdtg6m9yeA2QSK/gYAOYDbCKiVHJrWAYC1CYGfBgA5gqJBpNodmlaAmQmBlRyB5RMAOaSbKpRVgdokADmNiyGXlRyP7gKqnxyaiwGNqUmrkgWoqRyaigGAoQSBKIOpHAA5gMIKADmA6wkAOYCHCaypHJisAZmIAZ3/SYtnt/cnlJECgbElADmNgCmamwOy9yeZgwEBMTCAsQmEqwiA4RYBJTmAsAgBOTmkkyeQlwGacoCdCYL5JwExMI+SCbHGAayFILH7J5SEAYKVJgAwjfQHms4Dw/ELg32A5geFpUUAMIGgCgAwgd4SADCkuyaKkgGZboGbQorrCwExMJPhOq3BCoPRAYXfOgExMILgOgA3u5kLg1iAuwGC/0+A7QUBMTC8xQyChiUAMI2EEZnxC8nnC4OCAavNCMfeC4KBAYHZUojfCwExMIG8KwAwgPsQATEwgLQaruILqYsogZhTBnNlbGVjdCiAkAGDvyAHMSwgaW5kZXiMuSKDc5FSADWCslqOhVOL2AgFcG9vbGVynMEUmWObtwiJYqbgU4NdiZcIgtlTADGBlwiM9hqDTYhumlqAoAcDdGFuaIBYi4Qan5kBgfBJi8IIADGApRiPwgiZT4KADAAxgbRCga4IADGB1wcAMovcL6BEnMcYCWNsYXNzaWZpZXKrvFuCYAAym5sYh1+J5wOfWomiUQAxgfYGADGB9gYAMovgDoJMhmqXVwVyZXR1cm6B2AeBSgAx"u8;
 
-        // QuantizedModels.cs:53
-        var x14 = Kernels.LengthMask(@validLength, 16L, ScalarType.Float32); // %14 length_mask → f32[4,1,1,16]
-
-        // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-        Kernels.Observe(x13, observer, "encoder.layer.0.attention.self.query_key_value", "layer_norm_output"); // %128 observe
-        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[4,16,96]
-
-        // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
-        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[4,16,32]
-
-        // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
-        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[4,16,32]
-
-        // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
-        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[4,16,32]
-        Kernels.Free(x124);
-
-        // encoder.layer.0 (QuantizedModels.cs:23)
-        var x27 = x18.reshape(4L, 16L, 4L, 8L); // %27 reshape → f32[4,16,4,8]
-        Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[4,4,16,8]
-        Kernels.Free(x27);
-        var x29 = x22.reshape(4L, 16L, 4L, 8L); // %29 reshape → f32[4,16,4,8]
-        Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[4,4,16,8]
-        Kernels.Free(x29);
-        var x31 = x26.reshape(4L, 16L, 4L, 8L); // %31 reshape → f32[4,16,4,8]
-        Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[4,4,16,8]
-        Kernels.Free(x31);
-        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[4,4,16,8]
-        Kernels.Free(x28, x30, x32);
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[4,16,4,8]
-        Kernels.Free(x37);
-        var x39 = x38.reshape(4L, 16L, 32L); // %39 reshape → f32[4,16,32]
-        Kernels.Free(x38);
-
-        // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-        Kernels.Observe(x39, observer, "encoder.layer.0.attention.output.dense", "attention_output"); // %129 observe
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[4,16,32]
-        Kernels.Free(x39);
-
-        // encoder.layer.0 (QuantizedModels.cs:24)
-        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[4,16,32]
-        Kernels.Free(x43);
-
-        // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x13, x44);
-
-        // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-        Kernels.Observe(x48, observer, "encoder.layer.0.intermediate.dense", "layer_norm_output"); // %130 observe
-        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[4,16,128]
-
-        // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-        Kernels.Observe(x53, observer, "encoder.layer.0.output.dense", "gelu_output"); // %131 observe
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[4,16,32]
-        Kernels.Free(x53);
-
-        // encoder.layer.0 (QuantizedModels.cs:27)
-        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[4,16,32]
-        Kernels.Free(x57);
-
-        // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x48, x58);
-
-        // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-        Kernels.Observe(x62, observer, "encoder.layer.1.attention.self.query_key_value", "layer_norm_output"); // %132 observe
-        var x127 = Kernels.Linear(x62, p125, p126); // %127 linear → f32[4,16,96]
-
-        // encoder.layer.1.attention.self.query (QuantizedModels.cs:20)
-        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[4,16,32]
-
-        // encoder.layer.1.attention.self.key (QuantizedModels.cs:21)
-        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[4,16,32]
-
-        // encoder.layer.1.attention.self.value (QuantizedModels.cs:22)
-        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[4,16,32]
-        Kernels.Free(x127);
-
-        // encoder.layer.1 (QuantizedModels.cs:23)
-        var x75 = x66.reshape(4L, 16L, 4L, 8L); // %75 reshape → f32[4,16,4,8]
-        Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[4,4,16,8]
-        Kernels.Free(x75);
-        var x77 = x70.reshape(4L, 16L, 4L, 8L); // %77 reshape → f32[4,16,4,8]
-        Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[4,4,16,8]
-        Kernels.Free(x77);
-        var x79 = x74.reshape(4L, 16L, 4L, 8L); // %79 reshape → f32[4,16,4,8]
-        Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[4,4,16,8]
-        Kernels.Free(x79);
-        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[4,4,16,8]
-        Kernels.Free(x76, x78, x80, x14);
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[4,16,4,8]
-        Kernels.Free(x85);
-        var x87 = x86.reshape(4L, 16L, 32L); // %87 reshape → f32[4,16,32]
-        Kernels.Free(x86);
-
-        // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-        Kernels.Observe(x87, observer, "encoder.layer.1.attention.output.dense", "attention_output"); // %133 observe
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[4,16,32]
-        Kernels.Free(x87);
-
-        // encoder.layer.1 (QuantizedModels.cs:24)
-        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[4,16,32]
-        Kernels.Free(x91);
-
-        // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x62, x92);
-
-        // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-        Kernels.Observe(x96, observer, "encoder.layer.1.intermediate.dense", "layer_norm_output"); // %134 observe
-        var x101 = Kernels.LinearGelu(x96, p97, p99); // %101 linear_gelu → f32[4,16,128]
-
-        // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[4,16,32]
-        Kernels.Free(x101);
-
-        // encoder.layer.1 (QuantizedModels.cs:27)
-        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[4,16,32]
-        Kernels.Free(x105);
-
-        // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x96, x106);
-
-        // QuantizedModels.cs:55
-        var x111 = x110.select(1, 0); // %111 select → f32[4,32]
-
-        // pooler.dense (QuantizedModels.cs:55)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[4,32]
-        Kernels.Free(x111);
-
-        // QuantizedModels.cs:55
-        var x116 = torch.tanh(x115); // %116 tanh → f32[4,32]
-        Kernels.Free(x115);
-
-        // QuantizedModels.cs:56
-        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[4,32]
-        Kernels.Free(x116);
-
-        // classifier (QuantizedModels.cs:56)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[4,2]
-        Kernels.Free(x117);
-
-        return (x110.MoveToOuterDisposeScope(), x121.MoveToOuterDisposeScope());
-    }
-
-    private const string CalibrationIr = """
-        graph num_quantized
-          %0 = input {name="inputIds"} : i64[batch,seq]  # @ QuantizedModels.cs:45
-          %1 = input {name="tokenTypes"} : i64[batch,seq]  # @ QuantizedModels.cs:46
-          %2 = input {name="validLength"} : i64[batch]  # @ QuantizedModels.cs:47
-          %3 = param {init="normal", name="embeddings.word_embeddings.weight"} : f32[50,32]  # @ QuantizedModels.cs:49
-          %4 = embedding(%0, %3) : f32[batch,seq,32]  # @ QuantizedModels.cs:49
-          %5 = param {init="normal", name="embeddings.token_type_embeddings.weight"} : f32[2,32]  # @ QuantizedModels.cs:50
-          %6 = embedding(%1, %5) : f32[batch,seq,32]  # @ QuantizedModels.cs:50
-          %7 = param {init="normal", name="embeddings.position_embeddings.weight"} : f32[16,32]  # @ QuantizedModels.cs:51
-          %8 = rows(%7) {count=[seq]} : f32[seq,32]  # @ QuantizedModels.cs:51
-          %9 = add(%4, %6) : f32[batch,seq,32]  # @ QuantizedModels.cs:52
-          %10 = add(%9, %8) : f32[batch,seq,32]  # @ QuantizedModels.cs:52
-          %11 = param {init="ones", name="embeddings.LayerNorm.weight"} : f32[32]  # @ QuantizedModels.cs:52
-          %12 = param {init="zeros", name="embeddings.LayerNorm.bias"} : f32[32]  # @ QuantizedModels.cs:52
-          %13 = layer_norm(%10, %11, %12) {eps=1E-12} : f32[batch,seq,32]  # embeddings.LayerNorm @ QuantizedModels.cs:52
-          %14 = length_mask(%2, %0) {dtype="f32"} : f32[batch,1,1,seq]  # @ QuantizedModels.cs:53
-          %122 = param {init="normal", name="encoder.layer.0.attention.self.query_key_value.weight", packs="encoder.layer.0.attention.self.query.weight,encoder.layer.0.attention.self.key.weight,encoder.layer.0.attention.self.value.weight", sizes=[32,32,32]} : f32[96,32]  # encoder.layer.0 @ QuantizedModels.cs:20
-          %123 = param {init="zeros", name="encoder.layer.0.attention.self.query_key_value.bias", packs="encoder.layer.0.attention.self.query.bias,encoder.layer.0.attention.self.key.bias,encoder.layer.0.attention.self.value.bias", sizes=[32,32,32]} : f32[96]  # encoder.layer.0 @ QuantizedModels.cs:20
-          %128 = observe(%13) {kind="layer_norm_output", slot="encoder.layer.0.attention.self.query_key_value"} : f32[batch,seq,32]  # encoder.layer.0.attention.self.qkv @ QuantizedModels.cs:20
-          %124 = linear(%128, %122, %123) : f32[batch,seq,96]  # encoder.layer.0.attention.self.qkv @ QuantizedModels.cs:20
-          %18 = slice(%124) {dim=-1, end=32, start=0} : f32[batch,seq,32]  # encoder.layer.0.attention.self.query @ QuantizedModels.cs:20
-          %22 = slice(%124) {dim=-1, end=64, start=32} : f32[batch,seq,32]  # encoder.layer.0.attention.self.key @ QuantizedModels.cs:21
-          %26 = slice(%124) {dim=-1, end=96, start=64} : f32[batch,seq,32]  # encoder.layer.0.attention.self.value @ QuantizedModels.cs:22
-          %27 = reshape(%18) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %28 = permute(%27) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %29 = reshape(%22) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %30 = permute(%29) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %31 = reshape(%26) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %32 = permute(%31) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %37 = sdpa(%28, %30, %32, %14) {dropout=0.1} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %38 = permute(%37) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %39 = reshape(%38) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %40 = param {init="normal", name="encoder.layer.0.attention.output.dense.weight"} : f32[32,32]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %42 = param {init="zeros", name="encoder.layer.0.attention.output.dense.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %129 = observe(%39) {kind="attention_output", slot="encoder.layer.0.attention.output.dense"} : f32[batch,seq,32]  # encoder.layer.0.attention.output.dense @ QuantizedModels.cs:24
-          %43 = linear(%129, %40, %42) : f32[batch,seq,32]  # encoder.layer.0.attention.output.dense @ QuantizedModels.cs:24
-          %44 = dropout(%43) {p=0.1} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %46 = param {init="ones", name="encoder.layer.0.attention.output.LayerNorm.weight"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:25
-          %47 = param {init="zeros", name="encoder.layer.0.attention.output.LayerNorm.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:25
-          %48 = add_layer_norm(%13, %44, %46, %47) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.0.attention.output.LayerNorm @ QuantizedModels.cs:25
-          %49 = param {init="normal", name="encoder.layer.0.intermediate.dense.weight"} : f32[128,32]  # encoder.layer.0 @ QuantizedModels.cs:26
-          %51 = param {init="zeros", name="encoder.layer.0.intermediate.dense.bias"} : f32[128]  # encoder.layer.0 @ QuantizedModels.cs:26
-          %130 = observe(%48) {kind="layer_norm_output", slot="encoder.layer.0.intermediate.dense"} : f32[batch,seq,32]  # encoder.layer.0.intermediate.dense @ QuantizedModels.cs:26
-          %53 = linear_gelu(%130, %49, %51) : f32[batch,seq,128]  # encoder.layer.0.intermediate.dense @ QuantizedModels.cs:26
-          %54 = param {init="normal", name="encoder.layer.0.output.dense.weight"} : f32[32,128]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %56 = param {init="zeros", name="encoder.layer.0.output.dense.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %131 = observe(%53) {kind="gelu_output", slot="encoder.layer.0.output.dense"} : f32[batch,seq,128]  # encoder.layer.0.output.dense @ QuantizedModels.cs:27
-          %57 = linear(%131, %54, %56) : f32[batch,seq,32]  # encoder.layer.0.output.dense @ QuantizedModels.cs:27
-          %58 = dropout(%57) {p=0.1} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %60 = param {init="ones", name="encoder.layer.0.output.LayerNorm.weight"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:28
-          %61 = param {init="zeros", name="encoder.layer.0.output.LayerNorm.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:28
-          %62 = add_layer_norm(%48, %58, %60, %61) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.0.output.LayerNorm @ QuantizedModels.cs:28
-          %125 = param {init="normal", name="encoder.layer.1.attention.self.query_key_value.weight", packs="encoder.layer.1.attention.self.query.weight,encoder.layer.1.attention.self.key.weight,encoder.layer.1.attention.self.value.weight", sizes=[32,32,32]} : f32[96,32]  # encoder.layer.1 @ QuantizedModels.cs:20
-          %126 = param {init="zeros", name="encoder.layer.1.attention.self.query_key_value.bias", packs="encoder.layer.1.attention.self.query.bias,encoder.layer.1.attention.self.key.bias,encoder.layer.1.attention.self.value.bias", sizes=[32,32,32]} : f32[96]  # encoder.layer.1 @ QuantizedModels.cs:20
-          %132 = observe(%62) {kind="layer_norm_output", slot="encoder.layer.1.attention.self.query_key_value"} : f32[batch,seq,32]  # encoder.layer.1.attention.self.qkv @ QuantizedModels.cs:20
-          %127 = linear(%132, %125, %126) : f32[batch,seq,96]  # encoder.layer.1.attention.self.qkv @ QuantizedModels.cs:20
-          %66 = slice(%127) {dim=-1, end=32, start=0} : f32[batch,seq,32]  # encoder.layer.1.attention.self.query @ QuantizedModels.cs:20
-          %70 = slice(%127) {dim=-1, end=64, start=32} : f32[batch,seq,32]  # encoder.layer.1.attention.self.key @ QuantizedModels.cs:21
-          %74 = slice(%127) {dim=-1, end=96, start=64} : f32[batch,seq,32]  # encoder.layer.1.attention.self.value @ QuantizedModels.cs:22
-          %75 = reshape(%66) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %76 = permute(%75) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %77 = reshape(%70) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %78 = permute(%77) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %79 = reshape(%74) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %80 = permute(%79) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %85 = sdpa(%76, %78, %80, %14) {dropout=0.1} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %86 = permute(%85) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %87 = reshape(%86) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %88 = param {init="normal", name="encoder.layer.1.attention.output.dense.weight"} : f32[32,32]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %90 = param {init="zeros", name="encoder.layer.1.attention.output.dense.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %133 = observe(%87) {kind="attention_output", slot="encoder.layer.1.attention.output.dense"} : f32[batch,seq,32]  # encoder.layer.1.attention.output.dense @ QuantizedModels.cs:24
-          %91 = linear(%133, %88, %90) : f32[batch,seq,32]  # encoder.layer.1.attention.output.dense @ QuantizedModels.cs:24
-          %92 = dropout(%91) {p=0.1} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %94 = param {init="ones", name="encoder.layer.1.attention.output.LayerNorm.weight"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:25
-          %95 = param {init="zeros", name="encoder.layer.1.attention.output.LayerNorm.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:25
-          %96 = add_layer_norm(%62, %92, %94, %95) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.1.attention.output.LayerNorm @ QuantizedModels.cs:25
-          %97 = param {init="normal", name="encoder.layer.1.intermediate.dense.weight"} : f32[128,32]  # encoder.layer.1 @ QuantizedModels.cs:26
-          %99 = param {init="zeros", name="encoder.layer.1.intermediate.dense.bias"} : f32[128]  # encoder.layer.1 @ QuantizedModels.cs:26
-          %134 = observe(%96) {kind="layer_norm_output", slot="encoder.layer.1.intermediate.dense"} : f32[batch,seq,32]  # encoder.layer.1.intermediate.dense @ QuantizedModels.cs:26
-          %101 = linear_gelu(%134, %97, %99) : f32[batch,seq,128]  # encoder.layer.1.intermediate.dense @ QuantizedModels.cs:26
-          %102 = param {init="normal", name="encoder.layer.1.output.dense.weight"} : f32[32,128]  # encoder.layer.1 @ QuantizedModels.cs:27
-          %104 = param {init="zeros", name="encoder.layer.1.output.dense.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:27
-          %105 = linear(%101, %102, %104) : f32[batch,seq,32]  # encoder.layer.1.output.dense @ QuantizedModels.cs:27
-          %106 = dropout(%105) {p=0.1} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:27
-          %108 = param {init="ones", name="encoder.layer.1.output.LayerNorm.weight"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:28
-          %109 = param {init="zeros", name="encoder.layer.1.output.LayerNorm.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:28
-          %110 = add_layer_norm(%96, %106, %108, %109) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.1.output.LayerNorm @ QuantizedModels.cs:28
-          %111 = select(%110) {dim=1, index=0} : f32[batch,32]  # @ QuantizedModels.cs:55
-          %112 = param {init="normal", name="pooler.dense.weight"} : f32[32,32]  # @ QuantizedModels.cs:55
-          %114 = param {init="zeros", name="pooler.dense.bias"} : f32[32]  # @ QuantizedModels.cs:55
-          %115 = linear(%111, %112, %114) : f32[batch,32]  # pooler.dense @ QuantizedModels.cs:55
-          %116 = tanh(%115) : f32[batch,32]  # @ QuantizedModels.cs:55
-          %117 = dropout(%116) {p=0.1} : f32[batch,32]  # @ QuantizedModels.cs:56
-          %118 = param {init="normal", name="classifier.weight"} : f32[2,32]  # @ QuantizedModels.cs:56
-          %120 = param {init="zeros", name="classifier.bias"} : f32[2]  # @ QuantizedModels.cs:56
-          %121 = linear(%117, %118, %120) : f32[batch,2]  # classifier @ QuantizedModels.cs:56
-          return %110, %121
-        """;
-
-    private const string Int8Ir = """
-        graph num_quantized
-          %0 = input {name="inputIds"} : i64[batch,seq]  # @ QuantizedModels.cs:45
-          %1 = input {name="tokenTypes"} : i64[batch,seq]  # @ QuantizedModels.cs:46
-          %2 = input {name="validLength"} : i64[batch]  # @ QuantizedModels.cs:47
-          %3 = param {init="normal", name="embeddings.word_embeddings.weight"} : i8[50,32]  # @ QuantizedModels.cs:49
-          %142 = param {init="ones", name="embeddings.word_embeddings.weight_scale"} : f32[50]  # @ QuantizedModels.cs:49
-          %4 = qembedding(%0, %3, %142) : f32[batch,seq,32]  # @ QuantizedModels.cs:49
-          %5 = param {init="normal", name="embeddings.token_type_embeddings.weight"} : i8[2,32]  # @ QuantizedModels.cs:50
-          %143 = param {init="ones", name="embeddings.token_type_embeddings.weight_scale"} : f32[2]  # @ QuantizedModels.cs:50
-          %6 = qembedding(%1, %5, %143) : f32[batch,seq,32]  # @ QuantizedModels.cs:50
-          %7 = param {init="normal", name="embeddings.position_embeddings.weight"} : f32[16,32]  # @ QuantizedModels.cs:51
-          %8 = rows(%7) {count=[seq]} : f32[seq,32]  # @ QuantizedModels.cs:51
-          %9 = add(%4, %6) : f32[batch,seq,32]  # @ QuantizedModels.cs:52
-          %10 = add(%9, %8) : f32[batch,seq,32]  # @ QuantizedModels.cs:52
-          %11 = param {init="ones", name="embeddings.LayerNorm.weight"} : f32[32]  # @ QuantizedModels.cs:52
-          %12 = param {init="zeros", name="embeddings.LayerNorm.bias"} : f32[32]  # @ QuantizedModels.cs:52
-          %13 = layer_norm(%10, %11, %12) {eps=1E-12} : f32[batch,seq,32]  # embeddings.LayerNorm @ QuantizedModels.cs:52
-          %14 = length_mask(%2, %0) {dtype="f32"} : f32[batch,1,1,seq]  # @ QuantizedModels.cs:53
-          %122 = param {init="normal", name="encoder.layer.0.attention.self.query_key_value.weight", packs="encoder.layer.0.attention.self.query.weight,encoder.layer.0.attention.self.key.weight,encoder.layer.0.attention.self.value.weight", sizes=[32,32,32]} : i8[96,32]  # encoder.layer.0 @ QuantizedModels.cs:20
-          %123 = param {init="zeros", name="encoder.layer.0.attention.self.query_key_value.bias", packs="encoder.layer.0.attention.self.query.bias,encoder.layer.0.attention.self.key.bias,encoder.layer.0.attention.self.value.bias", sizes=[32,32,32]} : f32[96]  # encoder.layer.0 @ QuantizedModels.cs:20
-          %128 = param {init="ones", name="encoder.layer.0.attention.self.query_key_value.weight_scale"} : f32[96]  # encoder.layer.0 @ QuantizedModels.cs:20
-          %129 = param {init="ones", name="encoder.layer.0.attention.self.query_key_value.input_scale"} : f32[]  # encoder.layer.0 @ QuantizedModels.cs:20
-          %124 = qlinear(%13, %122, %128, %129, %123) : f32[batch,seq,96]  # encoder.layer.0.attention.self.qkv @ QuantizedModels.cs:20
-          %18 = slice(%124) {dim=-1, end=32, start=0} : f32[batch,seq,32]  # encoder.layer.0.attention.self.query @ QuantizedModels.cs:20
-          %22 = slice(%124) {dim=-1, end=64, start=32} : f32[batch,seq,32]  # encoder.layer.0.attention.self.key @ QuantizedModels.cs:21
-          %26 = slice(%124) {dim=-1, end=96, start=64} : f32[batch,seq,32]  # encoder.layer.0.attention.self.value @ QuantizedModels.cs:22
-          %27 = reshape(%18) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %28 = permute(%27) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %29 = reshape(%22) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %30 = permute(%29) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %31 = reshape(%26) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %32 = permute(%31) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %37 = sdpa(%28, %30, %32, %14) {dropout=0.1} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %38 = permute(%37) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %39 = reshape(%38) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %40 = param {init="normal", name="encoder.layer.0.attention.output.dense.weight"} : i8[32,32]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %42 = param {init="zeros", name="encoder.layer.0.attention.output.dense.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %130 = param {init="ones", name="encoder.layer.0.attention.output.dense.weight_scale"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %131 = param {init="ones", name="encoder.layer.0.attention.output.dense.input_scale"} : f32[]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %43 = qlinear(%39, %40, %130, %131, %42) : f32[batch,seq,32]  # encoder.layer.0.attention.output.dense @ QuantizedModels.cs:24
-          %44 = dropout(%43) {p=0.1} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %46 = param {init="ones", name="encoder.layer.0.attention.output.LayerNorm.weight"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:25
-          %47 = param {init="zeros", name="encoder.layer.0.attention.output.LayerNorm.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:25
-          %48 = add_layer_norm(%13, %44, %46, %47) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.0.attention.output.LayerNorm @ QuantizedModels.cs:25
-          %49 = param {init="normal", name="encoder.layer.0.intermediate.dense.weight"} : i8[128,32]  # encoder.layer.0 @ QuantizedModels.cs:26
-          %51 = param {init="zeros", name="encoder.layer.0.intermediate.dense.bias"} : f32[128]  # encoder.layer.0 @ QuantizedModels.cs:26
-          %132 = param {init="ones", name="encoder.layer.0.intermediate.dense.weight_scale"} : f32[128]  # encoder.layer.0 @ QuantizedModels.cs:26
-          %133 = param {init="ones", name="encoder.layer.0.intermediate.dense.input_scale"} : f32[]  # encoder.layer.0 @ QuantizedModels.cs:26
-          %135 = param {init="ones", name="encoder.layer.0.output.dense.input_scale"} : f32[]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %53 = qlinear_gelu_requantize(%48, %49, %132, %133, %51, %135) : i8[batch,seq,128]  # encoder.layer.0.intermediate.dense @ QuantizedModels.cs:26
-          %54 = param {init="normal", name="encoder.layer.0.output.dense.weight"} : i8[32,128]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %56 = param {init="zeros", name="encoder.layer.0.output.dense.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %134 = param {init="ones", name="encoder.layer.0.output.dense.weight_scale"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %57 = qlinear(%53, %54, %134, %135, %56) : f32[batch,seq,32]  # encoder.layer.0.output.dense @ QuantizedModels.cs:27
-          %58 = dropout(%57) {p=0.1} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %60 = param {init="ones", name="encoder.layer.0.output.LayerNorm.weight"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:28
-          %61 = param {init="zeros", name="encoder.layer.0.output.LayerNorm.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:28
-          %62 = add_layer_norm(%48, %58, %60, %61) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.0.output.LayerNorm @ QuantizedModels.cs:28
-          %125 = param {init="normal", name="encoder.layer.1.attention.self.query_key_value.weight", packs="encoder.layer.1.attention.self.query.weight,encoder.layer.1.attention.self.key.weight,encoder.layer.1.attention.self.value.weight", sizes=[32,32,32]} : i8[96,32]  # encoder.layer.1 @ QuantizedModels.cs:20
-          %126 = param {init="zeros", name="encoder.layer.1.attention.self.query_key_value.bias", packs="encoder.layer.1.attention.self.query.bias,encoder.layer.1.attention.self.key.bias,encoder.layer.1.attention.self.value.bias", sizes=[32,32,32]} : f32[96]  # encoder.layer.1 @ QuantizedModels.cs:20
-          %136 = param {init="ones", name="encoder.layer.1.attention.self.query_key_value.weight_scale"} : f32[96]  # encoder.layer.1 @ QuantizedModels.cs:20
-          %137 = param {init="ones", name="encoder.layer.1.attention.self.query_key_value.input_scale"} : f32[]  # encoder.layer.1 @ QuantizedModels.cs:20
-          %127 = qlinear(%62, %125, %136, %137, %126) : f32[batch,seq,96]  # encoder.layer.1.attention.self.qkv @ QuantizedModels.cs:20
-          %66 = slice(%127) {dim=-1, end=32, start=0} : f32[batch,seq,32]  # encoder.layer.1.attention.self.query @ QuantizedModels.cs:20
-          %70 = slice(%127) {dim=-1, end=64, start=32} : f32[batch,seq,32]  # encoder.layer.1.attention.self.key @ QuantizedModels.cs:21
-          %74 = slice(%127) {dim=-1, end=96, start=64} : f32[batch,seq,32]  # encoder.layer.1.attention.self.value @ QuantizedModels.cs:22
-          %75 = reshape(%66) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %76 = permute(%75) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %77 = reshape(%70) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %78 = permute(%77) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %79 = reshape(%74) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %80 = permute(%79) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %85 = sdpa(%76, %78, %80, %14) {dropout=0.1} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %86 = permute(%85) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %87 = reshape(%86) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %88 = param {init="normal", name="encoder.layer.1.attention.output.dense.weight"} : i8[32,32]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %90 = param {init="zeros", name="encoder.layer.1.attention.output.dense.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %138 = param {init="ones", name="encoder.layer.1.attention.output.dense.weight_scale"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %139 = param {init="ones", name="encoder.layer.1.attention.output.dense.input_scale"} : f32[]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %91 = qlinear(%87, %88, %138, %139, %90) : f32[batch,seq,32]  # encoder.layer.1.attention.output.dense @ QuantizedModels.cs:24
-          %92 = dropout(%91) {p=0.1} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %94 = param {init="ones", name="encoder.layer.1.attention.output.LayerNorm.weight"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:25
-          %95 = param {init="zeros", name="encoder.layer.1.attention.output.LayerNorm.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:25
-          %96 = add_layer_norm(%62, %92, %94, %95) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.1.attention.output.LayerNorm @ QuantizedModels.cs:25
-          %97 = param {init="normal", name="encoder.layer.1.intermediate.dense.weight"} : i8[128,32]  # encoder.layer.1 @ QuantizedModels.cs:26
-          %99 = param {init="zeros", name="encoder.layer.1.intermediate.dense.bias"} : f32[128]  # encoder.layer.1 @ QuantizedModels.cs:26
-          %140 = param {init="ones", name="encoder.layer.1.intermediate.dense.weight_scale"} : f32[128]  # encoder.layer.1 @ QuantizedModels.cs:26
-          %141 = param {init="ones", name="encoder.layer.1.intermediate.dense.input_scale"} : f32[]  # encoder.layer.1 @ QuantizedModels.cs:26
-          %101 = qlinear_gelu(%96, %97, %140, %141, %99) : f32[batch,seq,128]  # encoder.layer.1.intermediate.dense @ QuantizedModels.cs:26
-          %102 = param {init="normal", name="encoder.layer.1.output.dense.weight"} : f32[32,128]  # encoder.layer.1 @ QuantizedModels.cs:27
-          %104 = param {init="zeros", name="encoder.layer.1.output.dense.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:27
-          %105 = linear(%101, %102, %104) : f32[batch,seq,32]  # encoder.layer.1.output.dense @ QuantizedModels.cs:27
-          %106 = dropout(%105) {p=0.1} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:27
-          %108 = param {init="ones", name="encoder.layer.1.output.LayerNorm.weight"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:28
-          %109 = param {init="zeros", name="encoder.layer.1.output.LayerNorm.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:28
-          %110 = add_layer_norm(%96, %106, %108, %109) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.1.output.LayerNorm @ QuantizedModels.cs:28
-          %111 = select(%110) {dim=1, index=0} : f32[batch,32]  # @ QuantizedModels.cs:55
-          %112 = param {init="normal", name="pooler.dense.weight"} : f32[32,32]  # @ QuantizedModels.cs:55
-          %114 = param {init="zeros", name="pooler.dense.bias"} : f32[32]  # @ QuantizedModels.cs:55
-          %115 = linear(%111, %112, %114) : f32[batch,32]  # pooler.dense @ QuantizedModels.cs:55
-          %116 = tanh(%115) : f32[batch,32]  # @ QuantizedModels.cs:55
-          %117 = dropout(%116) {p=0.1} : f32[batch,32]  # @ QuantizedModels.cs:56
-          %118 = param {init="normal", name="classifier.weight"} : f32[2,32]  # @ QuantizedModels.cs:56
-          %120 = param {init="zeros", name="classifier.bias"} : f32[2]  # @ QuantizedModels.cs:56
-          %121 = linear(%117, %118, %120) : f32[batch,2]  # classifier @ QuantizedModels.cs:56
-          return %110, %121
-        """;
-
-    private const string LoweredIr = """
-        graph num_quantized
-          %0 = input {name="inputIds"} : i64[batch,seq]  # @ QuantizedModels.cs:45
-          %1 = input {name="tokenTypes"} : i64[batch,seq]  # @ QuantizedModels.cs:46
-          %2 = input {name="validLength"} : i64[batch]  # @ QuantizedModels.cs:47
-          %3 = param {init="normal", name="embeddings.word_embeddings.weight"} : f32[50,32]  # @ QuantizedModels.cs:49
-          %4 = embedding(%0, %3) : f32[batch,seq,32]  # @ QuantizedModels.cs:49
-          %5 = param {init="normal", name="embeddings.token_type_embeddings.weight"} : f32[2,32]  # @ QuantizedModels.cs:50
-          %6 = embedding(%1, %5) : f32[batch,seq,32]  # @ QuantizedModels.cs:50
-          %7 = param {init="normal", name="embeddings.position_embeddings.weight"} : f32[16,32]  # @ QuantizedModels.cs:51
-          %8 = rows(%7) {count=[seq]} : f32[seq,32]  # @ QuantizedModels.cs:51
-          %9 = add(%4, %6) : f32[batch,seq,32]  # @ QuantizedModels.cs:52
-          %10 = add(%9, %8) : f32[batch,seq,32]  # @ QuantizedModels.cs:52
-          %11 = param {init="ones", name="embeddings.LayerNorm.weight"} : f32[32]  # @ QuantizedModels.cs:52
-          %12 = param {init="zeros", name="embeddings.LayerNorm.bias"} : f32[32]  # @ QuantizedModels.cs:52
-          %13 = layer_norm(%10, %11, %12) {eps=1E-12} : f32[batch,seq,32]  # embeddings.LayerNorm @ QuantizedModels.cs:52
-          %14 = length_mask(%2, %0) {dtype="f32"} : f32[batch,1,1,seq]  # @ QuantizedModels.cs:53
-          %15 = param {init="normal", name="encoder.layer.0.attention.self.query.weight"} : f32[32,32]  # encoder.layer.0 @ QuantizedModels.cs:20
-          %16 = matmul(%13, %15) {transB=true} : f32[batch,seq,32]  # encoder.layer.0.attention.self.query @ QuantizedModels.cs:20
-          %17 = param {init="zeros", name="encoder.layer.0.attention.self.query.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:20
-          %18 = add(%16, %17) : f32[batch,seq,32]  # encoder.layer.0.attention.self.query @ QuantizedModels.cs:20
-          %19 = param {init="normal", name="encoder.layer.0.attention.self.key.weight"} : f32[32,32]  # encoder.layer.0 @ QuantizedModels.cs:21
-          %20 = matmul(%13, %19) {transB=true} : f32[batch,seq,32]  # encoder.layer.0.attention.self.key @ QuantizedModels.cs:21
-          %21 = param {init="zeros", name="encoder.layer.0.attention.self.key.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:21
-          %22 = add(%20, %21) : f32[batch,seq,32]  # encoder.layer.0.attention.self.key @ QuantizedModels.cs:21
-          %23 = param {init="normal", name="encoder.layer.0.attention.self.value.weight"} : f32[32,32]  # encoder.layer.0 @ QuantizedModels.cs:22
-          %24 = matmul(%13, %23) {transB=true} : f32[batch,seq,32]  # encoder.layer.0.attention.self.value @ QuantizedModels.cs:22
-          %25 = param {init="zeros", name="encoder.layer.0.attention.self.value.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:22
-          %26 = add(%24, %25) : f32[batch,seq,32]  # encoder.layer.0.attention.self.value @ QuantizedModels.cs:22
-          %27 = reshape(%18) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %28 = permute(%27) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %29 = reshape(%22) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %30 = permute(%29) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %31 = reshape(%26) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %32 = permute(%31) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %33 = matmul(%28, %30) {transB=true} : f32[batch,4,seq,seq]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %34 = scale(%33) {factor=0.35355339059327373} : f32[batch,4,seq,seq]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %35 = masked_softmax(%34, %14) : f32[batch,4,seq,seq]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %36 = dropout(%35) {p=0.1} : f32[batch,4,seq,seq]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %37 = matmul(%36, %32) {transB=false} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %38 = permute(%37) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %39 = reshape(%38) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %40 = param {init="normal", name="encoder.layer.0.attention.output.dense.weight"} : f32[32,32]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %41 = matmul(%39, %40) {transB=true} : f32[batch,seq,32]  # encoder.layer.0.attention.output.dense @ QuantizedModels.cs:24
-          %42 = param {init="zeros", name="encoder.layer.0.attention.output.dense.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %43 = add(%41, %42) : f32[batch,seq,32]  # encoder.layer.0.attention.output.dense @ QuantizedModels.cs:24
-          %44 = dropout(%43) {p=0.1} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %45 = add(%13, %44) : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:25
-          %46 = param {init="ones", name="encoder.layer.0.attention.output.LayerNorm.weight"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:25
-          %47 = param {init="zeros", name="encoder.layer.0.attention.output.LayerNorm.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:25
-          %48 = layer_norm(%45, %46, %47) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.0.attention.output.LayerNorm @ QuantizedModels.cs:25
-          %49 = param {init="normal", name="encoder.layer.0.intermediate.dense.weight"} : f32[128,32]  # encoder.layer.0 @ QuantizedModels.cs:26
-          %50 = matmul(%48, %49) {transB=true} : f32[batch,seq,128]  # encoder.layer.0.intermediate.dense @ QuantizedModels.cs:26
-          %51 = param {init="zeros", name="encoder.layer.0.intermediate.dense.bias"} : f32[128]  # encoder.layer.0 @ QuantizedModels.cs:26
-          %52 = add(%50, %51) : f32[batch,seq,128]  # encoder.layer.0.intermediate.dense @ QuantizedModels.cs:26
-          %53 = gelu(%52) : f32[batch,seq,128]  # encoder.layer.0 @ QuantizedModels.cs:26
-          %54 = param {init="normal", name="encoder.layer.0.output.dense.weight"} : f32[32,128]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %55 = matmul(%53, %54) {transB=true} : f32[batch,seq,32]  # encoder.layer.0.output.dense @ QuantizedModels.cs:27
-          %56 = param {init="zeros", name="encoder.layer.0.output.dense.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %57 = add(%55, %56) : f32[batch,seq,32]  # encoder.layer.0.output.dense @ QuantizedModels.cs:27
-          %58 = dropout(%57) {p=0.1} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %59 = add(%48, %58) : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:28
-          %60 = param {init="ones", name="encoder.layer.0.output.LayerNorm.weight"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:28
-          %61 = param {init="zeros", name="encoder.layer.0.output.LayerNorm.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:28
-          %62 = layer_norm(%59, %60, %61) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.0.output.LayerNorm @ QuantizedModels.cs:28
-          %63 = param {init="normal", name="encoder.layer.1.attention.self.query.weight"} : f32[32,32]  # encoder.layer.1 @ QuantizedModels.cs:20
-          %64 = matmul(%62, %63) {transB=true} : f32[batch,seq,32]  # encoder.layer.1.attention.self.query @ QuantizedModels.cs:20
-          %65 = param {init="zeros", name="encoder.layer.1.attention.self.query.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:20
-          %66 = add(%64, %65) : f32[batch,seq,32]  # encoder.layer.1.attention.self.query @ QuantizedModels.cs:20
-          %67 = param {init="normal", name="encoder.layer.1.attention.self.key.weight"} : f32[32,32]  # encoder.layer.1 @ QuantizedModels.cs:21
-          %68 = matmul(%62, %67) {transB=true} : f32[batch,seq,32]  # encoder.layer.1.attention.self.key @ QuantizedModels.cs:21
-          %69 = param {init="zeros", name="encoder.layer.1.attention.self.key.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:21
-          %70 = add(%68, %69) : f32[batch,seq,32]  # encoder.layer.1.attention.self.key @ QuantizedModels.cs:21
-          %71 = param {init="normal", name="encoder.layer.1.attention.self.value.weight"} : f32[32,32]  # encoder.layer.1 @ QuantizedModels.cs:22
-          %72 = matmul(%62, %71) {transB=true} : f32[batch,seq,32]  # encoder.layer.1.attention.self.value @ QuantizedModels.cs:22
-          %73 = param {init="zeros", name="encoder.layer.1.attention.self.value.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:22
-          %74 = add(%72, %73) : f32[batch,seq,32]  # encoder.layer.1.attention.self.value @ QuantizedModels.cs:22
-          %75 = reshape(%66) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %76 = permute(%75) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %77 = reshape(%70) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %78 = permute(%77) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %79 = reshape(%74) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %80 = permute(%79) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %81 = matmul(%76, %78) {transB=true} : f32[batch,4,seq,seq]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %82 = scale(%81) {factor=0.35355339059327373} : f32[batch,4,seq,seq]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %83 = masked_softmax(%82, %14) : f32[batch,4,seq,seq]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %84 = dropout(%83) {p=0.1} : f32[batch,4,seq,seq]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %85 = matmul(%84, %80) {transB=false} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %86 = permute(%85) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %87 = reshape(%86) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %88 = param {init="normal", name="encoder.layer.1.attention.output.dense.weight"} : f32[32,32]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %89 = matmul(%87, %88) {transB=true} : f32[batch,seq,32]  # encoder.layer.1.attention.output.dense @ QuantizedModels.cs:24
-          %90 = param {init="zeros", name="encoder.layer.1.attention.output.dense.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %91 = add(%89, %90) : f32[batch,seq,32]  # encoder.layer.1.attention.output.dense @ QuantizedModels.cs:24
-          %92 = dropout(%91) {p=0.1} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %93 = add(%62, %92) : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:25
-          %94 = param {init="ones", name="encoder.layer.1.attention.output.LayerNorm.weight"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:25
-          %95 = param {init="zeros", name="encoder.layer.1.attention.output.LayerNorm.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:25
-          %96 = layer_norm(%93, %94, %95) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.1.attention.output.LayerNorm @ QuantizedModels.cs:25
-          %97 = param {init="normal", name="encoder.layer.1.intermediate.dense.weight"} : f32[128,32]  # encoder.layer.1 @ QuantizedModels.cs:26
-          %98 = matmul(%96, %97) {transB=true} : f32[batch,seq,128]  # encoder.layer.1.intermediate.dense @ QuantizedModels.cs:26
-          %99 = param {init="zeros", name="encoder.layer.1.intermediate.dense.bias"} : f32[128]  # encoder.layer.1 @ QuantizedModels.cs:26
-          %100 = add(%98, %99) : f32[batch,seq,128]  # encoder.layer.1.intermediate.dense @ QuantizedModels.cs:26
-          %101 = gelu(%100) : f32[batch,seq,128]  # encoder.layer.1 @ QuantizedModels.cs:26
-          %102 = param {init="normal", name="encoder.layer.1.output.dense.weight"} : f32[32,128]  # encoder.layer.1 @ QuantizedModels.cs:27
-          %103 = matmul(%101, %102) {transB=true} : f32[batch,seq,32]  # encoder.layer.1.output.dense @ QuantizedModels.cs:27
-          %104 = param {init="zeros", name="encoder.layer.1.output.dense.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:27
-          %105 = add(%103, %104) : f32[batch,seq,32]  # encoder.layer.1.output.dense @ QuantizedModels.cs:27
-          %106 = dropout(%105) {p=0.1} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:27
-          %107 = add(%96, %106) : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:28
-          %108 = param {init="ones", name="encoder.layer.1.output.LayerNorm.weight"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:28
-          %109 = param {init="zeros", name="encoder.layer.1.output.LayerNorm.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:28
-          %110 = layer_norm(%107, %108, %109) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.1.output.LayerNorm @ QuantizedModels.cs:28
-          %111 = select(%110) {dim=1, index=0} : f32[batch,32]  # @ QuantizedModels.cs:55
-          %112 = param {init="normal", name="pooler.dense.weight"} : f32[32,32]  # @ QuantizedModels.cs:55
-          %113 = matmul(%111, %112) {transB=true} : f32[batch,32]  # pooler.dense @ QuantizedModels.cs:55
-          %114 = param {init="zeros", name="pooler.dense.bias"} : f32[32]  # @ QuantizedModels.cs:55
-          %115 = add(%113, %114) : f32[batch,32]  # pooler.dense @ QuantizedModels.cs:55
-          %116 = tanh(%115) : f32[batch,32]  # @ QuantizedModels.cs:55
-          %117 = dropout(%116) {p=0.1} : f32[batch,32]  # @ QuantizedModels.cs:56
-          %118 = param {init="normal", name="classifier.weight"} : f32[2,32]  # @ QuantizedModels.cs:56
-          %119 = matmul(%117, %118) {transB=true} : f32[batch,2]  # classifier @ QuantizedModels.cs:56
-          %120 = param {init="zeros", name="classifier.bias"} : f32[2]  # @ QuantizedModels.cs:56
-          %121 = add(%119, %120) : f32[batch,2]  # classifier @ QuantizedModels.cs:56
-          return %110, %121
-        """;
-
-    private const string OptimizedIr = """
-        graph num_quantized
-          %0 = input {name="inputIds"} : i64[batch,seq]  # @ QuantizedModels.cs:45
-          %1 = input {name="tokenTypes"} : i64[batch,seq]  # @ QuantizedModels.cs:46
-          %2 = input {name="validLength"} : i64[batch]  # @ QuantizedModels.cs:47
-          %3 = param {init="normal", name="embeddings.word_embeddings.weight"} : f32[50,32]  # @ QuantizedModels.cs:49
-          %4 = embedding(%0, %3) : f32[batch,seq,32]  # @ QuantizedModels.cs:49
-          %5 = param {init="normal", name="embeddings.token_type_embeddings.weight"} : f32[2,32]  # @ QuantizedModels.cs:50
-          %6 = embedding(%1, %5) : f32[batch,seq,32]  # @ QuantizedModels.cs:50
-          %7 = param {init="normal", name="embeddings.position_embeddings.weight"} : f32[16,32]  # @ QuantizedModels.cs:51
-          %8 = rows(%7) {count=[seq]} : f32[seq,32]  # @ QuantizedModels.cs:51
-          %9 = add(%4, %6) : f32[batch,seq,32]  # @ QuantizedModels.cs:52
-          %10 = add(%9, %8) : f32[batch,seq,32]  # @ QuantizedModels.cs:52
-          %11 = param {init="ones", name="embeddings.LayerNorm.weight"} : f32[32]  # @ QuantizedModels.cs:52
-          %12 = param {init="zeros", name="embeddings.LayerNorm.bias"} : f32[32]  # @ QuantizedModels.cs:52
-          %13 = layer_norm(%10, %11, %12) {eps=1E-12} : f32[batch,seq,32]  # embeddings.LayerNorm @ QuantizedModels.cs:52
-          %14 = length_mask(%2, %0) {dtype="f32"} : f32[batch,1,1,seq]  # @ QuantizedModels.cs:53
-          %122 = param {init="normal", name="encoder.layer.0.attention.self.query_key_value.weight", packs="encoder.layer.0.attention.self.query.weight,encoder.layer.0.attention.self.key.weight,encoder.layer.0.attention.self.value.weight", sizes=[32,32,32]} : f32[96,32]  # encoder.layer.0 @ QuantizedModels.cs:20
-          %123 = param {init="zeros", name="encoder.layer.0.attention.self.query_key_value.bias", packs="encoder.layer.0.attention.self.query.bias,encoder.layer.0.attention.self.key.bias,encoder.layer.0.attention.self.value.bias", sizes=[32,32,32]} : f32[96]  # encoder.layer.0 @ QuantizedModels.cs:20
-          %124 = linear(%13, %122, %123) : f32[batch,seq,96]  # encoder.layer.0.attention.self.qkv @ QuantizedModels.cs:20
-          %18 = slice(%124) {dim=-1, end=32, start=0} : f32[batch,seq,32]  # encoder.layer.0.attention.self.query @ QuantizedModels.cs:20
-          %22 = slice(%124) {dim=-1, end=64, start=32} : f32[batch,seq,32]  # encoder.layer.0.attention.self.key @ QuantizedModels.cs:21
-          %26 = slice(%124) {dim=-1, end=96, start=64} : f32[batch,seq,32]  # encoder.layer.0.attention.self.value @ QuantizedModels.cs:22
-          %27 = reshape(%18) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %28 = permute(%27) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %29 = reshape(%22) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %30 = permute(%29) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %31 = reshape(%26) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %32 = permute(%31) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %37 = sdpa(%28, %30, %32, %14) {dropout=0.1} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %38 = permute(%37) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %39 = reshape(%38) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %40 = param {init="normal", name="encoder.layer.0.attention.output.dense.weight"} : f32[32,32]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %42 = param {init="zeros", name="encoder.layer.0.attention.output.dense.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %43 = linear(%39, %40, %42) : f32[batch,seq,32]  # encoder.layer.0.attention.output.dense @ QuantizedModels.cs:24
-          %44 = dropout(%43) {p=0.1} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %46 = param {init="ones", name="encoder.layer.0.attention.output.LayerNorm.weight"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:25
-          %47 = param {init="zeros", name="encoder.layer.0.attention.output.LayerNorm.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:25
-          %48 = add_layer_norm(%13, %44, %46, %47) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.0.attention.output.LayerNorm @ QuantizedModels.cs:25
-          %49 = param {init="normal", name="encoder.layer.0.intermediate.dense.weight"} : f32[128,32]  # encoder.layer.0 @ QuantizedModels.cs:26
-          %51 = param {init="zeros", name="encoder.layer.0.intermediate.dense.bias"} : f32[128]  # encoder.layer.0 @ QuantizedModels.cs:26
-          %53 = linear_gelu(%48, %49, %51) : f32[batch,seq,128]  # encoder.layer.0.intermediate.dense @ QuantizedModels.cs:26
-          %54 = param {init="normal", name="encoder.layer.0.output.dense.weight"} : f32[32,128]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %56 = param {init="zeros", name="encoder.layer.0.output.dense.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %57 = linear(%53, %54, %56) : f32[batch,seq,32]  # encoder.layer.0.output.dense @ QuantizedModels.cs:27
-          %58 = dropout(%57) {p=0.1} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %60 = param {init="ones", name="encoder.layer.0.output.LayerNorm.weight"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:28
-          %61 = param {init="zeros", name="encoder.layer.0.output.LayerNorm.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:28
-          %62 = add_layer_norm(%48, %58, %60, %61) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.0.output.LayerNorm @ QuantizedModels.cs:28
-          %125 = param {init="normal", name="encoder.layer.1.attention.self.query_key_value.weight", packs="encoder.layer.1.attention.self.query.weight,encoder.layer.1.attention.self.key.weight,encoder.layer.1.attention.self.value.weight", sizes=[32,32,32]} : f32[96,32]  # encoder.layer.1 @ QuantizedModels.cs:20
-          %126 = param {init="zeros", name="encoder.layer.1.attention.self.query_key_value.bias", packs="encoder.layer.1.attention.self.query.bias,encoder.layer.1.attention.self.key.bias,encoder.layer.1.attention.self.value.bias", sizes=[32,32,32]} : f32[96]  # encoder.layer.1 @ QuantizedModels.cs:20
-          %127 = linear(%62, %125, %126) : f32[batch,seq,96]  # encoder.layer.1.attention.self.qkv @ QuantizedModels.cs:20
-          %66 = slice(%127) {dim=-1, end=32, start=0} : f32[batch,seq,32]  # encoder.layer.1.attention.self.query @ QuantizedModels.cs:20
-          %70 = slice(%127) {dim=-1, end=64, start=32} : f32[batch,seq,32]  # encoder.layer.1.attention.self.key @ QuantizedModels.cs:21
-          %74 = slice(%127) {dim=-1, end=96, start=64} : f32[batch,seq,32]  # encoder.layer.1.attention.self.value @ QuantizedModels.cs:22
-          %75 = reshape(%66) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %76 = permute(%75) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %77 = reshape(%70) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %78 = permute(%77) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %79 = reshape(%74) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %80 = permute(%79) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %85 = sdpa(%76, %78, %80, %14) {dropout=0.1} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %86 = permute(%85) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %87 = reshape(%86) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %88 = param {init="normal", name="encoder.layer.1.attention.output.dense.weight"} : f32[32,32]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %90 = param {init="zeros", name="encoder.layer.1.attention.output.dense.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %91 = linear(%87, %88, %90) : f32[batch,seq,32]  # encoder.layer.1.attention.output.dense @ QuantizedModels.cs:24
-          %92 = dropout(%91) {p=0.1} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %94 = param {init="ones", name="encoder.layer.1.attention.output.LayerNorm.weight"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:25
-          %95 = param {init="zeros", name="encoder.layer.1.attention.output.LayerNorm.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:25
-          %96 = add_layer_norm(%62, %92, %94, %95) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.1.attention.output.LayerNorm @ QuantizedModels.cs:25
-          %97 = param {init="normal", name="encoder.layer.1.intermediate.dense.weight"} : f32[128,32]  # encoder.layer.1 @ QuantizedModels.cs:26
-          %99 = param {init="zeros", name="encoder.layer.1.intermediate.dense.bias"} : f32[128]  # encoder.layer.1 @ QuantizedModels.cs:26
-          %101 = linear_gelu(%96, %97, %99) : f32[batch,seq,128]  # encoder.layer.1.intermediate.dense @ QuantizedModels.cs:26
-          %102 = param {init="normal", name="encoder.layer.1.output.dense.weight"} : f32[32,128]  # encoder.layer.1 @ QuantizedModels.cs:27
-          %104 = param {init="zeros", name="encoder.layer.1.output.dense.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:27
-          %105 = linear(%101, %102, %104) : f32[batch,seq,32]  # encoder.layer.1.output.dense @ QuantizedModels.cs:27
-          %106 = dropout(%105) {p=0.1} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:27
-          %108 = param {init="ones", name="encoder.layer.1.output.LayerNorm.weight"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:28
-          %109 = param {init="zeros", name="encoder.layer.1.output.LayerNorm.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:28
-          %110 = add_layer_norm(%96, %106, %108, %109) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.1.output.LayerNorm @ QuantizedModels.cs:28
-          %111 = select(%110) {dim=1, index=0} : f32[batch,32]  # @ QuantizedModels.cs:55
-          %112 = param {init="normal", name="pooler.dense.weight"} : f32[32,32]  # @ QuantizedModels.cs:55
-          %114 = param {init="zeros", name="pooler.dense.bias"} : f32[32]  # @ QuantizedModels.cs:55
-          %115 = linear(%111, %112, %114) : f32[batch,32]  # pooler.dense @ QuantizedModels.cs:55
-          %116 = tanh(%115) : f32[batch,32]  # @ QuantizedModels.cs:55
-          %117 = dropout(%116) {p=0.1} : f32[batch,32]  # @ QuantizedModels.cs:56
-          %118 = param {init="normal", name="classifier.weight"} : f32[2,32]  # @ QuantizedModels.cs:56
-          %120 = param {init="zeros", name="classifier.bias"} : f32[2]  # @ QuantizedModels.cs:56
-          %121 = linear(%117, %118, %120) : f32[batch,2]  # classifier @ QuantizedModels.cs:56
-          return %110, %121
-        """;
-
-    private const string TrainingIr = """
-        graph num_quantized
-          %0 = input {name="inputIds"} : i64[batch,seq]  # @ QuantizedModels.cs:45
-          %1 = input {name="tokenTypes"} : i64[batch,seq]  # @ QuantizedModels.cs:46
-          %2 = input {name="validLength"} : i64[batch]  # @ QuantizedModels.cs:47
-          %3 = param {init="normal", name="embeddings.word_embeddings.weight"} : f32[50,32]  # @ QuantizedModels.cs:49
-          %4 = embedding(%0, %3) : f32[batch,seq,32]  # @ QuantizedModels.cs:49
-          %5 = param {init="normal", name="embeddings.token_type_embeddings.weight"} : f32[2,32]  # @ QuantizedModels.cs:50
-          %6 = embedding(%1, %5) : f32[batch,seq,32]  # @ QuantizedModels.cs:50
-          %7 = param {init="normal", name="embeddings.position_embeddings.weight"} : f32[16,32]  # @ QuantizedModels.cs:51
-          %8 = rows(%7) {count=[seq]} : f32[seq,32]  # @ QuantizedModels.cs:51
-          %9 = add(%4, %6) : f32[batch,seq,32]  # @ QuantizedModels.cs:52
-          %10 = add(%9, %8) : f32[batch,seq,32]  # @ QuantizedModels.cs:52
-          %11 = param {init="ones", name="embeddings.LayerNorm.weight"} : f32[32]  # @ QuantizedModels.cs:52
-          %12 = param {init="zeros", name="embeddings.LayerNorm.bias"} : f32[32]  # @ QuantizedModels.cs:52
-          %13 = layer_norm(%10, %11, %12) {eps=1E-12} : f32[batch,seq,32]  # embeddings.LayerNorm @ QuantizedModels.cs:52
-          %14 = length_mask(%2, %0) {dtype="f32"} : f32[batch,1,1,seq]  # @ QuantizedModels.cs:53
-          %129 = param {init="normal", name="encoder.layer.0.attention.self.query_key_value.weight", packs="encoder.layer.0.attention.self.query.weight,encoder.layer.0.attention.self.key.weight,encoder.layer.0.attention.self.value.weight", sizes=[32,32,32]} : f32[96,32]  # encoder.layer.0 @ QuantizedModels.cs:20
-          %130 = param {init="zeros", name="encoder.layer.0.attention.self.query_key_value.bias", packs="encoder.layer.0.attention.self.query.bias,encoder.layer.0.attention.self.key.bias,encoder.layer.0.attention.self.value.bias", sizes=[32,32,32]} : f32[96]  # encoder.layer.0 @ QuantizedModels.cs:20
-          %131 = linear(%13, %129, %130) : f32[batch,seq,96]  # encoder.layer.0.attention.self.qkv @ QuantizedModels.cs:20
-          %18 = slice(%131) {dim=-1, end=32, start=0} : f32[batch,seq,32]  # encoder.layer.0.attention.self.query @ QuantizedModels.cs:20
-          %22 = slice(%131) {dim=-1, end=64, start=32} : f32[batch,seq,32]  # encoder.layer.0.attention.self.key @ QuantizedModels.cs:21
-          %26 = slice(%131) {dim=-1, end=96, start=64} : f32[batch,seq,32]  # encoder.layer.0.attention.self.value @ QuantizedModels.cs:22
-          %27 = reshape(%18) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %28 = permute(%27) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %29 = reshape(%22) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %30 = permute(%29) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %31 = reshape(%26) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %32 = permute(%31) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %33 = matmul(%28, %30) {transB=true} : f32[batch,4,seq,seq]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %34 = scale(%33) {factor=0.35355339059327373} : f32[batch,4,seq,seq]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %35 = masked_softmax(%34, %14) : f32[batch,4,seq,seq]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %122 = dropout_mask(%35) {p=0.1} : f32[batch,4,seq,seq]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %36 = mul(%35, %122) : f32[batch,4,seq,seq]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %37 = matmul(%36, %32) {transB=false} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %38 = permute(%37) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %39 = reshape(%38) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %40 = param {init="normal", name="encoder.layer.0.attention.output.dense.weight"} : f32[32,32]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %42 = param {init="zeros", name="encoder.layer.0.attention.output.dense.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %43 = linear(%39, %40, %42) : f32[batch,seq,32]  # encoder.layer.0.attention.output.dense @ QuantizedModels.cs:24
-          %123 = dropout_mask(%43) {p=0.1} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %44 = mul(%43, %123) : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %45 = add(%13, %44) : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:25
-          %46 = param {init="ones", name="encoder.layer.0.attention.output.LayerNorm.weight"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:25
-          %47 = param {init="zeros", name="encoder.layer.0.attention.output.LayerNorm.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:25
-          %48 = layer_norm(%45, %46, %47) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.0.attention.output.LayerNorm @ QuantizedModels.cs:25
-          %49 = param {init="normal", name="encoder.layer.0.intermediate.dense.weight"} : f32[128,32]  # encoder.layer.0 @ QuantizedModels.cs:26
-          %51 = param {init="zeros", name="encoder.layer.0.intermediate.dense.bias"} : f32[128]  # encoder.layer.0 @ QuantizedModels.cs:26
-          %52 = linear(%48, %49, %51) : f32[batch,seq,128]  # encoder.layer.0.intermediate.dense @ QuantizedModels.cs:26
-          %53 = gelu(%52) : f32[batch,seq,128]  # encoder.layer.0 @ QuantizedModels.cs:26
-          %54 = param {init="normal", name="encoder.layer.0.output.dense.weight"} : f32[32,128]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %56 = param {init="zeros", name="encoder.layer.0.output.dense.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %57 = linear(%53, %54, %56) : f32[batch,seq,32]  # encoder.layer.0.output.dense @ QuantizedModels.cs:27
-          %124 = dropout_mask(%57) {p=0.1} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %58 = mul(%57, %124) : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %59 = add(%48, %58) : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:28
-          %60 = param {init="ones", name="encoder.layer.0.output.LayerNorm.weight"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:28
-          %61 = param {init="zeros", name="encoder.layer.0.output.LayerNorm.bias"} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:28
-          %62 = layer_norm(%59, %60, %61) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.0.output.LayerNorm @ QuantizedModels.cs:28
-          %132 = param {init="normal", name="encoder.layer.1.attention.self.query_key_value.weight", packs="encoder.layer.1.attention.self.query.weight,encoder.layer.1.attention.self.key.weight,encoder.layer.1.attention.self.value.weight", sizes=[32,32,32]} : f32[96,32]  # encoder.layer.1 @ QuantizedModels.cs:20
-          %133 = param {init="zeros", name="encoder.layer.1.attention.self.query_key_value.bias", packs="encoder.layer.1.attention.self.query.bias,encoder.layer.1.attention.self.key.bias,encoder.layer.1.attention.self.value.bias", sizes=[32,32,32]} : f32[96]  # encoder.layer.1 @ QuantizedModels.cs:20
-          %134 = linear(%62, %132, %133) : f32[batch,seq,96]  # encoder.layer.1.attention.self.qkv @ QuantizedModels.cs:20
-          %66 = slice(%134) {dim=-1, end=32, start=0} : f32[batch,seq,32]  # encoder.layer.1.attention.self.query @ QuantizedModels.cs:20
-          %70 = slice(%134) {dim=-1, end=64, start=32} : f32[batch,seq,32]  # encoder.layer.1.attention.self.key @ QuantizedModels.cs:21
-          %74 = slice(%134) {dim=-1, end=96, start=64} : f32[batch,seq,32]  # encoder.layer.1.attention.self.value @ QuantizedModels.cs:22
-          %75 = reshape(%66) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %76 = permute(%75) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %77 = reshape(%70) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %78 = permute(%77) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %79 = reshape(%74) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %80 = permute(%79) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %81 = matmul(%76, %78) {transB=true} : f32[batch,4,seq,seq]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %82 = scale(%81) {factor=0.35355339059327373} : f32[batch,4,seq,seq]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %83 = masked_softmax(%82, %14) : f32[batch,4,seq,seq]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %125 = dropout_mask(%83) {p=0.1} : f32[batch,4,seq,seq]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %84 = mul(%83, %125) : f32[batch,4,seq,seq]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %85 = matmul(%84, %80) {transB=false} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %86 = permute(%85) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %87 = reshape(%86) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %88 = param {init="normal", name="encoder.layer.1.attention.output.dense.weight"} : f32[32,32]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %90 = param {init="zeros", name="encoder.layer.1.attention.output.dense.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %91 = linear(%87, %88, %90) : f32[batch,seq,32]  # encoder.layer.1.attention.output.dense @ QuantizedModels.cs:24
-          %126 = dropout_mask(%91) {p=0.1} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %92 = mul(%91, %126) : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %93 = add(%62, %92) : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:25
-          %94 = param {init="ones", name="encoder.layer.1.attention.output.LayerNorm.weight"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:25
-          %95 = param {init="zeros", name="encoder.layer.1.attention.output.LayerNorm.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:25
-          %96 = layer_norm(%93, %94, %95) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.1.attention.output.LayerNorm @ QuantizedModels.cs:25
-          %97 = param {init="normal", name="encoder.layer.1.intermediate.dense.weight"} : f32[128,32]  # encoder.layer.1 @ QuantizedModels.cs:26
-          %99 = param {init="zeros", name="encoder.layer.1.intermediate.dense.bias"} : f32[128]  # encoder.layer.1 @ QuantizedModels.cs:26
-          %100 = linear(%96, %97, %99) : f32[batch,seq,128]  # encoder.layer.1.intermediate.dense @ QuantizedModels.cs:26
-          %101 = gelu(%100) : f32[batch,seq,128]  # encoder.layer.1 @ QuantizedModels.cs:26
-          %102 = param {init="normal", name="encoder.layer.1.output.dense.weight"} : f32[32,128]  # encoder.layer.1 @ QuantizedModels.cs:27
-          %104 = param {init="zeros", name="encoder.layer.1.output.dense.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:27
-          %105 = linear(%101, %102, %104) : f32[batch,seq,32]  # encoder.layer.1.output.dense @ QuantizedModels.cs:27
-          %127 = dropout_mask(%105) {p=0.1} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:27
-          %106 = mul(%105, %127) : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:27
-          %107 = add(%96, %106) : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:28
-          %108 = param {init="ones", name="encoder.layer.1.output.LayerNorm.weight"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:28
-          %109 = param {init="zeros", name="encoder.layer.1.output.LayerNorm.bias"} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:28
-          %110 = layer_norm(%107, %108, %109) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.1.output.LayerNorm @ QuantizedModels.cs:28
-          %111 = select(%110) {dim=1, index=0} : f32[batch,32]  # @ QuantizedModels.cs:55
-          %112 = param {init="normal", name="pooler.dense.weight"} : f32[32,32]  # @ QuantizedModels.cs:55
-          %114 = param {init="zeros", name="pooler.dense.bias"} : f32[32]  # @ QuantizedModels.cs:55
-          %115 = linear(%111, %112, %114) : f32[batch,32]  # pooler.dense @ QuantizedModels.cs:55
-          %116 = tanh(%115) : f32[batch,32]  # @ QuantizedModels.cs:55
-          %128 = dropout_mask(%116) {p=0.1} : f32[batch,32]  # @ QuantizedModels.cs:56
-          %117 = mul(%116, %128) : f32[batch,32]  # @ QuantizedModels.cs:56
-          %118 = param {init="normal", name="classifier.weight"} : f32[2,32]  # @ QuantizedModels.cs:56
-          %120 = param {init="zeros", name="classifier.bias"} : f32[2]  # @ QuantizedModels.cs:56
-          %121 = linear(%117, %118, %120) : f32[batch,2]  # classifier @ QuantizedModels.cs:56
-          return %110, %121
-        """;
-
-    private const string BackwardIr = """
-        graph num_quantized.backward
-          %135 = grad_output {index=0} : f32[batch,seq,32]  # encoder.layer.1.output.LayerNorm @ QuantizedModels.cs:28
-          %136 = grad_output {index=1} : f32[batch,2]  # classifier @ QuantizedModels.cs:56
-          %137 = saved {ref=118} : f32[2,32]  # @ QuantizedModels.cs:56
-          %138 = matmul(%136, %137) {transB=false} : f32[batch,32]  # classifier @ QuantizedModels.cs:56
-          %139 = saved {ref=117} : f32[batch,32]  # @ QuantizedModels.cs:56
-          %140 = linear_dw(%136, %139) : f32[2,32]  # classifier @ QuantizedModels.cs:56
-          %141 = sum_to(%136) {shape=[2]} : f32[2]  # classifier @ QuantizedModels.cs:56
-          %142 = saved {ref=128} : f32[batch,32]  # @ QuantizedModels.cs:56
-          %143 = mul(%138, %142) : f32[batch,32]  # @ QuantizedModels.cs:56
-          %144 = saved {ref=116} : f32[batch,32]  # @ QuantizedModels.cs:55
-          %145 = tanh_grad(%143, %144) : f32[batch,32]  # @ QuantizedModels.cs:55
-          %146 = saved {ref=112} : f32[32,32]  # @ QuantizedModels.cs:55
-          %147 = matmul(%145, %146) {transB=false} : f32[batch,32]  # pooler.dense @ QuantizedModels.cs:55
-          %148 = saved {ref=111} : f32[batch,32]  # @ QuantizedModels.cs:55
-          %149 = linear_dw(%145, %148) : f32[32,32]  # pooler.dense @ QuantizedModels.cs:55
-          %150 = sum_to(%145) {shape=[32]} : f32[32]  # pooler.dense @ QuantizedModels.cs:55
-          %151 = select_grad(%147) {dim=1, index=0, size=[seq]} : f32[batch,seq,32]  # @ QuantizedModels.cs:55
-          %152 = add(%135, %151) : f32[batch,seq,32]  # encoder.layer.1.output.LayerNorm @ QuantizedModels.cs:28
-          %153 = saved {ref=107} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:28
-          %154 = saved {ref=108} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:28
-          %155 = layer_norm_dx(%152, %153, %154) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.1.output.LayerNorm @ QuantizedModels.cs:28
-          %156 = layer_norm_dw(%152, %153) {eps=1E-12} : f32[32]  # encoder.layer.1.output.LayerNorm @ QuantizedModels.cs:28
-          %157 = sum_to(%152) {shape=[32]} : f32[32]  # encoder.layer.1.output.LayerNorm @ QuantizedModels.cs:28
-          %158 = saved {ref=127} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:27
-          %159 = mul(%155, %158) : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:27
-          %160 = saved {ref=102} : f32[32,128]  # encoder.layer.1 @ QuantizedModels.cs:27
-          %161 = matmul(%159, %160) {transB=false} : f32[batch,seq,128]  # encoder.layer.1.output.dense @ QuantizedModels.cs:27
-          %162 = saved {ref=101} : f32[batch,seq,128]  # encoder.layer.1 @ QuantizedModels.cs:26
-          %163 = linear_dw(%159, %162) : f32[32,128]  # encoder.layer.1.output.dense @ QuantizedModels.cs:27
-          %164 = sum_to(%159) {shape=[32]} : f32[32]  # encoder.layer.1.output.dense @ QuantizedModels.cs:27
-          %165 = saved {ref=100} : f32[batch,seq,128]  # encoder.layer.1.intermediate.dense @ QuantizedModels.cs:26
-          %166 = gelu_grad(%161, %165) : f32[batch,seq,128]  # encoder.layer.1 @ QuantizedModels.cs:26
-          %167 = saved {ref=97} : f32[128,32]  # encoder.layer.1 @ QuantizedModels.cs:26
-          %168 = matmul(%166, %167) {transB=false} : f32[batch,seq,32]  # encoder.layer.1.intermediate.dense @ QuantizedModels.cs:26
-          %169 = saved {ref=96} : f32[batch,seq,32]  # encoder.layer.1.attention.output.LayerNorm @ QuantizedModels.cs:25
-          %170 = linear_dw(%166, %169) : f32[128,32]  # encoder.layer.1.intermediate.dense @ QuantizedModels.cs:26
-          %171 = sum_to(%166) {shape=[128]} : f32[128]  # encoder.layer.1.intermediate.dense @ QuantizedModels.cs:26
-          %172 = add(%155, %168) : f32[batch,seq,32]  # encoder.layer.1.attention.output.LayerNorm @ QuantizedModels.cs:25
-          %173 = saved {ref=93} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:25
-          %174 = saved {ref=94} : f32[32]  # encoder.layer.1 @ QuantizedModels.cs:25
-          %175 = layer_norm_dx(%172, %173, %174) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.1.attention.output.LayerNorm @ QuantizedModels.cs:25
-          %176 = layer_norm_dw(%172, %173) {eps=1E-12} : f32[32]  # encoder.layer.1.attention.output.LayerNorm @ QuantizedModels.cs:25
-          %177 = sum_to(%172) {shape=[32]} : f32[32]  # encoder.layer.1.attention.output.LayerNorm @ QuantizedModels.cs:25
-          %178 = saved {ref=126} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %179 = mul(%175, %178) : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %180 = saved {ref=88} : f32[32,32]  # encoder.layer.1 @ QuantizedModels.cs:24
-          %181 = matmul(%179, %180) {transB=false} : f32[batch,seq,32]  # encoder.layer.1.attention.output.dense @ QuantizedModels.cs:24
-          %182 = saved {ref=87} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %183 = linear_dw(%179, %182) : f32[32,32]  # encoder.layer.1.attention.output.dense @ QuantizedModels.cs:24
-          %184 = sum_to(%179) {shape=[32]} : f32[32]  # encoder.layer.1.attention.output.dense @ QuantizedModels.cs:24
-          %185 = reshape(%181) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %186 = permute(%185) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %187 = saved {ref=80} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %188 = matmul(%186, %187) {transB=true} : f32[batch,4,seq,seq]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %189 = saved {ref=84} : f32[batch,4,seq,seq]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %190 = transpose(%189) {dim0=2, dim1=3} : f32[batch,4,seq,seq]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %191 = matmul(%190, %186) {transB=false} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %192 = saved {ref=125} : f32[batch,4,seq,seq]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %194 = saved {ref=83} : f32[batch,4,seq,seq]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %196 = gated_softmax_grad(%188, %194, %192) {scale=0.35355339059327373} : f32[batch,4,seq,seq]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %197 = saved {ref=78} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %198 = matmul(%196, %197) {transB=false} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %199 = transpose(%196) {dim0=2, dim1=3} : f32[batch,4,seq,seq]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %200 = saved {ref=76} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %201 = matmul(%199, %200) {transB=false} : f32[batch,4,seq,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %202 = permute(%191) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %203 = reshape(%202) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %204 = permute(%201) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %205 = reshape(%204) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %206 = permute(%198) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %207 = reshape(%206) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.1 @ QuantizedModels.cs:23
-          %212 = concat(%207, %205, %203) {dim=2} : f32[batch,seq,96]  # encoder.layer.1.attention.self.qkv @ QuantizedModels.cs:20
-          %213 = saved {ref=132} : f32[96,32]  # encoder.layer.1 @ QuantizedModels.cs:20
-          %214 = matmul(%212, %213) {transB=false} : f32[batch,seq,32]  # encoder.layer.1.attention.self.qkv @ QuantizedModels.cs:20
-          %215 = saved {ref=62} : f32[batch,seq,32]  # encoder.layer.0.output.LayerNorm @ QuantizedModels.cs:28
-          %216 = linear_dw(%212, %215) : f32[96,32]  # encoder.layer.1.attention.self.qkv @ QuantizedModels.cs:20
-          %217 = sum_to(%212) {shape=[96]} : f32[96]  # encoder.layer.1.attention.self.qkv @ QuantizedModels.cs:20
-          %218 = add(%175, %214) : f32[batch,seq,32]  # encoder.layer.0.output.LayerNorm @ QuantizedModels.cs:28
-          %219 = saved {ref=59} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:28
-          %220 = saved {ref=60} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:28
-          %221 = layer_norm_dx(%218, %219, %220) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.0.output.LayerNorm @ QuantizedModels.cs:28
-          %222 = layer_norm_dw(%218, %219) {eps=1E-12} : f32[32]  # encoder.layer.0.output.LayerNorm @ QuantizedModels.cs:28
-          %223 = sum_to(%218) {shape=[32]} : f32[32]  # encoder.layer.0.output.LayerNorm @ QuantizedModels.cs:28
-          %224 = saved {ref=124} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %225 = mul(%221, %224) : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %226 = saved {ref=54} : f32[32,128]  # encoder.layer.0 @ QuantizedModels.cs:27
-          %227 = matmul(%225, %226) {transB=false} : f32[batch,seq,128]  # encoder.layer.0.output.dense @ QuantizedModels.cs:27
-          %228 = saved {ref=53} : f32[batch,seq,128]  # encoder.layer.0 @ QuantizedModels.cs:26
-          %229 = linear_dw(%225, %228) : f32[32,128]  # encoder.layer.0.output.dense @ QuantizedModels.cs:27
-          %230 = sum_to(%225) {shape=[32]} : f32[32]  # encoder.layer.0.output.dense @ QuantizedModels.cs:27
-          %231 = saved {ref=52} : f32[batch,seq,128]  # encoder.layer.0.intermediate.dense @ QuantizedModels.cs:26
-          %232 = gelu_grad(%227, %231) : f32[batch,seq,128]  # encoder.layer.0 @ QuantizedModels.cs:26
-          %233 = saved {ref=49} : f32[128,32]  # encoder.layer.0 @ QuantizedModels.cs:26
-          %234 = matmul(%232, %233) {transB=false} : f32[batch,seq,32]  # encoder.layer.0.intermediate.dense @ QuantizedModels.cs:26
-          %235 = saved {ref=48} : f32[batch,seq,32]  # encoder.layer.0.attention.output.LayerNorm @ QuantizedModels.cs:25
-          %236 = linear_dw(%232, %235) : f32[128,32]  # encoder.layer.0.intermediate.dense @ QuantizedModels.cs:26
-          %237 = sum_to(%232) {shape=[128]} : f32[128]  # encoder.layer.0.intermediate.dense @ QuantizedModels.cs:26
-          %238 = add(%221, %234) : f32[batch,seq,32]  # encoder.layer.0.attention.output.LayerNorm @ QuantizedModels.cs:25
-          %239 = saved {ref=45} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:25
-          %240 = saved {ref=46} : f32[32]  # encoder.layer.0 @ QuantizedModels.cs:25
-          %241 = layer_norm_dx(%238, %239, %240) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.0.attention.output.LayerNorm @ QuantizedModels.cs:25
-          %242 = layer_norm_dw(%238, %239) {eps=1E-12} : f32[32]  # encoder.layer.0.attention.output.LayerNorm @ QuantizedModels.cs:25
-          %243 = sum_to(%238) {shape=[32]} : f32[32]  # encoder.layer.0.attention.output.LayerNorm @ QuantizedModels.cs:25
-          %244 = saved {ref=123} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %245 = mul(%241, %244) : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %246 = saved {ref=40} : f32[32,32]  # encoder.layer.0 @ QuantizedModels.cs:24
-          %247 = matmul(%245, %246) {transB=false} : f32[batch,seq,32]  # encoder.layer.0.attention.output.dense @ QuantizedModels.cs:24
-          %248 = saved {ref=39} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %249 = linear_dw(%245, %248) : f32[32,32]  # encoder.layer.0.attention.output.dense @ QuantizedModels.cs:24
-          %250 = sum_to(%245) {shape=[32]} : f32[32]  # encoder.layer.0.attention.output.dense @ QuantizedModels.cs:24
-          %251 = reshape(%247) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %252 = permute(%251) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %253 = saved {ref=32} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %254 = matmul(%252, %253) {transB=true} : f32[batch,4,seq,seq]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %255 = saved {ref=36} : f32[batch,4,seq,seq]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %256 = transpose(%255) {dim0=2, dim1=3} : f32[batch,4,seq,seq]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %257 = matmul(%256, %252) {transB=false} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %258 = saved {ref=122} : f32[batch,4,seq,seq]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %260 = saved {ref=35} : f32[batch,4,seq,seq]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %262 = gated_softmax_grad(%254, %260, %258) {scale=0.35355339059327373} : f32[batch,4,seq,seq]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %263 = saved {ref=30} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %264 = matmul(%262, %263) {transB=false} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %265 = transpose(%262) {dim0=2, dim1=3} : f32[batch,4,seq,seq]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %266 = saved {ref=28} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %267 = matmul(%265, %266) {transB=false} : f32[batch,4,seq,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %268 = permute(%257) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %269 = reshape(%268) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %270 = permute(%267) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %271 = reshape(%270) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %272 = permute(%264) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %273 = reshape(%272) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.0 @ QuantizedModels.cs:23
-          %278 = concat(%273, %271, %269) {dim=2} : f32[batch,seq,96]  # encoder.layer.0.attention.self.qkv @ QuantizedModels.cs:20
-          %279 = saved {ref=129} : f32[96,32]  # encoder.layer.0 @ QuantizedModels.cs:20
-          %280 = matmul(%278, %279) {transB=false} : f32[batch,seq,32]  # encoder.layer.0.attention.self.qkv @ QuantizedModels.cs:20
-          %281 = saved {ref=13} : f32[batch,seq,32]  # embeddings.LayerNorm @ QuantizedModels.cs:52
-          %282 = linear_dw(%278, %281) : f32[96,32]  # encoder.layer.0.attention.self.qkv @ QuantizedModels.cs:20
-          %283 = sum_to(%278) {shape=[96]} : f32[96]  # encoder.layer.0.attention.self.qkv @ QuantizedModels.cs:20
-          %284 = add(%241, %280) : f32[batch,seq,32]  # embeddings.LayerNorm @ QuantizedModels.cs:52
-          %285 = saved {ref=10} : f32[batch,seq,32]  # @ QuantizedModels.cs:52
-          %286 = saved {ref=11} : f32[32]  # @ QuantizedModels.cs:52
-          %287 = layer_norm_dx(%284, %285, %286) {eps=1E-12} : f32[batch,seq,32]  # embeddings.LayerNorm @ QuantizedModels.cs:52
-          %288 = layer_norm_dw(%284, %285) {eps=1E-12} : f32[32]  # embeddings.LayerNorm @ QuantizedModels.cs:52
-          %289 = sum_to(%284) {shape=[32]} : f32[32]  # embeddings.LayerNorm @ QuantizedModels.cs:52
-          %290 = sum_to(%287) {shape=[seq,32]} : f32[seq,32]  # @ QuantizedModels.cs:52
-          %291 = rows_grad(%290) {rows=16} : f32[16,32]  # @ QuantizedModels.cs:51
-          %292 = saved {ref=1} : i64[batch,seq]  # @ QuantizedModels.cs:46
-          %293 = embedding_grad(%287, %292) {rows=2} : f32[2,32]  # @ QuantizedModels.cs:50
-          %294 = saved {ref=0} : i64[batch,seq]  # @ QuantizedModels.cs:45
-          %295 = embedding_grad(%287, %294) {rows=50} : f32[50,32]  # @ QuantizedModels.cs:49
-          return %295, %293, %291, %288, %289, %282, %283, %249, %250, %242, %243, %236, %237, %229, %230, %222, %223, %216, %217, %183, %184, %176, %177, %170, %171, %163, %164, %156, %157, %149, %150, %140, %141
-        """;
+    private static ReadOnlySpan<byte> BackwardIr => "YmdyYXBoIG51bV9xdWFudGl6ZWQuYmFja3dhcmQKICAlMTM1ID0gZ3JhZF9vdXRwdXQge2luZGV4PTB9IDogZjMyW2JhdGNoLHNlcSwzMl0gICMgZW5jb2Rlci5sYXllci4xLoI4AS5MgA8HTm9ybSBAIFGEbAtNb2RlbHMuY3M6MjiCbwA2km8AMYpvgmoJY2xhc3NpZmllcpJUATU2glQRNyA9IHNhdmVkIHtyZWY9MTE4hE4AMoS1AZlACjggPSBtYXRtdWwogKIBACyBVA4pIHt0cmFuc0I9ZmFsc2WKoAGDVqShAQA5jKEBADeRT5hEDTQwID0gbGluZWFyX2R3hqgBATkpjOsBo5UBATQxgJUBBHVtX3RvgU4LKSB7c2hhcGU9WzJdhb8CqVEAMovmAQAyhYcDpuYBADOAiwOCiAMAOIDgAQE0MoTgAaZEADSM7gIANqeIAQA1gkSAlgYEdGFuaF+ArAUAKICZAYGOAQA0p44Bg0qA8QWJjgEAMoSOAQAzm54Fg0GA3gWFngUBNDWBiAGArgOdngULcG9vbGVyLmRlbnNlmmOAgQaJpAGLjwegpwGA5AWIoAWDqgEAOISyAobuAaWYAQA1gPQFhaMFATQ1hqMFADOGpAWtVYH4BQRlbGVjdIXdA4DtBwZkaW09MSwgg/4JCiwgc2l6ZT1bc2VxhWqNigqZZ4COBgFhZIBfADOBigIBNTGKvATE0goANYCzBoi9AwAwi90IlmmaWIzHBgAwhc8HsE6A0QaBKQhfbm9ybV9keCiApAKBmQKB2wYLNTQpIHtlcHM9MUUthqMGy6sCgIwHiIUBgKgFhIUBkH/BdYGeDYTFBQE1MpjFBbppjMYHADK8iQQAN4JYgNoHgv4IADWCygWF1Ae5WAA2gd4HiOEEiJoKAjEyOK5SgNsHhasKATU5gK0BATYwmasKgLwBk2uE/gKX0wiEeIz6DQAwi8AKl2aTWYLLDQA2gNwHiNUKg9QBhZUOlqkCp74BgekHhaEFADmvoQWfZYCACImjAo/hFJTLAQtpbnRlcm1lZGlhdGWZbIO2AoHkFAJlbHWE4AsBNjGBtgIANY63BbGVA4vvFAA5hecGAjEyOKqJBoNRiYAVADaB2BMANpqAFZeSCqytAoucFQA5i60Sl2oIYXR0ZW50aW9upKgJgpoOADeMyhWD8gGFyhWWxwKs3QEAN4nkFQA2h+QVgPkDh7cDwW2G8g+CqAoANqWoCrXLAov8DwE5M7vyC4NXi/sPATk0sfoPg02Q+g8AN4H1DgA3gfoPADey+g+0swKQhBCEjwGnhBC0f4mOEAA3qY4QtHONmBCl4weTWAA0gliGmBAAN4HwBQA3vJgQglgAOIuYEAA4h/gUsVCJlhAAN4HCDgA4npYQpIUDmJkIg4EBi58QADi8mBMAM4JXjJ0Qg9sBiJ0Qx8UBiaYQADepphCwb4C2CAFyZYFjACiAxAOGcIa1AgE0LIbFC4oWrcwCgJYIBXBlcm11dIFvgOscDW9yZGVyPVswLDIsMSwzi2kANIFrr2mLvRAAOIuHErVYicQQADiB0g4AOIfEEAJ0cnWL5AWCaoDgHa1si7MQADiFnwy8WgA5gPsHgbIBAnBvc4GJA4DoBAxkaW0wPTIsIGRpbTE9i+INt2yJlwgBOTCBsgKa2CK0nQMAOY2aJgA1xcYBi6sPADjGoAKBxhYLYXRlZF9zb2Z0bWF4hM8WADiBmicBOTSBBoHCDRZjYWxlPTAuMzUzNTUzMzkwNTkzMjczN8aMAYu2BgA3i9ootZkDibYGADmBtgYAOZr6FrVrgLUGiNsFADmA7ATR2wUBMjCLwg4AN4vxD7PEAQEyMIqzBoDvDAEyMJrKDrVrgLMGhpELADmAgAyZkQuz+gsBMjCAxg6F6QwBMjCHkhOJng/Asw8BMjCArgeF1gEBMjDW1gGJvw4BMjCA4xbW1gGKvQ4BOTjV1gGAhwiH1gGH0BvO1gEAMYCCBQVjb25jYXSAbAA3ge0FgOgVATIwgKgYgK8sj60ZATk2m4ISB3NlbGYucWt2k3wAMIJ8jNQrADOFawE5NqrNAYNRgPkEhLoHATIxgO8ZATIxgMcBu4QWos4Bi/wjADak5RsAMKmBKgEyMYHbG4aRFoToAYX4I5W8Aq3SAYjGGwEyMYe0CAE5NoX+BMOLBICjDYLWIIHmGgEyMYuENcW+AovWEwE1OaSmA5lXADKLjA0ANoXxFbBNgIENgSmGzCABMjGAjxEBMjGBjg0AMoCODazMIKupAgAygJkIiIUBgesEg4UBpcIgrHWBkgiF8gSA4wqj/xqsaYz3MwAyi94XrYgEgYEsATIygIUIgv8IADKAjysBMjKlyAWaWIvgOgA1h6wlk98rm1GI8DoBMjKB9AYAMpqYGIC7AZNrpaIuATIyi6cjADWPzCeq0AGBlykBMjKLmTuE0wGImTu9vQEAM4iqOwEyMpmqO7Zlgc4rh6ICj+EHlMoBqswrATIzgOQHh8MwATIygYAQADOPxDuwlAMAM4vgDwA0hewKlfwtm1GJ4A8AM4H4DQAzs+APrq0Ci+APADSLnhuXarLTKQAygcZIiNQFg/IBheoPlscCrd0BiesPADOH6w+ewzCubYXtD4OlCgAzpu0PtMsCi/cPADSLmyGtlwuCV4GvSYhXhYMdsE2Q9w+BoEgBMjOB9w8ANLL3D7OzAoHpSYyBEISPAaeBELR/iYsQADOpixC0c42VEKTpNJTZA4HmKwAygedKgrQJADSB8AWM4Uq0WIuVEAA0h/UUsVCJlBCB2kkAMpuES6j3BJ2PLgAyjKJLADO8nReC5B2MtUuE2wGPtUu/xQGJz0sAMprPS8BvgLYIhq4ggeVLucMwmswCgfFLhtwjgO9LtMMwm2mLvRCGnCC7WInEEIGXSgAygZdKscMwm2yLsxAAM5GiKbFagPsHh+gqATI1gOgEtOgqm2yJlwgANYC/LAAygeFLsJAqm2uNxTuR9gOwxgGMiEsAM6edMZtagcYWj8MwATI1gL0wATI2gPUyADKAz0zAwzCbjAGMtgal+TabWIm2BgA2gbYGADaa+ha1a4GVWYfbBYCITNPbBYHESoevAozMW7XEAYmzBgA2ge8MgZhHz68CgLMGh5ELgIAMs5ctm2mAxg6G6QyA90e4ly2abYG+SobWAYGoTNHWAYG8SobWAQA3gOMW1tYBir0OADaAsDHS1gGK7zOIgUfP1gGAggWFwzCB7kkBMjeB6BWA7U2pwzCIghKhuCyBnkeJsQyFsxSUhy6UzQGCUYGXR4W6BwA3ge8ZgYdEu4QWoc4BgcRHiZEylmoIbWJlZGRpbmdznN0ZATUyglyBzxuHhRaC3AGA80SbsAKtxgGJuhuAr0qktzCua4CXDYLKIILaGoDyScWyAo3NV5WOA5lHjZtmhEegPYDJDIGdAoeUIAA4gdcQADiB1gyBzEOflCCt/QGA1QeIeYCzBIR5mP4frWmBwgeErgQAOIfDO4+vGqxdgepGhl2HnBqLgQqjzAOBzkYDcm93c4TiEwA5gLAMgBEAPYb/agAxhckGkksAMYJLjK5GgD8CaTY0hrwDlkMANILIJgA5gOkGhZQChJMBADiBxCuBskWBmQGFogObiGuC0gaM6kaB9AWklwGCxyIAOYC4BpSXAYDgA4GXAQA1hc4GATUwmZkBCjQ5CiAgcmV0dXJugV2BR4HlDAA5gvMHgsgJgaImADiBmRUAOIEeADSBEgA1gf0WADSBGIHebQAygdJwATIzgY8BADKBJAAzgSQAMoEkADKBJAAxgSQAMYAkADGBTgAxgfsFATE3gbxGADeBGAA3gcxKgekNATE2gSQANoEkgaEaATE1gSSBhAEAMYGEAQExNIIGADE="u8;
 
     /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
-    public const string SymbolJson = """
+    public static string SymbolJson => System.Text.Encoding.UTF8.GetString(SymbolJsonUtf8);
+
+    // The graph texts are UTF-8 data (a u8 literal is stored once, as bytes; a const string twice, as UTF-16).
+    private static ReadOnlySpan<byte> SymbolJsonUtf8 => """
         {
           "format": "graphcompiler-symbol",
           "version": 1,
@@ -2913,7 +1134,7 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
           ],
           "heads": [{"name": "output0", "node": 110}, {"name": "output1", "node": 121}]
         }
-        """;
+        """u8;
 }
 
 /// <summary>The int8 variant of model "num_quantized" (<see cref="QuantizedClassifier"/>, [Quantize]): the GEMMs listed in
@@ -2981,7 +1202,9 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
     string IGraphModule.SymbolJson => SymbolJson;
 
     /// <summary>The int8 inference graph as symbol JSON (precision "int8"): what <c>ModelExport.Export</c> writes.</summary>
-    public const string SymbolJson = """
+    public static string SymbolJson => System.Text.Encoding.UTF8.GetString(SymbolJsonUtf8);
+
+    private static ReadOnlySpan<byte> SymbolJsonUtf8 => """
         {
           "format": "graphcompiler-symbol",
           "version": 1,
@@ -3097,7 +1320,7 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
           ],
           "heads": [{"name": "output0", "node": 110}, {"name": "output1", "node": 121}]
         }
-        """;
+        """u8;
 
     /// <summary>The model's IR at every stage (the same texts as <see cref="QuantizedClassifierModule.IrText"/>).</summary>
     public static string IrText(IrStage stage) => QuantizedClassifierModule.IrText(stage);
@@ -3344,353 +1567,181 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
         }
 
         var bucket = (batch: @inputIds.shape.Length > 0 ? @inputIds.shape[0] : -1, seq: @inputIds.shape.Length > 1 ? @inputIds.shape[1] : -1);
-        return bucket switch
+        if (!QuantizedClassifierModule.IsBucket(bucket.batch, bucket.seq))
         {
-            (4, 8) => Forward_4x8(@inputIds, @tokenTypes, @validLength),
-            (4, 16) => Forward_4x16(@inputIds, @tokenTypes, @validLength),
-            _ => throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets),
-        };
+            throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets);
+        }
+
+        return InferenceForward(@inputIds, @tokenTypes, @validLength, bucket.batch, bucket.seq);
     }
 
-    /// <summary>Batch 4, sequence length 8.</summary>
-    private (Tensor, Tensor) Forward_4x8(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
+    /// <summary>The int8 forward of every bucket: <paramref name="batch"/> × <paramref name="seq"/> is a declared one.</summary>
+    private (Tensor, Tensor) InferenceForward(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 4, 8);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 4, 8);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 4);
+        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, batch);
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         // QuantizedModels.cs:49
-        var x4 = Kernels.QuantizedEmbedding(@inputIds, p3, p142); // %4 qembedding → f32[4,8,32]
+        var x4 = Kernels.QuantizedEmbedding(@inputIds, p3, p142); // %4 qembedding → f32[batch,seq,32]
 
         // QuantizedModels.cs:50
-        var x6 = Kernels.QuantizedEmbedding(@tokenTypes, p5, p143); // %6 qembedding → f32[4,8,32]
+        var x6 = Kernels.QuantizedEmbedding(@tokenTypes, p5, p143); // %6 qembedding → f32[batch,seq,32]
 
         // QuantizedModels.cs:51
-        var x8 = Kernels.Rows(p7, 8L); // %8 rows → f32[8,32]
+        var x8 = Kernels.Rows(p7, seq); // %8 rows → f32[seq,32]
 
         // QuantizedModels.cs:52
-        var x9 = torch.add(x4, x6); // %9 add → f32[4,8,32]
+        var x9 = torch.add(x4, x6); // %9 add → f32[batch,seq,32]
         Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[4,8,32]
+        var x10 = torch.add(x9, x8); // %10 add → f32[batch,seq,32]
         Kernels.Free(x9, x8);
 
         // embeddings.LayerNorm (QuantizedModels.cs:52)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[4,8,32]
+        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[batch,seq,32]
         Kernels.Free(x10);
 
         // QuantizedModels.cs:53
-        var x14 = Kernels.LengthMask(@validLength, 8L, ScalarType.Float32); // %14 length_mask → f32[4,1,1,8]
+        var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
         // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-        var x124 = Kernels.QuantizedLinear(x13, p129, p122, p128, p123, gelu: false, Mode); // %124 qlinear → f32[4,8,96]
+        var x124 = Kernels.QuantizedLinear(x13, p129, p122, p128, p123, gelu: false, Mode); // %124 qlinear → f32[batch,seq,96]
 
         // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
-        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[4,8,32]
+        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
-        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[4,8,32]
+        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
-        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[4,8,32]
+        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
         Kernels.Free(x124);
 
         // encoder.layer.0 (QuantizedModels.cs:23)
-        var x27 = x18.reshape(4L, 8L, 4L, 8L); // %27 reshape → f32[4,8,4,8]
+        var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
         Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[4,4,8,8]
+        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
         Kernels.Free(x27);
-        var x29 = x22.reshape(4L, 8L, 4L, 8L); // %29 reshape → f32[4,8,4,8]
+        var x29 = x22.reshape(batch, seq, 4L, 8L); // %29 reshape → f32[batch,seq,4,8]
         Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[4,4,8,8]
+        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[batch,4,seq,8]
         Kernels.Free(x29);
-        var x31 = x26.reshape(4L, 8L, 4L, 8L); // %31 reshape → f32[4,8,4,8]
+        var x31 = x26.reshape(batch, seq, 4L, 8L); // %31 reshape → f32[batch,seq,4,8]
         Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[4,4,8,8]
+        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[batch,4,seq,8]
         Kernels.Free(x31);
-        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[4,4,8,8]
+        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[batch,4,seq,8]
         Kernels.Free(x28, x30, x32);
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[4,8,4,8]
+        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[batch,seq,4,8]
         Kernels.Free(x37);
-        var x39 = x38.reshape(4L, 8L, 32L); // %39 reshape → f32[4,8,32]
+        var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
         Kernels.Free(x38);
 
         // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-        var x43 = Kernels.QuantizedLinear(x39, p131, p40, p130, p42, gelu: false, Mode); // %43 qlinear → f32[4,8,32]
+        var x43 = Kernels.QuantizedLinear(x39, p131, p40, p130, p42, gelu: false, Mode); // %43 qlinear → f32[batch,seq,32]
         Kernels.Free(x39);
 
         // encoder.layer.0 (QuantizedModels.cs:24)
-        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[4,8,32]
+        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[batch,seq,32]
         Kernels.Free(x43);
 
         // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[4,8,32]
+        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x13, x44);
 
         // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-        var x53 = Kernels.QuantizedLinearRequantize(x48, p133, p49, p132, p51, gelu: true, p135, Mode); // %53 qlinear_gelu_requantize → i8[4,8,128]
+        var x53 = Kernels.QuantizedLinearRequantize(x48, p133, p49, p132, p51, gelu: true, p135, Mode); // %53 qlinear_gelu_requantize → i8[batch,seq,128]
 
         // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-        var x57 = Kernels.QuantizedLinear(x53, p135, p54, p134, p56, gelu: false, Mode); // %57 qlinear → f32[4,8,32]
+        var x57 = Kernels.QuantizedLinear(x53, p135, p54, p134, p56, gelu: false, Mode); // %57 qlinear → f32[batch,seq,32]
         Kernels.Free(x53);
 
         // encoder.layer.0 (QuantizedModels.cs:27)
-        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[4,8,32]
+        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[batch,seq,32]
         Kernels.Free(x57);
 
         // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[4,8,32]
+        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x48, x58);
 
         // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-        var x127 = Kernels.QuantizedLinear(x62, p137, p125, p136, p126, gelu: false, Mode); // %127 qlinear → f32[4,8,96]
+        var x127 = Kernels.QuantizedLinear(x62, p137, p125, p136, p126, gelu: false, Mode); // %127 qlinear → f32[batch,seq,96]
 
         // encoder.layer.1.attention.self.query (QuantizedModels.cs:20)
-        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[4,8,32]
+        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[batch,seq,32]
 
         // encoder.layer.1.attention.self.key (QuantizedModels.cs:21)
-        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[4,8,32]
+        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[batch,seq,32]
 
         // encoder.layer.1.attention.self.value (QuantizedModels.cs:22)
-        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[4,8,32]
+        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[batch,seq,32]
         Kernels.Free(x127);
 
         // encoder.layer.1 (QuantizedModels.cs:23)
-        var x75 = x66.reshape(4L, 8L, 4L, 8L); // %75 reshape → f32[4,8,4,8]
+        var x75 = x66.reshape(batch, seq, 4L, 8L); // %75 reshape → f32[batch,seq,4,8]
         Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[4,4,8,8]
+        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[batch,4,seq,8]
         Kernels.Free(x75);
-        var x77 = x70.reshape(4L, 8L, 4L, 8L); // %77 reshape → f32[4,8,4,8]
+        var x77 = x70.reshape(batch, seq, 4L, 8L); // %77 reshape → f32[batch,seq,4,8]
         Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[4,4,8,8]
+        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[batch,4,seq,8]
         Kernels.Free(x77);
-        var x79 = x74.reshape(4L, 8L, 4L, 8L); // %79 reshape → f32[4,8,4,8]
+        var x79 = x74.reshape(batch, seq, 4L, 8L); // %79 reshape → f32[batch,seq,4,8]
         Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[4,4,8,8]
+        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[batch,4,seq,8]
         Kernels.Free(x79);
-        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[4,4,8,8]
+        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[batch,4,seq,8]
         Kernels.Free(x76, x78, x80, x14);
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[4,8,4,8]
+        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[batch,seq,4,8]
         Kernels.Free(x85);
-        var x87 = x86.reshape(4L, 8L, 32L); // %87 reshape → f32[4,8,32]
+        var x87 = x86.reshape(batch, seq, 32L); // %87 reshape → f32[batch,seq,32]
         Kernels.Free(x86);
 
         // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-        var x91 = Kernels.QuantizedLinear(x87, p139, p88, p138, p90, gelu: false, Mode); // %91 qlinear → f32[4,8,32]
+        var x91 = Kernels.QuantizedLinear(x87, p139, p88, p138, p90, gelu: false, Mode); // %91 qlinear → f32[batch,seq,32]
         Kernels.Free(x87);
 
         // encoder.layer.1 (QuantizedModels.cs:24)
-        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[4,8,32]
+        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[batch,seq,32]
         Kernels.Free(x91);
 
         // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[4,8,32]
+        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x62, x92);
 
         // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-        var x101 = Kernels.QuantizedLinear(x96, p141, p97, p140, p99, gelu: true, Mode); // %101 qlinear_gelu → f32[4,8,128]
+        var x101 = Kernels.QuantizedLinear(x96, p141, p97, p140, p99, gelu: true, Mode); // %101 qlinear_gelu → f32[batch,seq,128]
 
         // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[4,8,32]
+        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[batch,seq,32]
         Kernels.Free(x101);
 
         // encoder.layer.1 (QuantizedModels.cs:27)
-        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[4,8,32]
+        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[batch,seq,32]
         Kernels.Free(x105);
 
         // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[4,8,32]
+        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x96, x106);
 
         // QuantizedModels.cs:55
-        var x111 = x110.select(1, 0); // %111 select → f32[4,32]
+        var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
 
         // pooler.dense (QuantizedModels.cs:55)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[4,32]
+        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[batch,32]
         Kernels.Free(x111);
 
         // QuantizedModels.cs:55
-        var x116 = torch.tanh(x115); // %116 tanh → f32[4,32]
+        var x116 = torch.tanh(x115); // %116 tanh → f32[batch,32]
         Kernels.Free(x115);
 
         // QuantizedModels.cs:56
-        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[4,32]
+        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[batch,32]
         Kernels.Free(x116);
 
         // classifier (QuantizedModels.cs:56)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[4,2]
-        Kernels.Free(x117);
-
-        return (x110.MoveToOuterDisposeScope(), x121.MoveToOuterDisposeScope());
-    }
-
-    /// <summary>Batch 4, sequence length 16.</summary>
-    private (Tensor, Tensor) Forward_4x16(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
-    {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 4, 16);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 4, 16);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 4);
-        using var noGrad = torch.no_grad();
-        using var scope = torch.NewDisposeScope();
-        // QuantizedModels.cs:49
-        var x4 = Kernels.QuantizedEmbedding(@inputIds, p3, p142); // %4 qembedding → f32[4,16,32]
-
-        // QuantizedModels.cs:50
-        var x6 = Kernels.QuantizedEmbedding(@tokenTypes, p5, p143); // %6 qembedding → f32[4,16,32]
-
-        // QuantizedModels.cs:51
-        var x8 = Kernels.Rows(p7, 16L); // %8 rows → f32[16,32]
-
-        // QuantizedModels.cs:52
-        var x9 = torch.add(x4, x6); // %9 add → f32[4,16,32]
-        Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[4,16,32]
-        Kernels.Free(x9, x8);
-
-        // embeddings.LayerNorm (QuantizedModels.cs:52)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[4,16,32]
-        Kernels.Free(x10);
-
-        // QuantizedModels.cs:53
-        var x14 = Kernels.LengthMask(@validLength, 16L, ScalarType.Float32); // %14 length_mask → f32[4,1,1,16]
-
-        // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
-        var x124 = Kernels.QuantizedLinear(x13, p129, p122, p128, p123, gelu: false, Mode); // %124 qlinear → f32[4,16,96]
-
-        // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
-        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[4,16,32]
-
-        // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
-        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[4,16,32]
-
-        // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
-        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[4,16,32]
-        Kernels.Free(x124);
-
-        // encoder.layer.0 (QuantizedModels.cs:23)
-        var x27 = x18.reshape(4L, 16L, 4L, 8L); // %27 reshape → f32[4,16,4,8]
-        Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[4,4,16,8]
-        Kernels.Free(x27);
-        var x29 = x22.reshape(4L, 16L, 4L, 8L); // %29 reshape → f32[4,16,4,8]
-        Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[4,4,16,8]
-        Kernels.Free(x29);
-        var x31 = x26.reshape(4L, 16L, 4L, 8L); // %31 reshape → f32[4,16,4,8]
-        Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[4,4,16,8]
-        Kernels.Free(x31);
-        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[4,4,16,8]
-        Kernels.Free(x28, x30, x32);
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[4,16,4,8]
-        Kernels.Free(x37);
-        var x39 = x38.reshape(4L, 16L, 32L); // %39 reshape → f32[4,16,32]
-        Kernels.Free(x38);
-
-        // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
-        var x43 = Kernels.QuantizedLinear(x39, p131, p40, p130, p42, gelu: false, Mode); // %43 qlinear → f32[4,16,32]
-        Kernels.Free(x39);
-
-        // encoder.layer.0 (QuantizedModels.cs:24)
-        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[4,16,32]
-        Kernels.Free(x43);
-
-        // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x13, x44);
-
-        // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
-        var x53 = Kernels.QuantizedLinearRequantize(x48, p133, p49, p132, p51, gelu: true, p135, Mode); // %53 qlinear_gelu_requantize → i8[4,16,128]
-
-        // encoder.layer.0.output.dense (QuantizedModels.cs:27)
-        var x57 = Kernels.QuantizedLinear(x53, p135, p54, p134, p56, gelu: false, Mode); // %57 qlinear → f32[4,16,32]
-        Kernels.Free(x53);
-
-        // encoder.layer.0 (QuantizedModels.cs:27)
-        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[4,16,32]
-        Kernels.Free(x57);
-
-        // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
-        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x48, x58);
-
-        // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
-        var x127 = Kernels.QuantizedLinear(x62, p137, p125, p136, p126, gelu: false, Mode); // %127 qlinear → f32[4,16,96]
-
-        // encoder.layer.1.attention.self.query (QuantizedModels.cs:20)
-        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[4,16,32]
-
-        // encoder.layer.1.attention.self.key (QuantizedModels.cs:21)
-        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[4,16,32]
-
-        // encoder.layer.1.attention.self.value (QuantizedModels.cs:22)
-        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[4,16,32]
-        Kernels.Free(x127);
-
-        // encoder.layer.1 (QuantizedModels.cs:23)
-        var x75 = x66.reshape(4L, 16L, 4L, 8L); // %75 reshape → f32[4,16,4,8]
-        Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[4,4,16,8]
-        Kernels.Free(x75);
-        var x77 = x70.reshape(4L, 16L, 4L, 8L); // %77 reshape → f32[4,16,4,8]
-        Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[4,4,16,8]
-        Kernels.Free(x77);
-        var x79 = x74.reshape(4L, 16L, 4L, 8L); // %79 reshape → f32[4,16,4,8]
-        Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[4,4,16,8]
-        Kernels.Free(x79);
-        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[4,4,16,8]
-        Kernels.Free(x76, x78, x80, x14);
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[4,16,4,8]
-        Kernels.Free(x85);
-        var x87 = x86.reshape(4L, 16L, 32L); // %87 reshape → f32[4,16,32]
-        Kernels.Free(x86);
-
-        // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
-        var x91 = Kernels.QuantizedLinear(x87, p139, p88, p138, p90, gelu: false, Mode); // %91 qlinear → f32[4,16,32]
-        Kernels.Free(x87);
-
-        // encoder.layer.1 (QuantizedModels.cs:24)
-        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[4,16,32]
-        Kernels.Free(x91);
-
-        // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
-        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x62, x92);
-
-        // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
-        var x101 = Kernels.QuantizedLinear(x96, p141, p97, p140, p99, gelu: true, Mode); // %101 qlinear_gelu → f32[4,16,128]
-
-        // encoder.layer.1.output.dense (QuantizedModels.cs:27)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[4,16,32]
-        Kernels.Free(x101);
-
-        // encoder.layer.1 (QuantizedModels.cs:27)
-        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[4,16,32]
-        Kernels.Free(x105);
-
-        // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
-        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[4,16,32]
-        Kernels.Free(x96, x106);
-
-        // QuantizedModels.cs:55
-        var x111 = x110.select(1, 0); // %111 select → f32[4,32]
-
-        // pooler.dense (QuantizedModels.cs:55)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[4,32]
-        Kernels.Free(x111);
-
-        // QuantizedModels.cs:55
-        var x116 = torch.tanh(x115); // %116 tanh → f32[4,32]
-        Kernels.Free(x115);
-
-        // QuantizedModels.cs:56
-        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[4,32]
-        Kernels.Free(x116);
-
-        // classifier (QuantizedModels.cs:56)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[4,2]
+        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[batch,2]
         Kernels.Free(x117);
 
         return (x110.MoveToOuterDisposeScope(), x121.MoveToOuterDisposeScope());

@@ -56,15 +56,15 @@ public sealed partial class SpanHeadsModule : nn.Module<Tensor, (Tensor, Tensor)
 
     /// <summary>The Graph IR as lowered, after the inference passes, as the training forward, and its generated backward;
     /// for a [Quantize] model also the calibration and int8 graphs (empty strings otherwise).</summary>
-    public static string IrText(IrStage stage) => stage switch
+    public static string IrText(IrStage stage) => PackedText.Unpack(stage switch
     {
         IrStage.Lowered => LoweredIr,
         IrStage.Training => TrainingIr,
         IrStage.Backward => BackwardIr,
-        IrStage.Calibration => "",
-        IrStage.Int8 => "",
+        IrStage.Calibration => ""u8,
+        IrStage.Int8 => ""u8,
         _ => OptimizedIr,
-    };
+    });
 
     /// <summary>How training-mode forwards are differentiated: the generated backward (default), or libtorch autograd
     /// recording the same training forward op by op (the reference the gradient checks compare with).</summary>
@@ -91,47 +91,50 @@ public sealed partial class SpanHeadsModule : nn.Module<Tensor, (Tensor, Tensor)
     public override (Tensor, Tensor) forward(Tensor @x)
     {
         var bucket = (batch: @x.shape.Length > 0 ? @x.shape[0] : -1, seq: @x.shape.Length > 1 ? @x.shape[1] : -1);
-        var train = training && torch.is_grad_enabled();
-        return bucket switch
+        if (!IsBucket(bucket.batch, bucket.seq))
         {
-            (1, 4) => train ? Train_1x4(@x) : Forward_1x4(@x),
-            (1, 8) => train ? Train_1x8(@x) : Forward_1x8(@x),
-            _ => throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets),
-        };
+            throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets);
+        }
+
+        return training && torch.is_grad_enabled() ? Train(@x, bucket.batch, bucket.seq) : InferenceForward(@x, bucket.batch, bucket.seq);
     }
 
-    /// <summary>Batch 1, sequence length 4.</summary>
-    private (Tensor, Tensor) Forward_1x4(Tensor @x)
+    /// <summary>Whether (batch, seq) is one of the declared buckets (1×4, 1×8): the static contract each forward checks
+    /// before it runs the body that serves them all.</summary>
+    public static bool IsBucket(long batch, long seq) => (batch, seq) is (1, 4) or (1, 8);
+
+    /// <summary>The inference forward of every bucket: <paramref name="batch"/> × <paramref name="seq"/> is a declared one.</summary>
+    private (Tensor, Tensor) InferenceForward(Tensor @x, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, 1, 4, 16);
+        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, batch, seq, 16);
         using var scope = torch.NewDisposeScope();
         // dense (SpanHeads.cs:13)
-        var x5 = Kernels.LinearGelu(@x, p1, p3); // %5 linear_gelu → f32[1,4,16]
+        var x5 = Kernels.LinearGelu(@x, p1, p3); // %5 linear_gelu → f32[batch,seq,16]
 
         // qa.qkv (SpanHeads.cs:14)
-        var x16 = Kernels.Linear(x5, p14, p15); // %16 linear → f32[1,4,2]
+        var x16 = Kernels.Linear(x5, p14, p15); // %16 linear → f32[batch,seq,2]
         Kernels.Free(x5);
 
         // qa.start (SpanHeads.cs:14)
-        var x9 = x16.narrow(-1, 0, 1); // %9 slice → f32[1,4,1]
+        var x9 = x16.narrow(-1, 0, 1); // %9 slice → f32[batch,seq,1]
 
         // qa.end (SpanHeads.cs:15)
-        var x13 = x16.narrow(-1, 1, 1); // %13 slice → f32[1,4,1]
+        var x13 = x16.narrow(-1, 1, 1); // %13 slice → f32[batch,seq,1]
         Kernels.Free(x16);
 
         return (x9.MoveToOuterDisposeScope(), x13.MoveToOuterDisposeScope());
     }
 
-    /// <summary>Training, batch 1 × 4: one autograd node for the whole forward, with the generated backward.</summary>
-    private (Tensor, Tensor) Train_1x4(Tensor @x)
+    /// <summary>Training, any declared bucket: one autograd node for the whole forward, with the generated backward.</summary>
+    private (Tensor, Tensor) Train(Tensor @x, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, 1, 4, 16);
+        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, batch, seq, 16);
         var args = new Tensor[] { @x, p1, p3, p14, p15 };
-        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction_1x4.apply(args) : TrainingForward_1x4(args, null);
+        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction.apply([.. args, batch, seq]) : TrainingForward(args, batch, seq, null);
         return (outputs[0], outputs[1]);
     }
 
-    private static List<Tensor> TrainingForward_1x4(IReadOnlyList<Tensor> args, List<Tensor>? saved)
+    private static List<Tensor> TrainingForward(IReadOnlyList<Tensor> args, long batch, long seq, List<Tensor>? saved)
     {
         var @x = args[0];
         var p1 = args[1];
@@ -140,19 +143,19 @@ public sealed partial class SpanHeadsModule : nn.Module<Tensor, (Tensor, Tensor)
         var p15 = args[4];
         using var scope = torch.NewDisposeScope();
         // dense (SpanHeads.cs:13)
-        var x4 = Kernels.Linear(@x, p1, p3); // %4 linear → f32[1,4,16]
+        var x4 = Kernels.Linear(@x, p1, p3); // %4 linear → f32[batch,seq,16]
 
         // SpanHeads.cs:13
-        var x5 = Kernels.Gelu(x4); // %5 gelu → f32[1,4,16]
+        var x5 = Kernels.Gelu(x4); // %5 gelu → f32[batch,seq,16]
 
         // qa.qkv (SpanHeads.cs:14)
-        var x16 = Kernels.Linear(x5, p14, p15); // %16 linear → f32[1,4,2]
+        var x16 = Kernels.Linear(x5, p14, p15); // %16 linear → f32[batch,seq,2]
 
         // qa.start (SpanHeads.cs:14)
-        var x9 = x16.narrow(-1, 0, 1); // %9 slice → f32[1,4,1]
+        var x9 = x16.narrow(-1, 0, 1); // %9 slice → f32[batch,seq,1]
 
         // qa.end (SpanHeads.cs:15)
-        var x13 = x16.narrow(-1, 1, 1); // %13 slice → f32[1,4,1]
+        var x13 = x16.narrow(-1, 1, 1); // %13 slice → f32[batch,seq,1]
         Kernels.Free(x16);
 
         if (saved is not null)
@@ -167,17 +170,21 @@ public sealed partial class SpanHeadsModule : nn.Module<Tensor, (Tensor, Tensor)
         return new List<Tensor> { x9.MoveToOuterDisposeScope(), x13.MoveToOuterDisposeScope() };
     }
 
-    private sealed class TrainingFunction_1x4 : torch.autograd.MultiTensorFunction<TrainingFunction_1x4>
+    private sealed class TrainingFunction : torch.autograd.MultiTensorFunction<TrainingFunction>
     {
-        public override string Name => "span_heads.1x4";
+        public override string Name => "span_heads";
 
+        /// <summary>vars: the tensor args, then the bucket's batch and seq (not tensors, so autograd gives them no gradient).</summary>
         public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
         {
+            var (batch, seq) = ((long)vars[^2], (long)vars[^1]);
+            ctx.save_data("batch", batch);
+            ctx.save_data("seq", seq);
             var saved = new List<Tensor>();
             List<Tensor> outputs;
             using (torch.no_grad())
             {
-                outputs = TrainingForward_1x4(Array.ConvertAll(vars, v => (Tensor)v), saved);
+                outputs = TrainingForward(Array.ConvertAll(vars[..^2], v => (Tensor)v), batch, seq, saved);
             }
 
             ctx.save_for_backward(saved);
@@ -197,213 +204,40 @@ public sealed partial class SpanHeadsModule : nn.Module<Tensor, (Tensor, Tensor)
             var g31 = saved[0]; // saved %0
 
             // qa.qkv (SpanHeads.cs:14)
-            var g21 = torch.cat(new[] { g17, g18 }, 2); // %21 concat → f32[1,4,2]
-            var g23 = Kernels.MatMul(g21, g22, transB: false); // %23 matmul → f32[1,4,16]
+            var g21 = torch.cat(new[] { g17, g18 }, 2); // %21 concat → f32[batch,seq,2]
+            var g23 = Kernels.MatMul(g21, g22, transB: false); // %23 matmul → f32[batch,seq,16]
             var g25 = Kernels.LinearWeightGrad(g21, g24); // %25 linear_dw → f32[2,16]
             var g26 = Kernels.SumTo(g21, 2L); // %26 sum_to → f32[2]
             Kernels.Free(g21);
 
             // SpanHeads.cs:13
-            var g28 = Kernels.GeluGrad(g23, g27); // %28 gelu_grad → f32[1,4,16]
+            var g28 = Kernels.GeluGrad(g23, g27); // %28 gelu_grad → f32[batch,seq,16]
             Kernels.Free(g23);
 
             // dense (SpanHeads.cs:13)
-            var g30 = Kernels.MatMul(g28, g29, transB: false); // %30 matmul → f32[1,4,16]
+            var g30 = Kernels.MatMul(g28, g29, transB: false); // %30 matmul → f32[batch,seq,16]
             var g32 = Kernels.LinearWeightGrad(g28, g31); // %32 linear_dw → f32[16,16]
             var g33 = Kernels.SumTo(g28, 16L); // %33 sum_to → f32[16]
             Kernels.Free(g28);
 
-            return new List<Tensor> { g30.MoveToOuterDisposeScope(), g32.MoveToOuterDisposeScope(), g33.MoveToOuterDisposeScope(), g25.MoveToOuterDisposeScope(), g26.MoveToOuterDisposeScope() };
+            return new List<Tensor> { g30.MoveToOuterDisposeScope(), g32.MoveToOuterDisposeScope(), g33.MoveToOuterDisposeScope(), g25.MoveToOuterDisposeScope(), g26.MoveToOuterDisposeScope(), null!, null! };
         }
     }
 
-    /// <summary>Batch 1, sequence length 8.</summary>
-    private (Tensor, Tensor) Forward_1x8(Tensor @x)
-    {
-        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, 1, 8, 16);
-        using var scope = torch.NewDisposeScope();
-        // dense (SpanHeads.cs:13)
-        var x5 = Kernels.LinearGelu(@x, p1, p3); // %5 linear_gelu → f32[1,8,16]
+    // The IR texts, packed (PackedText.Unpack reads them; IrText(stage) prints them).
+    private static ReadOnlySpan<byte> LoweredIr => "RmdyYXBoIHNwYW5faGVhZHMKICAlMCA9IGlucHV0IHtuYW1lPSJ4In0gOiBmMzJbYmF0Y2gsc2VxLDE2XSAgIyBAIFNwYW5IgDsFLmNzOjExgEEZMSA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCUAtkZW5zZS53ZWlnaHSFWwExNpRUADOAVB4yID0gbWF0bXVsKCUwLCAlMSkge3RyYW5zQj10cnVllaEBgWySUwAzjKcBBHplcm9zi6YBA2JpYXOHpAGWoQEONCA9IGFkZCglMiwgJTMpr5ABCjUgPSBnZWx1KCU0lT+ROQA2m/ACB3FhLnN0YXJ0jfMClFYANIBWADeH8gIENSwgJTad8gKBTIRtklUAOJr0AoWqAYr3ApalAQA5hPYCBDcsICU4j7cCn5QBADGA8QWbwAICZW5kpb4CADWBVYCFBoi/AgExMKXAAgJlbmSTVYCGBpq/AoCpAZ+9AoJPgIIGgb4CATExgKIBADKXwAKUlAEIcmV0dXJuICU5gEEAMw=="u8;
 
-        // qa.qkv (SpanHeads.cs:14)
-        var x16 = Kernels.Linear(x5, p14, p15); // %16 linear → f32[1,8,2]
-        Kernels.Free(x5);
+    private static ReadOnlySpan<byte> OptimizedIr => "RmdyYXBoIHNwYW5faGVhZHMKICAlMCA9IGlucHV0IHtuYW1lPSJ4In0gOiBmMzJbYmF0Y2gsc2VxLDE2XSAgIyBAIFNwYW5IgDsFLmNzOjExgEEZMSA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCUAtkZW5zZS53ZWlnaHSFWwExNpRUADOAVAAzjFQEemVyb3OLUwNiaWFzh1GWTho1ID0gbGluZWFyX2dlbHUoJTAsICUxLCAlMymU6gGBYpJOATE0m/EBC3FhLnN0YXJ0X2VuZIT4AQYsIHBhY2tzhh2DGQMscWEuiScKc2l6ZXM9WzEsMV2E2wEAMpSrAgA0gY8BgN4Bl6wCiY4BgbMCjowBgBeEigGDI5CIAZeFAQA2heMCAiglNYDeAgA0gAUANY7gAoJFBXFhLnFrdpJMHjkgPSBzbGljZSglMTYpIHtkaW09LTEsIGVuZD0xLCCBsgEBPTCPpAWEWoEik6gBgNkElF0AMoRdADGXXQJlbmSNWww1CiAgcmV0dXJuICU5gPgBADM="u8;
 
-        // qa.start (SpanHeads.cs:14)
-        var x9 = x16.narrow(-1, 0, 1); // %9 slice → f32[1,8,1]
+    private static ReadOnlySpan<byte> TrainingIr => "RmdyYXBoIHNwYW5faGVhZHMKICAlMCA9IGlucHV0IHtuYW1lPSJ4In0gOiBmMzJbYmF0Y2gsc2VxLDE2XSAgIyBAIFNwYW5IgDsFLmNzOjExgEEZMSA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCUAtkZW5zZS53ZWlnaHSFWwExNpRUADOAVAAzjFQEemVyb3OLUwNiaWFzh1GWThU0ID0gbGluZWFyKCUwLCAlMSwgJTMplOUBgV2SSQo1ID0gZ2VsdSglNJU/kTkAMYCDAZilAgtxYS5zdGFydF9lbmSErAIGLCBwYWNrc4YdgxkDLHFhLoknCnNpemVzPVsxLDFdhI8CADKUjwEANIGPAYDJAZfgAomOAYHnAo6MAYAXhIoBgyOQiAGXhQEANoeXAwA1gJcDADSABQA1jtoCgkUFcWEucWt2kkweOSA9IHNsaWNlKCUxNikge2RpbT0tMSwgZW5kPTEsIIGyAQE9MI/YBYRagSKTqAGAjQWUXQAyhF0AMZddAmVuZI1bDDUKICByZXR1cm4gJTmA+AEAMw=="u8;
 
-        // qa.end (SpanHeads.cs:15)
-        var x13 = x16.narrow(-1, 1, 1); // %13 slice → f32[1,8,1]
-        Kernels.Free(x16);
-
-        return (x9.MoveToOuterDisposeScope(), x13.MoveToOuterDisposeScope());
-    }
-
-    /// <summary>Training, batch 1 × 8: one autograd node for the whole forward, with the generated backward.</summary>
-    private (Tensor, Tensor) Train_1x8(Tensor @x)
-    {
-        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, 1, 8, 16);
-        var args = new Tensor[] { @x, p1, p3, p14, p15 };
-        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction_1x8.apply(args) : TrainingForward_1x8(args, null);
-        return (outputs[0], outputs[1]);
-    }
-
-    private static List<Tensor> TrainingForward_1x8(IReadOnlyList<Tensor> args, List<Tensor>? saved)
-    {
-        var @x = args[0];
-        var p1 = args[1];
-        var p3 = args[2];
-        var p14 = args[3];
-        var p15 = args[4];
-        using var scope = torch.NewDisposeScope();
-        // dense (SpanHeads.cs:13)
-        var x4 = Kernels.Linear(@x, p1, p3); // %4 linear → f32[1,8,16]
-
-        // SpanHeads.cs:13
-        var x5 = Kernels.Gelu(x4); // %5 gelu → f32[1,8,16]
-
-        // qa.qkv (SpanHeads.cs:14)
-        var x16 = Kernels.Linear(x5, p14, p15); // %16 linear → f32[1,8,2]
-
-        // qa.start (SpanHeads.cs:14)
-        var x9 = x16.narrow(-1, 0, 1); // %9 slice → f32[1,8,1]
-
-        // qa.end (SpanHeads.cs:15)
-        var x13 = x16.narrow(-1, 1, 1); // %13 slice → f32[1,8,1]
-        Kernels.Free(x16);
-
-        if (saved is not null)
-        {
-            saved.Add(@x.alias().MoveToOuterDisposeScope());
-            saved.Add(p1.alias().MoveToOuterDisposeScope());
-            saved.Add(x4.MoveToOuterDisposeScope());
-            saved.Add(x5.MoveToOuterDisposeScope());
-            saved.Add(p14.alias().MoveToOuterDisposeScope());
-        }
-
-        return new List<Tensor> { x9.MoveToOuterDisposeScope(), x13.MoveToOuterDisposeScope() };
-    }
-
-    private sealed class TrainingFunction_1x8 : torch.autograd.MultiTensorFunction<TrainingFunction_1x8>
-    {
-        public override string Name => "span_heads.1x8";
-
-        public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
-        {
-            var saved = new List<Tensor>();
-            List<Tensor> outputs;
-            using (torch.no_grad())
-            {
-                outputs = TrainingForward_1x8(Array.ConvertAll(vars, v => (Tensor)v), saved);
-            }
-
-            ctx.save_for_backward(saved);
-            return outputs;
-        }
-
-        public override List<Tensor> backward(torch.autograd.AutogradContext ctx, List<Tensor> grads)
-        {
-            using var scope = torch.NewDisposeScope();
-            var saved = ctx.get_saved_variables();
-            var g17 = grads[0]; // ∂loss/∂output 0
-            var g18 = grads[1]; // ∂loss/∂output 1
-            var g22 = saved[4]; // saved %14
-            var g24 = saved[3]; // saved %5
-            var g27 = saved[2]; // saved %4
-            var g29 = saved[1]; // saved %1
-            var g31 = saved[0]; // saved %0
-
-            // qa.qkv (SpanHeads.cs:14)
-            var g21 = torch.cat(new[] { g17, g18 }, 2); // %21 concat → f32[1,8,2]
-            var g23 = Kernels.MatMul(g21, g22, transB: false); // %23 matmul → f32[1,8,16]
-            var g25 = Kernels.LinearWeightGrad(g21, g24); // %25 linear_dw → f32[2,16]
-            var g26 = Kernels.SumTo(g21, 2L); // %26 sum_to → f32[2]
-            Kernels.Free(g21);
-
-            // SpanHeads.cs:13
-            var g28 = Kernels.GeluGrad(g23, g27); // %28 gelu_grad → f32[1,8,16]
-            Kernels.Free(g23);
-
-            // dense (SpanHeads.cs:13)
-            var g30 = Kernels.MatMul(g28, g29, transB: false); // %30 matmul → f32[1,8,16]
-            var g32 = Kernels.LinearWeightGrad(g28, g31); // %32 linear_dw → f32[16,16]
-            var g33 = Kernels.SumTo(g28, 16L); // %33 sum_to → f32[16]
-            Kernels.Free(g28);
-
-            return new List<Tensor> { g30.MoveToOuterDisposeScope(), g32.MoveToOuterDisposeScope(), g33.MoveToOuterDisposeScope(), g25.MoveToOuterDisposeScope(), g26.MoveToOuterDisposeScope() };
-        }
-    }
-
-    private const string LoweredIr = """
-        graph span_heads
-          %0 = input {name="x"} : f32[batch,seq,16]  # @ SpanHeads.cs:11
-          %1 = param {init="normal", name="dense.weight"} : f32[16,16]  # @ SpanHeads.cs:13
-          %2 = matmul(%0, %1) {transB=true} : f32[batch,seq,16]  # dense @ SpanHeads.cs:13
-          %3 = param {init="zeros", name="dense.bias"} : f32[16]  # @ SpanHeads.cs:13
-          %4 = add(%2, %3) : f32[batch,seq,16]  # dense @ SpanHeads.cs:13
-          %5 = gelu(%4) : f32[batch,seq,16]  # @ SpanHeads.cs:13
-          %6 = param {init="normal", name="qa.start.weight"} : f32[1,16]  # @ SpanHeads.cs:14
-          %7 = matmul(%5, %6) {transB=true} : f32[batch,seq,1]  # qa.start @ SpanHeads.cs:14
-          %8 = param {init="zeros", name="qa.start.bias"} : f32[1]  # @ SpanHeads.cs:14
-          %9 = add(%7, %8) : f32[batch,seq,1]  # qa.start @ SpanHeads.cs:14
-          %10 = param {init="normal", name="qa.end.weight"} : f32[1,16]  # @ SpanHeads.cs:15
-          %11 = matmul(%5, %10) {transB=true} : f32[batch,seq,1]  # qa.end @ SpanHeads.cs:15
-          %12 = param {init="zeros", name="qa.end.bias"} : f32[1]  # @ SpanHeads.cs:15
-          %13 = add(%11, %12) : f32[batch,seq,1]  # qa.end @ SpanHeads.cs:15
-          return %9, %13
-        """;
-
-    private const string OptimizedIr = """
-        graph span_heads
-          %0 = input {name="x"} : f32[batch,seq,16]  # @ SpanHeads.cs:11
-          %1 = param {init="normal", name="dense.weight"} : f32[16,16]  # @ SpanHeads.cs:13
-          %3 = param {init="zeros", name="dense.bias"} : f32[16]  # @ SpanHeads.cs:13
-          %5 = linear_gelu(%0, %1, %3) : f32[batch,seq,16]  # dense @ SpanHeads.cs:13
-          %14 = param {init="normal", name="qa.start_end.weight", packs="qa.start.weight,qa.end.weight", sizes=[1,1]} : f32[2,16]  # @ SpanHeads.cs:14
-          %15 = param {init="zeros", name="qa.start_end.bias", packs="qa.start.bias,qa.end.bias", sizes=[1,1]} : f32[2]  # @ SpanHeads.cs:14
-          %16 = linear(%5, %14, %15) : f32[batch,seq,2]  # qa.qkv @ SpanHeads.cs:14
-          %9 = slice(%16) {dim=-1, end=1, start=0} : f32[batch,seq,1]  # qa.start @ SpanHeads.cs:14
-          %13 = slice(%16) {dim=-1, end=2, start=1} : f32[batch,seq,1]  # qa.end @ SpanHeads.cs:15
-          return %9, %13
-        """;
-
-    private const string TrainingIr = """
-        graph span_heads
-          %0 = input {name="x"} : f32[batch,seq,16]  # @ SpanHeads.cs:11
-          %1 = param {init="normal", name="dense.weight"} : f32[16,16]  # @ SpanHeads.cs:13
-          %3 = param {init="zeros", name="dense.bias"} : f32[16]  # @ SpanHeads.cs:13
-          %4 = linear(%0, %1, %3) : f32[batch,seq,16]  # dense @ SpanHeads.cs:13
-          %5 = gelu(%4) : f32[batch,seq,16]  # @ SpanHeads.cs:13
-          %14 = param {init="normal", name="qa.start_end.weight", packs="qa.start.weight,qa.end.weight", sizes=[1,1]} : f32[2,16]  # @ SpanHeads.cs:14
-          %15 = param {init="zeros", name="qa.start_end.bias", packs="qa.start.bias,qa.end.bias", sizes=[1,1]} : f32[2]  # @ SpanHeads.cs:14
-          %16 = linear(%5, %14, %15) : f32[batch,seq,2]  # qa.qkv @ SpanHeads.cs:14
-          %9 = slice(%16) {dim=-1, end=1, start=0} : f32[batch,seq,1]  # qa.start @ SpanHeads.cs:14
-          %13 = slice(%16) {dim=-1, end=2, start=1} : f32[batch,seq,1]  # qa.end @ SpanHeads.cs:15
-          return %9, %13
-        """;
-
-    private const string BackwardIr = """
-        graph span_heads.backward
-          %17 = grad_output {index=0} : f32[batch,seq,1]  # qa.start @ SpanHeads.cs:14
-          %18 = grad_output {index=1} : f32[batch,seq,1]  # qa.end @ SpanHeads.cs:15
-          %21 = concat(%17, %18) {dim=2} : f32[batch,seq,2]  # qa.qkv @ SpanHeads.cs:14
-          %22 = saved {ref=14} : f32[2,16]  # @ SpanHeads.cs:14
-          %23 = matmul(%21, %22) {transB=false} : f32[batch,seq,16]  # qa.qkv @ SpanHeads.cs:14
-          %24 = saved {ref=5} : f32[batch,seq,16]  # @ SpanHeads.cs:13
-          %25 = linear_dw(%21, %24) : f32[2,16]  # qa.qkv @ SpanHeads.cs:14
-          %26 = sum_to(%21) {shape=[2]} : f32[2]  # qa.qkv @ SpanHeads.cs:14
-          %27 = saved {ref=4} : f32[batch,seq,16]  # dense @ SpanHeads.cs:13
-          %28 = gelu_grad(%23, %27) : f32[batch,seq,16]  # @ SpanHeads.cs:13
-          %29 = saved {ref=1} : f32[16,16]  # @ SpanHeads.cs:13
-          %30 = matmul(%28, %29) {transB=false} : f32[batch,seq,16]  # dense @ SpanHeads.cs:13
-          %31 = saved {ref=0} : f32[batch,seq,16]  # @ SpanHeads.cs:11
-          %32 = linear_dw(%28, %31) : f32[16,16]  # dense @ SpanHeads.cs:13
-          %33 = sum_to(%28) {shape=[16]} : f32[16]  # dense @ SpanHeads.cs:13
-          return %30, %32, %33, %25, %26
-        """;
+    private static ReadOnlySpan<byte> BackwardIr => "XWdyYXBoIHNwYW5faGVhZHMuYmFja3dhcmQKICAlMTcgPSBncmFkX291dHB1dCB7aW5kZXg9MH0gOiBmMzJbYmF0Y2gsc2VxLDFdICAjIHFhLnN0YXJ0IEAgU3BhbkiBUgRjczoxNIFPADiSTwAxl08CZW5kjU0ANYBNDzIxID0gY29uY2F0KCUxNyyAXwcpIHtkaW09Mo5QADKEUAJxa3aSnQERMjIgPSBzYXZlZCB7cmVmPTE0hEYDMiwxNoE/kjgOMyA9IG1hdG11bCglMjEsgEoOKSB7dHJhbnNCPWZhbHNlj98BglGZkAEANIqQAQA1lUaMPwAzgT8MNSA9IGxpbmVhcl9kd4SaAQE0KYzUAZmDAQA2gIMBBHVtX3RvgEELKSB7c2hhcGU9WzJdhZwCnkWAxASHyAGF1wKNyAEEZGVuc2WTzgGBugQDZWx1X4C/BAMoJTIzgM4BADeEzgGjkwIAOYviA4SKAQExNpk4ATMwiOIDADiAegA5pOIDl9QBADOAwQWHjwGQ1QaSlgEAMYE/gLAFiOEDgJkBATMxhJMChtQBmIMBgLwFheEDgL8Gg+EDATE2heIDnUYFcmV0dXJugKcCgIEBADKABYGeAwA1gAUANg=="u8;
 
     /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
-    public const string SymbolJson = """
+    public static string SymbolJson => System.Text.Encoding.UTF8.GetString(SymbolJsonUtf8);
+
+    // The graph texts are UTF-8 data (a u8 literal is stored once, as bytes; a const string twice, as UTF-16).
+    private static ReadOnlySpan<byte> SymbolJsonUtf8 => """
         {
           "format": "graphcompiler-symbol",
           "version": 1,
@@ -424,5 +258,5 @@ public sealed partial class SpanHeadsModule : nn.Module<Tensor, (Tensor, Tensor)
           ],
           "heads": [{"name": "start", "node": 9}, {"name": "end", "node": 13}]
         }
-        """;
+        """u8;
 }

@@ -87,15 +87,15 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
 
     /// <summary>The Graph IR as lowered, after the inference passes, as the training forward, and its generated backward;
     /// for a [Quantize] model also the calibration and int8 graphs (empty strings otherwise).</summary>
-    public static string IrText(IrStage stage) => stage switch
+    public static string IrText(IrStage stage) => PackedText.Unpack(stage switch
     {
         IrStage.Lowered => LoweredIr,
         IrStage.Training => TrainingIr,
         IrStage.Backward => BackwardIr,
-        IrStage.Calibration => "",
-        IrStage.Int8 => "",
+        IrStage.Calibration => ""u8,
+        IrStage.Int8 => ""u8,
         _ => OptimizedIr,
-    };
+    });
 
     /// <summary>How training-mode forwards are differentiated: the generated backward (default), or libtorch autograd
     /// recording the same training forward op by op (the reference the gradient checks compare with).</summary>
@@ -209,199 +209,89 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
     public override Tensor forward(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
     {
         var bucket = (batch: @inputIds.shape.Length > 0 ? @inputIds.shape[0] : -1, seq: @inputIds.shape.Length > 1 ? @inputIds.shape[1] : -1);
-        var train = training && torch.is_grad_enabled();
-        return bucket switch
+        if (!IsBucket(bucket.batch, bucket.seq))
         {
-            (2, 8) => train ? Train_2x8(@inputIds, @tokenTypes, @validLength) : Forward_2x8(@inputIds, @tokenTypes, @validLength),
-            (2, 16) => train ? Train_2x16(@inputIds, @tokenTypes, @validLength) : Forward_2x16(@inputIds, @tokenTypes, @validLength),
-            _ => throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets),
-        };
+            throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets);
+        }
+
+        return training && torch.is_grad_enabled() ? Train(@inputIds, @tokenTypes, @validLength, bucket.batch, bucket.seq) : InferenceForward(@inputIds, @tokenTypes, @validLength, bucket.batch, bucket.seq);
     }
 
-    /// <summary>Batch 2, sequence length 8.</summary>
-    private Tensor Forward_2x8(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
+    /// <summary>Whether (batch, seq) is one of the declared buckets (2×8, 2×16): the static contract each forward checks
+    /// before it runs the body that serves them all.</summary>
+    public static bool IsBucket(long batch, long seq) => (batch, seq) is (2, 8) or (2, 16);
+
+    /// <summary>The inference forward of every bucket: <paramref name="batch"/> × <paramref name="seq"/> is a declared one.</summary>
+    private Tensor InferenceForward(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 2, 8);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 2, 8);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 2);
+        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, batch);
         using var scope = torch.NewDisposeScope();
         // TinyEncoder.cs:20
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[2,8,32]
+        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[batch,seq,32]
 
         // TinyEncoder.cs:21
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[2,8,32]
+        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[batch,seq,32]
 
         // TinyEncoder.cs:22
-        var x8 = Kernels.Rows(p7, 8L); // %8 rows → f32[8,32]
+        var x8 = Kernels.Rows(p7, seq); // %8 rows → f32[seq,32]
 
         // TinyEncoder.cs:23
-        var x9 = torch.add(x4, x6); // %9 add → f32[2,8,32]
+        var x9 = torch.add(x4, x6); // %9 add → f32[batch,seq,32]
         Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[2,8,32]
+        var x10 = torch.add(x9, x8); // %10 add → f32[batch,seq,32]
         Kernels.Free(x9, x8);
 
         // embeddings.LayerNorm (TinyEncoder.cs:23)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[2,8,32]
+        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[batch,seq,32]
         Kernels.Free(x10);
 
         // TinyEncoder.cs:24
-        var x14 = Kernels.LengthMask(@validLength, 8L, ScalarType.Float32); // %14 length_mask → f32[2,1,1,8]
+        var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
-        // encoder.layer.0.attention.self.qkv (EncoderLayer.cs:18)
-        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[2,8,96]
+        // encoder.layer.0 (EncoderLayer.cs:18)
+        var x62 = EncoderLayer(x13, p122, p123, x14, p40, p42, p46, p47, p49, p51, p54, p56, p60, p61, batch, seq); // %124…%62
 
-        // encoder.layer.0.attention.self.query (EncoderLayer.cs:18)
-        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[2,8,32]
-
-        // encoder.layer.0.attention.self.key (EncoderLayer.cs:19)
-        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[2,8,32]
-
-        // encoder.layer.0.attention.self.value (EncoderLayer.cs:20)
-        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[2,8,32]
-        Kernels.Free(x124);
-
-        // encoder.layer.0 (EncoderLayer.cs:21)
-        var x27 = x18.reshape(2L, 8L, 4L, 8L); // %27 reshape → f32[2,8,4,8]
-        Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[2,4,8,8]
-        Kernels.Free(x27);
-        var x29 = x22.reshape(2L, 8L, 4L, 8L); // %29 reshape → f32[2,8,4,8]
-        Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[2,4,8,8]
-        Kernels.Free(x29);
-        var x31 = x26.reshape(2L, 8L, 4L, 8L); // %31 reshape → f32[2,8,4,8]
-        Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[2,4,8,8]
-        Kernels.Free(x31);
-        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[2,4,8,8]
-        Kernels.Free(x28, x30, x32);
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[2,8,4,8]
-        Kernels.Free(x37);
-        var x39 = x38.reshape(2L, 8L, 32L); // %39 reshape → f32[2,8,32]
-        Kernels.Free(x38);
-
-        // encoder.layer.0.attention.output.dense (EncoderLayer.cs:22)
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[2,8,32]
-        Kernels.Free(x39);
-
-        // encoder.layer.0 (EncoderLayer.cs:22)
-        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[2,8,32]
-        Kernels.Free(x43);
-
-        // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[2,8,32]
-        Kernels.Free(x13, x44);
-
-        // encoder.layer.0.intermediate.dense (EncoderLayer.cs:24)
-        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[2,8,128]
-
-        // encoder.layer.0.output.dense (EncoderLayer.cs:25)
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[2,8,32]
-        Kernels.Free(x53);
-
-        // encoder.layer.0 (EncoderLayer.cs:25)
-        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[2,8,32]
-        Kernels.Free(x57);
-
-        // encoder.layer.0.output.LayerNorm (EncoderLayer.cs:26)
-        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[2,8,32]
-        Kernels.Free(x48, x58);
-
-        // encoder.layer.1.attention.self.qkv (EncoderLayer.cs:18)
-        var x127 = Kernels.Linear(x62, p125, p126); // %127 linear → f32[2,8,96]
-
-        // encoder.layer.1.attention.self.query (EncoderLayer.cs:18)
-        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[2,8,32]
-
-        // encoder.layer.1.attention.self.key (EncoderLayer.cs:19)
-        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[2,8,32]
-
-        // encoder.layer.1.attention.self.value (EncoderLayer.cs:20)
-        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[2,8,32]
-        Kernels.Free(x127);
-
-        // encoder.layer.1 (EncoderLayer.cs:21)
-        var x75 = x66.reshape(2L, 8L, 4L, 8L); // %75 reshape → f32[2,8,4,8]
-        Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[2,4,8,8]
-        Kernels.Free(x75);
-        var x77 = x70.reshape(2L, 8L, 4L, 8L); // %77 reshape → f32[2,8,4,8]
-        Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[2,4,8,8]
-        Kernels.Free(x77);
-        var x79 = x74.reshape(2L, 8L, 4L, 8L); // %79 reshape → f32[2,8,4,8]
-        Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[2,4,8,8]
-        Kernels.Free(x79);
-        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[2,4,8,8]
-        Kernels.Free(x76, x78, x80, x14);
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[2,8,4,8]
-        Kernels.Free(x85);
-        var x87 = x86.reshape(2L, 8L, 32L); // %87 reshape → f32[2,8,32]
-        Kernels.Free(x86);
-
-        // encoder.layer.1.attention.output.dense (EncoderLayer.cs:22)
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[2,8,32]
-        Kernels.Free(x87);
-
-        // encoder.layer.1 (EncoderLayer.cs:22)
-        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[2,8,32]
-        Kernels.Free(x91);
-
-        // encoder.layer.1.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[2,8,32]
-        Kernels.Free(x62, x92);
-
-        // encoder.layer.1.intermediate.dense (EncoderLayer.cs:24)
-        var x101 = Kernels.LinearGelu(x96, p97, p99); // %101 linear_gelu → f32[2,8,128]
-
-        // encoder.layer.1.output.dense (EncoderLayer.cs:25)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[2,8,32]
-        Kernels.Free(x101);
-
-        // encoder.layer.1 (EncoderLayer.cs:25)
-        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[2,8,32]
-        Kernels.Free(x105);
-
-        // encoder.layer.1.output.LayerNorm (EncoderLayer.cs:26)
-        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[2,8,32]
-        Kernels.Free(x96, x106);
+        // encoder.layer.1 (EncoderLayer.cs:18)
+        var x110 = EncoderLayer(x62, p125, p126, x14, p88, p90, p94, p95, p97, p99, p102, p104, p108, p109, batch, seq); // %127…%110
+        Kernels.Free(x14);
 
         // TinyEncoder.cs:26
-        var x111 = x110.select(1, 0); // %111 select → f32[2,32]
+        var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
         Kernels.Free(x110);
 
         // pooler.dense (TinyEncoder.cs:26)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[2,32]
+        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[batch,32]
         Kernels.Free(x111);
 
         // TinyEncoder.cs:26
-        var x116 = torch.tanh(x115); // %116 tanh → f32[2,32]
+        var x116 = torch.tanh(x115); // %116 tanh → f32[batch,32]
         Kernels.Free(x115);
 
         // TinyEncoder.cs:27
-        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[2,32]
+        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[batch,32]
         Kernels.Free(x116);
 
         // classifier (TinyEncoder.cs:27)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[2,2]
+        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[batch,2]
         Kernels.Free(x117);
 
         return x121.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Training, batch 2 × 8: one autograd node for the whole forward, with the generated backward.</summary>
-    private Tensor Train_2x8(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
+    /// <summary>Training, any declared bucket: one autograd node for the whole forward, with the generated backward.</summary>
+    private Tensor Train(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 2, 8);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 2, 8);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 2);
+        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, batch, seq);
+        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, batch);
         var args = new Tensor[] { @inputIds, @tokenTypes, @validLength, p3, p5, p7, p11, p12, p122, p123, p40, p42, p46, p47, p49, p51, p54, p56, p60, p61, p125, p126, p88, p90, p94, p95, p97, p99, p102, p104, p108, p109, p112, p114, p118, p120 };
-        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction_2x8.apply(args) : TrainingForward_2x8(args, null);
+        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction.apply([.. args, batch, seq]) : TrainingForward(args, batch, seq, null);
         return outputs[0];
     }
 
-    private static List<Tensor> TrainingForward_2x8(IReadOnlyList<Tensor> args, List<Tensor>? saved)
+    private static List<Tensor> TrainingForward(IReadOnlyList<Tensor> args, long batch, long seq, List<Tensor>? saved)
     {
         var @inputIds = args[0];
         var @tokenTypes = args[1];
@@ -441,193 +331,50 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
         var p120 = args[35];
         using var scope = torch.NewDisposeScope();
         // TinyEncoder.cs:20
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[2,8,32]
+        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[batch,seq,32]
 
         // TinyEncoder.cs:21
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[2,8,32]
+        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[batch,seq,32]
 
         // TinyEncoder.cs:22
-        var x8 = Kernels.Rows(p7, 8L); // %8 rows → f32[8,32]
+        var x8 = Kernels.Rows(p7, seq); // %8 rows → f32[seq,32]
 
         // TinyEncoder.cs:23
-        var x9 = torch.add(x4, x6); // %9 add → f32[2,8,32]
+        var x9 = torch.add(x4, x6); // %9 add → f32[batch,seq,32]
         Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[2,8,32]
+        var x10 = torch.add(x9, x8); // %10 add → f32[batch,seq,32]
         Kernels.Free(x9, x8);
 
         // embeddings.LayerNorm (TinyEncoder.cs:23)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[2,8,32]
+        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[batch,seq,32]
 
         // TinyEncoder.cs:24
-        var x14 = Kernels.LengthMask(@validLength, 8L, ScalarType.Float32); // %14 length_mask → f32[2,1,1,8]
+        var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
-        // encoder.layer.0.attention.self.qkv (EncoderLayer.cs:18)
-        var x131 = Kernels.Linear(x13, p122, p123); // %131 linear → f32[2,8,96]
+        // encoder.layer.0 (EncoderLayer.cs:18)
+        var (x28, x30, x32, x35, x122, x36, x39, x123, x45, x48, x52, x53, x124, x59, x62) = EncoderLayerTraining(x13, p122, p123, x14, p40, p42, p46, p47, p49, p51, p54, p56, p60, p61, batch, seq); // %131…%62
 
-        // encoder.layer.0.attention.self.query (EncoderLayer.cs:18)
-        var x18 = x131.narrow(-1, 0, 32); // %18 slice → f32[2,8,32]
-
-        // encoder.layer.0.attention.self.key (EncoderLayer.cs:19)
-        var x22 = x131.narrow(-1, 32, 32); // %22 slice → f32[2,8,32]
-
-        // encoder.layer.0.attention.self.value (EncoderLayer.cs:20)
-        var x26 = x131.narrow(-1, 64, 32); // %26 slice → f32[2,8,32]
-        Kernels.Free(x131);
-
-        // encoder.layer.0 (EncoderLayer.cs:21)
-        var x27 = x18.reshape(2L, 8L, 4L, 8L); // %27 reshape → f32[2,8,4,8]
-        Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[2,4,8,8]
-        Kernels.Free(x27);
-        var x29 = x22.reshape(2L, 8L, 4L, 8L); // %29 reshape → f32[2,8,4,8]
-        Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[2,4,8,8]
-        Kernels.Free(x29);
-        var x31 = x26.reshape(2L, 8L, 4L, 8L); // %31 reshape → f32[2,8,4,8]
-        Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[2,4,8,8]
-        Kernels.Free(x31);
-        var x33 = Kernels.MatMul(x28, x30, transB: true); // %33 matmul → f32[2,4,8,8]
-        var x34 = torch.mul(x33, 0.35355339059327373); // %34 scale → f32[2,4,8,8]
-        Kernels.Free(x33);
-        var x35 = Kernels.MaskedSoftmax(x34, x14); // %35 masked_softmax → f32[2,4,8,8]
-        Kernels.Free(x34);
-        var x122 = Kernels.DropoutMask(x35, 0.1); // %122 dropout_mask → f32[2,4,8,8]
-        var x36 = torch.mul(x35, x122); // %36 mul → f32[2,4,8,8]
-        var x37 = Kernels.MatMul(x36, x32, transB: false); // %37 matmul → f32[2,4,8,8]
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[2,8,4,8]
-        Kernels.Free(x37);
-        var x39 = x38.reshape(2L, 8L, 32L); // %39 reshape → f32[2,8,32]
-        Kernels.Free(x38);
-
-        // encoder.layer.0.attention.output.dense (EncoderLayer.cs:22)
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[2,8,32]
-
-        // encoder.layer.0 (EncoderLayer.cs:22)
-        var x123 = Kernels.DropoutMask(x43, 0.1); // %123 dropout_mask → f32[2,8,32]
-        var x44 = torch.mul(x43, x123); // %44 mul → f32[2,8,32]
-        Kernels.Free(x43);
-
-        // encoder.layer.0 (EncoderLayer.cs:23)
-        var x45 = torch.add(x13, x44); // %45 add → f32[2,8,32]
-        Kernels.Free(x44);
-
-        // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x48 = Kernels.LayerNorm(x45, p46, p47, 1E-12); // %48 layer_norm → f32[2,8,32]
-
-        // encoder.layer.0.intermediate.dense (EncoderLayer.cs:24)
-        var x52 = Kernels.Linear(x48, p49, p51); // %52 linear → f32[2,8,128]
-
-        // encoder.layer.0 (EncoderLayer.cs:24)
-        var x53 = Kernels.Gelu(x52); // %53 gelu → f32[2,8,128]
-
-        // encoder.layer.0.output.dense (EncoderLayer.cs:25)
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[2,8,32]
-
-        // encoder.layer.0 (EncoderLayer.cs:25)
-        var x124 = Kernels.DropoutMask(x57, 0.1); // %124 dropout_mask → f32[2,8,32]
-        var x58 = torch.mul(x57, x124); // %58 mul → f32[2,8,32]
-        Kernels.Free(x57);
-
-        // encoder.layer.0 (EncoderLayer.cs:26)
-        var x59 = torch.add(x48, x58); // %59 add → f32[2,8,32]
-        Kernels.Free(x58);
-
-        // encoder.layer.0.output.LayerNorm (EncoderLayer.cs:26)
-        var x62 = Kernels.LayerNorm(x59, p60, p61, 1E-12); // %62 layer_norm → f32[2,8,32]
-
-        // encoder.layer.1.attention.self.qkv (EncoderLayer.cs:18)
-        var x134 = Kernels.Linear(x62, p125, p126); // %134 linear → f32[2,8,96]
-
-        // encoder.layer.1.attention.self.query (EncoderLayer.cs:18)
-        var x66 = x134.narrow(-1, 0, 32); // %66 slice → f32[2,8,32]
-
-        // encoder.layer.1.attention.self.key (EncoderLayer.cs:19)
-        var x70 = x134.narrow(-1, 32, 32); // %70 slice → f32[2,8,32]
-
-        // encoder.layer.1.attention.self.value (EncoderLayer.cs:20)
-        var x74 = x134.narrow(-1, 64, 32); // %74 slice → f32[2,8,32]
-        Kernels.Free(x134);
-
-        // encoder.layer.1 (EncoderLayer.cs:21)
-        var x75 = x66.reshape(2L, 8L, 4L, 8L); // %75 reshape → f32[2,8,4,8]
-        Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[2,4,8,8]
-        Kernels.Free(x75);
-        var x77 = x70.reshape(2L, 8L, 4L, 8L); // %77 reshape → f32[2,8,4,8]
-        Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[2,4,8,8]
-        Kernels.Free(x77);
-        var x79 = x74.reshape(2L, 8L, 4L, 8L); // %79 reshape → f32[2,8,4,8]
-        Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[2,4,8,8]
-        Kernels.Free(x79);
-        var x81 = Kernels.MatMul(x76, x78, transB: true); // %81 matmul → f32[2,4,8,8]
-        var x82 = torch.mul(x81, 0.35355339059327373); // %82 scale → f32[2,4,8,8]
-        Kernels.Free(x81);
-        var x83 = Kernels.MaskedSoftmax(x82, x14); // %83 masked_softmax → f32[2,4,8,8]
-        Kernels.Free(x82, x14);
-        var x125 = Kernels.DropoutMask(x83, 0.1); // %125 dropout_mask → f32[2,4,8,8]
-        var x84 = torch.mul(x83, x125); // %84 mul → f32[2,4,8,8]
-        var x85 = Kernels.MatMul(x84, x80, transB: false); // %85 matmul → f32[2,4,8,8]
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[2,8,4,8]
-        Kernels.Free(x85);
-        var x87 = x86.reshape(2L, 8L, 32L); // %87 reshape → f32[2,8,32]
-        Kernels.Free(x86);
-
-        // encoder.layer.1.attention.output.dense (EncoderLayer.cs:22)
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[2,8,32]
-
-        // encoder.layer.1 (EncoderLayer.cs:22)
-        var x126 = Kernels.DropoutMask(x91, 0.1); // %126 dropout_mask → f32[2,8,32]
-        var x92 = torch.mul(x91, x126); // %92 mul → f32[2,8,32]
-        Kernels.Free(x91);
-
-        // encoder.layer.1 (EncoderLayer.cs:23)
-        var x93 = torch.add(x62, x92); // %93 add → f32[2,8,32]
-        Kernels.Free(x92);
-
-        // encoder.layer.1.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x96 = Kernels.LayerNorm(x93, p94, p95, 1E-12); // %96 layer_norm → f32[2,8,32]
-
-        // encoder.layer.1.intermediate.dense (EncoderLayer.cs:24)
-        var x100 = Kernels.Linear(x96, p97, p99); // %100 linear → f32[2,8,128]
-
-        // encoder.layer.1 (EncoderLayer.cs:24)
-        var x101 = Kernels.Gelu(x100); // %101 gelu → f32[2,8,128]
-
-        // encoder.layer.1.output.dense (EncoderLayer.cs:25)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[2,8,32]
-
-        // encoder.layer.1 (EncoderLayer.cs:25)
-        var x127 = Kernels.DropoutMask(x105, 0.1); // %127 dropout_mask → f32[2,8,32]
-        var x106 = torch.mul(x105, x127); // %106 mul → f32[2,8,32]
-        Kernels.Free(x105);
-
-        // encoder.layer.1 (EncoderLayer.cs:26)
-        var x107 = torch.add(x96, x106); // %107 add → f32[2,8,32]
-        Kernels.Free(x106);
-
-        // encoder.layer.1.output.LayerNorm (EncoderLayer.cs:26)
-        var x110 = Kernels.LayerNorm(x107, p108, p109, 1E-12); // %110 layer_norm → f32[2,8,32]
+        // encoder.layer.1 (EncoderLayer.cs:18)
+        var (x76, x78, x80, x83, x125, x84, x87, x126, x93, x96, x100, x101, x127, x107, x110) = EncoderLayerTraining(x62, p125, p126, x14, p88, p90, p94, p95, p97, p99, p102, p104, p108, p109, batch, seq); // %134…%110
+        Kernels.Free(x14);
 
         // TinyEncoder.cs:26
-        var x111 = x110.select(1, 0); // %111 select → f32[2,32]
+        var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
         Kernels.Free(x110);
 
         // pooler.dense (TinyEncoder.cs:26)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[2,32]
+        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[batch,32]
 
         // TinyEncoder.cs:26
-        var x116 = torch.tanh(x115); // %116 tanh → f32[2,32]
+        var x116 = torch.tanh(x115); // %116 tanh → f32[batch,32]
         Kernels.Free(x115);
 
         // TinyEncoder.cs:27
-        var x128 = Kernels.DropoutMask(x116, 0.1); // %128 dropout_mask → f32[2,32]
-        var x117 = torch.mul(x116, x128); // %117 mul → f32[2,32]
+        var x128 = Kernels.DropoutMask(x116, 0.1); // %128 dropout_mask → f32[batch,32]
+        var x117 = torch.mul(x116, x128); // %117 mul → f32[batch,32]
 
         // classifier (TinyEncoder.cs:27)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[2,2]
+        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[batch,2]
 
         if (saved is not null)
         {
@@ -688,17 +435,21 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
         return new List<Tensor> { x121.MoveToOuterDisposeScope() };
     }
 
-    private sealed class TrainingFunction_2x8 : torch.autograd.MultiTensorFunction<TrainingFunction_2x8>
+    private sealed class TrainingFunction : torch.autograd.MultiTensorFunction<TrainingFunction>
     {
-        public override string Name => "tiny_encoder.2x8";
+        public override string Name => "tiny_encoder";
 
+        /// <summary>vars: the tensor args, then the bucket's batch and seq (not tensors, so autograd gives them no gradient).</summary>
         public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
         {
+            var (batch, seq) = ((long)vars[^2], (long)vars[^1]);
+            ctx.save_data("batch", batch);
+            ctx.save_data("seq", seq);
             var saved = new List<Tensor>();
             List<Tensor> outputs;
             using (torch.no_grad())
             {
-                outputs = TrainingForward_2x8(Array.ConvertAll(vars, v => (Tensor)v), saved);
+                outputs = TrainingForward(Array.ConvertAll(vars[..^2], v => (Tensor)v), batch, seq, saved);
             }
 
             ctx.save_for_backward(saved);
@@ -762,200 +513,202 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
             var g284 = saved[3]; // saved %11
             var g290 = saved[1]; // saved %1
             var g292 = saved[0]; // saved %0
+            var batch = (long)ctx.get_data("batch")!;
+            var seq = (long)ctx.get_data("seq")!;
 
             // classifier (TinyEncoder.cs:27)
-            var g137 = Kernels.MatMul(g135, g136, transB: false); // %137 matmul → f32[2,32]
+            var g137 = Kernels.MatMul(g135, g136, transB: false); // %137 matmul → f32[batch,32]
             var g139 = Kernels.LinearWeightGrad(g135, g138); // %139 linear_dw → f32[2,32]
             var g140 = Kernels.SumTo(g135, 2L); // %140 sum_to → f32[2]
 
             // TinyEncoder.cs:27
-            var g142 = torch.mul(g137, g141); // %142 mul → f32[2,32]
+            var g142 = torch.mul(g137, g141); // %142 mul → f32[batch,32]
             Kernels.Free(g137);
 
             // TinyEncoder.cs:26
-            var g144 = Kernels.TanhGrad(g142, g143); // %144 tanh_grad → f32[2,32]
+            var g144 = Kernels.TanhGrad(g142, g143); // %144 tanh_grad → f32[batch,32]
             Kernels.Free(g142);
 
             // pooler.dense (TinyEncoder.cs:26)
-            var g146 = Kernels.MatMul(g144, g145, transB: false); // %146 matmul → f32[2,32]
+            var g146 = Kernels.MatMul(g144, g145, transB: false); // %146 matmul → f32[batch,32]
             var g148 = Kernels.LinearWeightGrad(g144, g147); // %148 linear_dw → f32[32,32]
             var g149 = Kernels.SumTo(g144, 32L); // %149 sum_to → f32[32]
             Kernels.Free(g144);
 
             // TinyEncoder.cs:26
-            var g150 = Kernels.SelectGrad(g146, 1, 0, 8L); // %150 select_grad → f32[2,8,32]
+            var g150 = Kernels.SelectGrad(g146, 1, 0, seq); // %150 select_grad → f32[batch,seq,32]
             Kernels.Free(g146);
 
             // encoder.layer.1.output.LayerNorm (EncoderLayer.cs:26)
-            var g153 = Kernels.LayerNormInputGrad(g150, g151, g152, 1E-12); // %153 layer_norm_dx → f32[2,8,32]
+            var g153 = Kernels.LayerNormInputGrad(g150, g151, g152, 1E-12); // %153 layer_norm_dx → f32[batch,seq,32]
             var g154 = Kernels.LayerNormWeightGrad(g150, g151, 1E-12); // %154 layer_norm_dw → f32[32]
             var g155 = Kernels.SumTo(g150, 32L); // %155 sum_to → f32[32]
             Kernels.Free(g150);
 
             // encoder.layer.1 (EncoderLayer.cs:25)
-            var g157 = torch.mul(g153, g156); // %157 mul → f32[2,8,32]
+            var g157 = torch.mul(g153, g156); // %157 mul → f32[batch,seq,32]
 
             // encoder.layer.1.output.dense (EncoderLayer.cs:25)
-            var g159 = Kernels.MatMul(g157, g158, transB: false); // %159 matmul → f32[2,8,128]
+            var g159 = Kernels.MatMul(g157, g158, transB: false); // %159 matmul → f32[batch,seq,128]
             var g161 = Kernels.LinearWeightGrad(g157, g160); // %161 linear_dw → f32[32,128]
             var g162 = Kernels.SumTo(g157, 32L); // %162 sum_to → f32[32]
             Kernels.Free(g157);
 
             // encoder.layer.1 (EncoderLayer.cs:24)
-            var g164 = Kernels.GeluGrad(g159, g163); // %164 gelu_grad → f32[2,8,128]
+            var g164 = Kernels.GeluGrad(g159, g163); // %164 gelu_grad → f32[batch,seq,128]
             Kernels.Free(g159);
 
             // encoder.layer.1.intermediate.dense (EncoderLayer.cs:24)
-            var g166 = Kernels.MatMul(g164, g165, transB: false); // %166 matmul → f32[2,8,32]
+            var g166 = Kernels.MatMul(g164, g165, transB: false); // %166 matmul → f32[batch,seq,32]
             var g168 = Kernels.LinearWeightGrad(g164, g167); // %168 linear_dw → f32[128,32]
             var g169 = Kernels.SumTo(g164, 128L); // %169 sum_to → f32[128]
             Kernels.Free(g164);
 
             // encoder.layer.1.attention.output.LayerNorm (EncoderLayer.cs:23)
-            var g170 = torch.add(g153, g166); // %170 add → f32[2,8,32]
+            var g170 = torch.add(g153, g166); // %170 add → f32[batch,seq,32]
             Kernels.Free(g153, g166);
-            var g173 = Kernels.LayerNormInputGrad(g170, g171, g172, 1E-12); // %173 layer_norm_dx → f32[2,8,32]
+            var g173 = Kernels.LayerNormInputGrad(g170, g171, g172, 1E-12); // %173 layer_norm_dx → f32[batch,seq,32]
             var g174 = Kernels.LayerNormWeightGrad(g170, g171, 1E-12); // %174 layer_norm_dw → f32[32]
             var g175 = Kernels.SumTo(g170, 32L); // %175 sum_to → f32[32]
             Kernels.Free(g170);
 
             // encoder.layer.1 (EncoderLayer.cs:22)
-            var g177 = torch.mul(g173, g176); // %177 mul → f32[2,8,32]
+            var g177 = torch.mul(g173, g176); // %177 mul → f32[batch,seq,32]
 
             // encoder.layer.1.attention.output.dense (EncoderLayer.cs:22)
-            var g179 = Kernels.MatMul(g177, g178, transB: false); // %179 matmul → f32[2,8,32]
+            var g179 = Kernels.MatMul(g177, g178, transB: false); // %179 matmul → f32[batch,seq,32]
             var g181 = Kernels.LinearWeightGrad(g177, g180); // %181 linear_dw → f32[32,32]
             var g182 = Kernels.SumTo(g177, 32L); // %182 sum_to → f32[32]
             Kernels.Free(g177);
 
             // encoder.layer.1 (EncoderLayer.cs:21)
-            var g183 = g179.reshape(2L, 8L, 4L, 8L); // %183 reshape → f32[2,8,4,8]
+            var g183 = g179.reshape(batch, seq, 4L, 8L); // %183 reshape → f32[batch,seq,4,8]
             Kernels.Free(g179);
-            var g184 = g183.permute(0L, 2L, 1L, 3L); // %184 permute → f32[2,4,8,8]
+            var g184 = g183.permute(0L, 2L, 1L, 3L); // %184 permute → f32[batch,4,seq,8]
             Kernels.Free(g183);
-            var g186 = Kernels.MatMul(g184, g185, transB: true); // %186 matmul → f32[2,4,8,8]
-            var g188 = g187.transpose(2, 3); // %188 transpose → f32[2,4,8,8]
-            var g189 = Kernels.MatMul(g188, g184, transB: false); // %189 matmul → f32[2,4,8,8]
+            var g186 = Kernels.MatMul(g184, g185, transB: true); // %186 matmul → f32[batch,4,seq,seq]
+            var g188 = g187.transpose(2, 3); // %188 transpose → f32[batch,4,seq,seq]
+            var g189 = Kernels.MatMul(g188, g184, transB: false); // %189 matmul → f32[batch,4,seq,8]
             Kernels.Free(g188, g184);
-            var g194 = Kernels.SoftmaxGrad(g186, g192, g190, 0.35355339059327373); // %194 gated_softmax_grad → f32[2,4,8,8]
+            var g194 = Kernels.SoftmaxGrad(g186, g192, g190, 0.35355339059327373); // %194 gated_softmax_grad → f32[batch,4,seq,seq]
             Kernels.Free(g186);
-            var g196 = Kernels.MatMul(g194, g195, transB: false); // %196 matmul → f32[2,4,8,8]
-            var g197 = g194.transpose(2, 3); // %197 transpose → f32[2,4,8,8]
+            var g196 = Kernels.MatMul(g194, g195, transB: false); // %196 matmul → f32[batch,4,seq,8]
+            var g197 = g194.transpose(2, 3); // %197 transpose → f32[batch,4,seq,seq]
             Kernels.Free(g194);
-            var g199 = Kernels.MatMul(g197, g198, transB: false); // %199 matmul → f32[2,4,8,8]
+            var g199 = Kernels.MatMul(g197, g198, transB: false); // %199 matmul → f32[batch,4,seq,8]
             Kernels.Free(g197);
-            var g200 = g189.permute(0L, 2L, 1L, 3L); // %200 permute → f32[2,8,4,8]
+            var g200 = g189.permute(0L, 2L, 1L, 3L); // %200 permute → f32[batch,seq,4,8]
             Kernels.Free(g189);
-            var g201 = g200.reshape(2L, 8L, 32L); // %201 reshape → f32[2,8,32]
+            var g201 = g200.reshape(batch, seq, 32L); // %201 reshape → f32[batch,seq,32]
             Kernels.Free(g200);
-            var g202 = g199.permute(0L, 2L, 1L, 3L); // %202 permute → f32[2,8,4,8]
+            var g202 = g199.permute(0L, 2L, 1L, 3L); // %202 permute → f32[batch,seq,4,8]
             Kernels.Free(g199);
-            var g203 = g202.reshape(2L, 8L, 32L); // %203 reshape → f32[2,8,32]
+            var g203 = g202.reshape(batch, seq, 32L); // %203 reshape → f32[batch,seq,32]
             Kernels.Free(g202);
-            var g204 = g196.permute(0L, 2L, 1L, 3L); // %204 permute → f32[2,8,4,8]
+            var g204 = g196.permute(0L, 2L, 1L, 3L); // %204 permute → f32[batch,seq,4,8]
             Kernels.Free(g196);
-            var g205 = g204.reshape(2L, 8L, 32L); // %205 reshape → f32[2,8,32]
+            var g205 = g204.reshape(batch, seq, 32L); // %205 reshape → f32[batch,seq,32]
             Kernels.Free(g204);
 
             // encoder.layer.1.attention.self.qkv (EncoderLayer.cs:18)
-            var g210 = torch.cat(new[] { g205, g203, g201 }, 2); // %210 concat → f32[2,8,96]
+            var g210 = torch.cat(new[] { g205, g203, g201 }, 2); // %210 concat → f32[batch,seq,96]
             Kernels.Free(g205, g203, g201);
-            var g212 = Kernels.MatMul(g210, g211, transB: false); // %212 matmul → f32[2,8,32]
+            var g212 = Kernels.MatMul(g210, g211, transB: false); // %212 matmul → f32[batch,seq,32]
             var g214 = Kernels.LinearWeightGrad(g210, g213); // %214 linear_dw → f32[96,32]
             var g215 = Kernels.SumTo(g210, 96L); // %215 sum_to → f32[96]
             Kernels.Free(g210);
 
             // encoder.layer.0.output.LayerNorm (EncoderLayer.cs:26)
-            var g216 = torch.add(g173, g212); // %216 add → f32[2,8,32]
+            var g216 = torch.add(g173, g212); // %216 add → f32[batch,seq,32]
             Kernels.Free(g173, g212);
-            var g219 = Kernels.LayerNormInputGrad(g216, g217, g218, 1E-12); // %219 layer_norm_dx → f32[2,8,32]
+            var g219 = Kernels.LayerNormInputGrad(g216, g217, g218, 1E-12); // %219 layer_norm_dx → f32[batch,seq,32]
             var g220 = Kernels.LayerNormWeightGrad(g216, g217, 1E-12); // %220 layer_norm_dw → f32[32]
             var g221 = Kernels.SumTo(g216, 32L); // %221 sum_to → f32[32]
             Kernels.Free(g216);
 
             // encoder.layer.0 (EncoderLayer.cs:25)
-            var g223 = torch.mul(g219, g222); // %223 mul → f32[2,8,32]
+            var g223 = torch.mul(g219, g222); // %223 mul → f32[batch,seq,32]
 
             // encoder.layer.0.output.dense (EncoderLayer.cs:25)
-            var g225 = Kernels.MatMul(g223, g224, transB: false); // %225 matmul → f32[2,8,128]
+            var g225 = Kernels.MatMul(g223, g224, transB: false); // %225 matmul → f32[batch,seq,128]
             var g227 = Kernels.LinearWeightGrad(g223, g226); // %227 linear_dw → f32[32,128]
             var g228 = Kernels.SumTo(g223, 32L); // %228 sum_to → f32[32]
             Kernels.Free(g223);
 
             // encoder.layer.0 (EncoderLayer.cs:24)
-            var g230 = Kernels.GeluGrad(g225, g229); // %230 gelu_grad → f32[2,8,128]
+            var g230 = Kernels.GeluGrad(g225, g229); // %230 gelu_grad → f32[batch,seq,128]
             Kernels.Free(g225);
 
             // encoder.layer.0.intermediate.dense (EncoderLayer.cs:24)
-            var g232 = Kernels.MatMul(g230, g231, transB: false); // %232 matmul → f32[2,8,32]
+            var g232 = Kernels.MatMul(g230, g231, transB: false); // %232 matmul → f32[batch,seq,32]
             var g234 = Kernels.LinearWeightGrad(g230, g233); // %234 linear_dw → f32[128,32]
             var g235 = Kernels.SumTo(g230, 128L); // %235 sum_to → f32[128]
             Kernels.Free(g230);
 
             // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs:23)
-            var g236 = torch.add(g219, g232); // %236 add → f32[2,8,32]
+            var g236 = torch.add(g219, g232); // %236 add → f32[batch,seq,32]
             Kernels.Free(g219, g232);
-            var g239 = Kernels.LayerNormInputGrad(g236, g237, g238, 1E-12); // %239 layer_norm_dx → f32[2,8,32]
+            var g239 = Kernels.LayerNormInputGrad(g236, g237, g238, 1E-12); // %239 layer_norm_dx → f32[batch,seq,32]
             var g240 = Kernels.LayerNormWeightGrad(g236, g237, 1E-12); // %240 layer_norm_dw → f32[32]
             var g241 = Kernels.SumTo(g236, 32L); // %241 sum_to → f32[32]
             Kernels.Free(g236);
 
             // encoder.layer.0 (EncoderLayer.cs:22)
-            var g243 = torch.mul(g239, g242); // %243 mul → f32[2,8,32]
+            var g243 = torch.mul(g239, g242); // %243 mul → f32[batch,seq,32]
 
             // encoder.layer.0.attention.output.dense (EncoderLayer.cs:22)
-            var g245 = Kernels.MatMul(g243, g244, transB: false); // %245 matmul → f32[2,8,32]
+            var g245 = Kernels.MatMul(g243, g244, transB: false); // %245 matmul → f32[batch,seq,32]
             var g247 = Kernels.LinearWeightGrad(g243, g246); // %247 linear_dw → f32[32,32]
             var g248 = Kernels.SumTo(g243, 32L); // %248 sum_to → f32[32]
             Kernels.Free(g243);
 
             // encoder.layer.0 (EncoderLayer.cs:21)
-            var g249 = g245.reshape(2L, 8L, 4L, 8L); // %249 reshape → f32[2,8,4,8]
+            var g249 = g245.reshape(batch, seq, 4L, 8L); // %249 reshape → f32[batch,seq,4,8]
             Kernels.Free(g245);
-            var g250 = g249.permute(0L, 2L, 1L, 3L); // %250 permute → f32[2,4,8,8]
+            var g250 = g249.permute(0L, 2L, 1L, 3L); // %250 permute → f32[batch,4,seq,8]
             Kernels.Free(g249);
-            var g252 = Kernels.MatMul(g250, g251, transB: true); // %252 matmul → f32[2,4,8,8]
-            var g254 = g253.transpose(2, 3); // %254 transpose → f32[2,4,8,8]
-            var g255 = Kernels.MatMul(g254, g250, transB: false); // %255 matmul → f32[2,4,8,8]
+            var g252 = Kernels.MatMul(g250, g251, transB: true); // %252 matmul → f32[batch,4,seq,seq]
+            var g254 = g253.transpose(2, 3); // %254 transpose → f32[batch,4,seq,seq]
+            var g255 = Kernels.MatMul(g254, g250, transB: false); // %255 matmul → f32[batch,4,seq,8]
             Kernels.Free(g254, g250);
-            var g260 = Kernels.SoftmaxGrad(g252, g258, g256, 0.35355339059327373); // %260 gated_softmax_grad → f32[2,4,8,8]
+            var g260 = Kernels.SoftmaxGrad(g252, g258, g256, 0.35355339059327373); // %260 gated_softmax_grad → f32[batch,4,seq,seq]
             Kernels.Free(g252);
-            var g262 = Kernels.MatMul(g260, g261, transB: false); // %262 matmul → f32[2,4,8,8]
-            var g263 = g260.transpose(2, 3); // %263 transpose → f32[2,4,8,8]
+            var g262 = Kernels.MatMul(g260, g261, transB: false); // %262 matmul → f32[batch,4,seq,8]
+            var g263 = g260.transpose(2, 3); // %263 transpose → f32[batch,4,seq,seq]
             Kernels.Free(g260);
-            var g265 = Kernels.MatMul(g263, g264, transB: false); // %265 matmul → f32[2,4,8,8]
+            var g265 = Kernels.MatMul(g263, g264, transB: false); // %265 matmul → f32[batch,4,seq,8]
             Kernels.Free(g263);
-            var g266 = g255.permute(0L, 2L, 1L, 3L); // %266 permute → f32[2,8,4,8]
+            var g266 = g255.permute(0L, 2L, 1L, 3L); // %266 permute → f32[batch,seq,4,8]
             Kernels.Free(g255);
-            var g267 = g266.reshape(2L, 8L, 32L); // %267 reshape → f32[2,8,32]
+            var g267 = g266.reshape(batch, seq, 32L); // %267 reshape → f32[batch,seq,32]
             Kernels.Free(g266);
-            var g268 = g265.permute(0L, 2L, 1L, 3L); // %268 permute → f32[2,8,4,8]
+            var g268 = g265.permute(0L, 2L, 1L, 3L); // %268 permute → f32[batch,seq,4,8]
             Kernels.Free(g265);
-            var g269 = g268.reshape(2L, 8L, 32L); // %269 reshape → f32[2,8,32]
+            var g269 = g268.reshape(batch, seq, 32L); // %269 reshape → f32[batch,seq,32]
             Kernels.Free(g268);
-            var g270 = g262.permute(0L, 2L, 1L, 3L); // %270 permute → f32[2,8,4,8]
+            var g270 = g262.permute(0L, 2L, 1L, 3L); // %270 permute → f32[batch,seq,4,8]
             Kernels.Free(g262);
-            var g271 = g270.reshape(2L, 8L, 32L); // %271 reshape → f32[2,8,32]
+            var g271 = g270.reshape(batch, seq, 32L); // %271 reshape → f32[batch,seq,32]
             Kernels.Free(g270);
 
             // encoder.layer.0.attention.self.qkv (EncoderLayer.cs:18)
-            var g276 = torch.cat(new[] { g271, g269, g267 }, 2); // %276 concat → f32[2,8,96]
+            var g276 = torch.cat(new[] { g271, g269, g267 }, 2); // %276 concat → f32[batch,seq,96]
             Kernels.Free(g271, g269, g267);
-            var g278 = Kernels.MatMul(g276, g277, transB: false); // %278 matmul → f32[2,8,32]
+            var g278 = Kernels.MatMul(g276, g277, transB: false); // %278 matmul → f32[batch,seq,32]
             var g280 = Kernels.LinearWeightGrad(g276, g279); // %280 linear_dw → f32[96,32]
             var g281 = Kernels.SumTo(g276, 96L); // %281 sum_to → f32[96]
             Kernels.Free(g276);
 
             // embeddings.LayerNorm (TinyEncoder.cs:23)
-            var g282 = torch.add(g239, g278); // %282 add → f32[2,8,32]
+            var g282 = torch.add(g239, g278); // %282 add → f32[batch,seq,32]
             Kernels.Free(g239, g278);
-            var g285 = Kernels.LayerNormInputGrad(g282, g283, g284, 1E-12); // %285 layer_norm_dx → f32[2,8,32]
+            var g285 = Kernels.LayerNormInputGrad(g282, g283, g284, 1E-12); // %285 layer_norm_dx → f32[batch,seq,32]
             var g286 = Kernels.LayerNormWeightGrad(g282, g283, 1E-12); // %286 layer_norm_dw → f32[32]
             var g287 = Kernels.SumTo(g282, 32L); // %287 sum_to → f32[32]
             Kernels.Free(g282);
 
             // TinyEncoder.cs:23
-            var g288 = Kernels.SumTo(g285, 8L, 32L); // %288 sum_to → f32[8,32]
+            var g288 = Kernels.SumTo(g285, seq, 32L); // %288 sum_to → f32[seq,32]
 
             // TinyEncoder.cs:22
             var g289 = Kernels.RowsGrad(g288, 16); // %289 rows_grad → f32[16,32]
@@ -968,1252 +721,173 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
             var g293 = Kernels.EmbeddingGrad(g285, g292, 100); // %293 embedding_grad → f32[100,32]
             Kernels.Free(g285);
 
-            return new List<Tensor> { null!, null!, null!, g293.MoveToOuterDisposeScope(), g291.MoveToOuterDisposeScope(), g289.MoveToOuterDisposeScope(), g286.MoveToOuterDisposeScope(), g287.MoveToOuterDisposeScope(), g280.MoveToOuterDisposeScope(), g281.MoveToOuterDisposeScope(), g247.MoveToOuterDisposeScope(), g248.MoveToOuterDisposeScope(), g240.MoveToOuterDisposeScope(), g241.MoveToOuterDisposeScope(), g234.MoveToOuterDisposeScope(), g235.MoveToOuterDisposeScope(), g227.MoveToOuterDisposeScope(), g228.MoveToOuterDisposeScope(), g220.MoveToOuterDisposeScope(), g221.MoveToOuterDisposeScope(), g214.MoveToOuterDisposeScope(), g215.MoveToOuterDisposeScope(), g181.MoveToOuterDisposeScope(), g182.MoveToOuterDisposeScope(), g174.MoveToOuterDisposeScope(), g175.MoveToOuterDisposeScope(), g168.MoveToOuterDisposeScope(), g169.MoveToOuterDisposeScope(), g161.MoveToOuterDisposeScope(), g162.MoveToOuterDisposeScope(), g154.MoveToOuterDisposeScope(), g155.MoveToOuterDisposeScope(), g148.MoveToOuterDisposeScope(), g149.MoveToOuterDisposeScope(), g139.MoveToOuterDisposeScope(), g140.MoveToOuterDisposeScope() };
+            return new List<Tensor> { null!, null!, null!, g293.MoveToOuterDisposeScope(), g291.MoveToOuterDisposeScope(), g289.MoveToOuterDisposeScope(), g286.MoveToOuterDisposeScope(), g287.MoveToOuterDisposeScope(), g280.MoveToOuterDisposeScope(), g281.MoveToOuterDisposeScope(), g247.MoveToOuterDisposeScope(), g248.MoveToOuterDisposeScope(), g240.MoveToOuterDisposeScope(), g241.MoveToOuterDisposeScope(), g234.MoveToOuterDisposeScope(), g235.MoveToOuterDisposeScope(), g227.MoveToOuterDisposeScope(), g228.MoveToOuterDisposeScope(), g220.MoveToOuterDisposeScope(), g221.MoveToOuterDisposeScope(), g214.MoveToOuterDisposeScope(), g215.MoveToOuterDisposeScope(), g181.MoveToOuterDisposeScope(), g182.MoveToOuterDisposeScope(), g174.MoveToOuterDisposeScope(), g175.MoveToOuterDisposeScope(), g168.MoveToOuterDisposeScope(), g169.MoveToOuterDisposeScope(), g161.MoveToOuterDisposeScope(), g162.MoveToOuterDisposeScope(), g154.MoveToOuterDisposeScope(), g155.MoveToOuterDisposeScope(), g148.MoveToOuterDisposeScope(), g149.MoveToOuterDisposeScope(), g139.MoveToOuterDisposeScope(), g140.MoveToOuterDisposeScope(), null!, null! };
         }
     }
 
-    /// <summary>Batch 2, sequence length 16.</summary>
-    private Tensor Forward_2x16(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
+    /// <summary>One encoder.layer.N of 2 (0, 1): emitted from encoder.layer.0, whose
+    /// names and comments it keeps; each instance calls it with its own tensors.</summary>
+    private Tensor EncoderLayer(Tensor x13, Tensor p122, Tensor p123, Tensor x14, Tensor p40, Tensor p42, Tensor p46, Tensor p47, Tensor p49, Tensor p51, Tensor p54, Tensor p56, Tensor p60, Tensor p61, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 2, 16);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 2, 16);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 2);
-        using var scope = torch.NewDisposeScope();
-        // TinyEncoder.cs:20
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[2,16,32]
-
-        // TinyEncoder.cs:21
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[2,16,32]
-
-        // TinyEncoder.cs:22
-        var x8 = Kernels.Rows(p7, 16L); // %8 rows → f32[16,32]
-
-        // TinyEncoder.cs:23
-        var x9 = torch.add(x4, x6); // %9 add → f32[2,16,32]
-        Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[2,16,32]
-        Kernels.Free(x9, x8);
-
-        // embeddings.LayerNorm (TinyEncoder.cs:23)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[2,16,32]
-        Kernels.Free(x10);
-
-        // TinyEncoder.cs:24
-        var x14 = Kernels.LengthMask(@validLength, 16L, ScalarType.Float32); // %14 length_mask → f32[2,1,1,16]
-
         // encoder.layer.0.attention.self.qkv (EncoderLayer.cs:18)
-        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[2,16,96]
+        var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[batch,seq,96]
 
         // encoder.layer.0.attention.self.query (EncoderLayer.cs:18)
-        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[2,16,32]
+        var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.key (EncoderLayer.cs:19)
-        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[2,16,32]
+        var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.value (EncoderLayer.cs:20)
-        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[2,16,32]
+        var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
         Kernels.Free(x124);
 
         // encoder.layer.0 (EncoderLayer.cs:21)
-        var x27 = x18.reshape(2L, 16L, 4L, 8L); // %27 reshape → f32[2,16,4,8]
+        var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
         Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[2,4,16,8]
+        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
         Kernels.Free(x27);
-        var x29 = x22.reshape(2L, 16L, 4L, 8L); // %29 reshape → f32[2,16,4,8]
+        var x29 = x22.reshape(batch, seq, 4L, 8L); // %29 reshape → f32[batch,seq,4,8]
         Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[2,4,16,8]
+        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[batch,4,seq,8]
         Kernels.Free(x29);
-        var x31 = x26.reshape(2L, 16L, 4L, 8L); // %31 reshape → f32[2,16,4,8]
+        var x31 = x26.reshape(batch, seq, 4L, 8L); // %31 reshape → f32[batch,seq,4,8]
         Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[2,4,16,8]
+        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[batch,4,seq,8]
         Kernels.Free(x31);
-        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[2,4,16,8]
+        var x37 = Kernels.Attention(x28, x30, x32, x14, 0.1, training); // %37 sdpa → f32[batch,4,seq,8]
         Kernels.Free(x28, x30, x32);
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[2,16,4,8]
+        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[batch,seq,4,8]
         Kernels.Free(x37);
-        var x39 = x38.reshape(2L, 16L, 32L); // %39 reshape → f32[2,16,32]
+        var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
         Kernels.Free(x38);
 
         // encoder.layer.0.attention.output.dense (EncoderLayer.cs:22)
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[2,16,32]
+        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
         Kernels.Free(x39);
 
         // encoder.layer.0 (EncoderLayer.cs:22)
-        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[2,16,32]
+        var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[batch,seq,32]
         Kernels.Free(x43);
 
         // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[2,16,32]
+        var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x13, x44);
 
         // encoder.layer.0.intermediate.dense (EncoderLayer.cs:24)
-        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[2,16,128]
+        var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[batch,seq,128]
 
         // encoder.layer.0.output.dense (EncoderLayer.cs:25)
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[2,16,32]
+        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
         Kernels.Free(x53);
 
         // encoder.layer.0 (EncoderLayer.cs:25)
-        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[2,16,32]
+        var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[batch,seq,32]
         Kernels.Free(x57);
 
         // encoder.layer.0.output.LayerNorm (EncoderLayer.cs:26)
-        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[2,16,32]
+        var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x48, x58);
 
-        // encoder.layer.1.attention.self.qkv (EncoderLayer.cs:18)
-        var x127 = Kernels.Linear(x62, p125, p126); // %127 linear → f32[2,16,96]
-
-        // encoder.layer.1.attention.self.query (EncoderLayer.cs:18)
-        var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[2,16,32]
-
-        // encoder.layer.1.attention.self.key (EncoderLayer.cs:19)
-        var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[2,16,32]
-
-        // encoder.layer.1.attention.self.value (EncoderLayer.cs:20)
-        var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[2,16,32]
-        Kernels.Free(x127);
-
-        // encoder.layer.1 (EncoderLayer.cs:21)
-        var x75 = x66.reshape(2L, 16L, 4L, 8L); // %75 reshape → f32[2,16,4,8]
-        Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[2,4,16,8]
-        Kernels.Free(x75);
-        var x77 = x70.reshape(2L, 16L, 4L, 8L); // %77 reshape → f32[2,16,4,8]
-        Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[2,4,16,8]
-        Kernels.Free(x77);
-        var x79 = x74.reshape(2L, 16L, 4L, 8L); // %79 reshape → f32[2,16,4,8]
-        Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[2,4,16,8]
-        Kernels.Free(x79);
-        var x85 = Kernels.Attention(x76, x78, x80, x14, 0.1, training); // %85 sdpa → f32[2,4,16,8]
-        Kernels.Free(x76, x78, x80, x14);
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[2,16,4,8]
-        Kernels.Free(x85);
-        var x87 = x86.reshape(2L, 16L, 32L); // %87 reshape → f32[2,16,32]
-        Kernels.Free(x86);
-
-        // encoder.layer.1.attention.output.dense (EncoderLayer.cs:22)
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[2,16,32]
-        Kernels.Free(x87);
-
-        // encoder.layer.1 (EncoderLayer.cs:22)
-        var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[2,16,32]
-        Kernels.Free(x91);
-
-        // encoder.layer.1.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[2,16,32]
-        Kernels.Free(x62, x92);
-
-        // encoder.layer.1.intermediate.dense (EncoderLayer.cs:24)
-        var x101 = Kernels.LinearGelu(x96, p97, p99); // %101 linear_gelu → f32[2,16,128]
-
-        // encoder.layer.1.output.dense (EncoderLayer.cs:25)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[2,16,32]
-        Kernels.Free(x101);
-
-        // encoder.layer.1 (EncoderLayer.cs:25)
-        var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[2,16,32]
-        Kernels.Free(x105);
-
-        // encoder.layer.1.output.LayerNorm (EncoderLayer.cs:26)
-        var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[2,16,32]
-        Kernels.Free(x96, x106);
-
-        // TinyEncoder.cs:26
-        var x111 = x110.select(1, 0); // %111 select → f32[2,32]
-        Kernels.Free(x110);
-
-        // pooler.dense (TinyEncoder.cs:26)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[2,32]
-        Kernels.Free(x111);
-
-        // TinyEncoder.cs:26
-        var x116 = torch.tanh(x115); // %116 tanh → f32[2,32]
-        Kernels.Free(x115);
-
-        // TinyEncoder.cs:27
-        var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[2,32]
-        Kernels.Free(x116);
-
-        // classifier (TinyEncoder.cs:27)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[2,2]
-        Kernels.Free(x117);
-
-        return x121.MoveToOuterDisposeScope();
+        return x62;
     }
 
-    /// <summary>Training, batch 2 × 16: one autograd node for the whole forward, with the generated backward.</summary>
-    private Tensor Train_2x16(Tensor @inputIds, Tensor @tokenTypes, Tensor @validLength)
+    /// <summary>One encoder.layer.N of 2 (0, 1): emitted from encoder.layer.0, whose
+    /// names and comments it keeps; each instance calls it with its own tensors.</summary>
+    private static (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor) EncoderLayerTraining(Tensor x13, Tensor p122, Tensor p123, Tensor x14, Tensor p40, Tensor p42, Tensor p46, Tensor p47, Tensor p49, Tensor p51, Tensor p54, Tensor p56, Tensor p60, Tensor p61, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "inputIds", @inputIds, ScalarType.Int64, 2, 16);
-        ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, 2, 16);
-        ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, 2);
-        var args = new Tensor[] { @inputIds, @tokenTypes, @validLength, p3, p5, p7, p11, p12, p122, p123, p40, p42, p46, p47, p49, p51, p54, p56, p60, p61, p125, p126, p88, p90, p94, p95, p97, p99, p102, p104, p108, p109, p112, p114, p118, p120 };
-        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction_2x16.apply(args) : TrainingForward_2x16(args, null);
-        return outputs[0];
-    }
-
-    private static List<Tensor> TrainingForward_2x16(IReadOnlyList<Tensor> args, List<Tensor>? saved)
-    {
-        var @inputIds = args[0];
-        var @tokenTypes = args[1];
-        var @validLength = args[2];
-        var p3 = args[3];
-        var p5 = args[4];
-        var p7 = args[5];
-        var p11 = args[6];
-        var p12 = args[7];
-        var p122 = args[8];
-        var p123 = args[9];
-        var p40 = args[10];
-        var p42 = args[11];
-        var p46 = args[12];
-        var p47 = args[13];
-        var p49 = args[14];
-        var p51 = args[15];
-        var p54 = args[16];
-        var p56 = args[17];
-        var p60 = args[18];
-        var p61 = args[19];
-        var p125 = args[20];
-        var p126 = args[21];
-        var p88 = args[22];
-        var p90 = args[23];
-        var p94 = args[24];
-        var p95 = args[25];
-        var p97 = args[26];
-        var p99 = args[27];
-        var p102 = args[28];
-        var p104 = args[29];
-        var p108 = args[30];
-        var p109 = args[31];
-        var p112 = args[32];
-        var p114 = args[33];
-        var p118 = args[34];
-        var p120 = args[35];
-        using var scope = torch.NewDisposeScope();
-        // TinyEncoder.cs:20
-        var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[2,16,32]
-
-        // TinyEncoder.cs:21
-        var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[2,16,32]
-
-        // TinyEncoder.cs:22
-        var x8 = Kernels.Rows(p7, 16L); // %8 rows → f32[16,32]
-
-        // TinyEncoder.cs:23
-        var x9 = torch.add(x4, x6); // %9 add → f32[2,16,32]
-        Kernels.Free(x4, x6);
-        var x10 = torch.add(x9, x8); // %10 add → f32[2,16,32]
-        Kernels.Free(x9, x8);
-
-        // embeddings.LayerNorm (TinyEncoder.cs:23)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[2,16,32]
-
-        // TinyEncoder.cs:24
-        var x14 = Kernels.LengthMask(@validLength, 16L, ScalarType.Float32); // %14 length_mask → f32[2,1,1,16]
-
         // encoder.layer.0.attention.self.qkv (EncoderLayer.cs:18)
-        var x131 = Kernels.Linear(x13, p122, p123); // %131 linear → f32[2,16,96]
+        var x131 = Kernels.Linear(x13, p122, p123); // %131 linear → f32[batch,seq,96]
 
         // encoder.layer.0.attention.self.query (EncoderLayer.cs:18)
-        var x18 = x131.narrow(-1, 0, 32); // %18 slice → f32[2,16,32]
+        var x18 = x131.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.key (EncoderLayer.cs:19)
-        var x22 = x131.narrow(-1, 32, 32); // %22 slice → f32[2,16,32]
+        var x22 = x131.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
 
         // encoder.layer.0.attention.self.value (EncoderLayer.cs:20)
-        var x26 = x131.narrow(-1, 64, 32); // %26 slice → f32[2,16,32]
+        var x26 = x131.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
         Kernels.Free(x131);
 
         // encoder.layer.0 (EncoderLayer.cs:21)
-        var x27 = x18.reshape(2L, 16L, 4L, 8L); // %27 reshape → f32[2,16,4,8]
+        var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
         Kernels.Free(x18);
-        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[2,4,16,8]
+        var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
         Kernels.Free(x27);
-        var x29 = x22.reshape(2L, 16L, 4L, 8L); // %29 reshape → f32[2,16,4,8]
+        var x29 = x22.reshape(batch, seq, 4L, 8L); // %29 reshape → f32[batch,seq,4,8]
         Kernels.Free(x22);
-        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[2,4,16,8]
+        var x30 = x29.permute(0L, 2L, 1L, 3L); // %30 permute → f32[batch,4,seq,8]
         Kernels.Free(x29);
-        var x31 = x26.reshape(2L, 16L, 4L, 8L); // %31 reshape → f32[2,16,4,8]
+        var x31 = x26.reshape(batch, seq, 4L, 8L); // %31 reshape → f32[batch,seq,4,8]
         Kernels.Free(x26);
-        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[2,4,16,8]
+        var x32 = x31.permute(0L, 2L, 1L, 3L); // %32 permute → f32[batch,4,seq,8]
         Kernels.Free(x31);
-        var x33 = Kernels.MatMul(x28, x30, transB: true); // %33 matmul → f32[2,4,16,16]
-        var x34 = torch.mul(x33, 0.35355339059327373); // %34 scale → f32[2,4,16,16]
+        var x33 = Kernels.MatMul(x28, x30, transB: true); // %33 matmul → f32[batch,4,seq,seq]
+        var x34 = torch.mul(x33, 0.35355339059327373); // %34 scale → f32[batch,4,seq,seq]
         Kernels.Free(x33);
-        var x35 = Kernels.MaskedSoftmax(x34, x14); // %35 masked_softmax → f32[2,4,16,16]
+        var x35 = Kernels.MaskedSoftmax(x34, x14); // %35 masked_softmax → f32[batch,4,seq,seq]
         Kernels.Free(x34);
-        var x122 = Kernels.DropoutMask(x35, 0.1); // %122 dropout_mask → f32[2,4,16,16]
-        var x36 = torch.mul(x35, x122); // %36 mul → f32[2,4,16,16]
-        var x37 = Kernels.MatMul(x36, x32, transB: false); // %37 matmul → f32[2,4,16,8]
-        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[2,16,4,8]
+        var x122 = Kernels.DropoutMask(x35, 0.1); // %122 dropout_mask → f32[batch,4,seq,seq]
+        var x36 = torch.mul(x35, x122); // %36 mul → f32[batch,4,seq,seq]
+        var x37 = Kernels.MatMul(x36, x32, transB: false); // %37 matmul → f32[batch,4,seq,8]
+        var x38 = x37.permute(0L, 2L, 1L, 3L); // %38 permute → f32[batch,seq,4,8]
         Kernels.Free(x37);
-        var x39 = x38.reshape(2L, 16L, 32L); // %39 reshape → f32[2,16,32]
+        var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
         Kernels.Free(x38);
 
         // encoder.layer.0.attention.output.dense (EncoderLayer.cs:22)
-        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[2,16,32]
+        var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
 
         // encoder.layer.0 (EncoderLayer.cs:22)
-        var x123 = Kernels.DropoutMask(x43, 0.1); // %123 dropout_mask → f32[2,16,32]
-        var x44 = torch.mul(x43, x123); // %44 mul → f32[2,16,32]
+        var x123 = Kernels.DropoutMask(x43, 0.1); // %123 dropout_mask → f32[batch,seq,32]
+        var x44 = torch.mul(x43, x123); // %44 mul → f32[batch,seq,32]
         Kernels.Free(x43);
 
         // encoder.layer.0 (EncoderLayer.cs:23)
-        var x45 = torch.add(x13, x44); // %45 add → f32[2,16,32]
+        var x45 = torch.add(x13, x44); // %45 add → f32[batch,seq,32]
         Kernels.Free(x44);
 
         // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x48 = Kernels.LayerNorm(x45, p46, p47, 1E-12); // %48 layer_norm → f32[2,16,32]
+        var x48 = Kernels.LayerNorm(x45, p46, p47, 1E-12); // %48 layer_norm → f32[batch,seq,32]
 
         // encoder.layer.0.intermediate.dense (EncoderLayer.cs:24)
-        var x52 = Kernels.Linear(x48, p49, p51); // %52 linear → f32[2,16,128]
+        var x52 = Kernels.Linear(x48, p49, p51); // %52 linear → f32[batch,seq,128]
 
         // encoder.layer.0 (EncoderLayer.cs:24)
-        var x53 = Kernels.Gelu(x52); // %53 gelu → f32[2,16,128]
+        var x53 = Kernels.Gelu(x52); // %53 gelu → f32[batch,seq,128]
 
         // encoder.layer.0.output.dense (EncoderLayer.cs:25)
-        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[2,16,32]
+        var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
 
         // encoder.layer.0 (EncoderLayer.cs:25)
-        var x124 = Kernels.DropoutMask(x57, 0.1); // %124 dropout_mask → f32[2,16,32]
-        var x58 = torch.mul(x57, x124); // %58 mul → f32[2,16,32]
+        var x124 = Kernels.DropoutMask(x57, 0.1); // %124 dropout_mask → f32[batch,seq,32]
+        var x58 = torch.mul(x57, x124); // %58 mul → f32[batch,seq,32]
         Kernels.Free(x57);
 
         // encoder.layer.0 (EncoderLayer.cs:26)
-        var x59 = torch.add(x48, x58); // %59 add → f32[2,16,32]
+        var x59 = torch.add(x48, x58); // %59 add → f32[batch,seq,32]
         Kernels.Free(x58);
 
         // encoder.layer.0.output.LayerNorm (EncoderLayer.cs:26)
-        var x62 = Kernels.LayerNorm(x59, p60, p61, 1E-12); // %62 layer_norm → f32[2,16,32]
+        var x62 = Kernels.LayerNorm(x59, p60, p61, 1E-12); // %62 layer_norm → f32[batch,seq,32]
 
-        // encoder.layer.1.attention.self.qkv (EncoderLayer.cs:18)
-        var x134 = Kernels.Linear(x62, p125, p126); // %134 linear → f32[2,16,96]
-
-        // encoder.layer.1.attention.self.query (EncoderLayer.cs:18)
-        var x66 = x134.narrow(-1, 0, 32); // %66 slice → f32[2,16,32]
-
-        // encoder.layer.1.attention.self.key (EncoderLayer.cs:19)
-        var x70 = x134.narrow(-1, 32, 32); // %70 slice → f32[2,16,32]
-
-        // encoder.layer.1.attention.self.value (EncoderLayer.cs:20)
-        var x74 = x134.narrow(-1, 64, 32); // %74 slice → f32[2,16,32]
-        Kernels.Free(x134);
-
-        // encoder.layer.1 (EncoderLayer.cs:21)
-        var x75 = x66.reshape(2L, 16L, 4L, 8L); // %75 reshape → f32[2,16,4,8]
-        Kernels.Free(x66);
-        var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[2,4,16,8]
-        Kernels.Free(x75);
-        var x77 = x70.reshape(2L, 16L, 4L, 8L); // %77 reshape → f32[2,16,4,8]
-        Kernels.Free(x70);
-        var x78 = x77.permute(0L, 2L, 1L, 3L); // %78 permute → f32[2,4,16,8]
-        Kernels.Free(x77);
-        var x79 = x74.reshape(2L, 16L, 4L, 8L); // %79 reshape → f32[2,16,4,8]
-        Kernels.Free(x74);
-        var x80 = x79.permute(0L, 2L, 1L, 3L); // %80 permute → f32[2,4,16,8]
-        Kernels.Free(x79);
-        var x81 = Kernels.MatMul(x76, x78, transB: true); // %81 matmul → f32[2,4,16,16]
-        var x82 = torch.mul(x81, 0.35355339059327373); // %82 scale → f32[2,4,16,16]
-        Kernels.Free(x81);
-        var x83 = Kernels.MaskedSoftmax(x82, x14); // %83 masked_softmax → f32[2,4,16,16]
-        Kernels.Free(x82, x14);
-        var x125 = Kernels.DropoutMask(x83, 0.1); // %125 dropout_mask → f32[2,4,16,16]
-        var x84 = torch.mul(x83, x125); // %84 mul → f32[2,4,16,16]
-        var x85 = Kernels.MatMul(x84, x80, transB: false); // %85 matmul → f32[2,4,16,8]
-        var x86 = x85.permute(0L, 2L, 1L, 3L); // %86 permute → f32[2,16,4,8]
-        Kernels.Free(x85);
-        var x87 = x86.reshape(2L, 16L, 32L); // %87 reshape → f32[2,16,32]
-        Kernels.Free(x86);
-
-        // encoder.layer.1.attention.output.dense (EncoderLayer.cs:22)
-        var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[2,16,32]
-
-        // encoder.layer.1 (EncoderLayer.cs:22)
-        var x126 = Kernels.DropoutMask(x91, 0.1); // %126 dropout_mask → f32[2,16,32]
-        var x92 = torch.mul(x91, x126); // %92 mul → f32[2,16,32]
-        Kernels.Free(x91);
-
-        // encoder.layer.1 (EncoderLayer.cs:23)
-        var x93 = torch.add(x62, x92); // %93 add → f32[2,16,32]
-        Kernels.Free(x92);
-
-        // encoder.layer.1.attention.output.LayerNorm (EncoderLayer.cs:23)
-        var x96 = Kernels.LayerNorm(x93, p94, p95, 1E-12); // %96 layer_norm → f32[2,16,32]
-
-        // encoder.layer.1.intermediate.dense (EncoderLayer.cs:24)
-        var x100 = Kernels.Linear(x96, p97, p99); // %100 linear → f32[2,16,128]
-
-        // encoder.layer.1 (EncoderLayer.cs:24)
-        var x101 = Kernels.Gelu(x100); // %101 gelu → f32[2,16,128]
-
-        // encoder.layer.1.output.dense (EncoderLayer.cs:25)
-        var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[2,16,32]
-
-        // encoder.layer.1 (EncoderLayer.cs:25)
-        var x127 = Kernels.DropoutMask(x105, 0.1); // %127 dropout_mask → f32[2,16,32]
-        var x106 = torch.mul(x105, x127); // %106 mul → f32[2,16,32]
-        Kernels.Free(x105);
-
-        // encoder.layer.1 (EncoderLayer.cs:26)
-        var x107 = torch.add(x96, x106); // %107 add → f32[2,16,32]
-        Kernels.Free(x106);
-
-        // encoder.layer.1.output.LayerNorm (EncoderLayer.cs:26)
-        var x110 = Kernels.LayerNorm(x107, p108, p109, 1E-12); // %110 layer_norm → f32[2,16,32]
-
-        // TinyEncoder.cs:26
-        var x111 = x110.select(1, 0); // %111 select → f32[2,32]
-        Kernels.Free(x110);
-
-        // pooler.dense (TinyEncoder.cs:26)
-        var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[2,32]
-
-        // TinyEncoder.cs:26
-        var x116 = torch.tanh(x115); // %116 tanh → f32[2,32]
-        Kernels.Free(x115);
-
-        // TinyEncoder.cs:27
-        var x128 = Kernels.DropoutMask(x116, 0.1); // %128 dropout_mask → f32[2,32]
-        var x117 = torch.mul(x116, x128); // %117 mul → f32[2,32]
-
-        // classifier (TinyEncoder.cs:27)
-        var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[2,2]
-
-        if (saved is not null)
-        {
-            saved.Add(@inputIds.alias().MoveToOuterDisposeScope());
-            saved.Add(@tokenTypes.alias().MoveToOuterDisposeScope());
-            saved.Add(x10.MoveToOuterDisposeScope());
-            saved.Add(p11.alias().MoveToOuterDisposeScope());
-            saved.Add(x13.MoveToOuterDisposeScope());
-            saved.Add(x28.MoveToOuterDisposeScope());
-            saved.Add(x30.MoveToOuterDisposeScope());
-            saved.Add(x32.MoveToOuterDisposeScope());
-            saved.Add(x35.MoveToOuterDisposeScope());
-            saved.Add(x36.MoveToOuterDisposeScope());
-            saved.Add(x39.MoveToOuterDisposeScope());
-            saved.Add(p40.alias().MoveToOuterDisposeScope());
-            saved.Add(x45.MoveToOuterDisposeScope());
-            saved.Add(p46.alias().MoveToOuterDisposeScope());
-            saved.Add(x48.MoveToOuterDisposeScope());
-            saved.Add(p49.alias().MoveToOuterDisposeScope());
-            saved.Add(x52.MoveToOuterDisposeScope());
-            saved.Add(x53.MoveToOuterDisposeScope());
-            saved.Add(p54.alias().MoveToOuterDisposeScope());
-            saved.Add(x59.MoveToOuterDisposeScope());
-            saved.Add(p60.alias().MoveToOuterDisposeScope());
-            saved.Add(x62.MoveToOuterDisposeScope());
-            saved.Add(x76.MoveToOuterDisposeScope());
-            saved.Add(x78.MoveToOuterDisposeScope());
-            saved.Add(x80.MoveToOuterDisposeScope());
-            saved.Add(x83.MoveToOuterDisposeScope());
-            saved.Add(x84.MoveToOuterDisposeScope());
-            saved.Add(x87.MoveToOuterDisposeScope());
-            saved.Add(p88.alias().MoveToOuterDisposeScope());
-            saved.Add(x93.MoveToOuterDisposeScope());
-            saved.Add(p94.alias().MoveToOuterDisposeScope());
-            saved.Add(x96.MoveToOuterDisposeScope());
-            saved.Add(p97.alias().MoveToOuterDisposeScope());
-            saved.Add(x100.MoveToOuterDisposeScope());
-            saved.Add(x101.MoveToOuterDisposeScope());
-            saved.Add(p102.alias().MoveToOuterDisposeScope());
-            saved.Add(x107.MoveToOuterDisposeScope());
-            saved.Add(p108.alias().MoveToOuterDisposeScope());
-            saved.Add(x111.MoveToOuterDisposeScope());
-            saved.Add(p112.alias().MoveToOuterDisposeScope());
-            saved.Add(x116.MoveToOuterDisposeScope());
-            saved.Add(x117.MoveToOuterDisposeScope());
-            saved.Add(p118.alias().MoveToOuterDisposeScope());
-            saved.Add(x122.MoveToOuterDisposeScope());
-            saved.Add(x123.MoveToOuterDisposeScope());
-            saved.Add(x124.MoveToOuterDisposeScope());
-            saved.Add(x125.MoveToOuterDisposeScope());
-            saved.Add(x126.MoveToOuterDisposeScope());
-            saved.Add(x127.MoveToOuterDisposeScope());
-            saved.Add(x128.MoveToOuterDisposeScope());
-            saved.Add(p122.alias().MoveToOuterDisposeScope());
-            saved.Add(p125.alias().MoveToOuterDisposeScope());
-        }
-
-        return new List<Tensor> { x121.MoveToOuterDisposeScope() };
+        return (x28, x30, x32, x35, x122, x36, x39, x123, x45, x48, x52, x53, x124, x59, x62);
     }
 
-    private sealed class TrainingFunction_2x16 : torch.autograd.MultiTensorFunction<TrainingFunction_2x16>
-    {
-        public override string Name => "tiny_encoder.2x16";
+    // The IR texts, packed (PackedText.Unpack reads them; IrText(stage) prints them).
+    private static ReadOnlySpan<byte> LoweredIr => "JmdyYXBoIHRpbnlfZW5jb2RlcgogICUwID0gaW5wdXQge25hbWU9IoENIElkcyJ9IDogaTY0W2JhdGNoLHNlcV0gICMgQCBUaW55RYJBBS5jczoxNoBHADGMRwh0b2tlblR5cGWmSQA3gEkAMoxJCnZhbGlkTGVuZ3RoikqTRgA4gEYZMyA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCVQ9lbWJlZGRpbmdzLndvcmRfiBAEZWlnaHSBawlmMzJbMTAwLDMykmwBMjCAbAM0ID0ghUAHKCUwLCAlMymDPoXzAZtEADWmsAGB2QIEX3R5cGWXtgEAMpZwADGAcAA2irQBBDEsICU1p7QBgUQAN6a0AQdwb3NpdGlvbpjoAgA2lm8AMoBvFDggPSByb3dzKCU3KSB7Y291bnQ9W4DNBIRCmbIBgUMNOSA9IGFkZCglNCwgJTan8AEAM4HjBYCrBoE/BDksICU4rT+AowaJsAIDb25lc5CuAghMYXllck5vcm2MpAKbYYC7BolhA3plcm+bYgJiaWGCoQefYIDVBgBsgDoAX4DqAwIoJTGA6wUAMYC8BA0xMikge2Vwcz0xRS0xMoRPjZoCkIIBlW6A1wYAbIH3Bw9fbWFzayglMiwgJTApIHtkgPwFBD0iZjMyhbkBgmoCMSwxlt4IATI0gVad6QaDMoHoAQcuMC5hdHRlboC7BQouc2VsZi5xdWVyeY6XA4XhAYo+AiBAIIOCAYHvAYafCQAxgIAHCW1hdG11bCglMTOAwgIONSkge3RyYW5zQj10cnVllsQCn6EBlniNtAeLowSg/gGQswSl+QGAxgeBxAYBMTaA9gEAN5XGBrroAYDqB7fnAwFrZbrlAwA5gcoNgLAIiuUDADnC5QMBa2WR+wGCdo3nCKnjA4D6AbPhA4J/gIUJgeEDADKAnggBMjG04QOZ5AGd3w+aXAR2YWx1ZbjhA4K1DwAygKMJieEDATIzwuEDgaEBlniNxQmp4wOC/gGy5QODgQGAvwmC5QOAyg4AMpa7ELroAYCuCQ1yZXNoYXBlKCUxOCkge4EMAD2HaAI0LDiFgRCKFqPRAYHLEQAygJcJCXBlcm11dGUoJTKA4RANb3JkZXI9WzAsMiwxLDOLZAA0gWarZICUCYXOAQAygLIO084BADOA+QiGzgGA9QjNzgEAM4DnCIbOAQA2184BgdcRhM4BATMx0c4BgNEIhMoHATI4gMIXgOoQlcoHgmSE7BClZoCwCANzY2FsgMgBgKoIGWZhY3Rvcj0wLjM1MzU1MzM5MDU5MzI3MzczwW+ApwiAuxIMZWRfc29mdG1heCglM4CxBwExNIqxB7NggIYICWRyb3BvdXQoJTOAwREEcD0wLjHBvAGA+weEkQMAM4CrEAAzgLEGg5EDA2ZhbHORkgOr9gOJ9gcAM532B7G+BYn2BwAzkcQJATMyj2mmkwuBaAA0gfQHsZMOCm91dHB1dC5kZW5zupUOgeQaADSAmQiFugOAqhoANJnLBqGtDIijAZZ6nIAaooICs5kOgoMBgMgIguIcgJcaATQyr5kOouwBgMsIhfwGADSAzQiP/AaqyASCWYC1CIKhF4DREQA0i6oIqlKByRsANICnCJf4HZyJAoFPl44epYgBtfwZjYkBs6MEgocBgPUIgSWDxh4BNDWA6AKA4wkANICCCZ/GHqWpAZaFAaygGgtpbnRlcm1lZGlhdGWSqggCMTI4p5oEgY0fADWIoRoANID2DgA0naEaATEykYALj6EBlnerohqP/AGJgQSTkwGWgAGFoxoANYCjGgA1j6MawOYBgIsJBmdlbHUoJTWPhwmttQGA8QiosgSb1gyngAEANYGAAYLNEYKsBAA1gJsJATU0s9cMnOEKgnCNtgmapQTAwwyCeYCnCYKeBICZCAA1lqcpstgBgP8IhbkMADWA8gi9uQyCWYbdKoDKBwA1lqAqn1KB0zAANo3TEZm5DMavDIJ+q6YIxKUMgn2AowiIpQwANYDJEgA2gK8IADaAgRqupQygmwyCe6rcIgAxuaIqADGPhwGCwicANojcIgA2gPsrADay3CKSoQGWeKncIpP+AZ77A5f5AYXcIgA2gaYxpNwirOgBnb4zml6noiqR7AGByCcANoCNCYrlA4CRCb/lA5i+KAA2jf0RqeMDoqIqlvUBADeFxzQANoCpCgE2ObThA5jkAQA3jb4Jqt8DqaIqkOwBgsInADeAyAmJ4QMAN4C/Cb/hA5q6KAA3jcUJqeMDpKIql/kBgL8JgeUDADeB9gGWkTy66AGArgmF3iAANr2GJ5HRAYLtO4GQEoSsIgA3gO0js4Ynl2SJ8CsAN4C3INTOAYn6IwA3t/Arl2SJ+iMAN4CuFdPOAQA4ifArADe38CuXZIjXIwA3gK4dADeAzCWxoiqXZoCwCIOiKgA4gKoIwKIql2+C9yuKoioAOICxB6iiKpdgiaYjADiTpiOzXIiRGgA4gKsQADiH6CapoiqXZYn2BwA4nfYHsb4FifYHADiRxAmmoiqXaIH0B7GTDrCiKpGJAYLJRYCZCIW6AwA3gLoDmcsGoa0MobYoADmN0hqklw6r3x2W/QEAOYDICIGZDgA4gNMZATkwr5kOouwBgMsIhfwGADmAzQio6R2XwgGF5CuB0REAOaTkK5FSgY4nADmN3CKX6R2PiQKBT6XzHZeIAbX8Ga/9HZeHAYD1CIElg/0dADmA7yMAOYDjCQA5gIIJrP0dmKkBloUBrKAat6IqkYsCgfYmADmIoRoAOYD2DgA5naEaktomkKEBlnerohqyoiqW9wEBMTCG606ApBoAOY+kGr/nAQExMICNCYKkKgExMI+KCa64AY2DNZu2BLGmKpGBAYGFJwExMIjJPQExMIGcTwAwh7o6qd4ModEoATEwjb4Jmq0EwMsMg3qGrDUAMIHfSgAwpK41pdwBieM9ATEwk+Q9qvQLg1uF6CuB2AcBMTCk6SuRVIKEWwAwjeMRmckMxr8Mg3+rtwjEtgyCfoGfV4i3DAExMIDcEgExMIDCCAExMICWGq66DKW3KgAxgd9XBHNlbGVjgKoEADGBqVUMaW09MSwgaW5kZXg9MIp0g3COp1WDTpzJCAVwb29sZXKckxWVX4mnCILDV4HEV5WnCINRiHeWXpuSCIm8AaKBWYNZhvEHgtBSjKcbqaYBgNwHA3RhbmiATovmKpyIAYC8B4aXCAAxgLQZj5cIlUaB6WEAMYGMVpjkAwljbGFzc2lmaWVyp99fg1yI5BgBMTGBiQaBwU6V4QOCUIZzlVuB11WX3gOHtgGJ3AOasQGBt1WD2wOAmRgBMTKLkA+joAEFcmV0dXJugVE="u8;
 
-        public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
-        {
-            var saved = new List<Tensor>();
-            List<Tensor> outputs;
-            using (torch.no_grad())
-            {
-                outputs = TrainingForward_2x16(Array.ConvertAll(vars, v => (Tensor)v), saved);
-            }
+    private static ReadOnlySpan<byte> OptimizedIr => "JmdyYXBoIHRpbnlfZW5jb2RlcgogICUwID0gaW5wdXQge25hbWU9IoENIElkcyJ9IDogaTY0W2JhdGNoLHNlcV0gICMgQCBUaW55RYJBBS5jczoxNoBHADGMRwh0b2tlblR5cGWmSQA3gEkAMoxJCnZhbGlkTGVuZ3RoikqTRgA4gEYZMyA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCVQ9lbWJlZGRpbmdzLndvcmRfiBAEZWlnaHSBawlmMzJbMTAwLDMykmwBMjCAbAM0ID0ghUAHKCUwLCAlMymDPoXzAZtEADWmsAGB2QIEX3R5cGWXtgEAMpZwADGAcAA2irQBBDEsICU1p7QBgUQAN6a0AQdwb3NpdGlvbpjoAgA2lm8AMoBvFDggPSByb3dzKCU3KSB7Y291bnQ9W4DNBIRCmbIBgUMNOSA9IGFkZCglNCwgJTan8AEAM4HjBYCrBoE/BDksICU4rT+AowaJsAIDb25lc5CuAghMYXllck5vcm2MpAKbYYC7BolhA3plcm+bYgJiaWGCoQefYIDVBgBsgDoAX4DqAwIoJTGA6wUAMYC8BA0xMikge2Vwcz0xRS0xMoRPjZoCkIIBlW6A1wYAbIH3Bw9fbWFzayglMiwgJTApIHtkgPwFBD0iZjMyhbkBgmoCMSwxlt4IATI0gqQCjaUCjLYFgzOB6QEHLjAuYXR0ZW6AvAUULnNlbGYucXVlcnlfa2V5X3ZhbHVlhKIDBiwgcGFja3OiP4M1ACybLAFrZaQqi4sBB3NpemVzPVszgIUIgPsChKYCADmF4waLUAIgQCCDqgKBlwOGxwoBMTKNyQqL1ASqrgKB7gSqrAKAM6CqAqAoiYUBlqYCq6MCgakFCGluZWFyKCUxM4GOBoCrBQExMo+GDJJdjfoBAWt2lnCAiAoFc2xpY2UogHyAkAYVaW09LTEsIGVuZD0zMiwgc3RhcnQ9MJaGB5/3ApV/gcAGlX8BNjSEfwAzl4YInc0DkH4AOYF+gLgNlX4BOTaEfgE2NLR+gaMEj4ABgqcPADKA9A0FcmVzaGFwgIIBAzgpIHuBDAA9h2gCNCw4hcwEihai1wSC3Q4AMoDnAwlwZXJtdXRlKCUygPMNDW9yZGVyPVswLDIsMSwzi2QANIFmq2SAkA6FzgEAMoDEC9POAQAzgLsOhs4BADnQzgEAM4DgDobOAQA2184BgcQMhM4BATMx0c4BgOoEB3NkcGEoJTI4gNIUgdcUgdgIgfcFCXJvcG91dD0wLjG/bInsBAAznewEsbQCiewEADORugaHhQuctweVaAA0geoEseAPCm91dHB1dC5kZW5zhc0OhpoSp4kBgewUADScjhOiiAGQoBOlgwGBsRODmg0AM4C1FQA0gMYEATQylbsVopUBlnGAiw6DmwUHKCU0Mykge3COowWq1gOCWYD4C5e8Fpy3AZzSFp+IAYGVFQA0jfQZq9UDmvkWpYcBgLEHA2FkZF+BKYSOF4D7EAA0gNoZATQ2gAWAxwefkxelsgGWjgGA2weo8wYLaW50ZXJtZWRpYXRlku8GAjEyOKejBIHaFwA1jd8ampsDj4UBiZMDATEypeEJgoABhu0GB19nZWx1KCU0gLgLADSA9wYBNTGO8gaTYI+YAZZzgO8GqPkCm+IJp/MBADWBgAGNlgea8wLA2QmCeYCHB4TZCQA1gPgFADWA+AUANZbTH5iLAZZngOcGhc8JADWA0Qa9zwmBWQA2jaUNmc8JxsUJgasnADarqgbEuwmCfYCXDoy7CYGqBgA1gAUANoChDQA2gNISrrsJoLEJgqwpADKd7yaJWwAxuoUgkj+S2x+NLJWFII0qu4UgADGPrwKE4h2p6AedrgKYhSCTrAKP3R+RqgKgKLaFIJijAoiSCQA2gv8fADWBBo+UCZJdqIUgADaJiB6AmQm6hSCS9wKVfwA3gMAJlX+vhSCQzQOQfoGFIAA3gPcNlX6vhSCSowSQvwiBhSAAN4C+CIXLGQA2vekckNcEg+IugfkGhJkbATc1tukcl2SJ0yEAN4DhKtTOAYnnHAA3t9Mhl2SJ5xwAN4CrHtPOAQA4idMhADe30yGXZIDqBIKFIAA3gNQXADeAow4AOIH2LrOFIJdsiewEADid7ASxtAKJ7AQAOJG6BqaFIJdogeoEseAPsIUgkYkBgvE0jekTpLoOq6wWl4MBgO4ThJoNATg3gMEEgMYEATkwo6wWlJUBlnGA4hOFthYAOYDME6i2FpfKAY3vGZe2Fo+3AYbBFaDAFpGIAYHwHQA5jb4Uq9UDhokBs9kDgocBgLEHjMoWgfsQADmBBYCSGgA5gMcHrMoWmLIBlo4BnY48i2S3hSCRlAKBkh4AOY2LIZqbA7KFIJaAAQExMIbuBoOGIICQEQElOYD4BgE5OaSGIJCZAZd0qtM5ADGyhyCR9QGBzh0BMTCNmQea9gLA3AmDeoCLB4X8NgAwgYs9ADCB/hYBMDSl4AmhjCABMTCA7waF1wkBMTCA2ga92AmDW42vDZnZCcbPCYKOHgAwq7UGxMYJgn6E1kKJxwmBtQYBMTCCBoCvDQExMIDhEq7KCaaUIIGfQwRzZWxlY4DfAwAxgelACmltPTEsIGluZGV4jMsag3CO50CDTpyUBwVwb29sZXKc6BCVX5vyBoleouNDg1mJ0QaC3EMAMYHRBoDyFI+BAohqllaAvAYDdGFuaIBUi+hInJEBgNgMhvcGADGAtBSP9waVRoHUTAAxgbU+mI8DCWNsYXNzaWZpZXKnykqCXAAym+QTh1uJigObVoi3EwExMYDADAExMYGKBgAyi7oTgkiGZpNTBXJldHVyboFa"u8;
 
-            ctx.save_for_backward(saved);
-            return outputs;
-        }
+    private static ReadOnlySpan<byte> TrainingIr => "JmdyYXBoIHRpbnlfZW5jb2RlcgogICUwID0gaW5wdXQge25hbWU9IoENIElkcyJ9IDogaTY0W2JhdGNoLHNlcV0gICMgQCBUaW55RYJBBS5jczoxNoBHADGMRwh0b2tlblR5cGWmSQA3gEkAMoxJCnZhbGlkTGVuZ3RoikqTRgA4gEYZMyA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCVQ9lbWJlZGRpbmdzLndvcmRfiBAEZWlnaHSBawlmMzJbMTAwLDMykmwBMjCAbAM0ID0ghUAHKCUwLCAlMymDPoXzAZtEADWmsAGB2QIEX3R5cGWXtgEAMpZwADGAcAA2irQBBDEsICU1p7QBgUQAN6a0AQdwb3NpdGlvbpjoAgA2lm8AMoBvFDggPSByb3dzKCU3KSB7Y291bnQ9W4DNBIRCmbIBgUMNOSA9IGFkZCglNCwgJTan8AEAM4HjBYCrBoE/BDksICU4rT+AowaJsAIDb25lc5CuAghMYXllck5vcm2MpAKbYYC7BolhA3plcm+bYgJiaWGCoQefYIDVBgBsgDoAX4DqAwIoJTGA6wUAMYC8BA0xMikge2Vwcz0xRS0xMoRPjZoCkIIBlW6A1wYAbIH3Bw9fbWFzayglMiwgJTApIHtkgPwFBD0iZjMyhbkBgmoCMSwxlt4IATI0gqQCgIQEmbYFgzOB6QEHLjAuYXR0ZW6AvAUULnNlbGYucXVlcnlfa2V5X3ZhbHVlhKIDBiwgcGFja3OiP4M1ACybLAFrZaQqi4sBB3NpemVzPVszgIUIgPsChKYCADmF4waLUAIgQCCDqgKBlwOGxwoBMTOA9AWY1ASqrgKB7gSqrAKAM6CqAqAoiYUBlqYCq6MCgNgHCWxpbmVhciglMTOBjgaAoQgCMTMwjqMIkl2N+gEBa3aWcICICgRzbGljZYBuADGAkAYVaW09LTEsIGVuZD0zMiwgc3RhcnQ9MJaGB5/3ApV/ADKA5QiVfwE2NIR/ADOXhgidzQOQfgA5gX6AuA2VfgE5NoR+ATY0tH6BowSPgAGCpw8AMoD0DQVyZXNoYXCAggEDOCkge4EMAD2HaAI0LDiFzASKFqLXBILdDgAygOcDCXBlcm11dGUoJTKA8w0Nb3JkZXI9WzAsMiwxLDOLZAA0gWarZICMCoXOAQAygMQL084BgscIhc4BADnQzgGBiAeGzgEANtfOAYHpDoTOAYGHBc7OAYDtDgltYXRtdWwoJTI4gNQUgPwNCnRyYW5zQj10cnVlkGSE/g2lZoDlDgNzY2FsgMgBHTMpIHtmYWN0b3I9MC4zNTM1NTMzOTA1OTMyNzM3M8FvgOcVgM0PDGVkX3NvZnRtYXgoJTOAjRMBMTSKrAqyYAAxgZ4JBmRyb3BvdXSDthAJMzUpIHtwPTAuMcHCAYCBCYGUAwEzNYHqCwAywLgBADOA1wiE7QMBMzaA7QOAjQeD7QMDZmFsc5HuA6vSBInSCAAzndIIsZoGidIIADORoAqH6w6cnQuVaAA0jZcRpcYTCm91dHB1dC5kZW5zhbMShoAWp4kBgdIYADSc9BaiiAGQhhelgwGBlxeDgBEAM4D6EAA0gJgXADSLmgWhgw6IlQGVcQExMoByiuYGADSAvQiP5gaq3AOC0AGAlAmBigYANILNEpbNHqVTgPgIgbobgaATADSL7QiqUoGeGQA0gIgIl80bnOICgU+X4xuliAGNhR+rgAWGiQGzhAWChwGA3AiBJYObHAA0gJ4KADSAygkANIDpCJ+bHKWpAZaFAazbGwtpbnRlcm1lZGlhdGWSkQgCMTI4p5oEgeIcADWN5x+akgOPhQGJigMBMTKlgwuCgAGAkgmEjwgANIC5EAA0gJQIATUxjvQFk1uPkwGWboCLCAZnZWx1KCU1j/EIrb0BgPwHqMMDm84Lp4ABADWBgAGN1weavQPAxQuCeYDIB4S2AwA1gKUJADWAlxIANZalJZiLAZVnATEygOECirsLADWAoQe9uwuCxgGAhwiBuwsBNTeBuwu56QqCU4a0J4DMBQA1lvcmn1KBqi0ANo28EJm7C8axC4J+q58IxKcLgn2BnAiAFIOnCwA1gJsIADaArxAANoDGGa6nC6CdC4KgMIK1GqXbBwAxuvkmkj+SzyaNLJX5Jo0qu/kmADGPrwKE1iSNwjGYqASdrgKY+SaTrAKP0SaRqgKgKLb5JpijAoGiLIO0CgA2gJ4sADGA/yWAvAKj+SaO+gGX+SYANon8JAA0vfkmkvcClX8AN4C3CZV/r/kmkM0DkH6B+SYAN4GpIJR+r/kmkqMEkL8IgfkmADeAwheF2RwANr3dI5DXBIPWNYGDEISnHgA3gL4gs90jl2SJxygAN4DZI9TOAYn1HwA3t8col2SJ9R8AN4CdBNPOAQA4iccoADe3xyiXZIChD4SMIwA3gMIZADeAxyGx+SaXZoHHLoL5JgA4gPsOwPkml2+CziiK+SYAOIGtCqf5JpZgATEygKAHitgUADiTkyCzwgGFliAAOIKWIIuvPbNWgpEpgu0DADiA8hYAOIfmKqn5JpdlidIIADid0gixmgaJ0ggAOJGgCqb5JpdogdAIscYTsPkmkYkBgss/qZk5lYgBns4Wl4MBiPk3ADiA8RkAOICjGQA5j/c3nYMOo/kmgMoEiuYGADmAvQiovhuX0AGAlAmBigYAOYLUP6T9HJdTgPgIgb4bgaATADmklCmRUoHlIwA5jaIgl74bj+ICgU+lyBuXiAGNskergAWGiQGzhAWChwGAkgSBJYPSGwA5gJ4KADmAygkAOYDpCKzSG5ipAZaFAZ2KSItkt/kmkYsCgbwkADmN/yeakgOy+SaWgAEBMTCAkwmEkAiAkxYBJTmAlQgBOTmkmCaQlAGXb4D/CIL7JgExMI/0CK7AAayiH7H9JpGBAYKdJQAwjdwHmsIDwMoLg3qAzgeFxEMAMIH/CQAwgZ8SADCkwyWKjwGWa4HDQIrECwExMJOkOaqgCoPLAYWiOQExMIKjOQA3uPUKg1WAtQGC+02A2AUBMTC5mwyCkSQAMI3LEJnKC8bAC4N/q68IxLcLgn6BzFCIuAsBMTCBsioAMIDCEAExMIDaGa67C6aNJ4GMUQZzZWxlY3QogI0Bg9AfBzEsIGluZGV4jMQhg3CO1E6DTpy5CAVwb29sZXKc+xOVX5uXCIleotBRg1mJ9geCyVEAMYH2B4yWGoNJiGqWVoCBBwN0YW5ogFSLphmbkQGB9UeLnAgAMYDMF4+cCJVLgcZaATExgdNAgYcIADGBswcAMou6LpxAnOkXCWNsYXNzaWZpZXKn/FiCXAAym7wXh1uJzwObVomITwAxgc8GADGBzwYAMoueDoJIhmaTUwVyZXR1cm6BWg=="u8;
 
-        public override List<Tensor> backward(torch.autograd.AutogradContext ctx, List<Tensor> grads)
-        {
-            using var scope = torch.NewDisposeScope();
-            var saved = ctx.get_saved_variables();
-            var g135 = grads[0]; // ∂loss/∂output 0
-            var g136 = saved[42]; // saved %118
-            var g138 = saved[41]; // saved %117
-            var g141 = saved[49]; // saved %128
-            var g143 = saved[40]; // saved %116
-            var g145 = saved[39]; // saved %112
-            var g147 = saved[38]; // saved %111
-            var g151 = saved[36]; // saved %107
-            var g152 = saved[37]; // saved %108
-            var g156 = saved[48]; // saved %127
-            var g158 = saved[35]; // saved %102
-            var g160 = saved[34]; // saved %101
-            var g163 = saved[33]; // saved %100
-            var g165 = saved[32]; // saved %97
-            var g167 = saved[31]; // saved %96
-            var g171 = saved[29]; // saved %93
-            var g172 = saved[30]; // saved %94
-            var g176 = saved[47]; // saved %126
-            var g178 = saved[28]; // saved %88
-            var g180 = saved[27]; // saved %87
-            var g185 = saved[24]; // saved %80
-            var g187 = saved[26]; // saved %84
-            var g190 = saved[46]; // saved %125
-            var g192 = saved[25]; // saved %83
-            var g195 = saved[23]; // saved %78
-            var g198 = saved[22]; // saved %76
-            var g211 = saved[51]; // saved %132
-            var g213 = saved[21]; // saved %62
-            var g217 = saved[19]; // saved %59
-            var g218 = saved[20]; // saved %60
-            var g222 = saved[45]; // saved %124
-            var g224 = saved[18]; // saved %54
-            var g226 = saved[17]; // saved %53
-            var g229 = saved[16]; // saved %52
-            var g231 = saved[15]; // saved %49
-            var g233 = saved[14]; // saved %48
-            var g237 = saved[12]; // saved %45
-            var g238 = saved[13]; // saved %46
-            var g242 = saved[44]; // saved %123
-            var g244 = saved[11]; // saved %40
-            var g246 = saved[10]; // saved %39
-            var g251 = saved[7]; // saved %32
-            var g253 = saved[9]; // saved %36
-            var g256 = saved[43]; // saved %122
-            var g258 = saved[8]; // saved %35
-            var g261 = saved[6]; // saved %30
-            var g264 = saved[5]; // saved %28
-            var g277 = saved[50]; // saved %129
-            var g279 = saved[4]; // saved %13
-            var g283 = saved[2]; // saved %10
-            var g284 = saved[3]; // saved %11
-            var g290 = saved[1]; // saved %1
-            var g292 = saved[0]; // saved %0
-
-            // classifier (TinyEncoder.cs:27)
-            var g137 = Kernels.MatMul(g135, g136, transB: false); // %137 matmul → f32[2,32]
-            var g139 = Kernels.LinearWeightGrad(g135, g138); // %139 linear_dw → f32[2,32]
-            var g140 = Kernels.SumTo(g135, 2L); // %140 sum_to → f32[2]
-
-            // TinyEncoder.cs:27
-            var g142 = torch.mul(g137, g141); // %142 mul → f32[2,32]
-            Kernels.Free(g137);
-
-            // TinyEncoder.cs:26
-            var g144 = Kernels.TanhGrad(g142, g143); // %144 tanh_grad → f32[2,32]
-            Kernels.Free(g142);
-
-            // pooler.dense (TinyEncoder.cs:26)
-            var g146 = Kernels.MatMul(g144, g145, transB: false); // %146 matmul → f32[2,32]
-            var g148 = Kernels.LinearWeightGrad(g144, g147); // %148 linear_dw → f32[32,32]
-            var g149 = Kernels.SumTo(g144, 32L); // %149 sum_to → f32[32]
-            Kernels.Free(g144);
-
-            // TinyEncoder.cs:26
-            var g150 = Kernels.SelectGrad(g146, 1, 0, 16L); // %150 select_grad → f32[2,16,32]
-            Kernels.Free(g146);
-
-            // encoder.layer.1.output.LayerNorm (EncoderLayer.cs:26)
-            var g153 = Kernels.LayerNormInputGrad(g150, g151, g152, 1E-12); // %153 layer_norm_dx → f32[2,16,32]
-            var g154 = Kernels.LayerNormWeightGrad(g150, g151, 1E-12); // %154 layer_norm_dw → f32[32]
-            var g155 = Kernels.SumTo(g150, 32L); // %155 sum_to → f32[32]
-            Kernels.Free(g150);
-
-            // encoder.layer.1 (EncoderLayer.cs:25)
-            var g157 = torch.mul(g153, g156); // %157 mul → f32[2,16,32]
-
-            // encoder.layer.1.output.dense (EncoderLayer.cs:25)
-            var g159 = Kernels.MatMul(g157, g158, transB: false); // %159 matmul → f32[2,16,128]
-            var g161 = Kernels.LinearWeightGrad(g157, g160); // %161 linear_dw → f32[32,128]
-            var g162 = Kernels.SumTo(g157, 32L); // %162 sum_to → f32[32]
-            Kernels.Free(g157);
-
-            // encoder.layer.1 (EncoderLayer.cs:24)
-            var g164 = Kernels.GeluGrad(g159, g163); // %164 gelu_grad → f32[2,16,128]
-            Kernels.Free(g159);
-
-            // encoder.layer.1.intermediate.dense (EncoderLayer.cs:24)
-            var g166 = Kernels.MatMul(g164, g165, transB: false); // %166 matmul → f32[2,16,32]
-            var g168 = Kernels.LinearWeightGrad(g164, g167); // %168 linear_dw → f32[128,32]
-            var g169 = Kernels.SumTo(g164, 128L); // %169 sum_to → f32[128]
-            Kernels.Free(g164);
-
-            // encoder.layer.1.attention.output.LayerNorm (EncoderLayer.cs:23)
-            var g170 = torch.add(g153, g166); // %170 add → f32[2,16,32]
-            Kernels.Free(g153, g166);
-            var g173 = Kernels.LayerNormInputGrad(g170, g171, g172, 1E-12); // %173 layer_norm_dx → f32[2,16,32]
-            var g174 = Kernels.LayerNormWeightGrad(g170, g171, 1E-12); // %174 layer_norm_dw → f32[32]
-            var g175 = Kernels.SumTo(g170, 32L); // %175 sum_to → f32[32]
-            Kernels.Free(g170);
-
-            // encoder.layer.1 (EncoderLayer.cs:22)
-            var g177 = torch.mul(g173, g176); // %177 mul → f32[2,16,32]
-
-            // encoder.layer.1.attention.output.dense (EncoderLayer.cs:22)
-            var g179 = Kernels.MatMul(g177, g178, transB: false); // %179 matmul → f32[2,16,32]
-            var g181 = Kernels.LinearWeightGrad(g177, g180); // %181 linear_dw → f32[32,32]
-            var g182 = Kernels.SumTo(g177, 32L); // %182 sum_to → f32[32]
-            Kernels.Free(g177);
-
-            // encoder.layer.1 (EncoderLayer.cs:21)
-            var g183 = g179.reshape(2L, 16L, 4L, 8L); // %183 reshape → f32[2,16,4,8]
-            Kernels.Free(g179);
-            var g184 = g183.permute(0L, 2L, 1L, 3L); // %184 permute → f32[2,4,16,8]
-            Kernels.Free(g183);
-            var g186 = Kernels.MatMul(g184, g185, transB: true); // %186 matmul → f32[2,4,16,16]
-            var g188 = g187.transpose(2, 3); // %188 transpose → f32[2,4,16,16]
-            var g189 = Kernels.MatMul(g188, g184, transB: false); // %189 matmul → f32[2,4,16,8]
-            Kernels.Free(g188, g184);
-            var g194 = Kernels.SoftmaxGrad(g186, g192, g190, 0.35355339059327373); // %194 gated_softmax_grad → f32[2,4,16,16]
-            Kernels.Free(g186);
-            var g196 = Kernels.MatMul(g194, g195, transB: false); // %196 matmul → f32[2,4,16,8]
-            var g197 = g194.transpose(2, 3); // %197 transpose → f32[2,4,16,16]
-            Kernels.Free(g194);
-            var g199 = Kernels.MatMul(g197, g198, transB: false); // %199 matmul → f32[2,4,16,8]
-            Kernels.Free(g197);
-            var g200 = g189.permute(0L, 2L, 1L, 3L); // %200 permute → f32[2,16,4,8]
-            Kernels.Free(g189);
-            var g201 = g200.reshape(2L, 16L, 32L); // %201 reshape → f32[2,16,32]
-            Kernels.Free(g200);
-            var g202 = g199.permute(0L, 2L, 1L, 3L); // %202 permute → f32[2,16,4,8]
-            Kernels.Free(g199);
-            var g203 = g202.reshape(2L, 16L, 32L); // %203 reshape → f32[2,16,32]
-            Kernels.Free(g202);
-            var g204 = g196.permute(0L, 2L, 1L, 3L); // %204 permute → f32[2,16,4,8]
-            Kernels.Free(g196);
-            var g205 = g204.reshape(2L, 16L, 32L); // %205 reshape → f32[2,16,32]
-            Kernels.Free(g204);
-
-            // encoder.layer.1.attention.self.qkv (EncoderLayer.cs:18)
-            var g210 = torch.cat(new[] { g205, g203, g201 }, 2); // %210 concat → f32[2,16,96]
-            Kernels.Free(g205, g203, g201);
-            var g212 = Kernels.MatMul(g210, g211, transB: false); // %212 matmul → f32[2,16,32]
-            var g214 = Kernels.LinearWeightGrad(g210, g213); // %214 linear_dw → f32[96,32]
-            var g215 = Kernels.SumTo(g210, 96L); // %215 sum_to → f32[96]
-            Kernels.Free(g210);
-
-            // encoder.layer.0.output.LayerNorm (EncoderLayer.cs:26)
-            var g216 = torch.add(g173, g212); // %216 add → f32[2,16,32]
-            Kernels.Free(g173, g212);
-            var g219 = Kernels.LayerNormInputGrad(g216, g217, g218, 1E-12); // %219 layer_norm_dx → f32[2,16,32]
-            var g220 = Kernels.LayerNormWeightGrad(g216, g217, 1E-12); // %220 layer_norm_dw → f32[32]
-            var g221 = Kernels.SumTo(g216, 32L); // %221 sum_to → f32[32]
-            Kernels.Free(g216);
-
-            // encoder.layer.0 (EncoderLayer.cs:25)
-            var g223 = torch.mul(g219, g222); // %223 mul → f32[2,16,32]
-
-            // encoder.layer.0.output.dense (EncoderLayer.cs:25)
-            var g225 = Kernels.MatMul(g223, g224, transB: false); // %225 matmul → f32[2,16,128]
-            var g227 = Kernels.LinearWeightGrad(g223, g226); // %227 linear_dw → f32[32,128]
-            var g228 = Kernels.SumTo(g223, 32L); // %228 sum_to → f32[32]
-            Kernels.Free(g223);
-
-            // encoder.layer.0 (EncoderLayer.cs:24)
-            var g230 = Kernels.GeluGrad(g225, g229); // %230 gelu_grad → f32[2,16,128]
-            Kernels.Free(g225);
-
-            // encoder.layer.0.intermediate.dense (EncoderLayer.cs:24)
-            var g232 = Kernels.MatMul(g230, g231, transB: false); // %232 matmul → f32[2,16,32]
-            var g234 = Kernels.LinearWeightGrad(g230, g233); // %234 linear_dw → f32[128,32]
-            var g235 = Kernels.SumTo(g230, 128L); // %235 sum_to → f32[128]
-            Kernels.Free(g230);
-
-            // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs:23)
-            var g236 = torch.add(g219, g232); // %236 add → f32[2,16,32]
-            Kernels.Free(g219, g232);
-            var g239 = Kernels.LayerNormInputGrad(g236, g237, g238, 1E-12); // %239 layer_norm_dx → f32[2,16,32]
-            var g240 = Kernels.LayerNormWeightGrad(g236, g237, 1E-12); // %240 layer_norm_dw → f32[32]
-            var g241 = Kernels.SumTo(g236, 32L); // %241 sum_to → f32[32]
-            Kernels.Free(g236);
-
-            // encoder.layer.0 (EncoderLayer.cs:22)
-            var g243 = torch.mul(g239, g242); // %243 mul → f32[2,16,32]
-
-            // encoder.layer.0.attention.output.dense (EncoderLayer.cs:22)
-            var g245 = Kernels.MatMul(g243, g244, transB: false); // %245 matmul → f32[2,16,32]
-            var g247 = Kernels.LinearWeightGrad(g243, g246); // %247 linear_dw → f32[32,32]
-            var g248 = Kernels.SumTo(g243, 32L); // %248 sum_to → f32[32]
-            Kernels.Free(g243);
-
-            // encoder.layer.0 (EncoderLayer.cs:21)
-            var g249 = g245.reshape(2L, 16L, 4L, 8L); // %249 reshape → f32[2,16,4,8]
-            Kernels.Free(g245);
-            var g250 = g249.permute(0L, 2L, 1L, 3L); // %250 permute → f32[2,4,16,8]
-            Kernels.Free(g249);
-            var g252 = Kernels.MatMul(g250, g251, transB: true); // %252 matmul → f32[2,4,16,16]
-            var g254 = g253.transpose(2, 3); // %254 transpose → f32[2,4,16,16]
-            var g255 = Kernels.MatMul(g254, g250, transB: false); // %255 matmul → f32[2,4,16,8]
-            Kernels.Free(g254, g250);
-            var g260 = Kernels.SoftmaxGrad(g252, g258, g256, 0.35355339059327373); // %260 gated_softmax_grad → f32[2,4,16,16]
-            Kernels.Free(g252);
-            var g262 = Kernels.MatMul(g260, g261, transB: false); // %262 matmul → f32[2,4,16,8]
-            var g263 = g260.transpose(2, 3); // %263 transpose → f32[2,4,16,16]
-            Kernels.Free(g260);
-            var g265 = Kernels.MatMul(g263, g264, transB: false); // %265 matmul → f32[2,4,16,8]
-            Kernels.Free(g263);
-            var g266 = g255.permute(0L, 2L, 1L, 3L); // %266 permute → f32[2,16,4,8]
-            Kernels.Free(g255);
-            var g267 = g266.reshape(2L, 16L, 32L); // %267 reshape → f32[2,16,32]
-            Kernels.Free(g266);
-            var g268 = g265.permute(0L, 2L, 1L, 3L); // %268 permute → f32[2,16,4,8]
-            Kernels.Free(g265);
-            var g269 = g268.reshape(2L, 16L, 32L); // %269 reshape → f32[2,16,32]
-            Kernels.Free(g268);
-            var g270 = g262.permute(0L, 2L, 1L, 3L); // %270 permute → f32[2,16,4,8]
-            Kernels.Free(g262);
-            var g271 = g270.reshape(2L, 16L, 32L); // %271 reshape → f32[2,16,32]
-            Kernels.Free(g270);
-
-            // encoder.layer.0.attention.self.qkv (EncoderLayer.cs:18)
-            var g276 = torch.cat(new[] { g271, g269, g267 }, 2); // %276 concat → f32[2,16,96]
-            Kernels.Free(g271, g269, g267);
-            var g278 = Kernels.MatMul(g276, g277, transB: false); // %278 matmul → f32[2,16,32]
-            var g280 = Kernels.LinearWeightGrad(g276, g279); // %280 linear_dw → f32[96,32]
-            var g281 = Kernels.SumTo(g276, 96L); // %281 sum_to → f32[96]
-            Kernels.Free(g276);
-
-            // embeddings.LayerNorm (TinyEncoder.cs:23)
-            var g282 = torch.add(g239, g278); // %282 add → f32[2,16,32]
-            Kernels.Free(g239, g278);
-            var g285 = Kernels.LayerNormInputGrad(g282, g283, g284, 1E-12); // %285 layer_norm_dx → f32[2,16,32]
-            var g286 = Kernels.LayerNormWeightGrad(g282, g283, 1E-12); // %286 layer_norm_dw → f32[32]
-            var g287 = Kernels.SumTo(g282, 32L); // %287 sum_to → f32[32]
-            Kernels.Free(g282);
-
-            // TinyEncoder.cs:23
-            var g288 = Kernels.SumTo(g285, 16L, 32L); // %288 sum_to → f32[16,32]
-
-            // TinyEncoder.cs:22
-            var g289 = Kernels.RowsGrad(g288, 16); // %289 rows_grad → f32[16,32]
-            Kernels.Free(g288);
-
-            // TinyEncoder.cs:21
-            var g291 = Kernels.EmbeddingGrad(g285, g290, 2); // %291 embedding_grad → f32[2,32]
-
-            // TinyEncoder.cs:20
-            var g293 = Kernels.EmbeddingGrad(g285, g292, 100); // %293 embedding_grad → f32[100,32]
-            Kernels.Free(g285);
-
-            return new List<Tensor> { null!, null!, null!, g293.MoveToOuterDisposeScope(), g291.MoveToOuterDisposeScope(), g289.MoveToOuterDisposeScope(), g286.MoveToOuterDisposeScope(), g287.MoveToOuterDisposeScope(), g280.MoveToOuterDisposeScope(), g281.MoveToOuterDisposeScope(), g247.MoveToOuterDisposeScope(), g248.MoveToOuterDisposeScope(), g240.MoveToOuterDisposeScope(), g241.MoveToOuterDisposeScope(), g234.MoveToOuterDisposeScope(), g235.MoveToOuterDisposeScope(), g227.MoveToOuterDisposeScope(), g228.MoveToOuterDisposeScope(), g220.MoveToOuterDisposeScope(), g221.MoveToOuterDisposeScope(), g214.MoveToOuterDisposeScope(), g215.MoveToOuterDisposeScope(), g181.MoveToOuterDisposeScope(), g182.MoveToOuterDisposeScope(), g174.MoveToOuterDisposeScope(), g175.MoveToOuterDisposeScope(), g168.MoveToOuterDisposeScope(), g169.MoveToOuterDisposeScope(), g161.MoveToOuterDisposeScope(), g162.MoveToOuterDisposeScope(), g154.MoveToOuterDisposeScope(), g155.MoveToOuterDisposeScope(), g148.MoveToOuterDisposeScope(), g149.MoveToOuterDisposeScope(), g139.MoveToOuterDisposeScope(), g140.MoveToOuterDisposeScope() };
-        }
-    }
-
-    private const string LoweredIr = """
-        graph tiny_encoder
-          %0 = input {name="inputIds"} : i64[batch,seq]  # @ TinyEncoder.cs:16
-          %1 = input {name="tokenTypes"} : i64[batch,seq]  # @ TinyEncoder.cs:17
-          %2 = input {name="validLength"} : i64[batch]  # @ TinyEncoder.cs:18
-          %3 = param {init="normal", name="embeddings.word_embeddings.weight"} : f32[100,32]  # @ TinyEncoder.cs:20
-          %4 = embedding(%0, %3) : f32[batch,seq,32]  # @ TinyEncoder.cs:20
-          %5 = param {init="normal", name="embeddings.token_type_embeddings.weight"} : f32[2,32]  # @ TinyEncoder.cs:21
-          %6 = embedding(%1, %5) : f32[batch,seq,32]  # @ TinyEncoder.cs:21
-          %7 = param {init="normal", name="embeddings.position_embeddings.weight"} : f32[16,32]  # @ TinyEncoder.cs:22
-          %8 = rows(%7) {count=[seq]} : f32[seq,32]  # @ TinyEncoder.cs:22
-          %9 = add(%4, %6) : f32[batch,seq,32]  # @ TinyEncoder.cs:23
-          %10 = add(%9, %8) : f32[batch,seq,32]  # @ TinyEncoder.cs:23
-          %11 = param {init="ones", name="embeddings.LayerNorm.weight"} : f32[32]  # @ TinyEncoder.cs:23
-          %12 = param {init="zeros", name="embeddings.LayerNorm.bias"} : f32[32]  # @ TinyEncoder.cs:23
-          %13 = layer_norm(%10, %11, %12) {eps=1E-12} : f32[batch,seq,32]  # embeddings.LayerNorm @ TinyEncoder.cs:23
-          %14 = length_mask(%2, %0) {dtype="f32"} : f32[batch,1,1,seq]  # @ TinyEncoder.cs:24
-          %15 = param {init="normal", name="encoder.layer.0.attention.self.query.weight"} : f32[32,32]  # encoder.layer.0 @ EncoderLayer.cs:18
-          %16 = matmul(%13, %15) {transB=true} : f32[batch,seq,32]  # encoder.layer.0.attention.self.query @ EncoderLayer.cs:18
-          %17 = param {init="zeros", name="encoder.layer.0.attention.self.query.bias"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:18
-          %18 = add(%16, %17) : f32[batch,seq,32]  # encoder.layer.0.attention.self.query @ EncoderLayer.cs:18
-          %19 = param {init="normal", name="encoder.layer.0.attention.self.key.weight"} : f32[32,32]  # encoder.layer.0 @ EncoderLayer.cs:19
-          %20 = matmul(%13, %19) {transB=true} : f32[batch,seq,32]  # encoder.layer.0.attention.self.key @ EncoderLayer.cs:19
-          %21 = param {init="zeros", name="encoder.layer.0.attention.self.key.bias"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:19
-          %22 = add(%20, %21) : f32[batch,seq,32]  # encoder.layer.0.attention.self.key @ EncoderLayer.cs:19
-          %23 = param {init="normal", name="encoder.layer.0.attention.self.value.weight"} : f32[32,32]  # encoder.layer.0 @ EncoderLayer.cs:20
-          %24 = matmul(%13, %23) {transB=true} : f32[batch,seq,32]  # encoder.layer.0.attention.self.value @ EncoderLayer.cs:20
-          %25 = param {init="zeros", name="encoder.layer.0.attention.self.value.bias"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:20
-          %26 = add(%24, %25) : f32[batch,seq,32]  # encoder.layer.0.attention.self.value @ EncoderLayer.cs:20
-          %27 = reshape(%18) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %28 = permute(%27) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %29 = reshape(%22) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %30 = permute(%29) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %31 = reshape(%26) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %32 = permute(%31) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %33 = matmul(%28, %30) {transB=true} : f32[batch,4,seq,seq]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %34 = scale(%33) {factor=0.35355339059327373} : f32[batch,4,seq,seq]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %35 = masked_softmax(%34, %14) : f32[batch,4,seq,seq]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %36 = dropout(%35) {p=0.1} : f32[batch,4,seq,seq]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %37 = matmul(%36, %32) {transB=false} : f32[batch,4,seq,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %38 = permute(%37) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %39 = reshape(%38) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %40 = param {init="normal", name="encoder.layer.0.attention.output.dense.weight"} : f32[32,32]  # encoder.layer.0 @ EncoderLayer.cs:22
-          %41 = matmul(%39, %40) {transB=true} : f32[batch,seq,32]  # encoder.layer.0.attention.output.dense @ EncoderLayer.cs:22
-          %42 = param {init="zeros", name="encoder.layer.0.attention.output.dense.bias"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:22
-          %43 = add(%41, %42) : f32[batch,seq,32]  # encoder.layer.0.attention.output.dense @ EncoderLayer.cs:22
-          %44 = dropout(%43) {p=0.1} : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:22
-          %45 = add(%13, %44) : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:23
-          %46 = param {init="ones", name="encoder.layer.0.attention.output.LayerNorm.weight"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:23
-          %47 = param {init="zeros", name="encoder.layer.0.attention.output.LayerNorm.bias"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:23
-          %48 = layer_norm(%45, %46, %47) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.0.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %49 = param {init="normal", name="encoder.layer.0.intermediate.dense.weight"} : f32[128,32]  # encoder.layer.0 @ EncoderLayer.cs:24
-          %50 = matmul(%48, %49) {transB=true} : f32[batch,seq,128]  # encoder.layer.0.intermediate.dense @ EncoderLayer.cs:24
-          %51 = param {init="zeros", name="encoder.layer.0.intermediate.dense.bias"} : f32[128]  # encoder.layer.0 @ EncoderLayer.cs:24
-          %52 = add(%50, %51) : f32[batch,seq,128]  # encoder.layer.0.intermediate.dense @ EncoderLayer.cs:24
-          %53 = gelu(%52) : f32[batch,seq,128]  # encoder.layer.0 @ EncoderLayer.cs:24
-          %54 = param {init="normal", name="encoder.layer.0.output.dense.weight"} : f32[32,128]  # encoder.layer.0 @ EncoderLayer.cs:25
-          %55 = matmul(%53, %54) {transB=true} : f32[batch,seq,32]  # encoder.layer.0.output.dense @ EncoderLayer.cs:25
-          %56 = param {init="zeros", name="encoder.layer.0.output.dense.bias"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:25
-          %57 = add(%55, %56) : f32[batch,seq,32]  # encoder.layer.0.output.dense @ EncoderLayer.cs:25
-          %58 = dropout(%57) {p=0.1} : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:25
-          %59 = add(%48, %58) : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:26
-          %60 = param {init="ones", name="encoder.layer.0.output.LayerNorm.weight"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:26
-          %61 = param {init="zeros", name="encoder.layer.0.output.LayerNorm.bias"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:26
-          %62 = layer_norm(%59, %60, %61) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.0.output.LayerNorm @ EncoderLayer.cs:26
-          %63 = param {init="normal", name="encoder.layer.1.attention.self.query.weight"} : f32[32,32]  # encoder.layer.1 @ EncoderLayer.cs:18
-          %64 = matmul(%62, %63) {transB=true} : f32[batch,seq,32]  # encoder.layer.1.attention.self.query @ EncoderLayer.cs:18
-          %65 = param {init="zeros", name="encoder.layer.1.attention.self.query.bias"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:18
-          %66 = add(%64, %65) : f32[batch,seq,32]  # encoder.layer.1.attention.self.query @ EncoderLayer.cs:18
-          %67 = param {init="normal", name="encoder.layer.1.attention.self.key.weight"} : f32[32,32]  # encoder.layer.1 @ EncoderLayer.cs:19
-          %68 = matmul(%62, %67) {transB=true} : f32[batch,seq,32]  # encoder.layer.1.attention.self.key @ EncoderLayer.cs:19
-          %69 = param {init="zeros", name="encoder.layer.1.attention.self.key.bias"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:19
-          %70 = add(%68, %69) : f32[batch,seq,32]  # encoder.layer.1.attention.self.key @ EncoderLayer.cs:19
-          %71 = param {init="normal", name="encoder.layer.1.attention.self.value.weight"} : f32[32,32]  # encoder.layer.1 @ EncoderLayer.cs:20
-          %72 = matmul(%62, %71) {transB=true} : f32[batch,seq,32]  # encoder.layer.1.attention.self.value @ EncoderLayer.cs:20
-          %73 = param {init="zeros", name="encoder.layer.1.attention.self.value.bias"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:20
-          %74 = add(%72, %73) : f32[batch,seq,32]  # encoder.layer.1.attention.self.value @ EncoderLayer.cs:20
-          %75 = reshape(%66) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %76 = permute(%75) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %77 = reshape(%70) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %78 = permute(%77) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %79 = reshape(%74) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %80 = permute(%79) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %81 = matmul(%76, %78) {transB=true} : f32[batch,4,seq,seq]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %82 = scale(%81) {factor=0.35355339059327373} : f32[batch,4,seq,seq]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %83 = masked_softmax(%82, %14) : f32[batch,4,seq,seq]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %84 = dropout(%83) {p=0.1} : f32[batch,4,seq,seq]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %85 = matmul(%84, %80) {transB=false} : f32[batch,4,seq,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %86 = permute(%85) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %87 = reshape(%86) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %88 = param {init="normal", name="encoder.layer.1.attention.output.dense.weight"} : f32[32,32]  # encoder.layer.1 @ EncoderLayer.cs:22
-          %89 = matmul(%87, %88) {transB=true} : f32[batch,seq,32]  # encoder.layer.1.attention.output.dense @ EncoderLayer.cs:22
-          %90 = param {init="zeros", name="encoder.layer.1.attention.output.dense.bias"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:22
-          %91 = add(%89, %90) : f32[batch,seq,32]  # encoder.layer.1.attention.output.dense @ EncoderLayer.cs:22
-          %92 = dropout(%91) {p=0.1} : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:22
-          %93 = add(%62, %92) : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:23
-          %94 = param {init="ones", name="encoder.layer.1.attention.output.LayerNorm.weight"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:23
-          %95 = param {init="zeros", name="encoder.layer.1.attention.output.LayerNorm.bias"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:23
-          %96 = layer_norm(%93, %94, %95) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.1.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %97 = param {init="normal", name="encoder.layer.1.intermediate.dense.weight"} : f32[128,32]  # encoder.layer.1 @ EncoderLayer.cs:24
-          %98 = matmul(%96, %97) {transB=true} : f32[batch,seq,128]  # encoder.layer.1.intermediate.dense @ EncoderLayer.cs:24
-          %99 = param {init="zeros", name="encoder.layer.1.intermediate.dense.bias"} : f32[128]  # encoder.layer.1 @ EncoderLayer.cs:24
-          %100 = add(%98, %99) : f32[batch,seq,128]  # encoder.layer.1.intermediate.dense @ EncoderLayer.cs:24
-          %101 = gelu(%100) : f32[batch,seq,128]  # encoder.layer.1 @ EncoderLayer.cs:24
-          %102 = param {init="normal", name="encoder.layer.1.output.dense.weight"} : f32[32,128]  # encoder.layer.1 @ EncoderLayer.cs:25
-          %103 = matmul(%101, %102) {transB=true} : f32[batch,seq,32]  # encoder.layer.1.output.dense @ EncoderLayer.cs:25
-          %104 = param {init="zeros", name="encoder.layer.1.output.dense.bias"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:25
-          %105 = add(%103, %104) : f32[batch,seq,32]  # encoder.layer.1.output.dense @ EncoderLayer.cs:25
-          %106 = dropout(%105) {p=0.1} : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:25
-          %107 = add(%96, %106) : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:26
-          %108 = param {init="ones", name="encoder.layer.1.output.LayerNorm.weight"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:26
-          %109 = param {init="zeros", name="encoder.layer.1.output.LayerNorm.bias"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:26
-          %110 = layer_norm(%107, %108, %109) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.1.output.LayerNorm @ EncoderLayer.cs:26
-          %111 = select(%110) {dim=1, index=0} : f32[batch,32]  # @ TinyEncoder.cs:26
-          %112 = param {init="normal", name="pooler.dense.weight"} : f32[32,32]  # @ TinyEncoder.cs:26
-          %113 = matmul(%111, %112) {transB=true} : f32[batch,32]  # pooler.dense @ TinyEncoder.cs:26
-          %114 = param {init="zeros", name="pooler.dense.bias"} : f32[32]  # @ TinyEncoder.cs:26
-          %115 = add(%113, %114) : f32[batch,32]  # pooler.dense @ TinyEncoder.cs:26
-          %116 = tanh(%115) : f32[batch,32]  # @ TinyEncoder.cs:26
-          %117 = dropout(%116) {p=0.1} : f32[batch,32]  # @ TinyEncoder.cs:27
-          %118 = param {init="normal", name="classifier.weight"} : f32[2,32]  # @ TinyEncoder.cs:27
-          %119 = matmul(%117, %118) {transB=true} : f32[batch,2]  # classifier @ TinyEncoder.cs:27
-          %120 = param {init="zeros", name="classifier.bias"} : f32[2]  # @ TinyEncoder.cs:27
-          %121 = add(%119, %120) : f32[batch,2]  # classifier @ TinyEncoder.cs:27
-          return %121
-        """;
-
-    private const string OptimizedIr = """
-        graph tiny_encoder
-          %0 = input {name="inputIds"} : i64[batch,seq]  # @ TinyEncoder.cs:16
-          %1 = input {name="tokenTypes"} : i64[batch,seq]  # @ TinyEncoder.cs:17
-          %2 = input {name="validLength"} : i64[batch]  # @ TinyEncoder.cs:18
-          %3 = param {init="normal", name="embeddings.word_embeddings.weight"} : f32[100,32]  # @ TinyEncoder.cs:20
-          %4 = embedding(%0, %3) : f32[batch,seq,32]  # @ TinyEncoder.cs:20
-          %5 = param {init="normal", name="embeddings.token_type_embeddings.weight"} : f32[2,32]  # @ TinyEncoder.cs:21
-          %6 = embedding(%1, %5) : f32[batch,seq,32]  # @ TinyEncoder.cs:21
-          %7 = param {init="normal", name="embeddings.position_embeddings.weight"} : f32[16,32]  # @ TinyEncoder.cs:22
-          %8 = rows(%7) {count=[seq]} : f32[seq,32]  # @ TinyEncoder.cs:22
-          %9 = add(%4, %6) : f32[batch,seq,32]  # @ TinyEncoder.cs:23
-          %10 = add(%9, %8) : f32[batch,seq,32]  # @ TinyEncoder.cs:23
-          %11 = param {init="ones", name="embeddings.LayerNorm.weight"} : f32[32]  # @ TinyEncoder.cs:23
-          %12 = param {init="zeros", name="embeddings.LayerNorm.bias"} : f32[32]  # @ TinyEncoder.cs:23
-          %13 = layer_norm(%10, %11, %12) {eps=1E-12} : f32[batch,seq,32]  # embeddings.LayerNorm @ TinyEncoder.cs:23
-          %14 = length_mask(%2, %0) {dtype="f32"} : f32[batch,1,1,seq]  # @ TinyEncoder.cs:24
-          %122 = param {init="normal", name="encoder.layer.0.attention.self.query_key_value.weight", packs="encoder.layer.0.attention.self.query.weight,encoder.layer.0.attention.self.key.weight,encoder.layer.0.attention.self.value.weight", sizes=[32,32,32]} : f32[96,32]  # encoder.layer.0 @ EncoderLayer.cs:18
-          %123 = param {init="zeros", name="encoder.layer.0.attention.self.query_key_value.bias", packs="encoder.layer.0.attention.self.query.bias,encoder.layer.0.attention.self.key.bias,encoder.layer.0.attention.self.value.bias", sizes=[32,32,32]} : f32[96]  # encoder.layer.0 @ EncoderLayer.cs:18
-          %124 = linear(%13, %122, %123) : f32[batch,seq,96]  # encoder.layer.0.attention.self.qkv @ EncoderLayer.cs:18
-          %18 = slice(%124) {dim=-1, end=32, start=0} : f32[batch,seq,32]  # encoder.layer.0.attention.self.query @ EncoderLayer.cs:18
-          %22 = slice(%124) {dim=-1, end=64, start=32} : f32[batch,seq,32]  # encoder.layer.0.attention.self.key @ EncoderLayer.cs:19
-          %26 = slice(%124) {dim=-1, end=96, start=64} : f32[batch,seq,32]  # encoder.layer.0.attention.self.value @ EncoderLayer.cs:20
-          %27 = reshape(%18) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %28 = permute(%27) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %29 = reshape(%22) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %30 = permute(%29) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %31 = reshape(%26) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %32 = permute(%31) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %37 = sdpa(%28, %30, %32, %14) {dropout=0.1} : f32[batch,4,seq,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %38 = permute(%37) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %39 = reshape(%38) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %40 = param {init="normal", name="encoder.layer.0.attention.output.dense.weight"} : f32[32,32]  # encoder.layer.0 @ EncoderLayer.cs:22
-          %42 = param {init="zeros", name="encoder.layer.0.attention.output.dense.bias"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:22
-          %43 = linear(%39, %40, %42) : f32[batch,seq,32]  # encoder.layer.0.attention.output.dense @ EncoderLayer.cs:22
-          %44 = dropout(%43) {p=0.1} : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:22
-          %46 = param {init="ones", name="encoder.layer.0.attention.output.LayerNorm.weight"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:23
-          %47 = param {init="zeros", name="encoder.layer.0.attention.output.LayerNorm.bias"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:23
-          %48 = add_layer_norm(%13, %44, %46, %47) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.0.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %49 = param {init="normal", name="encoder.layer.0.intermediate.dense.weight"} : f32[128,32]  # encoder.layer.0 @ EncoderLayer.cs:24
-          %51 = param {init="zeros", name="encoder.layer.0.intermediate.dense.bias"} : f32[128]  # encoder.layer.0 @ EncoderLayer.cs:24
-          %53 = linear_gelu(%48, %49, %51) : f32[batch,seq,128]  # encoder.layer.0.intermediate.dense @ EncoderLayer.cs:24
-          %54 = param {init="normal", name="encoder.layer.0.output.dense.weight"} : f32[32,128]  # encoder.layer.0 @ EncoderLayer.cs:25
-          %56 = param {init="zeros", name="encoder.layer.0.output.dense.bias"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:25
-          %57 = linear(%53, %54, %56) : f32[batch,seq,32]  # encoder.layer.0.output.dense @ EncoderLayer.cs:25
-          %58 = dropout(%57) {p=0.1} : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:25
-          %60 = param {init="ones", name="encoder.layer.0.output.LayerNorm.weight"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:26
-          %61 = param {init="zeros", name="encoder.layer.0.output.LayerNorm.bias"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:26
-          %62 = add_layer_norm(%48, %58, %60, %61) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.0.output.LayerNorm @ EncoderLayer.cs:26
-          %125 = param {init="normal", name="encoder.layer.1.attention.self.query_key_value.weight", packs="encoder.layer.1.attention.self.query.weight,encoder.layer.1.attention.self.key.weight,encoder.layer.1.attention.self.value.weight", sizes=[32,32,32]} : f32[96,32]  # encoder.layer.1 @ EncoderLayer.cs:18
-          %126 = param {init="zeros", name="encoder.layer.1.attention.self.query_key_value.bias", packs="encoder.layer.1.attention.self.query.bias,encoder.layer.1.attention.self.key.bias,encoder.layer.1.attention.self.value.bias", sizes=[32,32,32]} : f32[96]  # encoder.layer.1 @ EncoderLayer.cs:18
-          %127 = linear(%62, %125, %126) : f32[batch,seq,96]  # encoder.layer.1.attention.self.qkv @ EncoderLayer.cs:18
-          %66 = slice(%127) {dim=-1, end=32, start=0} : f32[batch,seq,32]  # encoder.layer.1.attention.self.query @ EncoderLayer.cs:18
-          %70 = slice(%127) {dim=-1, end=64, start=32} : f32[batch,seq,32]  # encoder.layer.1.attention.self.key @ EncoderLayer.cs:19
-          %74 = slice(%127) {dim=-1, end=96, start=64} : f32[batch,seq,32]  # encoder.layer.1.attention.self.value @ EncoderLayer.cs:20
-          %75 = reshape(%66) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %76 = permute(%75) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %77 = reshape(%70) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %78 = permute(%77) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %79 = reshape(%74) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %80 = permute(%79) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %85 = sdpa(%76, %78, %80, %14) {dropout=0.1} : f32[batch,4,seq,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %86 = permute(%85) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %87 = reshape(%86) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %88 = param {init="normal", name="encoder.layer.1.attention.output.dense.weight"} : f32[32,32]  # encoder.layer.1 @ EncoderLayer.cs:22
-          %90 = param {init="zeros", name="encoder.layer.1.attention.output.dense.bias"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:22
-          %91 = linear(%87, %88, %90) : f32[batch,seq,32]  # encoder.layer.1.attention.output.dense @ EncoderLayer.cs:22
-          %92 = dropout(%91) {p=0.1} : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:22
-          %94 = param {init="ones", name="encoder.layer.1.attention.output.LayerNorm.weight"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:23
-          %95 = param {init="zeros", name="encoder.layer.1.attention.output.LayerNorm.bias"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:23
-          %96 = add_layer_norm(%62, %92, %94, %95) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.1.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %97 = param {init="normal", name="encoder.layer.1.intermediate.dense.weight"} : f32[128,32]  # encoder.layer.1 @ EncoderLayer.cs:24
-          %99 = param {init="zeros", name="encoder.layer.1.intermediate.dense.bias"} : f32[128]  # encoder.layer.1 @ EncoderLayer.cs:24
-          %101 = linear_gelu(%96, %97, %99) : f32[batch,seq,128]  # encoder.layer.1.intermediate.dense @ EncoderLayer.cs:24
-          %102 = param {init="normal", name="encoder.layer.1.output.dense.weight"} : f32[32,128]  # encoder.layer.1 @ EncoderLayer.cs:25
-          %104 = param {init="zeros", name="encoder.layer.1.output.dense.bias"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:25
-          %105 = linear(%101, %102, %104) : f32[batch,seq,32]  # encoder.layer.1.output.dense @ EncoderLayer.cs:25
-          %106 = dropout(%105) {p=0.1} : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:25
-          %108 = param {init="ones", name="encoder.layer.1.output.LayerNorm.weight"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:26
-          %109 = param {init="zeros", name="encoder.layer.1.output.LayerNorm.bias"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:26
-          %110 = add_layer_norm(%96, %106, %108, %109) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.1.output.LayerNorm @ EncoderLayer.cs:26
-          %111 = select(%110) {dim=1, index=0} : f32[batch,32]  # @ TinyEncoder.cs:26
-          %112 = param {init="normal", name="pooler.dense.weight"} : f32[32,32]  # @ TinyEncoder.cs:26
-          %114 = param {init="zeros", name="pooler.dense.bias"} : f32[32]  # @ TinyEncoder.cs:26
-          %115 = linear(%111, %112, %114) : f32[batch,32]  # pooler.dense @ TinyEncoder.cs:26
-          %116 = tanh(%115) : f32[batch,32]  # @ TinyEncoder.cs:26
-          %117 = dropout(%116) {p=0.1} : f32[batch,32]  # @ TinyEncoder.cs:27
-          %118 = param {init="normal", name="classifier.weight"} : f32[2,32]  # @ TinyEncoder.cs:27
-          %120 = param {init="zeros", name="classifier.bias"} : f32[2]  # @ TinyEncoder.cs:27
-          %121 = linear(%117, %118, %120) : f32[batch,2]  # classifier @ TinyEncoder.cs:27
-          return %121
-        """;
-
-    private const string TrainingIr = """
-        graph tiny_encoder
-          %0 = input {name="inputIds"} : i64[batch,seq]  # @ TinyEncoder.cs:16
-          %1 = input {name="tokenTypes"} : i64[batch,seq]  # @ TinyEncoder.cs:17
-          %2 = input {name="validLength"} : i64[batch]  # @ TinyEncoder.cs:18
-          %3 = param {init="normal", name="embeddings.word_embeddings.weight"} : f32[100,32]  # @ TinyEncoder.cs:20
-          %4 = embedding(%0, %3) : f32[batch,seq,32]  # @ TinyEncoder.cs:20
-          %5 = param {init="normal", name="embeddings.token_type_embeddings.weight"} : f32[2,32]  # @ TinyEncoder.cs:21
-          %6 = embedding(%1, %5) : f32[batch,seq,32]  # @ TinyEncoder.cs:21
-          %7 = param {init="normal", name="embeddings.position_embeddings.weight"} : f32[16,32]  # @ TinyEncoder.cs:22
-          %8 = rows(%7) {count=[seq]} : f32[seq,32]  # @ TinyEncoder.cs:22
-          %9 = add(%4, %6) : f32[batch,seq,32]  # @ TinyEncoder.cs:23
-          %10 = add(%9, %8) : f32[batch,seq,32]  # @ TinyEncoder.cs:23
-          %11 = param {init="ones", name="embeddings.LayerNorm.weight"} : f32[32]  # @ TinyEncoder.cs:23
-          %12 = param {init="zeros", name="embeddings.LayerNorm.bias"} : f32[32]  # @ TinyEncoder.cs:23
-          %13 = layer_norm(%10, %11, %12) {eps=1E-12} : f32[batch,seq,32]  # embeddings.LayerNorm @ TinyEncoder.cs:23
-          %14 = length_mask(%2, %0) {dtype="f32"} : f32[batch,1,1,seq]  # @ TinyEncoder.cs:24
-          %129 = param {init="normal", name="encoder.layer.0.attention.self.query_key_value.weight", packs="encoder.layer.0.attention.self.query.weight,encoder.layer.0.attention.self.key.weight,encoder.layer.0.attention.self.value.weight", sizes=[32,32,32]} : f32[96,32]  # encoder.layer.0 @ EncoderLayer.cs:18
-          %130 = param {init="zeros", name="encoder.layer.0.attention.self.query_key_value.bias", packs="encoder.layer.0.attention.self.query.bias,encoder.layer.0.attention.self.key.bias,encoder.layer.0.attention.self.value.bias", sizes=[32,32,32]} : f32[96]  # encoder.layer.0 @ EncoderLayer.cs:18
-          %131 = linear(%13, %129, %130) : f32[batch,seq,96]  # encoder.layer.0.attention.self.qkv @ EncoderLayer.cs:18
-          %18 = slice(%131) {dim=-1, end=32, start=0} : f32[batch,seq,32]  # encoder.layer.0.attention.self.query @ EncoderLayer.cs:18
-          %22 = slice(%131) {dim=-1, end=64, start=32} : f32[batch,seq,32]  # encoder.layer.0.attention.self.key @ EncoderLayer.cs:19
-          %26 = slice(%131) {dim=-1, end=96, start=64} : f32[batch,seq,32]  # encoder.layer.0.attention.self.value @ EncoderLayer.cs:20
-          %27 = reshape(%18) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %28 = permute(%27) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %29 = reshape(%22) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %30 = permute(%29) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %31 = reshape(%26) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %32 = permute(%31) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %33 = matmul(%28, %30) {transB=true} : f32[batch,4,seq,seq]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %34 = scale(%33) {factor=0.35355339059327373} : f32[batch,4,seq,seq]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %35 = masked_softmax(%34, %14) : f32[batch,4,seq,seq]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %122 = dropout_mask(%35) {p=0.1} : f32[batch,4,seq,seq]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %36 = mul(%35, %122) : f32[batch,4,seq,seq]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %37 = matmul(%36, %32) {transB=false} : f32[batch,4,seq,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %38 = permute(%37) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %39 = reshape(%38) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %40 = param {init="normal", name="encoder.layer.0.attention.output.dense.weight"} : f32[32,32]  # encoder.layer.0 @ EncoderLayer.cs:22
-          %42 = param {init="zeros", name="encoder.layer.0.attention.output.dense.bias"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:22
-          %43 = linear(%39, %40, %42) : f32[batch,seq,32]  # encoder.layer.0.attention.output.dense @ EncoderLayer.cs:22
-          %123 = dropout_mask(%43) {p=0.1} : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:22
-          %44 = mul(%43, %123) : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:22
-          %45 = add(%13, %44) : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:23
-          %46 = param {init="ones", name="encoder.layer.0.attention.output.LayerNorm.weight"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:23
-          %47 = param {init="zeros", name="encoder.layer.0.attention.output.LayerNorm.bias"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:23
-          %48 = layer_norm(%45, %46, %47) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.0.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %49 = param {init="normal", name="encoder.layer.0.intermediate.dense.weight"} : f32[128,32]  # encoder.layer.0 @ EncoderLayer.cs:24
-          %51 = param {init="zeros", name="encoder.layer.0.intermediate.dense.bias"} : f32[128]  # encoder.layer.0 @ EncoderLayer.cs:24
-          %52 = linear(%48, %49, %51) : f32[batch,seq,128]  # encoder.layer.0.intermediate.dense @ EncoderLayer.cs:24
-          %53 = gelu(%52) : f32[batch,seq,128]  # encoder.layer.0 @ EncoderLayer.cs:24
-          %54 = param {init="normal", name="encoder.layer.0.output.dense.weight"} : f32[32,128]  # encoder.layer.0 @ EncoderLayer.cs:25
-          %56 = param {init="zeros", name="encoder.layer.0.output.dense.bias"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:25
-          %57 = linear(%53, %54, %56) : f32[batch,seq,32]  # encoder.layer.0.output.dense @ EncoderLayer.cs:25
-          %124 = dropout_mask(%57) {p=0.1} : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:25
-          %58 = mul(%57, %124) : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:25
-          %59 = add(%48, %58) : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:26
-          %60 = param {init="ones", name="encoder.layer.0.output.LayerNorm.weight"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:26
-          %61 = param {init="zeros", name="encoder.layer.0.output.LayerNorm.bias"} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:26
-          %62 = layer_norm(%59, %60, %61) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.0.output.LayerNorm @ EncoderLayer.cs:26
-          %132 = param {init="normal", name="encoder.layer.1.attention.self.query_key_value.weight", packs="encoder.layer.1.attention.self.query.weight,encoder.layer.1.attention.self.key.weight,encoder.layer.1.attention.self.value.weight", sizes=[32,32,32]} : f32[96,32]  # encoder.layer.1 @ EncoderLayer.cs:18
-          %133 = param {init="zeros", name="encoder.layer.1.attention.self.query_key_value.bias", packs="encoder.layer.1.attention.self.query.bias,encoder.layer.1.attention.self.key.bias,encoder.layer.1.attention.self.value.bias", sizes=[32,32,32]} : f32[96]  # encoder.layer.1 @ EncoderLayer.cs:18
-          %134 = linear(%62, %132, %133) : f32[batch,seq,96]  # encoder.layer.1.attention.self.qkv @ EncoderLayer.cs:18
-          %66 = slice(%134) {dim=-1, end=32, start=0} : f32[batch,seq,32]  # encoder.layer.1.attention.self.query @ EncoderLayer.cs:18
-          %70 = slice(%134) {dim=-1, end=64, start=32} : f32[batch,seq,32]  # encoder.layer.1.attention.self.key @ EncoderLayer.cs:19
-          %74 = slice(%134) {dim=-1, end=96, start=64} : f32[batch,seq,32]  # encoder.layer.1.attention.self.value @ EncoderLayer.cs:20
-          %75 = reshape(%66) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %76 = permute(%75) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %77 = reshape(%70) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %78 = permute(%77) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %79 = reshape(%74) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %80 = permute(%79) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %81 = matmul(%76, %78) {transB=true} : f32[batch,4,seq,seq]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %82 = scale(%81) {factor=0.35355339059327373} : f32[batch,4,seq,seq]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %83 = masked_softmax(%82, %14) : f32[batch,4,seq,seq]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %125 = dropout_mask(%83) {p=0.1} : f32[batch,4,seq,seq]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %84 = mul(%83, %125) : f32[batch,4,seq,seq]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %85 = matmul(%84, %80) {transB=false} : f32[batch,4,seq,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %86 = permute(%85) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %87 = reshape(%86) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %88 = param {init="normal", name="encoder.layer.1.attention.output.dense.weight"} : f32[32,32]  # encoder.layer.1 @ EncoderLayer.cs:22
-          %90 = param {init="zeros", name="encoder.layer.1.attention.output.dense.bias"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:22
-          %91 = linear(%87, %88, %90) : f32[batch,seq,32]  # encoder.layer.1.attention.output.dense @ EncoderLayer.cs:22
-          %126 = dropout_mask(%91) {p=0.1} : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:22
-          %92 = mul(%91, %126) : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:22
-          %93 = add(%62, %92) : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:23
-          %94 = param {init="ones", name="encoder.layer.1.attention.output.LayerNorm.weight"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:23
-          %95 = param {init="zeros", name="encoder.layer.1.attention.output.LayerNorm.bias"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:23
-          %96 = layer_norm(%93, %94, %95) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.1.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %97 = param {init="normal", name="encoder.layer.1.intermediate.dense.weight"} : f32[128,32]  # encoder.layer.1 @ EncoderLayer.cs:24
-          %99 = param {init="zeros", name="encoder.layer.1.intermediate.dense.bias"} : f32[128]  # encoder.layer.1 @ EncoderLayer.cs:24
-          %100 = linear(%96, %97, %99) : f32[batch,seq,128]  # encoder.layer.1.intermediate.dense @ EncoderLayer.cs:24
-          %101 = gelu(%100) : f32[batch,seq,128]  # encoder.layer.1 @ EncoderLayer.cs:24
-          %102 = param {init="normal", name="encoder.layer.1.output.dense.weight"} : f32[32,128]  # encoder.layer.1 @ EncoderLayer.cs:25
-          %104 = param {init="zeros", name="encoder.layer.1.output.dense.bias"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:25
-          %105 = linear(%101, %102, %104) : f32[batch,seq,32]  # encoder.layer.1.output.dense @ EncoderLayer.cs:25
-          %127 = dropout_mask(%105) {p=0.1} : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:25
-          %106 = mul(%105, %127) : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:25
-          %107 = add(%96, %106) : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:26
-          %108 = param {init="ones", name="encoder.layer.1.output.LayerNorm.weight"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:26
-          %109 = param {init="zeros", name="encoder.layer.1.output.LayerNorm.bias"} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:26
-          %110 = layer_norm(%107, %108, %109) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.1.output.LayerNorm @ EncoderLayer.cs:26
-          %111 = select(%110) {dim=1, index=0} : f32[batch,32]  # @ TinyEncoder.cs:26
-          %112 = param {init="normal", name="pooler.dense.weight"} : f32[32,32]  # @ TinyEncoder.cs:26
-          %114 = param {init="zeros", name="pooler.dense.bias"} : f32[32]  # @ TinyEncoder.cs:26
-          %115 = linear(%111, %112, %114) : f32[batch,32]  # pooler.dense @ TinyEncoder.cs:26
-          %116 = tanh(%115) : f32[batch,32]  # @ TinyEncoder.cs:26
-          %128 = dropout_mask(%116) {p=0.1} : f32[batch,32]  # @ TinyEncoder.cs:27
-          %117 = mul(%116, %128) : f32[batch,32]  # @ TinyEncoder.cs:27
-          %118 = param {init="normal", name="classifier.weight"} : f32[2,32]  # @ TinyEncoder.cs:27
-          %120 = param {init="zeros", name="classifier.bias"} : f32[2]  # @ TinyEncoder.cs:27
-          %121 = linear(%117, %118, %120) : f32[batch,2]  # classifier @ TinyEncoder.cs:27
-          return %121
-        """;
-
-    private const string BackwardIr = """
-        graph tiny_encoder.backward
-          %135 = grad_output {index=0} : f32[batch,2]  # classifier @ TinyEncoder.cs:27
-          %136 = saved {ref=118} : f32[2,32]  # @ TinyEncoder.cs:27
-          %137 = matmul(%135, %136) {transB=false} : f32[batch,32]  # classifier @ TinyEncoder.cs:27
-          %138 = saved {ref=117} : f32[batch,32]  # @ TinyEncoder.cs:27
-          %139 = linear_dw(%135, %138) : f32[2,32]  # classifier @ TinyEncoder.cs:27
-          %140 = sum_to(%135) {shape=[2]} : f32[2]  # classifier @ TinyEncoder.cs:27
-          %141 = saved {ref=128} : f32[batch,32]  # @ TinyEncoder.cs:27
-          %142 = mul(%137, %141) : f32[batch,32]  # @ TinyEncoder.cs:27
-          %143 = saved {ref=116} : f32[batch,32]  # @ TinyEncoder.cs:26
-          %144 = tanh_grad(%142, %143) : f32[batch,32]  # @ TinyEncoder.cs:26
-          %145 = saved {ref=112} : f32[32,32]  # @ TinyEncoder.cs:26
-          %146 = matmul(%144, %145) {transB=false} : f32[batch,32]  # pooler.dense @ TinyEncoder.cs:26
-          %147 = saved {ref=111} : f32[batch,32]  # @ TinyEncoder.cs:26
-          %148 = linear_dw(%144, %147) : f32[32,32]  # pooler.dense @ TinyEncoder.cs:26
-          %149 = sum_to(%144) {shape=[32]} : f32[32]  # pooler.dense @ TinyEncoder.cs:26
-          %150 = select_grad(%146) {dim=1, index=0, size=[seq]} : f32[batch,seq,32]  # @ TinyEncoder.cs:26
-          %151 = saved {ref=107} : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:26
-          %152 = saved {ref=108} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:26
-          %153 = layer_norm_dx(%150, %151, %152) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.1.output.LayerNorm @ EncoderLayer.cs:26
-          %154 = layer_norm_dw(%150, %151) {eps=1E-12} : f32[32]  # encoder.layer.1.output.LayerNorm @ EncoderLayer.cs:26
-          %155 = sum_to(%150) {shape=[32]} : f32[32]  # encoder.layer.1.output.LayerNorm @ EncoderLayer.cs:26
-          %156 = saved {ref=127} : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:25
-          %157 = mul(%153, %156) : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:25
-          %158 = saved {ref=102} : f32[32,128]  # encoder.layer.1 @ EncoderLayer.cs:25
-          %159 = matmul(%157, %158) {transB=false} : f32[batch,seq,128]  # encoder.layer.1.output.dense @ EncoderLayer.cs:25
-          %160 = saved {ref=101} : f32[batch,seq,128]  # encoder.layer.1 @ EncoderLayer.cs:24
-          %161 = linear_dw(%157, %160) : f32[32,128]  # encoder.layer.1.output.dense @ EncoderLayer.cs:25
-          %162 = sum_to(%157) {shape=[32]} : f32[32]  # encoder.layer.1.output.dense @ EncoderLayer.cs:25
-          %163 = saved {ref=100} : f32[batch,seq,128]  # encoder.layer.1.intermediate.dense @ EncoderLayer.cs:24
-          %164 = gelu_grad(%159, %163) : f32[batch,seq,128]  # encoder.layer.1 @ EncoderLayer.cs:24
-          %165 = saved {ref=97} : f32[128,32]  # encoder.layer.1 @ EncoderLayer.cs:24
-          %166 = matmul(%164, %165) {transB=false} : f32[batch,seq,32]  # encoder.layer.1.intermediate.dense @ EncoderLayer.cs:24
-          %167 = saved {ref=96} : f32[batch,seq,32]  # encoder.layer.1.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %168 = linear_dw(%164, %167) : f32[128,32]  # encoder.layer.1.intermediate.dense @ EncoderLayer.cs:24
-          %169 = sum_to(%164) {shape=[128]} : f32[128]  # encoder.layer.1.intermediate.dense @ EncoderLayer.cs:24
-          %170 = add(%153, %166) : f32[batch,seq,32]  # encoder.layer.1.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %171 = saved {ref=93} : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:23
-          %172 = saved {ref=94} : f32[32]  # encoder.layer.1 @ EncoderLayer.cs:23
-          %173 = layer_norm_dx(%170, %171, %172) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.1.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %174 = layer_norm_dw(%170, %171) {eps=1E-12} : f32[32]  # encoder.layer.1.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %175 = sum_to(%170) {shape=[32]} : f32[32]  # encoder.layer.1.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %176 = saved {ref=126} : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:22
-          %177 = mul(%173, %176) : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:22
-          %178 = saved {ref=88} : f32[32,32]  # encoder.layer.1 @ EncoderLayer.cs:22
-          %179 = matmul(%177, %178) {transB=false} : f32[batch,seq,32]  # encoder.layer.1.attention.output.dense @ EncoderLayer.cs:22
-          %180 = saved {ref=87} : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %181 = linear_dw(%177, %180) : f32[32,32]  # encoder.layer.1.attention.output.dense @ EncoderLayer.cs:22
-          %182 = sum_to(%177) {shape=[32]} : f32[32]  # encoder.layer.1.attention.output.dense @ EncoderLayer.cs:22
-          %183 = reshape(%179) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %184 = permute(%183) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %185 = saved {ref=80} : f32[batch,4,seq,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %186 = matmul(%184, %185) {transB=true} : f32[batch,4,seq,seq]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %187 = saved {ref=84} : f32[batch,4,seq,seq]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %188 = transpose(%187) {dim0=2, dim1=3} : f32[batch,4,seq,seq]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %189 = matmul(%188, %184) {transB=false} : f32[batch,4,seq,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %190 = saved {ref=125} : f32[batch,4,seq,seq]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %192 = saved {ref=83} : f32[batch,4,seq,seq]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %194 = gated_softmax_grad(%186, %192, %190) {scale=0.35355339059327373} : f32[batch,4,seq,seq]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %195 = saved {ref=78} : f32[batch,4,seq,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %196 = matmul(%194, %195) {transB=false} : f32[batch,4,seq,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %197 = transpose(%194) {dim0=2, dim1=3} : f32[batch,4,seq,seq]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %198 = saved {ref=76} : f32[batch,4,seq,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %199 = matmul(%197, %198) {transB=false} : f32[batch,4,seq,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %200 = permute(%189) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %201 = reshape(%200) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %202 = permute(%199) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %203 = reshape(%202) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %204 = permute(%196) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %205 = reshape(%204) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.1 @ EncoderLayer.cs:21
-          %210 = concat(%205, %203, %201) {dim=2} : f32[batch,seq,96]  # encoder.layer.1.attention.self.qkv @ EncoderLayer.cs:18
-          %211 = saved {ref=132} : f32[96,32]  # encoder.layer.1 @ EncoderLayer.cs:18
-          %212 = matmul(%210, %211) {transB=false} : f32[batch,seq,32]  # encoder.layer.1.attention.self.qkv @ EncoderLayer.cs:18
-          %213 = saved {ref=62} : f32[batch,seq,32]  # encoder.layer.0.output.LayerNorm @ EncoderLayer.cs:26
-          %214 = linear_dw(%210, %213) : f32[96,32]  # encoder.layer.1.attention.self.qkv @ EncoderLayer.cs:18
-          %215 = sum_to(%210) {shape=[96]} : f32[96]  # encoder.layer.1.attention.self.qkv @ EncoderLayer.cs:18
-          %216 = add(%173, %212) : f32[batch,seq,32]  # encoder.layer.0.output.LayerNorm @ EncoderLayer.cs:26
-          %217 = saved {ref=59} : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:26
-          %218 = saved {ref=60} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:26
-          %219 = layer_norm_dx(%216, %217, %218) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.0.output.LayerNorm @ EncoderLayer.cs:26
-          %220 = layer_norm_dw(%216, %217) {eps=1E-12} : f32[32]  # encoder.layer.0.output.LayerNorm @ EncoderLayer.cs:26
-          %221 = sum_to(%216) {shape=[32]} : f32[32]  # encoder.layer.0.output.LayerNorm @ EncoderLayer.cs:26
-          %222 = saved {ref=124} : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:25
-          %223 = mul(%219, %222) : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:25
-          %224 = saved {ref=54} : f32[32,128]  # encoder.layer.0 @ EncoderLayer.cs:25
-          %225 = matmul(%223, %224) {transB=false} : f32[batch,seq,128]  # encoder.layer.0.output.dense @ EncoderLayer.cs:25
-          %226 = saved {ref=53} : f32[batch,seq,128]  # encoder.layer.0 @ EncoderLayer.cs:24
-          %227 = linear_dw(%223, %226) : f32[32,128]  # encoder.layer.0.output.dense @ EncoderLayer.cs:25
-          %228 = sum_to(%223) {shape=[32]} : f32[32]  # encoder.layer.0.output.dense @ EncoderLayer.cs:25
-          %229 = saved {ref=52} : f32[batch,seq,128]  # encoder.layer.0.intermediate.dense @ EncoderLayer.cs:24
-          %230 = gelu_grad(%225, %229) : f32[batch,seq,128]  # encoder.layer.0 @ EncoderLayer.cs:24
-          %231 = saved {ref=49} : f32[128,32]  # encoder.layer.0 @ EncoderLayer.cs:24
-          %232 = matmul(%230, %231) {transB=false} : f32[batch,seq,32]  # encoder.layer.0.intermediate.dense @ EncoderLayer.cs:24
-          %233 = saved {ref=48} : f32[batch,seq,32]  # encoder.layer.0.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %234 = linear_dw(%230, %233) : f32[128,32]  # encoder.layer.0.intermediate.dense @ EncoderLayer.cs:24
-          %235 = sum_to(%230) {shape=[128]} : f32[128]  # encoder.layer.0.intermediate.dense @ EncoderLayer.cs:24
-          %236 = add(%219, %232) : f32[batch,seq,32]  # encoder.layer.0.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %237 = saved {ref=45} : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:23
-          %238 = saved {ref=46} : f32[32]  # encoder.layer.0 @ EncoderLayer.cs:23
-          %239 = layer_norm_dx(%236, %237, %238) {eps=1E-12} : f32[batch,seq,32]  # encoder.layer.0.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %240 = layer_norm_dw(%236, %237) {eps=1E-12} : f32[32]  # encoder.layer.0.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %241 = sum_to(%236) {shape=[32]} : f32[32]  # encoder.layer.0.attention.output.LayerNorm @ EncoderLayer.cs:23
-          %242 = saved {ref=123} : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:22
-          %243 = mul(%239, %242) : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:22
-          %244 = saved {ref=40} : f32[32,32]  # encoder.layer.0 @ EncoderLayer.cs:22
-          %245 = matmul(%243, %244) {transB=false} : f32[batch,seq,32]  # encoder.layer.0.attention.output.dense @ EncoderLayer.cs:22
-          %246 = saved {ref=39} : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %247 = linear_dw(%243, %246) : f32[32,32]  # encoder.layer.0.attention.output.dense @ EncoderLayer.cs:22
-          %248 = sum_to(%243) {shape=[32]} : f32[32]  # encoder.layer.0.attention.output.dense @ EncoderLayer.cs:22
-          %249 = reshape(%245) {shape=[batch,seq,4,8]} : f32[batch,seq,4,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %250 = permute(%249) {order=[0,2,1,3]} : f32[batch,4,seq,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %251 = saved {ref=32} : f32[batch,4,seq,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %252 = matmul(%250, %251) {transB=true} : f32[batch,4,seq,seq]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %253 = saved {ref=36} : f32[batch,4,seq,seq]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %254 = transpose(%253) {dim0=2, dim1=3} : f32[batch,4,seq,seq]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %255 = matmul(%254, %250) {transB=false} : f32[batch,4,seq,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %256 = saved {ref=122} : f32[batch,4,seq,seq]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %258 = saved {ref=35} : f32[batch,4,seq,seq]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %260 = gated_softmax_grad(%252, %258, %256) {scale=0.35355339059327373} : f32[batch,4,seq,seq]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %261 = saved {ref=30} : f32[batch,4,seq,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %262 = matmul(%260, %261) {transB=false} : f32[batch,4,seq,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %263 = transpose(%260) {dim0=2, dim1=3} : f32[batch,4,seq,seq]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %264 = saved {ref=28} : f32[batch,4,seq,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %265 = matmul(%263, %264) {transB=false} : f32[batch,4,seq,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %266 = permute(%255) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %267 = reshape(%266) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %268 = permute(%265) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %269 = reshape(%268) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %270 = permute(%262) {order=[0,2,1,3]} : f32[batch,seq,4,8]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %271 = reshape(%270) {shape=[batch,seq,32]} : f32[batch,seq,32]  # encoder.layer.0 @ EncoderLayer.cs:21
-          %276 = concat(%271, %269, %267) {dim=2} : f32[batch,seq,96]  # encoder.layer.0.attention.self.qkv @ EncoderLayer.cs:18
-          %277 = saved {ref=129} : f32[96,32]  # encoder.layer.0 @ EncoderLayer.cs:18
-          %278 = matmul(%276, %277) {transB=false} : f32[batch,seq,32]  # encoder.layer.0.attention.self.qkv @ EncoderLayer.cs:18
-          %279 = saved {ref=13} : f32[batch,seq,32]  # embeddings.LayerNorm @ TinyEncoder.cs:23
-          %280 = linear_dw(%276, %279) : f32[96,32]  # encoder.layer.0.attention.self.qkv @ EncoderLayer.cs:18
-          %281 = sum_to(%276) {shape=[96]} : f32[96]  # encoder.layer.0.attention.self.qkv @ EncoderLayer.cs:18
-          %282 = add(%239, %278) : f32[batch,seq,32]  # embeddings.LayerNorm @ TinyEncoder.cs:23
-          %283 = saved {ref=10} : f32[batch,seq,32]  # @ TinyEncoder.cs:23
-          %284 = saved {ref=11} : f32[32]  # @ TinyEncoder.cs:23
-          %285 = layer_norm_dx(%282, %283, %284) {eps=1E-12} : f32[batch,seq,32]  # embeddings.LayerNorm @ TinyEncoder.cs:23
-          %286 = layer_norm_dw(%282, %283) {eps=1E-12} : f32[32]  # embeddings.LayerNorm @ TinyEncoder.cs:23
-          %287 = sum_to(%282) {shape=[32]} : f32[32]  # embeddings.LayerNorm @ TinyEncoder.cs:23
-          %288 = sum_to(%285) {shape=[seq,32]} : f32[seq,32]  # @ TinyEncoder.cs:23
-          %289 = rows_grad(%288) {rows=16} : f32[16,32]  # @ TinyEncoder.cs:22
-          %290 = saved {ref=1} : i64[batch,seq]  # @ TinyEncoder.cs:17
-          %291 = embedding_grad(%285, %290) {rows=2} : f32[2,32]  # @ TinyEncoder.cs:21
-          %292 = saved {ref=0} : i64[batch,seq]  # @ TinyEncoder.cs:16
-          %293 = embedding_grad(%285, %292) {rows=100} : f32[100,32]  # @ TinyEncoder.cs:20
-          return %293, %291, %289, %286, %287, %280, %281, %247, %248, %240, %241, %234, %235, %227, %228, %220, %221, %214, %215, %181, %182, %174, %175, %168, %169, %161, %162, %154, %155, %148, %149, %139, %140
-        """;
+    private static ReadOnlySpan<byte> BackwardIr => "XmdyYXBoIHRpbnlfZW5jb2Rlci5iYWNrd2FyZAogICUxMzUgPSBncmFkX291dHB1dCB7aW5kZXg9MH0gOiBmMzJbYmF0Y2gsMl0gICMgY2xhc3NpZmllciBAIFRpbnlFg1MEY3M6MjeCUBE2ID0gc2F2ZWQge3JlZj0xMTiESgIyLDOCR5U8CjcgPSBtYXRtdWwogJoBACyBUA4pIHt0cmFuc0I9ZmFsc2WKmAGDUqCZAQA4jJkBADeRS5VADDkgPSBsaW5lYXJfZHeGoAEBOCmM3wGfjQEBNDCAjQEEdW1fdG+BSgspIHtzaGFwZT1bMl2FrwKlTQAxi9oBADKF8wKh2gEBNDKA9wKC9AIAN4DUAQE0MYTUAaJAADOM2gIANqOAAQA2gkAINCA9IHRhbmhfgIgFACiAkQGBhgEAM6OGAYNGgMkFiYYBADKEhgEAM5f6BIM9gLYFhfoEATQ0gYABgJYDnfoEC3Bvb2xlci5kZW5zZZZfgNkFiZwBADGqogKAvAWI/ASDogEAN4SiAobiAaKQAYDMBYX/BAE0NIb/BAAzhoAFqFEANYHQBQRlbGVjdIXFA4C5BwZkaW09MSwgg9MICiwgc2l6ZT1bc2VxhWaCgAICc2VxnIQCADWM5gUAMIvAB4dEhOoJCWxheWVyLjEgQCCDUABMgRGHVYD7BYlVhbsGrUuAhgaBJghfbm9ybV9keCiAmAKAqAMBNTGBBgoyKSB7ZXBzPTFFLYacBZy8AQAugpcLAC6BbwNOb3Jtl4IBgMgGiIIBgKoEhIIBkHy+coH0BoTIBAE1MJjIBLdmjNMMADK5+gMANYJVgewMge8HATUzgaMCADaK7wixVYzkDAAwiIQJAjEyOKtPgKcHhZYJADWBnAsBNTiZlgmAtgGTaITyAoTKB5N1ADaByweIxAGLrAmXY5BWADSCVoC+B4jCCYLOAQE2MIfCCbu4AYHLB4WMBQA3r4wFnGKM6A0AMIulEpj9AgtpbnRlcm1lZGlhdGWWaYOtAoDJBwNnZWx1hMwKATU5ga0Ci5EOsokDi6cOADmFzAYCMTI4p/EFg06JuA4ANoGWDQA2mrgOl+sJqaQCi9MOADmL9BCXZwhhdHRlbnRpb26hhAkAM4JvjIIPg+wBhYIPlr4CqtcBiZoPADaHmg+A6gOHqwO9agA3gOgHAWFkgd8EgYEKADalgQqxwgIAN4vADwE5M7jFC4NUi78PATk0rr4Pg0qQvg8AN4G8DgA3gb4PADeyvg+xqgKQyA+EjAGnyA+xfInSDwA3qdIPsXCN3A+lyAeQVQAyglWG3A8AN4HbBQA3udwPg1WL3A8AOIeqFK5NidoPADeBjA4AN57aD6T5ApX7B4J+ADiL4w8AOLnQEgAxglSM4Q+C1QEAOIjhD8S/AYnqDwA3qeoPrWyAmAgBcmWBYIBtADmGbYasAgE0LIabC4oWqsMCgPgHBXBlcm11dIBsEjgzKSB7b3JkZXI9WzAsMiwxLDOLZgA0gWisZouBEAA4i8URslWJiBAAOIGcDgA4h4gQAnRydYvPBYJngIocqmmL9w8AOIXyC7pXgN0HgawBAnBvc4H9AoDWBAxkaW0wPTIsIGRpbTE9i68NtGmJ+QcBODiBqQKA5g+W+QexkQMAOYzGFwEyNcHAAQA5i/IOADjClwIAOYHyFQthdGVkX3NvZnRtYXiE+xUBODaAowIAOYGSJAA5gY8NFmNhbGU9MC4zNTM1NTMzOTA1OTMyNzM3w4kBi54GADeLyyayjQOJngYAOYGeBgA5mqYWsmiAnQaIxgUAOYDaBM/GBQA5i4wOADeLtQ+yvgGJmwYAOYG/DAA5mpQOsGgBMjCAmwaH5wqA0wuZ5wqwzQsBMjCAkA6FuQwBMjCHyhKJ5Q69+g4BMjCAkweG0AEAOdPQAYmJDgEyMICPFtPQAYqHDgA5gMgoz9ABgOkHh9ABh+oay9ABADGA8AQFY29uY2F0gGmAtjABMjCAlxUBMjCAzheAoyqP0BgBOTabwBEHc2VsZi5xa3aPeQExOIJ5jLIqADOFaAE5NqbHAYROgaYwg58HATIxgI8ZATIxgMEBu7MVn8gBi/giADak/xoAMKblKAEyMYH1GobAFYTiAYX0IpWzAqrMAYjgGgEyMYeWCAE5NoXsBMD8A4DzDILeH4GDGgIyMTKjgxqptQKLjhMBNTmkmgOXVIvcDAA2haAVrUqBsjeAFYbUHwEyMYDQEAEyMYDeDAEyMYDeDKzUH6igAgAygPsHiIIBgdkEg4IBpcofqXKB9AeF4ASAvAqjnBqpZoy3MgAyi4cXqvkDgd8qATIygOcHg94IgPApATIypbMFl1WA1weIogWHoiSTvSqYToC+B4WECgAygdkGADKavheAtQGTaKL3LAEyMoujIgA1j7kmp8oBgf4nATIygLoHiO8Jg80Bhakilp8CpLcBgcgHhIoFADKAzR2sigWcYoGsKoeZAo/DB5TEAaeqKgEyM4DGB4ePLwEyMoHEDwEyOaSPL5eIAwAzi6QPADSFwgqV0SyYTomkDwAzgcINADOzpA+rpAKLpA8ANIu4Gpdnr7coATIzjK4Pg+wBha4Plr4CqtcBia8PADOHrw+ejy+raoWxD4P+CQAzprEPscICi7sPADSLoCCq7QqDVIu7DwA0hZccrUqQuw8AM4G5DoGjRQAygPdGr7sPsKoCgaxHjMUPhIwBp8UPsXyJzw+BjEqlxQqxcI3ZD6SmM5HNA4HEKgAygaBIg5MJgdsFADS52Q+DVYvZDwA0h6cUrk2J2A8ANIGLDoGWRrG4CqvkLAAygf1Ih8sBADO5xhaC9RyB8kiIoQqD1QGI4A/EvwGJ6Q+Atku3pAWcbICYCIa2H4GjS7mPL5fDAoHUSYWIIQEyNJ3YIpaOJZhmi4EQhqQfuFWJiBCBg0gAMoGDSLGPL5hpi/cPADORiSiuV4GSUIbJKQEyNYDWBLTJKZhpifkHADWAmisAMoHHSbD0KJhojec5kecDrsABi/IOADOn5i+XV4GESJCPLwEyNYCJLwEyNYC4MQAygLJKwI8vmIkBjJ4Gpa01mFWJngYANoGeBgA2mqYWsmiAnQaIxgWA7knQxgWBsEiHpgKMgFiyvgGJmwYANoG/DIGQRcymAoCbBobnCgA1gNMLs+8rmGaAkA6GuQyA7EW47yuYaoCTB4bQAYGOSs/QAYqJDgA2gI8W0tABgahIh9ABgPkvztABgZ5IhtABiPlEzNABgPAEhY8vgd1HATI2gZcVgM1LqY8viMARnpMrgZZFiYQMhegTlNwskMcBhE6A5wSFnwcAN4GPGYGLQruzFZ/IAYv3IgAxl6MYCG1iZWRkaW5nc4n9GIzhW4L8GIGWRYizFYPVAYXnIpWmAqm/AYGpRYWvFYCaSKSCL6togOYMgtEfgvYZgOBHwagCjYdVlYADlUOLsQyGj2GcOYCVDIGOAoeYHwA4gZQQADiBogyBzEGfmB+p8QGAsgeIdYCdBIR1mIEfqWWBngeElwQAOIffOY/GGalZiZ8agZVGg1mL0wmguAOB9gsCb3dzhI8TADiA+AuAEQA9hvRmADGFpwaOR4LGGo2dRIA7Amk2NIaoA5I/ADGB8GcBMjmAwgaFhAKFiwGBlSqBo0OBkQGFjgOX/WaCkguM1ESB0AWgjwGCjTEAOYCQBpSPAYDIA4KgAoatWwIxMDCWkwEJMAogIHJldHVyboFbgUWBpAwAOIHFB4GPRQEyOIGEJQA4gboUADiBHgA0gRIANIGYFgA0gRgANIEYADOB0xiBq2wBMjKBJAAygSQAMoEkADKBJAAxgSQAMYHPbIFOADGB3QUBMTeBqUQAN4EYADaBqkiBqA0BMTaBJAA2gSSBsxkBMTWBJIF+ATE0gSSB8wgCMTQw"u8;
 
     /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
-    public const string SymbolJson = """
+    public static string SymbolJson => System.Text.Encoding.UTF8.GetString(SymbolJsonUtf8);
+
+    // The graph texts are UTF-8 data (a u8 literal is stored once, as bytes; a const string twice, as UTF-16).
+    private static ReadOnlySpan<byte> SymbolJsonUtf8 => """
         {
           "format": "graphcompiler-symbol",
           "version": 1,
@@ -2313,5 +987,5 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
           ],
           "heads": [{"name": "output0", "node": 121}]
         }
-        """;
+        """u8;
 }

@@ -56,15 +56,15 @@ public sealed partial class TwoBatchModule : nn.Module<Tensor, Tensor>, IGraphMo
 
     /// <summary>The Graph IR as lowered, after the inference passes, as the training forward, and its generated backward;
     /// for a [Quantize] model also the calibration and int8 graphs (empty strings otherwise).</summary>
-    public static string IrText(IrStage stage) => stage switch
+    public static string IrText(IrStage stage) => PackedText.Unpack(stage switch
     {
         IrStage.Lowered => LoweredIr,
         IrStage.Training => TrainingIr,
         IrStage.Backward => BackwardIr,
-        IrStage.Calibration => "",
-        IrStage.Int8 => "",
+        IrStage.Calibration => ""u8,
+        IrStage.Int8 => ""u8,
         _ => OptimizedIr,
-    };
+    });
 
     /// <summary>How training-mode forwards are differentiated: the generated backward (default), or libtorch autograd
     /// recording the same training forward op by op (the reference the gradient checks compare with).</summary>
@@ -97,45 +97,47 @@ public sealed partial class TwoBatchModule : nn.Module<Tensor, Tensor>, IGraphMo
     public override Tensor forward(Tensor @x)
     {
         var bucket = (batch: @x.shape.Length > 0 ? @x.shape[0] : -1, seq: @x.shape.Length > 1 ? @x.shape[1] : -1);
-        var train = training && torch.is_grad_enabled();
-        return bucket switch
+        if (!IsBucket(bucket.batch, bucket.seq))
         {
-            (4, 8) => train ? Train_4x8(@x) : Forward_4x8(@x),
-            (4, 16) => train ? Train_4x16(@x) : Forward_4x16(@x),
-            (1, 16) => train ? Train_1x16(@x) : Forward_1x16(@x),
-            _ => throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets),
-        };
+            throw ShapeGuard.NoBucket(Name, bucket.batch, bucket.seq, Buckets);
+        }
+
+        return training && torch.is_grad_enabled() ? Train(@x, bucket.batch, bucket.seq) : InferenceForward(@x, bucket.batch, bucket.seq);
     }
 
-    /// <summary>Batch 4, sequence length 8.</summary>
-    private Tensor Forward_4x8(Tensor @x)
+    /// <summary>Whether (batch, seq) is one of the declared buckets (4×8, 4×16, 1×16): the static contract each forward checks
+    /// before it runs the body that serves them all.</summary>
+    public static bool IsBucket(long batch, long seq) => (batch, seq) is (4, 8) or (4, 16) or (1, 16);
+
+    /// <summary>The inference forward of every bucket: <paramref name="batch"/> × <paramref name="seq"/> is a declared one.</summary>
+    private Tensor InferenceForward(Tensor @x, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, 4, 8, 16);
+        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, batch, seq, 16);
         using var scope = torch.NewDisposeScope();
         // fc1 (TwoBatch.cs:13)
-        var x5 = Kernels.LinearGelu(@x, p1, p3); // %5 linear_gelu → f32[4,8,32]
+        var x5 = Kernels.LinearGelu(@x, p1, p3); // %5 linear_gelu → f32[batch,seq,32]
 
         // fc2 (TwoBatch.cs:13)
-        var x9 = Kernels.Linear(x5, p6, p8); // %9 linear → f32[4,8,16]
+        var x9 = Kernels.Linear(x5, p6, p8); // %9 linear → f32[batch,seq,16]
         Kernels.Free(x5);
 
         // norm (TwoBatch.cs:13)
-        var x13 = Kernels.AddLayerNorm(@x, x9, p11, p12, 1E-12); // %13 add_layer_norm → f32[4,8,16]
+        var x13 = Kernels.AddLayerNorm(@x, x9, p11, p12, 1E-12); // %13 add_layer_norm → f32[batch,seq,16]
         Kernels.Free(x9);
 
         return x13.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Training, batch 4 × 8: one autograd node for the whole forward, with the generated backward.</summary>
-    private Tensor Train_4x8(Tensor @x)
+    /// <summary>Training, any declared bucket: one autograd node for the whole forward, with the generated backward.</summary>
+    private Tensor Train(Tensor @x, long batch, long seq)
     {
-        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, 4, 8, 16);
+        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, batch, seq, 16);
         var args = new Tensor[] { @x, p1, p3, p6, p8, p11, p12 };
-        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction_4x8.apply(args) : TrainingForward_4x8(args, null);
+        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction.apply([.. args, batch, seq]) : TrainingForward(args, batch, seq, null);
         return outputs[0];
     }
 
-    private static List<Tensor> TrainingForward_4x8(IReadOnlyList<Tensor> args, List<Tensor>? saved)
+    private static List<Tensor> TrainingForward(IReadOnlyList<Tensor> args, long batch, long seq, List<Tensor>? saved)
     {
         var @x = args[0];
         var p1 = args[1];
@@ -146,20 +148,20 @@ public sealed partial class TwoBatchModule : nn.Module<Tensor, Tensor>, IGraphMo
         var p12 = args[6];
         using var scope = torch.NewDisposeScope();
         // fc1 (TwoBatch.cs:13)
-        var x4 = Kernels.Linear(@x, p1, p3); // %4 linear → f32[4,8,32]
+        var x4 = Kernels.Linear(@x, p1, p3); // %4 linear → f32[batch,seq,32]
 
         // TwoBatch.cs:13
-        var x5 = Kernels.Gelu(x4); // %5 gelu → f32[4,8,32]
+        var x5 = Kernels.Gelu(x4); // %5 gelu → f32[batch,seq,32]
 
         // fc2 (TwoBatch.cs:13)
-        var x9 = Kernels.Linear(x5, p6, p8); // %9 linear → f32[4,8,16]
+        var x9 = Kernels.Linear(x5, p6, p8); // %9 linear → f32[batch,seq,16]
 
         // TwoBatch.cs:13
-        var x10 = torch.add(@x, x9); // %10 add → f32[4,8,16]
+        var x10 = torch.add(@x, x9); // %10 add → f32[batch,seq,16]
         Kernels.Free(x9);
 
         // norm (TwoBatch.cs:13)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[4,8,16]
+        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[batch,seq,16]
 
         if (saved is not null)
         {
@@ -175,17 +177,21 @@ public sealed partial class TwoBatchModule : nn.Module<Tensor, Tensor>, IGraphMo
         return new List<Tensor> { x13.MoveToOuterDisposeScope() };
     }
 
-    private sealed class TrainingFunction_4x8 : torch.autograd.MultiTensorFunction<TrainingFunction_4x8>
+    private sealed class TrainingFunction : torch.autograd.MultiTensorFunction<TrainingFunction>
     {
-        public override string Name => "two_batch.4x8";
+        public override string Name => "two_batch";
 
+        /// <summary>vars: the tensor args, then the bucket's batch and seq (not tensors, so autograd gives them no gradient).</summary>
         public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
         {
+            var (batch, seq) = ((long)vars[^2], (long)vars[^1]);
+            ctx.save_data("batch", batch);
+            ctx.save_data("seq", seq);
             var saved = new List<Tensor>();
             List<Tensor> outputs;
             using (torch.no_grad())
             {
-                outputs = TrainingForward_4x8(Array.ConvertAll(vars, v => (Tensor)v), saved);
+                outputs = TrainingForward(Array.ConvertAll(vars[..^2], v => (Tensor)v), batch, seq, saved);
             }
 
             ctx.save_for_backward(saved);
@@ -206,362 +212,47 @@ public sealed partial class TwoBatchModule : nn.Module<Tensor, Tensor>, IGraphMo
             var g29 = saved[0]; // saved %0
 
             // norm (TwoBatch.cs:13)
-            var g17 = Kernels.LayerNormInputGrad(g14, g15, g16, 1E-12); // %17 layer_norm_dx → f32[4,8,16]
+            var g17 = Kernels.LayerNormInputGrad(g14, g15, g16, 1E-12); // %17 layer_norm_dx → f32[batch,seq,16]
             var g18 = Kernels.LayerNormWeightGrad(g14, g15, 1E-12); // %18 layer_norm_dw → f32[16]
             var g19 = Kernels.SumTo(g14, 16L); // %19 sum_to → f32[16]
 
             // fc2 (TwoBatch.cs:13)
-            var g21 = Kernels.MatMul(g17, g20, transB: false); // %21 matmul → f32[4,8,32]
+            var g21 = Kernels.MatMul(g17, g20, transB: false); // %21 matmul → f32[batch,seq,32]
             var g23 = Kernels.LinearWeightGrad(g17, g22); // %23 linear_dw → f32[16,32]
             var g24 = Kernels.SumTo(g17, 16L); // %24 sum_to → f32[16]
 
             // TwoBatch.cs:13
-            var g26 = Kernels.GeluGrad(g21, g25); // %26 gelu_grad → f32[4,8,32]
+            var g26 = Kernels.GeluGrad(g21, g25); // %26 gelu_grad → f32[batch,seq,32]
             Kernels.Free(g21);
 
             // fc1 (TwoBatch.cs:13)
-            var g28 = Kernels.MatMul(g26, g27, transB: false); // %28 matmul → f32[4,8,16]
+            var g28 = Kernels.MatMul(g26, g27, transB: false); // %28 matmul → f32[batch,seq,16]
             var g30 = Kernels.LinearWeightGrad(g26, g29); // %30 linear_dw → f32[32,16]
             var g31 = Kernels.SumTo(g26, 32L); // %31 sum_to → f32[32]
             Kernels.Free(g26);
 
             // TwoBatch.cs:12
-            var g32 = torch.add(g17, g28); // %32 add → f32[4,8,16]
+            var g32 = torch.add(g17, g28); // %32 add → f32[batch,seq,16]
             Kernels.Free(g17, g28);
 
-            return new List<Tensor> { g32.MoveToOuterDisposeScope(), g30.MoveToOuterDisposeScope(), g31.MoveToOuterDisposeScope(), g23.MoveToOuterDisposeScope(), g24.MoveToOuterDisposeScope(), g18.MoveToOuterDisposeScope(), g19.MoveToOuterDisposeScope() };
+            return new List<Tensor> { g32.MoveToOuterDisposeScope(), g30.MoveToOuterDisposeScope(), g31.MoveToOuterDisposeScope(), g23.MoveToOuterDisposeScope(), g24.MoveToOuterDisposeScope(), g18.MoveToOuterDisposeScope(), g19.MoveToOuterDisposeScope(), null!, null! };
         }
     }
 
-    /// <summary>Batch 4, sequence length 16.</summary>
-    private Tensor Forward_4x16(Tensor @x)
-    {
-        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, 4, 16, 16);
-        using var scope = torch.NewDisposeScope();
-        // fc1 (TwoBatch.cs:13)
-        var x5 = Kernels.LinearGelu(@x, p1, p3); // %5 linear_gelu → f32[4,16,32]
+    // The IR texts, packed (PackedText.Unpack reads them; IrText(stage) prints them).
+    private static ReadOnlySpan<byte> LoweredIr => "LWdyYXBoIHR3b19iYXRjaAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMluBJBEsc2VxLDE2XSAgIyBAIFR3b0KAFgUuY3M6MTKAQBkxID0gcGFyYW0ge2luaXQ9Im5vcm1hbCIsIIJPCWZjMS53ZWlnaHSFWAEzMpNRADOAUR4yID0gbWF0bXVsKCUwLCAlMSkge3RyYW5zQj10cnVljp0BATMygUwCZmMxkVAAM4yhAQR6ZXJvc4mgAQNiaWFzh54BlZsBDjQgPSBhZGQoJTIsICUzKayKAQo1ID0gZ2VsdSglNJU8kDgANp3jAgAyjOMCATE2mFEAN4fjAgQ1LCAlNpzjAoOvAwJmYzKRUAA4nOMCADKK4wKX/gMAOYTjAgQ3LCAlOI6nApuKAQAxgM8FgUCAuwQAOZVAkTyNywUCb25lhsYBgPUCjucClk6AyAWXlQKBT6SWAgAxgMUFBWxheWVyX4A4AiglMYGaBgAxgAUMMikge2Vwcz0xRS0xMpW7A4A3kFsFcmV0dXJugGI="u8;
 
-        // fc2 (TwoBatch.cs:13)
-        var x9 = Kernels.Linear(x5, p6, p8); // %9 linear → f32[4,16,16]
-        Kernels.Free(x5);
+    private static ReadOnlySpan<byte> OptimizedIr => "LWdyYXBoIHR3b19iYXRjaAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMluBJBEsc2VxLDE2XSAgIyBAIFR3b0KAFgUuY3M6MTKAQBkxID0gcGFyYW0ge2luaXQ9Im5vcm1hbCIsIIJPCWZjMS53ZWlnaHSFWAEzMpNRADOAUQAzjFEEemVyb3OJUANiaWFzh06VSxo1ID0gbGluZWFyX2dlbHUoJTAsICUxLCAlMymN4wGDRwJmYzGRSwA2necBADKM5wEBMTaEVZBRADic5wEAMornAZeyAgA5hecBCiglNSwgJTYsICU4juIBg0ICZmMykUYAMY3KAwJvbmWGkQGA8AGO4gGVlAEBMTKa4AGBT6ThAQAxgJQECWFkZF9sYXllcl+APILMAwA5gNADgNEDDTEyKSB7ZXBzPTFFLTEylcEFgDqQYgVyZXR1cm6AaQ=="u8;
 
-        // norm (TwoBatch.cs:13)
-        var x13 = Kernels.AddLayerNorm(@x, x9, p11, p12, 1E-12); // %13 add_layer_norm → f32[4,16,16]
-        Kernels.Free(x9);
+    private static ReadOnlySpan<byte> TrainingIr => "LWdyYXBoIHR3b19iYXRjaAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMluBJBEsc2VxLDE2XSAgIyBAIFR3b0KAFgUuY3M6MTKAQBkxID0gcGFyYW0ge2luaXQ9Im5vcm1hbCIsIIJPCWZjMS53ZWlnaHSFWAEzMpNRADOAUQAzjFEEemVyb3OJUANiaWFzh06VSxU0ID0gbGluZWFyKCUwLCAlMSwgJTMpjd4Bg0ICZmMxkUYKNSA9IGdlbHUoJTSVPJA4ADadmgIAMoyaAgExNphRADicmgIAMoqaApflAgA5h5oCCDUsICU2LCAlOI7eAYNCAmZjMpFGADGAvQQCYWRkgt4CADmVQJE8jbkEAm9uZYbNAYCsAo6eApZOADKanAKBT6SdAgAxgIMFBWxheWVyX4A4AiglMYG9BIC+BA0xMikge2Vwcz0xRS0xMpWpBoA3kFsFcmV0dXJugGI="u8;
 
-        return x13.MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Training, batch 4 × 16: one autograd node for the whole forward, with the generated backward.</summary>
-    private Tensor Train_4x16(Tensor @x)
-    {
-        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, 4, 16, 16);
-        var args = new Tensor[] { @x, p1, p3, p6, p8, p11, p12 };
-        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction_4x16.apply(args) : TrainingForward_4x16(args, null);
-        return outputs[0];
-    }
-
-    private static List<Tensor> TrainingForward_4x16(IReadOnlyList<Tensor> args, List<Tensor>? saved)
-    {
-        var @x = args[0];
-        var p1 = args[1];
-        var p3 = args[2];
-        var p6 = args[3];
-        var p8 = args[4];
-        var p11 = args[5];
-        var p12 = args[6];
-        using var scope = torch.NewDisposeScope();
-        // fc1 (TwoBatch.cs:13)
-        var x4 = Kernels.Linear(@x, p1, p3); // %4 linear → f32[4,16,32]
-
-        // TwoBatch.cs:13
-        var x5 = Kernels.Gelu(x4); // %5 gelu → f32[4,16,32]
-
-        // fc2 (TwoBatch.cs:13)
-        var x9 = Kernels.Linear(x5, p6, p8); // %9 linear → f32[4,16,16]
-
-        // TwoBatch.cs:13
-        var x10 = torch.add(@x, x9); // %10 add → f32[4,16,16]
-        Kernels.Free(x9);
-
-        // norm (TwoBatch.cs:13)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[4,16,16]
-
-        if (saved is not null)
-        {
-            saved.Add(@x.alias().MoveToOuterDisposeScope());
-            saved.Add(p1.alias().MoveToOuterDisposeScope());
-            saved.Add(x4.MoveToOuterDisposeScope());
-            saved.Add(x5.MoveToOuterDisposeScope());
-            saved.Add(p6.alias().MoveToOuterDisposeScope());
-            saved.Add(x10.MoveToOuterDisposeScope());
-            saved.Add(p11.alias().MoveToOuterDisposeScope());
-        }
-
-        return new List<Tensor> { x13.MoveToOuterDisposeScope() };
-    }
-
-    private sealed class TrainingFunction_4x16 : torch.autograd.MultiTensorFunction<TrainingFunction_4x16>
-    {
-        public override string Name => "two_batch.4x16";
-
-        public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
-        {
-            var saved = new List<Tensor>();
-            List<Tensor> outputs;
-            using (torch.no_grad())
-            {
-                outputs = TrainingForward_4x16(Array.ConvertAll(vars, v => (Tensor)v), saved);
-            }
-
-            ctx.save_for_backward(saved);
-            return outputs;
-        }
-
-        public override List<Tensor> backward(torch.autograd.AutogradContext ctx, List<Tensor> grads)
-        {
-            using var scope = torch.NewDisposeScope();
-            var saved = ctx.get_saved_variables();
-            var g14 = grads[0]; // ∂loss/∂output 0
-            var g15 = saved[5]; // saved %10
-            var g16 = saved[6]; // saved %11
-            var g20 = saved[4]; // saved %6
-            var g22 = saved[3]; // saved %5
-            var g25 = saved[2]; // saved %4
-            var g27 = saved[1]; // saved %1
-            var g29 = saved[0]; // saved %0
-
-            // norm (TwoBatch.cs:13)
-            var g17 = Kernels.LayerNormInputGrad(g14, g15, g16, 1E-12); // %17 layer_norm_dx → f32[4,16,16]
-            var g18 = Kernels.LayerNormWeightGrad(g14, g15, 1E-12); // %18 layer_norm_dw → f32[16]
-            var g19 = Kernels.SumTo(g14, 16L); // %19 sum_to → f32[16]
-
-            // fc2 (TwoBatch.cs:13)
-            var g21 = Kernels.MatMul(g17, g20, transB: false); // %21 matmul → f32[4,16,32]
-            var g23 = Kernels.LinearWeightGrad(g17, g22); // %23 linear_dw → f32[16,32]
-            var g24 = Kernels.SumTo(g17, 16L); // %24 sum_to → f32[16]
-
-            // TwoBatch.cs:13
-            var g26 = Kernels.GeluGrad(g21, g25); // %26 gelu_grad → f32[4,16,32]
-            Kernels.Free(g21);
-
-            // fc1 (TwoBatch.cs:13)
-            var g28 = Kernels.MatMul(g26, g27, transB: false); // %28 matmul → f32[4,16,16]
-            var g30 = Kernels.LinearWeightGrad(g26, g29); // %30 linear_dw → f32[32,16]
-            var g31 = Kernels.SumTo(g26, 32L); // %31 sum_to → f32[32]
-            Kernels.Free(g26);
-
-            // TwoBatch.cs:12
-            var g32 = torch.add(g17, g28); // %32 add → f32[4,16,16]
-            Kernels.Free(g17, g28);
-
-            return new List<Tensor> { g32.MoveToOuterDisposeScope(), g30.MoveToOuterDisposeScope(), g31.MoveToOuterDisposeScope(), g23.MoveToOuterDisposeScope(), g24.MoveToOuterDisposeScope(), g18.MoveToOuterDisposeScope(), g19.MoveToOuterDisposeScope() };
-        }
-    }
-
-    /// <summary>Batch 1, sequence length 16.</summary>
-    private Tensor Forward_1x16(Tensor @x)
-    {
-        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, 1, 16, 16);
-        using var scope = torch.NewDisposeScope();
-        // fc1 (TwoBatch.cs:13)
-        var x5 = Kernels.LinearGelu(@x, p1, p3); // %5 linear_gelu → f32[1,16,32]
-
-        // fc2 (TwoBatch.cs:13)
-        var x9 = Kernels.Linear(x5, p6, p8); // %9 linear → f32[1,16,16]
-        Kernels.Free(x5);
-
-        // norm (TwoBatch.cs:13)
-        var x13 = Kernels.AddLayerNorm(@x, x9, p11, p12, 1E-12); // %13 add_layer_norm → f32[1,16,16]
-        Kernels.Free(x9);
-
-        return x13.MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Training, batch 1 × 16: one autograd node for the whole forward, with the generated backward.</summary>
-    private Tensor Train_1x16(Tensor @x)
-    {
-        ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, 1, 16, 16);
-        var args = new Tensor[] { @x, p1, p3, p6, p8, p11, p12 };
-        var outputs = GradientMode == GradientMode.Generated ? TrainingFunction_1x16.apply(args) : TrainingForward_1x16(args, null);
-        return outputs[0];
-    }
-
-    private static List<Tensor> TrainingForward_1x16(IReadOnlyList<Tensor> args, List<Tensor>? saved)
-    {
-        var @x = args[0];
-        var p1 = args[1];
-        var p3 = args[2];
-        var p6 = args[3];
-        var p8 = args[4];
-        var p11 = args[5];
-        var p12 = args[6];
-        using var scope = torch.NewDisposeScope();
-        // fc1 (TwoBatch.cs:13)
-        var x4 = Kernels.Linear(@x, p1, p3); // %4 linear → f32[1,16,32]
-
-        // TwoBatch.cs:13
-        var x5 = Kernels.Gelu(x4); // %5 gelu → f32[1,16,32]
-
-        // fc2 (TwoBatch.cs:13)
-        var x9 = Kernels.Linear(x5, p6, p8); // %9 linear → f32[1,16,16]
-
-        // TwoBatch.cs:13
-        var x10 = torch.add(@x, x9); // %10 add → f32[1,16,16]
-        Kernels.Free(x9);
-
-        // norm (TwoBatch.cs:13)
-        var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[1,16,16]
-
-        if (saved is not null)
-        {
-            saved.Add(@x.alias().MoveToOuterDisposeScope());
-            saved.Add(p1.alias().MoveToOuterDisposeScope());
-            saved.Add(x4.MoveToOuterDisposeScope());
-            saved.Add(x5.MoveToOuterDisposeScope());
-            saved.Add(p6.alias().MoveToOuterDisposeScope());
-            saved.Add(x10.MoveToOuterDisposeScope());
-            saved.Add(p11.alias().MoveToOuterDisposeScope());
-        }
-
-        return new List<Tensor> { x13.MoveToOuterDisposeScope() };
-    }
-
-    private sealed class TrainingFunction_1x16 : torch.autograd.MultiTensorFunction<TrainingFunction_1x16>
-    {
-        public override string Name => "two_batch.1x16";
-
-        public override List<Tensor> forward(torch.autograd.AutogradContext ctx, params object[] vars)
-        {
-            var saved = new List<Tensor>();
-            List<Tensor> outputs;
-            using (torch.no_grad())
-            {
-                outputs = TrainingForward_1x16(Array.ConvertAll(vars, v => (Tensor)v), saved);
-            }
-
-            ctx.save_for_backward(saved);
-            return outputs;
-        }
-
-        public override List<Tensor> backward(torch.autograd.AutogradContext ctx, List<Tensor> grads)
-        {
-            using var scope = torch.NewDisposeScope();
-            var saved = ctx.get_saved_variables();
-            var g14 = grads[0]; // ∂loss/∂output 0
-            var g15 = saved[5]; // saved %10
-            var g16 = saved[6]; // saved %11
-            var g20 = saved[4]; // saved %6
-            var g22 = saved[3]; // saved %5
-            var g25 = saved[2]; // saved %4
-            var g27 = saved[1]; // saved %1
-            var g29 = saved[0]; // saved %0
-
-            // norm (TwoBatch.cs:13)
-            var g17 = Kernels.LayerNormInputGrad(g14, g15, g16, 1E-12); // %17 layer_norm_dx → f32[1,16,16]
-            var g18 = Kernels.LayerNormWeightGrad(g14, g15, 1E-12); // %18 layer_norm_dw → f32[16]
-            var g19 = Kernels.SumTo(g14, 16L); // %19 sum_to → f32[16]
-
-            // fc2 (TwoBatch.cs:13)
-            var g21 = Kernels.MatMul(g17, g20, transB: false); // %21 matmul → f32[1,16,32]
-            var g23 = Kernels.LinearWeightGrad(g17, g22); // %23 linear_dw → f32[16,32]
-            var g24 = Kernels.SumTo(g17, 16L); // %24 sum_to → f32[16]
-
-            // TwoBatch.cs:13
-            var g26 = Kernels.GeluGrad(g21, g25); // %26 gelu_grad → f32[1,16,32]
-            Kernels.Free(g21);
-
-            // fc1 (TwoBatch.cs:13)
-            var g28 = Kernels.MatMul(g26, g27, transB: false); // %28 matmul → f32[1,16,16]
-            var g30 = Kernels.LinearWeightGrad(g26, g29); // %30 linear_dw → f32[32,16]
-            var g31 = Kernels.SumTo(g26, 32L); // %31 sum_to → f32[32]
-            Kernels.Free(g26);
-
-            // TwoBatch.cs:12
-            var g32 = torch.add(g17, g28); // %32 add → f32[1,16,16]
-            Kernels.Free(g17, g28);
-
-            return new List<Tensor> { g32.MoveToOuterDisposeScope(), g30.MoveToOuterDisposeScope(), g31.MoveToOuterDisposeScope(), g23.MoveToOuterDisposeScope(), g24.MoveToOuterDisposeScope(), g18.MoveToOuterDisposeScope(), g19.MoveToOuterDisposeScope() };
-        }
-    }
-
-    private const string LoweredIr = """
-        graph two_batch
-          %0 = input {name="x"} : f32[batch,seq,16]  # @ TwoBatch.cs:12
-          %1 = param {init="normal", name="fc1.weight"} : f32[32,16]  # @ TwoBatch.cs:13
-          %2 = matmul(%0, %1) {transB=true} : f32[batch,seq,32]  # fc1 @ TwoBatch.cs:13
-          %3 = param {init="zeros", name="fc1.bias"} : f32[32]  # @ TwoBatch.cs:13
-          %4 = add(%2, %3) : f32[batch,seq,32]  # fc1 @ TwoBatch.cs:13
-          %5 = gelu(%4) : f32[batch,seq,32]  # @ TwoBatch.cs:13
-          %6 = param {init="normal", name="fc2.weight"} : f32[16,32]  # @ TwoBatch.cs:13
-          %7 = matmul(%5, %6) {transB=true} : f32[batch,seq,16]  # fc2 @ TwoBatch.cs:13
-          %8 = param {init="zeros", name="fc2.bias"} : f32[16]  # @ TwoBatch.cs:13
-          %9 = add(%7, %8) : f32[batch,seq,16]  # fc2 @ TwoBatch.cs:13
-          %10 = add(%0, %9) : f32[batch,seq,16]  # @ TwoBatch.cs:13
-          %11 = param {init="ones", name="norm.weight"} : f32[16]  # @ TwoBatch.cs:13
-          %12 = param {init="zeros", name="norm.bias"} : f32[16]  # @ TwoBatch.cs:13
-          %13 = layer_norm(%10, %11, %12) {eps=1E-12} : f32[batch,seq,16]  # norm @ TwoBatch.cs:13
-          return %13
-        """;
-
-    private const string OptimizedIr = """
-        graph two_batch
-          %0 = input {name="x"} : f32[batch,seq,16]  # @ TwoBatch.cs:12
-          %1 = param {init="normal", name="fc1.weight"} : f32[32,16]  # @ TwoBatch.cs:13
-          %3 = param {init="zeros", name="fc1.bias"} : f32[32]  # @ TwoBatch.cs:13
-          %5 = linear_gelu(%0, %1, %3) : f32[batch,seq,32]  # fc1 @ TwoBatch.cs:13
-          %6 = param {init="normal", name="fc2.weight"} : f32[16,32]  # @ TwoBatch.cs:13
-          %8 = param {init="zeros", name="fc2.bias"} : f32[16]  # @ TwoBatch.cs:13
-          %9 = linear(%5, %6, %8) : f32[batch,seq,16]  # fc2 @ TwoBatch.cs:13
-          %11 = param {init="ones", name="norm.weight"} : f32[16]  # @ TwoBatch.cs:13
-          %12 = param {init="zeros", name="norm.bias"} : f32[16]  # @ TwoBatch.cs:13
-          %13 = add_layer_norm(%0, %9, %11, %12) {eps=1E-12} : f32[batch,seq,16]  # norm @ TwoBatch.cs:13
-          return %13
-        """;
-
-    private const string TrainingIr = """
-        graph two_batch
-          %0 = input {name="x"} : f32[batch,seq,16]  # @ TwoBatch.cs:12
-          %1 = param {init="normal", name="fc1.weight"} : f32[32,16]  # @ TwoBatch.cs:13
-          %3 = param {init="zeros", name="fc1.bias"} : f32[32]  # @ TwoBatch.cs:13
-          %4 = linear(%0, %1, %3) : f32[batch,seq,32]  # fc1 @ TwoBatch.cs:13
-          %5 = gelu(%4) : f32[batch,seq,32]  # @ TwoBatch.cs:13
-          %6 = param {init="normal", name="fc2.weight"} : f32[16,32]  # @ TwoBatch.cs:13
-          %8 = param {init="zeros", name="fc2.bias"} : f32[16]  # @ TwoBatch.cs:13
-          %9 = linear(%5, %6, %8) : f32[batch,seq,16]  # fc2 @ TwoBatch.cs:13
-          %10 = add(%0, %9) : f32[batch,seq,16]  # @ TwoBatch.cs:13
-          %11 = param {init="ones", name="norm.weight"} : f32[16]  # @ TwoBatch.cs:13
-          %12 = param {init="zeros", name="norm.bias"} : f32[16]  # @ TwoBatch.cs:13
-          %13 = layer_norm(%10, %11, %12) {eps=1E-12} : f32[batch,seq,16]  # norm @ TwoBatch.cs:13
-          return %13
-        """;
-
-    private const string BackwardIr = """
-        graph two_batch.backward
-          %14 = grad_output {index=0} : f32[batch,seq,16]  # norm @ TwoBatch.cs:13
-          %15 = saved {ref=10} : f32[batch,seq,16]  # @ TwoBatch.cs:13
-          %16 = saved {ref=11} : f32[16]  # @ TwoBatch.cs:13
-          %17 = layer_norm_dx(%14, %15, %16) {eps=1E-12} : f32[batch,seq,16]  # norm @ TwoBatch.cs:13
-          %18 = layer_norm_dw(%14, %15) {eps=1E-12} : f32[16]  # norm @ TwoBatch.cs:13
-          %19 = sum_to(%14) {shape=[16]} : f32[16]  # norm @ TwoBatch.cs:13
-          %20 = saved {ref=6} : f32[16,32]  # @ TwoBatch.cs:13
-          %21 = matmul(%17, %20) {transB=false} : f32[batch,seq,32]  # fc2 @ TwoBatch.cs:13
-          %22 = saved {ref=5} : f32[batch,seq,32]  # @ TwoBatch.cs:13
-          %23 = linear_dw(%17, %22) : f32[16,32]  # fc2 @ TwoBatch.cs:13
-          %24 = sum_to(%17) {shape=[16]} : f32[16]  # fc2 @ TwoBatch.cs:13
-          %25 = saved {ref=4} : f32[batch,seq,32]  # fc1 @ TwoBatch.cs:13
-          %26 = gelu_grad(%21, %25) : f32[batch,seq,32]  # @ TwoBatch.cs:13
-          %27 = saved {ref=1} : f32[32,16]  # @ TwoBatch.cs:13
-          %28 = matmul(%26, %27) {transB=false} : f32[batch,seq,16]  # fc1 @ TwoBatch.cs:13
-          %29 = saved {ref=0} : f32[batch,seq,16]  # @ TwoBatch.cs:12
-          %30 = linear_dw(%26, %29) : f32[32,16]  # fc1 @ TwoBatch.cs:13
-          %31 = sum_to(%26) {shape=[32]} : f32[32]  # fc1 @ TwoBatch.cs:13
-          %32 = add(%17, %28) : f32[batch,seq,16]  # @ TwoBatch.cs:12
-          return %32, %30, %31, %23, %24, %18, %19
-        """;
+    private static ReadOnlySpan<byte> BackwardIr => "PGdyYXBoIHR3b19iYXRjaC5iYWNrd2FyZAogICUxNCA9IGdyYWRfb3V0cHV0IHtpbmRleD0wfSA6IGYzMluBMxYsc2VxLDE2XSAgIyBub3JtIEAgVHdvQoFOBGNzOjEzgUsPNSA9IHNhdmVkIHtyZWY9MZZEkT8ANos/ADGEP5g1CTcgPSBsYXllcl+AmAEHX2R4KCUxNCyAjQGABQw2KSB7ZXBzPTFFLTEyr9IBADiLXgB3hV6QWZ1PADmA4gEEdW1fdG+ASAgpIHtzaGFwZT2AOaREATIwiqYCADaGOQIsMzKVqAIPMjEgPSBtYXRtdWwoJTE3LIBJDikge3RyYW5zQj1mYWxzZY6fAoNQAmZjMpJUADKKiwEANZVCkT4AM4DcAgRpbmVhcoLYAoGVAQEyKY3PAZV/gLoFhc4CADeYzgKVQ4uyBQA0l4QCADGSQoC1BQRnZWx1X4DEBgMoJTIxgMYBADWExgGiigKAxAWI+QWEhgEBMzKYsAYAMoCdBYTTAwEyNoB4gIUCmtMDhZECk88BgaIFhosBpcIHADKAPgAzgJwFh9MDgpUBADmEjQKGzwGUfwAzgKYFhNMDADKAvQeD0wMBMzKF0wObkQMAM4CVBQJhZGSE0QQAOI6LA5bCAQVyZXR1cm6ARQAsgM4BgAWB0AMAM4AFgfgHADiABQA5"u8;
 
     /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
-    public const string SymbolJson = """
+    public static string SymbolJson => System.Text.Encoding.UTF8.GetString(SymbolJsonUtf8);
+
+    // The graph texts are UTF-8 data (a u8 literal is stored once, as bytes; a const string twice, as UTF-16).
+    private static ReadOnlySpan<byte> SymbolJsonUtf8 => """
         {
           "format": "graphcompiler-symbol",
           "version": 1,
@@ -583,5 +274,5 @@ public sealed partial class TwoBatchModule : nn.Module<Tensor, Tensor>, IGraphMo
           ],
           "heads": [{"name": "output0", "node": 13}]
         }
-        """;
+        """u8;
 }

@@ -51,7 +51,7 @@ public class GeneratedSymbolTests(ITestOutputHelper output)
     {
         // Read statically: no module (or its weights) is built for this.
         var type = Type.GetType(typeName, throwOnError: true)!;
-        var json = (string)type.GetField("SymbolJson")!.GetRawConstantValue()!;
+        var json = (string)type.GetProperty("SymbolJson", BindingFlags.Public | BindingFlags.Static)!.GetValue(null)!;
         // An int8 module's symbol is its int8 graph; an fp32 module's its optimized inference graph.
         var int8 = type.Name.EndsWith("Int8Module", StringComparison.Ordinal);
         var ir = IrText.Parse((string)type.GetMethod("IrText", BindingFlags.Public | BindingFlags.Static)!.Invoke(null, new object[] { int8 ? IrStage.Int8 : IrStage.Optimized })!);
