@@ -1,10 +1,12 @@
 using System.Text;
 using System.Text.RegularExpressions;
+using GraphCompiler.Runtime.Data;
 using Microsoft.ML.Tokenizers;
 
 namespace GraphCompiler.Runtime.Text;
 
-/// <summary>A WordPiece vocabulary (one token a line, id = line number) as a model came with it.</summary>
+/// <summary>A WordPiece vocabulary (one token a line, id = line number) as a model came with it. A file that cannot be
+/// one (a token twice, a special token missing) is a <see cref="DataFormatException"/> naming it.</summary>
 public sealed class Vocabulary
 {
     private readonly byte[] _text;
@@ -15,8 +17,38 @@ public sealed class Vocabulary
         _text = vocabText;
         LowerCase = lowerCase;
         using var reader = new StreamReader(new MemoryStream(vocabText));
-        Tokens = reader.ReadToEnd().Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.Length > 0).ToList();
+        var lines = reader.ReadToEnd().Split('\n');
+        var tokens = new List<string>(lines.Length);
+        var lineOf = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var token = lines[i].TrimEnd('\r');
+            if (token.Length == 0)
+            {
+                continue;
+            }
+
+            // The tokenizer maps token → id and fails deep inside (ArgumentException) on a repeat.
+            if (!lineOf.TryAdd(token, i + 1))
+            {
+                throw new DataFormatException(source, i + 1, $"token '{token}' is listed twice (first on line {lineOf[token]}); a vocabulary gives each token one id");
+            }
+
+            tokens.Add(token);
+        }
+
+        // Without these the tokenizer fails later with an exception that names neither the file nor the token.
+        var missing = SpecialTokens.Where(t => !lineOf.ContainsKey(t)).ToList();
+        if (missing.Count > 0)
+        {
+            throw new DataFormatException(source, $"not a BERT vocabulary: it lacks {string.Join(", ", missing)} (one token a line; {string.Join(", ", SpecialTokens)} are required)");
+        }
+
+        Tokens = tokens;
     }
+
+    /// <summary>The tokens BERT's tokenizer needs in every vocabulary.</summary>
+    public static IReadOnlyList<string> SpecialTokens { get; } = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
 
     public static Vocabulary FromFile(string path, bool lowerCase = true) => new(path, File.ReadAllBytes(path), lowerCase);
 

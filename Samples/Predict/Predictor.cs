@@ -75,6 +75,10 @@ public static class Predictor
         {
             vocabulary = Vocabulary.FromFile(vocabFile);
         }
+        catch (DataFormatException e)
+        {
+            throw new PredictException(e.Message, e);
+        }
         catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException)
         {
             throw new PredictException($"{vocabFile}: cannot read the vocabulary: {e.Message}", e);

@@ -16,6 +16,13 @@ if (args[0] == "seeds")
     return 0;
 }
 
+// Instrumented code records its edges through SharpFuzz's trace pointer, which only Fuzzer.Run points at afl-fuzz's
+// shared memory: until then (warm-up, replays) it must point somewhere, or the first instrumented branch faults.
+unsafe
+{
+    SharpFuzz.Common.Trace.SharedMem = (byte*)System.Runtime.InteropServices.NativeMemory.AllocZeroed(1 << 16);
+}
+
 var harness = Harnesses.All[args[0]];
 if (args.Length > 1)
 {
