@@ -16,22 +16,24 @@ public sealed class Vocabulary
         Source = source;
         _text = vocabText;
         LowerCase = lowerCase;
+        // Lines split as the tokenizer library splits them (StreamReader.ReadLine: \n, \r\n and a lone \r), so the checks
+        // below see the tokens it will load.
         using var reader = new StreamReader(new MemoryStream(vocabText));
-        var lines = reader.ReadToEnd().Split('\n');
-        var tokens = new List<string>(lines.Length);
+        var tokens = new List<string>();
         var lineOf = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (var i = 0; i < lines.Length; i++)
+        var line = 0;
+        while (reader.ReadLine() is { } token)
         {
-            var token = lines[i].TrimEnd('\r');
+            line++;
             if (token.Length == 0)
             {
                 continue;
             }
 
             // The tokenizer maps token → id and fails deep inside (ArgumentException) on a repeat.
-            if (!lineOf.TryAdd(token, i + 1))
+            if (!lineOf.TryAdd(token, line))
             {
-                throw new DataFormatException(source, i + 1, $"token '{token}' is listed twice (first on line {lineOf[token]}); a vocabulary gives each token one id");
+                throw new DataFormatException(source, line, $"token '{token}' is listed twice (first on line {lineOf[token]}); a vocabulary gives each token one id");
             }
 
             tokens.Add(token);

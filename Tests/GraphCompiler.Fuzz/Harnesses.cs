@@ -16,8 +16,9 @@ public sealed class UnnamedFileException(string message, Exception inner) : Exce
 
 /// <summary>One reader under fuzzing: the input is written to a file (the readers take paths, as users give them) and
 /// read. A result or the reader's documented exception naming the file is fine; anything else escapes, and SharpFuzz
-/// reports it to afl-fuzz as a crash.</summary>
-public sealed class Harness(string name, string extension, Type[] documented, Func<string, byte[], string> read)
+/// reports it to afl-fuzz as a crash. <paramref name="secondFile"/>: a second file the input is split into (the symbol
+/// JSON), which a refusal may name instead.</summary>
+public sealed class Harness(string name, string extension, Type[] documented, Func<string, byte[], string> read, string? secondFile = null)
 {
     /// <summary>Over this, an input is a hang (afl-fuzz is given the same limit).</summary>
     public static readonly TimeSpan HangLimit = TimeSpan.FromSeconds(1);
@@ -51,7 +52,7 @@ public sealed class Harness(string name, string extension, Type[] documented, Fu
         }
         catch (Exception e) when (documented.Contains(e.GetType()))
         {
-            if (!e.Message.Contains(InputPath, StringComparison.Ordinal) && !e.Message.Contains(Harnesses.SymbolPath, StringComparison.Ordinal))
+            if (!e.Message.Contains(InputPath, StringComparison.Ordinal) && !(secondFile is not null && e.Message.Contains(secondFile, StringComparison.Ordinal)))
             {
                 throw new UnnamedFileException($"{Name}: {e.GetType().Name} does not name the file: {e.Message}", e);
             }
@@ -116,7 +117,7 @@ public static class Harnesses
             var names = SymbolFile.Load(SymbolPath).Arguments.Select(a => a.Name).ToArray();
             using var block = SymbolBlock.Imports(SymbolPath, names, path);
             return $"{block.Graph.Nodes.Count} nodes";
-        }),
+        }, secondFile: SymbolPath),
         new Harness("tsv", ".tsv", [typeof(DataFormatException)], (path, _) =>
         {
             // As the MRPC sample loads training data: bad rows fail the load, then (--skip-bad-rows) are skipped.

@@ -44,4 +44,14 @@ public class VocabularyFileTests
         Assert.StartsWith("vocab.txt, line 8: ", e.Message, StringComparison.Ordinal);
         Assert.Contains("'the' is listed twice (first on line 6)", e.Problem, StringComparison.Ordinal);
     }
+
+    /// <summary>The library splits lines at a lone \r too (StreamReader.ReadLine): "qq\rthe" is two tokens, the second a
+    /// repeat it threw ArgumentException for.</summary>
+    [Fact]
+    public void Fuzz_TokenRepeatedAfterALoneCarriageReturn()
+    {
+        var e = Assert.Throws<DataFormatException>(() => Read(Good + "qq\rthe\n"));
+        Assert.Equal(9, e.Line);
+        Assert.Contains("'the' is listed twice (first on line 6)", e.Problem, StringComparison.Ordinal);
+    }
 }
