@@ -160,12 +160,19 @@ public static class OnnxModelReader
             throw new WeightFileException(source, $"initializer '{tensor.Name}' keeps its data in an external file, which is not supported; re-export with the weights inside the model");
         }
 
-        var count = tensor.Dims.Aggregate(1L, (a, d) => d < 0 ? -1 : a * d);
+        if (tensor.Dims.Any(d => d < 0))
+        {
+            throw new WeightFileException(source, $"initializer '{tensor.Name}' has a negative dimension [{string.Join(",", tensor.Dims)}]");
+        }
+
+        // Checked: wrapped products could match a short payload and then size the array.
+        var count = SafeTensors.Elements(source, tensor.Name, tensor.Dims);
+        var bytes = SafeTensors.ByteCount(source, tensor.Name, tensor.Dims, count, 4);
         if (tensor.Raw is { } raw)
         {
-            if (raw.Length != count * 4)
+            if (raw.Length != bytes)
             {
-                throw new WeightFileException(source, $"initializer '{tensor.Name}' [{string.Join(",", tensor.Dims)}] needs {count * 4} bytes of data but has {raw.Length}");
+                throw new WeightFileException(source, $"initializer '{tensor.Name}' [{string.Join(",", tensor.Dims)}] needs {bytes} bytes of data but has {raw.Length}");
             }
 
             var values = new float[count];

@@ -1,10 +1,12 @@
 using System.Text;
 using System.Text.RegularExpressions;
+using GraphCompiler.Runtime.Data;
 using Microsoft.ML.Tokenizers;
 
 namespace GraphCompiler.Runtime.Text;
 
-/// <summary>A WordPiece vocabulary (one token a line, id = line number) as a model came with it.</summary>
+/// <summary>A WordPiece vocabulary (one token a line, id = line number) as a model came with it. A file that cannot be
+/// one (a token twice, a special token missing) is a <see cref="DataFormatException"/> naming it.</summary>
 public sealed class Vocabulary
 {
     private readonly byte[] _text;
@@ -14,9 +16,41 @@ public sealed class Vocabulary
         Source = source;
         _text = vocabText;
         LowerCase = lowerCase;
+        // Lines split as the tokenizer library splits them (StreamReader.ReadLine: \n, \r\n and a lone \r), so the checks
+        // below see the tokens it will load.
         using var reader = new StreamReader(new MemoryStream(vocabText));
-        Tokens = reader.ReadToEnd().Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.Length > 0).ToList();
+        var tokens = new List<string>();
+        var lineOf = new Dictionary<string, int>(StringComparer.Ordinal);
+        var line = 0;
+        while (reader.ReadLine() is { } token)
+        {
+            line++;
+            if (token.Length == 0)
+            {
+                continue;
+            }
+
+            // The tokenizer maps token → id and fails deep inside (ArgumentException) on a repeat.
+            if (!lineOf.TryAdd(token, line))
+            {
+                throw new DataFormatException(source, line, $"token '{token}' is listed twice (first on line {lineOf[token]}); a vocabulary gives each token one id");
+            }
+
+            tokens.Add(token);
+        }
+
+        // Without these the tokenizer fails later with an exception that names neither the file nor the token.
+        var missing = SpecialTokens.Where(t => !lineOf.ContainsKey(t)).ToList();
+        if (missing.Count > 0)
+        {
+            throw new DataFormatException(source, $"not a BERT vocabulary: it lacks {string.Join(", ", missing)} (one token a line; {string.Join(", ", SpecialTokens)} are required)");
+        }
+
+        Tokens = tokens;
     }
+
+    /// <summary>The tokens BERT's tokenizer needs in every vocabulary.</summary>
+    public static IReadOnlyList<string> SpecialTokens { get; } = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
 
     public static Vocabulary FromFile(string path, bool lowerCase = true) => new(path, File.ReadAllBytes(path), lowerCase);
 

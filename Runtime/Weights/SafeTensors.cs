@@ -172,14 +172,17 @@ public static class SafeTensors
         return (dtype, shape.ToArray(), offsets[0], offsets[1]);
     }
 
+    /// <summary>The element count; a shape whose strides overflow is refused too, even when a zero makes it empty
+    /// (libtorch computes strides over max(dim, 1) and throws "Stride calculation overflowed").</summary>
     internal static long Elements(string path, string name, long[] shape)
     {
-        long count = 1;
+        long count = 1, strides = 1;
         foreach (var d in shape)
         {
             try
             {
                 count = checked(count * d);
+                strides = checked(strides * Math.Max(d, 1));
             }
             catch (OverflowException)
             {

@@ -6,6 +6,7 @@ using GraphCompiler.Runtime.Data;
 using GraphCompiler.Runtime.Symbol;
 using GraphCompiler.Runtime.Text;
 using GraphCompiler.Runtime.Weights;
+using Microsoft.ML.Tokenizers;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -74,39 +75,23 @@ public static class Predictor
         {
             vocabulary = Vocabulary.FromFile(vocabFile);
         }
+        catch (DataFormatException e)
+        {
+            throw new PredictException(e.Message, e);
+        }
         catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException)
         {
             throw new PredictException($"{vocabFile}: cannot read the vocabulary: {e.Message}", e);
         }
 
         var graph = (IGraphModule)module;
-        var transform = new SentencePairTransform(vocabulary.CreateTokenizer(), new PairTransformOptions
-        {
-            MaxLength = graph.Buckets.Max(b => b.Seq),
-            LabelMode = LabelMode.None,
-        });
-        // Column 0 (label or index) is not read, so a test file without labels works too.
-        var rows = TsvDataset.FromFile(settings.Input, new TsvOptions { NumDiscardSamples = 1, FieldIndices = [3, 4], BadRows = BadRows.Skip });
-        SentencePairDataset data;
-        try
-        {
-            data = SentencePairDataset.Load(rows, BadRows.Skip, transform);
-
-            // An empty, header-only or all-bad input is an error, not an empty output that looks like success.
-            DataChecks.RequirePairs(data, "prediction");
-        }
-        catch (DataFormatException e)
-        {
-            throw new PredictException(e.Message, e);
-        }
-
+        var (transform, data, sampler) = ReadInput(settings.Input, graph, vocabulary.CreateTokenizer());
         foreach (var bad in data.Report.Skipped)
         {
             errors.WriteLine($"{settings.Input}:{bad.Line}: skipped: {bad.Problem}");
         }
 
         var results = new SortedDictionary<int, (int Label, float Probability)>();
-        var sampler = FixedBucketSampler.ForModel(graph, data.Lengths, shuffle: false);
         var loader = new DataLoader(data, transform, sampler);
         var batches = 0;
         var watch = System.Diagnostics.Stopwatch.StartNew();
@@ -140,6 +125,34 @@ public static class Predictor
             }
         });
         return new PredictSummary(results.Count, data.Report.Skipped, batches, watch.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Reads predict's input file: MRPC layout, bad rows skipped and reported, each pair tokenized and truncated
+    /// to the model's longest bucket, then planned into the model's buckets. A file that cannot be used at all is a
+    /// <see cref="PredictException"/> naming it. (The fuzzing harness calls this too.)</summary>
+    public static (SentencePairTransform Transform, SentencePairDataset Data, FixedBucketSampler Sampler) ReadInput(string input, IGraphModule graph, BertTokenizer tokenizer)
+    {
+        var transform = new SentencePairTransform(tokenizer, new PairTransformOptions
+        {
+            MaxLength = graph.Buckets.Max(b => b.Seq),
+            LabelMode = LabelMode.None,
+        });
+        // Column 0 (label or index) is not read, so a test file without labels works too.
+        var rows = TsvDataset.FromFile(input, new TsvOptions { NumDiscardSamples = 1, FieldIndices = [3, 4], BadRows = BadRows.Skip });
+        SentencePairDataset data;
+        try
+        {
+            data = SentencePairDataset.Load(rows, BadRows.Skip, transform);
+
+            // An empty, header-only or all-bad input is an error, not an empty output that looks like success.
+            DataChecks.RequirePairs(data, "prediction");
+        }
+        catch (DataFormatException e)
+        {
+            throw new PredictException(e.Message, e);
+        }
+
+        return (transform, data, FixedBucketSampler.ForModel(graph, data.Lengths, shuffle: false));
     }
 
     /// <summary>The symbol file must describe the model this binary embeds, in the same precision.</summary>

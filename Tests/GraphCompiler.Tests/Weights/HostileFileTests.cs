@@ -1,5 +1,6 @@
 using System.Text;
 using GraphCompiler.ModelDefs.Zoo;
+using GraphCompiler.Runtime.Onnx;
 using GraphCompiler.Runtime.Weights;
 using Xunit;
 using static GraphCompiler.Tests.Weights.WeightTestKit;
@@ -333,5 +334,36 @@ public sealed class HostileFileTests : IDisposable
     {
         var init = OnnxFloatInitializer("fc.weight", new long[] { -2, 3 }, new float[] { 1, 2, 3, 4, 5, 6 });
         RejectOnnx(OnnxModel(OnnxGraph(Array.Empty<byte[]>(), new[] { init })), "'fc.weight'", "negative dimension");
+    }
+    // ---- Found by coverage-guided fuzzing (scripts/fuzz.sh): minimized inputs ----
+
+    /// <summary>A zero makes the tensor empty (0 bytes, so every size check passed), but libtorch computes strides over
+    /// max(dim, 1) and threw ExternalException "Stride calculation overflowed" from empty(shape).</summary>
+    [Fact]
+    public void Fuzz_Params_EmptyShapeWithOverflowingStrides() =>
+        RejectParams(Params(w => { DenseArray(w, new long[] { 0, 1L << 40, 1L << 40 }, data: []); Names(w, "w"); }), "array 0", "impossible shape");
+
+    [Fact]
+    public void Fuzz_SafeTensors_EmptyShapeWithOverflowingStrides() =>
+        RejectSafeTensors(SafeTensorsBytes("{" + Entry("w", "F32", "[0, 1099511627776, 1099511627776]", 0, 0) + "}"), "'w'", "impossible shape");
+
+    [Fact]
+    public void Fuzz_Onnx_EmptyShapeWithOverflowingStrides()
+    {
+        var init = OnnxFloatInitializer("fc.weight", new long[] { 1L << 40, 0, 1L << 40 }, values: null, raw: []);
+        RejectOnnx(OnnxModel(OnnxGraph(Array.Empty<byte[]>(), new[] { init })), "'fc.weight'", "impossible shape");
+    }
+
+    /// <summary>OnnxModelReader.Floats (the quantizer's reader) multiplied dims unchecked: 2^62 + 1 floats × 4 bytes wraps
+    /// to 4, matched a 4-byte payload and sized a float[2^62 + 1] (OverflowException).</summary>
+    [Fact]
+    public void Fuzz_Onnx_FloatsWithWrappingByteCount()
+    {
+        var init = OnnxFloatInitializer("fc.weight", new long[] { (1L << 62) + 1 }, values: null, raw: new byte[4]);
+        var path = _dir.Write("wrap.onnx", OnnxModel(OnnxGraph(Array.Empty<byte[]>(), new[] { init })));
+        var model = OnnxModelReader.Read(path);
+        var ex = Assert.Throws<WeightFileException>(() => OnnxModelReader.Floats(model.Initializers[0], path));
+        Assert.Equal(path, ex.File);
+        Assert.Contains("impossible shape", ex.Problem, StringComparison.Ordinal);
     }
 }
