@@ -26,8 +26,12 @@ internal static unsafe class PackedFloatGemm
     /// <summary>K per slice: a panel slice of 256 × 32 floats is 32 KB (AVX-512), 16 KB (AVX2): within L1.</summary>
     public const int DepthBlock = 256;
 
+    /// <summary>Up to this many rows of A, units pack their own panels (<see cref="SmallJob"/>); above it W is packed
+    /// once for all units.</summary>
+    public const int SmallRows = 4 * BlockRows;
+
     [ThreadStatic]
-    private static float[]? _packed, _edge;
+    private static float[]? _packed, _edge, _panel;
 
     /// <summary>Whether an [M, K]·[N, K]ᵀ product fits the kernel's int indexing and buffers.</summary>
     public static bool Fits(long m, long n, long k) => m <= int.MaxValue / 2 && n <= int.MaxValue / 2 && (n + 64) * (k + 1) <= int.MaxValue / 2;
@@ -41,7 +45,7 @@ internal static unsafe class PackedFloatGemm
     }
 
     /// <summary>Frees this thread's buffers (they are otherwise kept for the next call).</summary>
-    public static void Release() => (_packed, _edge) = (null, null);
+    public static void Release() => (_packed, _edge, _panel) = (null, null, null);
 
     private readonly struct GemmKernel(float* a, long lda, float* w, long ldw, float* bias, float* c, int m, int n, int k, bool gelu) : IVectorKernel
     {
@@ -60,6 +64,18 @@ internal static unsafe class PackedFloatGemm
         var width = 2 * TV.Count;
         var panels = (n + width - 1) / width;
         var panelFloats = (long)k * width;
+        var threads = Math.Max(1, get_num_threads());
+        if (m <= SmallRows)
+        {
+            // Few rows (serving batches): each unit packs its own panels just before it uses them, while they are hot,
+            // and runs all M rows against each; A's rows stay in L2 for the whole call.
+            var units = Math.Min(panels, 4 * threads);
+            var perUnit = (panels + units - 1) / units;
+            var small = new SmallJob((nint)a, lda, (nint)w, ldw, (nint)bias, (nint)c, m, n, k, width, perUnit, gelu);
+            CpuParallel.ForEach((panels + perUnit - 1) / perUnit, small.Unit<TV>);
+            return;
+        }
+
         var packed = (nint)Pinned(ref _packed, panels * panelFloats);
         var source = (nint)w;
         CpuParallel.For(panels, 1, (first, end) =>
@@ -71,7 +87,6 @@ internal static unsafe class PackedFloatGemm
         }, k * width);
 
         // Units: row blocks, each split into slices of panels when there are too few blocks to keep the team busy.
-        var threads = Math.Max(1, get_num_threads());
         var rowBlocks = (m + BlockRows - 1) / BlockRows;
         var slices = rowBlocks >= 2 * threads ? 1 : Math.Min(panels, ((2 * threads) + rowBlocks - 1) / rowBlocks);
         var panelsPerSlice = (panels + slices - 1) / slices;
@@ -152,6 +167,74 @@ internal static unsafe class PackedFloatGemm
                 for (var r = 0; r < rows; r++)
                 {
                     GeluRow<TV>(cBase + ((long)(row0 + r) * n) + column0, columns);
+                }
+            }
+        }
+    }
+
+    /// <summary>The few-rows path: a unit owns a run of panels (all rows of C in their columns), packs each into a
+    /// per-thread buffer and sweeps every row over it, K slice by K slice.</summary>
+    private sealed class SmallJob(nint a, long lda, nint w, long ldw, nint bias, nint c, int m, int n, int k, int width, int perUnit, bool gelu)
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Unit<TV>(int unit)
+            where TV : struct, IFloatVector<TV>
+        {
+            var firstPanel = unit * perUnit;
+            var endPanel = Math.Min((n + width - 1) / width, firstPanel + perUnit);
+            var whole = m / Rows * Rows;
+            var tailRows = m - whole;
+            var panel = Pinned(ref _panel, (long)k * width);
+            var edge = Pinned(ref _edge, ((long)Rows * k) + ((Rows + 1) * width));
+            var tailA = edge;
+            var tailC = edge + ((long)Rows * k);
+            if (tailRows > 0)
+            {
+                new Span<float>(tailA, Rows * k).Clear();
+                for (var r = 0; r < tailRows; r++)
+                {
+                    new ReadOnlySpan<float>((float*)a + ((whole + r) * lda), k).CopyTo(new Span<float>(tailA + ((long)r * k), k));
+                }
+            }
+
+            var cBase = (float*)c;
+            for (var p = firstPanel; p < endPanel; p++)
+            {
+                var col = p * width;
+                PackPanel((float*)w, ldw, k, n, col, width, panel);
+                var fullPanel = col + width <= n;
+                var seed = (float*)bias == null ? null : (float*)bias + col;
+                for (var k0 = 0; k0 < k; k0 += DepthBlock)
+                {
+                    var depth = Math.Min(DepthBlock, k - k0);
+                    var first = k0 == 0;
+                    var weights = panel + ((long)k0 * width);
+                    for (var r = 0; r < whole; r += Rows)
+                    {
+                        var aRow = (float*)a + (r * lda) + k0;
+                        if (fullPanel)
+                        {
+                            Tile<TV>(aRow, lda, weights, depth, cBase + ((long)r * n) + col, n, first, seed);
+                        }
+                        else
+                        {
+                            EdgeTile<TV>(aRow, lda, weights, depth, cBase + ((long)r * n) + col, n, Rows, n - col, first, seed, tailC, width);
+                        }
+                    }
+
+                    if (tailRows > 0)
+                    {
+                        EdgeTile<TV>(tailA + k0, k, weights, depth, cBase + ((long)whole * n) + col, n, tailRows, Math.Min(width, n - col), first, seed, tailC, width);
+                    }
+                }
+
+                if (gelu)
+                {
+                    var columns = Math.Min(width, n - col);
+                    for (var r = 0; r < m; r++)
+                    {
+                        GeluRow<TV>(cBase + ((long)r * n) + col, columns);
+                    }
                 }
             }
         }

@@ -19,8 +19,8 @@ public sealed class FloatGemmTests
         Assert.True(error <= tolerance, $"{what}: max |error| {error:G3} > {tolerance:G3}");
     }
 
-    /// <summary>Every edge of the kernel: M not a multiple of its 6 rows or 48-row blocks, few row blocks (units split
-    /// into panel slices) and many, N not a multiple of any panel width (8, 16, 32), K not a multiple of the 8-wide
+    /// <summary>Every edge of the kernel: M not a multiple of its 6 rows or 48-row blocks, up to 192 rows (units pack
+    /// their own panels) and more (W packed once; few row blocks split into panel slices, and many), N not a multiple of any panel width (8, 16, 32), K not a multiple of the 8-wide
     /// transposes or of the 256-deep slices, and MiniLM's shapes; with and without bias and GELU.</summary>
     [Theory]
     [InlineData(1, 1, 1)]
@@ -33,6 +33,8 @@ public sealed class FloatGemmTests
     [InlineData(50, 1536, 384)]
     [InlineData(97, 600, 70)]
     [InlineData(300, 203, 77)]
+    [InlineData(1030, 96, 40)]
+    [InlineData(400, 520, 67)]
     public void EveryWidthEqualsTheFloat64Product(long m, long k, long n)
     {
         using var scope = NewDisposeScope();
