@@ -1,6 +1,7 @@
-namespace GraphCompiler.Generator.Ir
+namespace GraphCompiler.Registry
 {
-    /// <summary>The IR's op names. Primitive ops come from lowering; fused ops are introduced by passes.</summary>
+    /// <summary>The IR's op names, the only place they are spelled; <see cref="OpRegistry"/> defines each. Primitive ops
+    /// come from lowering; fused ops are introduced by passes.</summary>
     public static class OpNames
     {
         public const string Input = "input";
