@@ -513,6 +513,28 @@ namespace GraphCompiler.Generator.Lowering
                         return new TensorValue(Add(frame, OpNames.LayerNorm, new[] { x, weight, bias }, new[] { Attr.Float("eps", eps) }, loc, name));
                     }
 
+                case DslNames.RmsNorm:
+                    {
+                        var x = TensorArg("x");
+                        var dim = Positive(IntArg("dim"), "dim", loc);
+                        var name = StringArg("name");
+                        if (Type(x).Last != Dim.Of(dim))
+                        {
+                            throw Error(DiagnosticDescriptors.ShapeMismatch, loc, $"RmsNorm '{frame.Prefix}{name}'", $"normalizes {dim} features but its input {Type(x)} has last dimension {Type(x).Last}");
+                        }
+
+                        var eps = NumberArg("eps");
+                        if (!(eps > 0))
+                        {
+                            throw Error(DiagnosticDescriptors.ConstraintViolated, Loc("eps"), $"RmsNorm '{frame.Prefix}{name}' needs eps > 0");
+                        }
+
+                        var weight = Parameter(frame, name + ".weight", "ones", new[] { dim }, loc);
+                        return new TensorValue(Add(frame, OpNames.RmsNorm, new[] { x, weight }, new[] { Attr.Float("eps", eps) }, loc, name));
+                    }
+
+                case DslNames.Silu:
+                    return new TensorValue(Add(frame, OpNames.Silu, new[] { TensorArg("x") }, none, loc));
                 case DslNames.Gelu:
                     return new TensorValue(Add(frame, OpNames.Gelu, new[] { TensorArg("x") }, none, loc));
                 case DslNames.Tanh:

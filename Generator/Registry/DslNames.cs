@@ -37,9 +37,13 @@ namespace GraphCompiler.Registry
 
         public const string Reshape = "Reshape";
 
+        public const string RmsNorm = "RmsNorm";
+
         public const string Scale = "Scale";
 
         public const string Select = "Select";
+
+        public const string Silu = "Silu";
 
         public const string Slice = "Slice";
 

@@ -367,6 +367,9 @@ namespace GraphCompiler.Registry
     {
         int InputCount { get; }
 
+        /// <summary>The ai.onnx opset being written (a mapping may pick ops by it).</summary>
+        int Opset { get; }
+
         /// <summary>The ONNX value of input <paramref name="index"/>.</summary>
         string Input(int index);
 

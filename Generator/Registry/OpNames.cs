@@ -27,6 +27,12 @@ namespace GraphCompiler.Registry
         public const string Concat = "concat";
         public const string LengthMask = "length_mask";
 
+        /// <summary>rms_norm(x, weight) {eps}: x / √(mean(x², last axis) + eps) · weight (LLaMA's pre-norm).</summary>
+        public const string RmsNorm = "rms_norm";
+
+        /// <summary>silu(x) = x·σ(x) (SwiGLU's gate activation).</summary>
+        public const string Silu = "silu";
+
         // Fused ops (passes).
         public const string Linear = "linear";
         public const string LinearGelu = "linear_gelu";
@@ -81,6 +87,9 @@ namespace GraphCompiler.Registry
         public const string GatedSoftmaxGrad = "gated_softmax_grad";
         public const string LayerNormDx = "layer_norm_dx";
         public const string LayerNormDw = "layer_norm_dw";
+        public const string RmsNormDx = "rms_norm_dx";
+        public const string RmsNormDw = "rms_norm_dw";
+        public const string SiluGrad = "silu_grad";
         public const string SelectGrad = "select_grad";
         public const string SliceGrad = "slice_grad";
         public const string EmbeddingGrad = "embedding_grad";

@@ -44,8 +44,10 @@ namespace GraphCompiler.Registry
             new DslFunction(DslNames.PositionEmbedding, OpNames.Rows + " of a new {name}.weight, as many as the bucket's seq"),
             new DslFunction(DslNames.Repeat, "the block inlined count times under {prefix}.{i}"),
             new DslFunction(DslNames.Reshape, OpNames.Reshape),
+            new DslFunction(DslNames.RmsNorm, OpNames.RmsNorm + " with a new {name}.weight (ones)"),
             new DslFunction(DslNames.Scale, OpNames.Scale),
             new DslFunction(DslNames.Select, OpNames.Select),
+            new DslFunction(DslNames.Silu, OpNames.Silu),
             new DslFunction(DslNames.Slice, OpNames.Slice),
             new DslFunction(DslNames.Softmax, OpNames.Softmax + ", or " + OpNames.MaskedSoftmax + " with a mask"),
             new DslFunction(DslNames.Tanh, OpNames.Tanh),
@@ -136,6 +138,23 @@ namespace GraphCompiler.Registry
                     GradTerm.Pass(2)),
                 Kernel = KernelCall.Static("Kernels.LayerNorm", In(0), In(1), In(2), Float("eps")),
                 Onnx = OnnxMapping.Build("LayerNormalization(axis=-1)", b => LayerNorm(b, b.Input(0), 1)),
+            },
+            new OpDef(OpNames.RmsNorm, OpKind.Primitive, "(x [..., H], weight [H]) {eps} → x / √(mean(x²) + eps) · weight over the last axis")
+            {
+                MinInputs = 2, MaxInputs = 2, Attrs = new[] { new AttrSpec("eps", AttrType.Float) },
+                // Saves x (not the rstd): recomputing one reduction is cheaper than keeping another tensor, as layer_norm.
+                Gradient = GradientSpec.Rules(
+                    GradTerm.Of(0, OpNames.RmsNormDx, GradArg.G, GradArg.Saved(0), GradArg.Saved(1)).WithAttrs(),
+                    GradTerm.Of(1, OpNames.RmsNormDw, GradArg.G, GradArg.Saved(0)).WithAttrs()),
+                Kernel = KernelCall.Static("Kernels.RmsNorm", In(0), In(1), Float("eps")),
+                Onnx = OnnxMapping.Build("RMSNormalization from opset 23; below it Mul/ReduceMean/Add/Sqrt/Div/Mul", RmsNorm),
+            },
+            new OpDef(OpNames.Silu, OpKind.Primitive, "(x) → x·σ(x)")
+            {
+                MinInputs = 1, MaxInputs = 1,
+                Gradient = GradientSpec.Rules(GradTerm.Of(0, OpNames.SiluGrad, GradArg.G, GradArg.Saved(0))),
+                Kernel = KernelCall.Static("Kernels.Silu", In(0)),
+                Onnx = OnnxMapping.Build("Mul(x, Sigmoid(x))", b => b.Emit("Mul", new[] { b.Input(0), b.Emit("Sigmoid", new[] { b.Input(0) }) })),
             },
             new OpDef(OpNames.Gelu, OpKind.Primitive, "(x) → GELU, exact erf form")
             {
@@ -262,6 +281,9 @@ namespace GraphCompiler.Registry
                 KernelCall.Static("Kernels.SoftmaxGrad", In(0), In(1), In(2), Float("scale")), new AttrSpec("scale", AttrType.Float)),
             Grad(OpNames.LayerNormDx, "(dy, x, weight) {eps} → ∂/∂x", 3, KernelCall.Static("Kernels.LayerNormInputGrad", In(0), In(1), In(2), Float("eps")), new AttrSpec("eps", AttrType.Float)),
             Grad(OpNames.LayerNormDw, "(dy, x) {eps} → ∂/∂weight", 2, KernelCall.Static("Kernels.LayerNormWeightGrad", In(0), In(1), Float("eps")), new AttrSpec("eps", AttrType.Float)),
+            Grad(OpNames.RmsNormDx, "(dy, x, weight) {eps} → ∂/∂x", 3, KernelCall.Static("Kernels.RmsNormInputGrad", In(0), In(1), In(2), Float("eps")), new AttrSpec("eps", AttrType.Float)),
+            Grad(OpNames.RmsNormDw, "(dy, x) {eps} → ∂/∂weight", 2, KernelCall.Static("Kernels.RmsNormWeightGrad", In(0), In(1), Float("eps")), new AttrSpec("eps", AttrType.Float)),
+            Grad(OpNames.SiluGrad, "(dy, x) → dy·σ(x)·(1 + x·(1 − σ(x)))", 2, KernelCall.Static("Kernels.SiluGrad", In(0), In(1))),
             Grad(OpNames.SelectGrad, "(g) {dim, index, size} → zeros with g at index", 1,
                 KernelCall.Static("Kernels.SelectGrad", In(0), Int("dim"), Int("index"), Dims("size")),
                 new AttrSpec("dim", AttrType.Int), new AttrSpec("index", AttrType.Int), new AttrSpec("size", AttrType.Dims)),
@@ -317,6 +339,24 @@ namespace GraphCompiler.Registry
                 Kernel = KernelCall.Static(requantize ? "Kernels.QuantizedLinearRequantize" : "Kernels.QuantizedLinear", args.ToArray()),
                 Onnx = OnnxMapping.Exporter("QuantizeLinear → MatMulInteger → Cast → Mul(scales) → Add(bias) [→ GELU] [→ QuantizeLinear]"),
             };
+        }
+
+        /// <summary>x / √(mean(x²) + eps) · weight over the last axis. ONNX's RMSNormalization is opset 23; below it the
+        /// formula, with ReduceMean's axes an attribute before opset 18 and an input from it.</summary>
+        private static string RmsNorm(IOnnxBuilder b)
+        {
+            var (x, weight, eps) = (b.Input(0), b.Input(1), b.Float("eps"));
+            if (b.Opset >= 23)
+            {
+                return b.Emit("RMSNormalization", new[] { x, weight }, OnnxAttr.Int("axis", -1), OnnxAttr.Float("epsilon", (float)eps));
+            }
+
+            var squares = b.Emit("Mul", new[] { x, x });
+            var meanSquare = b.Opset >= 18
+                ? b.Emit("ReduceMean", new[] { squares, b.Int64s(-1) }, OnnxAttr.Int("keepdims", 1))
+                : b.Emit("ReduceMean", new[] { squares }, OnnxAttr.Ints("axes", -1), OnnxAttr.Int("keepdims", 1));
+            var rms = b.Emit("Sqrt", new[] { b.Emit("Add", new[] { meanSquare, b.Scalar(eps) }) });
+            return b.Emit("Mul", new[] { b.Emit("Div", new[] { x, rms }), weight });
         }
 
         private static string Softmax(IOnnxBuilder b, string x) => b.Emit("Softmax", new[] { x }, OnnxAttr.Int("axis", -1));

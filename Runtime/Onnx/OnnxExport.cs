@@ -40,7 +40,7 @@ public static class OnnxExport
             throw new ArgumentException($"opset {options.Opset} is too old: the export needs LayerNormalization (opset 17)", nameof(options));
         }
 
-        var builder = new Builder(graph, parameters);
+        var builder = new Builder(graph, parameters, options.Opset);
         var model = new OnnxModelProto(
             options.IrVersion,
             new Dictionary<string, long> { [""] = options.Opset },
@@ -52,7 +52,7 @@ public static class OnnxExport
     }
 
     /// <summary>Maps the symbol graph node by node; ONNX values are named "&lt;op&gt;_&lt;id&gt;" after the node they come from.</summary>
-    private sealed class Builder(SymbolGraph graph, IReadOnlyDictionary<string, Tensor> parameters)
+    private sealed class Builder(SymbolGraph graph, IReadOnlyDictionary<string, Tensor> parameters, int opset)
     {
         private readonly List<OnnxNodeProto> _nodes = new();
         private readonly List<OnnxTensorProto> _initializers = new();
@@ -186,6 +186,8 @@ public static class OnnxExport
             [OpNames.QEmbedding] = (b, n) => b.QEmbedding(n),
         };
 
+        private int Opset => opset;
+
         private string In(SymbolNode node, int i) => Value(node.Inputs[i]);
 
         private string Linear(SymbolNode node, bool gelu)
@@ -203,6 +205,8 @@ public static class OnnxExport
         private sealed class RegistryBuilder(Builder builder, SymbolNode node) : IOnnxBuilder
         {
             public int InputCount => node.Inputs.Count;
+
+            public int Opset => builder.Opset;
 
             public string Input(int index) => builder.In(node, index);
 

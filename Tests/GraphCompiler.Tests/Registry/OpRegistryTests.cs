@@ -57,12 +57,14 @@ public class OpRegistryTests
     [Fact]
     public void ShapeRulesKnowEveryOp()
     {
+        // Called with as many (arbitrary) inputs as the op takes, so the registry's arity check passes and the rule runs.
+        var anyInput = TensorType.Of(ElementType.F32, Dim.Of(2), Dim.Of(3));
         foreach (var op in OpRegistry.All)
         {
-            var node = new Node(0, op.Name, EquatableArray<int>.Empty, TensorType.Of(ElementType.F32), EquatableArray<Attr>.Empty, "", "");
+            var node = new Node(0, op.Name, Enumerable.Range(0, op.MinInputs).ToEquatableArray(), TensorType.Of(ElementType.F32), EquatableArray<Attr>.Empty, "", "");
             try
             {
-                ShapeRules.Infer(node, Array.Empty<TensorType>());
+                ShapeRules.Infer(node, Enumerable.Repeat(anyInput, op.MinInputs).ToList());
             }
             catch (ShapeException e) when (e.Message.StartsWith("unknown op", StringComparison.Ordinal))
             {
@@ -73,6 +75,14 @@ public class OpRegistryTests
                 // A rule that refuses no inputs is a rule.
             }
         }
+    }
+
+    [Fact]
+    public void ShapeRulesCheckTheRegistrysArity()
+    {
+        var node = new Node(0, OpNames.Tanh, new[] { 0, 1 }.ToEquatableArray(), TensorType.Of(ElementType.F32), EquatableArray<Attr>.Empty, "", "");
+        var error = Assert.Throws<ShapeException>(() => ShapeRules.Infer(node, new[] { TensorType.Of(ElementType.F32), TensorType.Of(ElementType.F32) }));
+        Assert.Equal("tanh takes 1 inputs, got 2", error.Message);
     }
 
     [Fact]
