@@ -13,7 +13,8 @@ namespace GraphCompiler.Generator.Ir
         public bool IsConstraint { get; }
     }
 
-    /// <summary>The shape and dtype rule of every IR op: result type from input types and attributes.</summary>
+    /// <summary>The shape and dtype rule of every IR op (in the op registry; a test holds the two together): result type
+    /// from input types and attributes, after the registry's arity.</summary>
     public static class ShapeRules
     {
         public static TensorType Infer(Node node, IReadOnlyList<TensorType> inputs)

@@ -12,10 +12,11 @@ namespace GraphCompiler.Generator.Passes
     /// <see cref="SavedValues"/> is what the forward must keep for the backward; everything else it may free.</summary>
     public sealed record BackwardGraph(Graph Graph, EquatableArray<int> Targets, EquatableArray<int> SavedValues);
 
-    /// <summary>Reverse-mode autodiff on the IR: one gradient rule per op, contributions summed where a value has
-    /// several consumers, broadcasts undone with sum_to. What to save is decided per rule: linear keeps its input (for
-    /// dW), gelu its input (the derivative is recomputed), tanh/softmax their outputs, layer_norm its input (mean and
-    /// rstd are recomputed: one cheap pass instead of two extra saved tensors), dropout its mask.</summary>
+    /// <summary>Reverse-mode autodiff on the IR: one gradient rule per op (the op registry's gradient terms, or a rule
+    /// coded here where it needs shapes), contributions summed where a value has several consumers, broadcasts undone
+    /// with sum_to. What to save is decided per rule: linear keeps its input (for dW), gelu and silu their input (the
+    /// derivative is recomputed), tanh/softmax their outputs, layer_norm and rms_norm their input (the statistics are
+    /// recomputed: one cheap pass instead of extra saved tensors), dropout its mask.</summary>
     public static class Autodiff
     {
         public static BackwardGraph Differentiate(Graph forward) => new Builder(forward).Run();
