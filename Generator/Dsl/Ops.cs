@@ -62,6 +62,14 @@ namespace GraphCompiler
         /// <summary>Normalise the last dimension (size <paramref name="dim"/>); creates <c>{name}.weight</c>, <c>{name}.bias</c>.</summary>
         public static Expr LayerNorm(Expr x, int dim, double eps, string name) => throw NotExecutable();
 
+        /// <summary>RMSNorm of the last dimension (size <paramref name="dim"/>): x / √(mean(x²) + eps) · weight; creates
+        /// <c>{name}.weight</c> (ones), no bias (LLaMA's pre-norm).</summary>
+        public static Expr RmsNorm(Expr x, int dim, double eps, string name) => throw NotExecutable();
+
+        /// <summary>SiLU (swish), x·σ(x); with <see cref="Mul"/> and <see cref="Linear"/> it makes SwiGLU:
+        /// down(Silu(gate(x)) * up(x)).</summary>
+        public static Expr Silu(Expr x) => throw NotExecutable();
+
         /// <summary>GELU, exact erf form (as BERT).</summary>
         public static Expr Gelu(Expr x) => throw NotExecutable();
 

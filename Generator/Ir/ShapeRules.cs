@@ -13,11 +13,20 @@ namespace GraphCompiler.Generator.Ir
         public bool IsConstraint { get; }
     }
 
-    /// <summary>The shape and dtype rule of every IR op: result type from input types and attributes.</summary>
+    /// <summary>The shape and dtype rule of every IR op (in the op registry; a test holds the two together): result type
+    /// from input types and attributes, after the registry's arity.</summary>
     public static class ShapeRules
     {
         public static TensorType Infer(Node node, IReadOnlyList<TensorType> inputs)
         {
+            // The registry's arity first: a malformed node is a shape error, never an index out of range.
+            if (OpRegistry.TryGet(node.Op, out var op) && op.Kind != OpKind.Source && (inputs.Count < op.MinInputs || inputs.Count > op.MaxInputs))
+            {
+                var wanted = op.MinInputs == op.MaxInputs ? op.MinInputs.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                    : op.MaxInputs == int.MaxValue ? $"at least {op.MinInputs}" : $"{op.MinInputs} to {op.MaxInputs}";
+                throw new ShapeException($"{node.Op} takes {wanted} inputs, got {inputs.Count}");
+            }
+
             TensorType In(int i) => inputs[i];
             switch (node.Op)
             {
@@ -84,6 +93,7 @@ namespace GraphCompiler.Generator.Ir
                 case OpNames.Scale:
                 case OpNames.Softmax:
                 case OpNames.Gelu:
+                case OpNames.Silu:
                 case OpNames.Tanh:
                 case OpNames.Dropout:
                     RequireFloat(In(0));
@@ -100,6 +110,15 @@ namespace GraphCompiler.Generator.Ir
                 case OpNames.LayerNorm:
                     RequireFloat(In(0));
                     RequireNormalized(In(0), In(1), In(2));
+                    return In(0);
+                case OpNames.RmsNorm:
+                    RequireFloat(In(0));
+                    if (In(1).Rank != 1 || In(1).Shape[0] != In(0).Last)
+                    {
+                        throw new ShapeException($"normalizes the last dimension of {In(0)} ({In(0).Last}) but its weight is {In(1)}");
+                    }
+
+                    RequireSameElement(In(0), In(1));
                     return In(0);
                 case OpNames.AddLayerNorm:
                     RequireSameElement(In(0), In(1));
@@ -229,6 +248,7 @@ namespace GraphCompiler.Generator.Ir
 
                     return TensorType.Of(In(0).Element, In(0).Last, In(1).Last);
                 case OpNames.GeluGrad:
+                case OpNames.SiluGrad:
                 case OpNames.TanhGrad:
                 case OpNames.SoftmaxGrad:
                     RequireSameShape(In(0), In(1));
@@ -238,9 +258,11 @@ namespace GraphCompiler.Generator.Ir
                     RequireSameShape(In(0), In(2));
                     return In(0);
                 case OpNames.LayerNormDx:
+                case OpNames.RmsNormDx:
                     RequireSameShape(In(0), In(1));
                     return In(0);
                 case OpNames.LayerNormDw:
+                case OpNames.RmsNormDw:
                     RequireSameShape(In(0), In(1));
                     return TensorType.Of(In(0).Element, In(0).Last);
                 case OpNames.SelectGrad:

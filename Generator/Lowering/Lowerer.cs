@@ -399,7 +399,7 @@ namespace GraphCompiler.Generator.Lowering
 
             switch (call.Op)
             {
-                case "Param":
+                case DslNames.Param:
                     {
                         var init = Arg("init") is EnumValue { Type: "Init" } e ? e.Member : throw Mistyped(Loc("init"), "Param(init)", Arg("init"));
                         var dims = ExpectList(Arg("dims"), "dims", call.Op, Loc("dims")).Select(d => ExpectInt(d, "dims", call.Op, Loc("dims"))).ToList();
@@ -411,14 +411,14 @@ namespace GraphCompiler.Generator.Lowering
                         return new TensorValue(Parameter(frame, StringArg("name"), InitName(init), dims.ToArray(), loc));
                     }
 
-                case "Embedding":
+                case DslNames.Embedding:
                     {
                         var ids = TensorArg("ids");
                         var table = Parameter(frame, StringArg("name") + ".weight", "normal", new[] { Positive(IntArg("vocab"), "vocab", loc), Positive(IntArg("dim"), "dim", loc) }, loc);
                         return new TensorValue(Add(frame, OpNames.Embedding, new[] { ids, table }, none, loc));
                     }
 
-                case "PositionEmbedding":
+                case DslNames.PositionEmbedding:
                     {
                         var like = Type(TensorArg("like"));
                         if (like.Rank < 2)
@@ -438,7 +438,7 @@ namespace GraphCompiler.Generator.Lowering
                         return new TensorValue(Add(frame, OpNames.Rows, new[] { table }, new[] { Attr.Dims("count", new[] { seq }) }, loc));
                     }
 
-                case "Linear":
+                case DslNames.Linear:
                     {
                         var x = TensorArg("x");
                         var inFeatures = Positive(IntArg("inFeatures"), "inFeatures", loc);
@@ -461,15 +461,15 @@ namespace GraphCompiler.Generator.Lowering
                         return new TensorValue(y);
                     }
 
-                case "MatMul":
+                case DslNames.MatMul:
                     return new TensorValue(Add(frame, OpNames.MatMul, new[] { TensorArg("a"), TensorArg("b") }, new[] { Attr.Bool("transB", false) }, loc));
-                case "Add":
+                case DslNames.Add:
                     return new TensorValue(Add(frame, OpNames.Add, new[] { TensorArg("a"), TensorArg("b") }, none, loc));
-                case "Mul":
+                case DslNames.Mul:
                     return new TensorValue(Add(frame, OpNames.Mul, new[] { TensorArg("a"), TensorArg("b") }, none, loc));
-                case "Scale":
+                case DslNames.Scale:
                     return new TensorValue(Add(frame, OpNames.Scale, new[] { TensorArg("x") }, new[] { Attr.Float("factor", NumberArg("factor")) }, loc));
-                case "Reshape":
+                case DslNames.Reshape:
                     {
                         var dims = ExpectList(Arg("dims"), "dims", call.Op, Loc("dims")).Select(d => d switch
                         {
@@ -480,19 +480,19 @@ namespace GraphCompiler.Generator.Lowering
                         return new TensorValue(Add(frame, OpNames.Reshape, new[] { TensorArg("x") }, new[] { Attr.Dims("shape", dims) }, loc));
                     }
 
-                case "Transpose":
+                case DslNames.Transpose:
                     return new TensorValue(Add(frame, OpNames.Transpose, new[] { TensorArg("x") }, new[] { Attr.Int("dim0", IntArg("dim0")), Attr.Int("dim1", IntArg("dim1")) }, loc));
-                case "Permute":
+                case DslNames.Permute:
                     {
                         var order = ExpectList(Arg("order"), "order", call.Op, Loc("order")).Select(o => (long)ExpectInt(o, "order", call.Op, Loc("order"))).ToList();
                         return new TensorValue(Add(frame, OpNames.Permute, new[] { TensorArg("x") }, new[] { Attr.Ints("order", order) }, loc));
                     }
 
-                case "Softmax":
+                case DslNames.Softmax:
                     return args.ContainsKey("mask")
                         ? new TensorValue(Add(frame, OpNames.MaskedSoftmax, new[] { TensorArg("x"), TensorArg("mask") }, none, loc))
                         : new TensorValue(Add(frame, OpNames.Softmax, new[] { TensorArg("x") }, none, loc));
-                case "LayerNorm":
+                case DslNames.LayerNorm:
                     {
                         var x = TensorArg("x");
                         var dim = Positive(IntArg("dim"), "dim", loc);
@@ -513,17 +513,39 @@ namespace GraphCompiler.Generator.Lowering
                         return new TensorValue(Add(frame, OpNames.LayerNorm, new[] { x, weight, bias }, new[] { Attr.Float("eps", eps) }, loc, name));
                     }
 
-                case "Gelu":
+                case DslNames.RmsNorm:
+                    {
+                        var x = TensorArg("x");
+                        var dim = Positive(IntArg("dim"), "dim", loc);
+                        var name = StringArg("name");
+                        if (Type(x).Last != Dim.Of(dim))
+                        {
+                            throw Error(DiagnosticDescriptors.ShapeMismatch, loc, $"RmsNorm '{frame.Prefix}{name}'", $"normalizes {dim} features but its input {Type(x)} has last dimension {Type(x).Last}");
+                        }
+
+                        var eps = NumberArg("eps");
+                        if (!(eps > 0))
+                        {
+                            throw Error(DiagnosticDescriptors.ConstraintViolated, Loc("eps"), $"RmsNorm '{frame.Prefix}{name}' needs eps > 0");
+                        }
+
+                        var weight = Parameter(frame, name + ".weight", "ones", new[] { dim }, loc);
+                        return new TensorValue(Add(frame, OpNames.RmsNorm, new[] { x, weight }, new[] { Attr.Float("eps", eps) }, loc, name));
+                    }
+
+                case DslNames.Silu:
+                    return new TensorValue(Add(frame, OpNames.Silu, new[] { TensorArg("x") }, none, loc));
+                case DslNames.Gelu:
                     return new TensorValue(Add(frame, OpNames.Gelu, new[] { TensorArg("x") }, none, loc));
-                case "Tanh":
+                case DslNames.Tanh:
                     return new TensorValue(Add(frame, OpNames.Tanh, new[] { TensorArg("x") }, none, loc));
-                case "Dropout":
+                case DslNames.Dropout:
                     return new TensorValue(Dropout(frame, TensorArg("x"), NumberArg("p"), Loc("p")));
-                case "Select":
+                case DslNames.Select:
                     return new TensorValue(Add(frame, OpNames.Select, new[] { TensorArg("x") }, new[] { Attr.Int("dim", IntArg("dim")), Attr.Int("index", IntArg("index")) }, loc));
-                case "Slice":
+                case DslNames.Slice:
                     return new TensorValue(Add(frame, OpNames.Slice, new[] { TensorArg("x") }, new[] { Attr.Int("dim", IntArg("dim")), Attr.Int("start", IntArg("start")), Attr.Int("end", IntArg("end")) }, loc));
-                case "Concat":
+                case DslNames.Concat:
                     {
                         var parts = ExpectList(Arg("parts"), "parts", call.Op, Loc("parts")).Select(p => ExpectTensor(p, "parts", call.Op, Loc("parts"))).ToArray();
                         if (parts.Length < 2)
@@ -534,23 +556,23 @@ namespace GraphCompiler.Generator.Lowering
                         return new TensorValue(Add(frame, OpNames.Concat, parts, new[] { Attr.Int("dim", IntArg("dim")) }, loc));
                     }
 
-                case "LengthMask":
+                case DslNames.LengthMask:
                     {
                         var like = TensorArg("like");
                         var dtype = Type(like).Element == ElementType.F64 ? "f64" : "f32";
                         return new TensorValue(Add(frame, OpNames.LengthMask, new[] { TensorArg("validLength"), like }, new[] { Attr.Str("dtype", dtype) }, loc));
                     }
 
-                case "Attention":
+                case DslNames.Attention:
                     return new TensorValue(Attention(frame, TensorArg("q"), TensorArg("k"), TensorArg("v"), TensorArg("mask"), IntArg("heads"), NumberArg("dropout"), loc));
-                case "Apply":
+                case DslNames.Apply:
                     {
                         var block = Arg("block") as BlockValue ?? throw Mistyped(Loc("block"), "Apply(block)", Arg("block"));
                         var inputs = ExpectList(Arg("inputs"), "inputs", call.Op, Loc("inputs")).ToList();
                         return Inline(block, frame.Prefix + Prefix(StringArg("prefix")), inputs, loc);
                     }
 
-                case "Repeat":
+                case DslNames.Repeat:
                     {
                         var count = IntArg("count");
                         if (count < 1)

@@ -1,13 +1,11 @@
+using System;
+using System.Linq;
+
 namespace GraphCompiler.Generator
 {
-    /// <summary>The ops a Forward may call (the members of GraphCompiler.Ops), for diagnostics.</summary>
+    /// <summary>The functions a Forward may call, from the op registry, for diagnostics.</summary>
     public static class OpCatalog
     {
-        public static readonly string[] Names =
-        {
-            "Add", "Apply", "Attention", "Concat", "Dropout", "Embedding", "Gelu", "LayerNorm", "LengthMask", "Linear",
-            "MatMul", "Mul", "Param", "Permute", "PositionEmbedding", "Repeat", "Reshape", "Scale", "Select", "Slice",
-            "Softmax", "Tanh", "Transpose",
-        };
+        public static readonly string[] Names = OpRegistry.Dsl.Select(f => f.Name).OrderBy(n => n, StringComparer.Ordinal).ToArray();
     }
 }

@@ -12,13 +12,17 @@ namespace GraphCompiler.Generator.Passes
     /// <see cref="SavedValues"/> is what the forward must keep for the backward; everything else it may free.</summary>
     public sealed record BackwardGraph(Graph Graph, EquatableArray<int> Targets, EquatableArray<int> SavedValues);
 
-    /// <summary>Reverse-mode autodiff on the IR: one gradient rule per op, contributions summed where a value has
-    /// several consumers, broadcasts undone with sum_to. What to save is decided per rule: linear keeps its input (for
-    /// dW), gelu its input (the derivative is recomputed), tanh/softmax their outputs, layer_norm its input (mean and
-    /// rstd are recomputed: one cheap pass instead of two extra saved tensors), dropout its mask.</summary>
+    /// <summary>Reverse-mode autodiff on the IR: one gradient rule per op (the op registry's gradient terms, or a rule
+    /// coded here where it needs shapes), contributions summed where a value has several consumers, broadcasts undone
+    /// with sum_to. What to save is decided per rule: linear keeps its input (for dW), gelu and silu their input (the
+    /// derivative is recomputed), tanh/softmax their outputs, layer_norm and rms_norm their input (the statistics are
+    /// recomputed: one cheap pass instead of extra saved tensors), dropout its mask.</summary>
     public static class Autodiff
     {
         public static BackwardGraph Differentiate(Graph forward) => new Builder(forward).Run();
+
+        /// <summary>The ops with a gradient written as code here (for the registry's completeness test).</summary>
+        public static IEnumerable<string> CustomRuleOps => Builder.CustomRules.Keys;
 
         private sealed class Builder
         {
@@ -151,164 +155,120 @@ namespace GraphCompiler.Generator.Passes
                 return TypeOf(g).Shape.SequenceEqual(target.Shape) ? g : Emit(OpNames.SumTo, new[] { g }, new[] { Attr.Dims("shape", target.Shape) });
             }
 
+            /// <summary>The ops whose gradient is code here (the registry marks them Custom); the rest are the registry's data.</summary>
+            public static readonly Dictionary<string, Action<Builder, Node, int>> CustomRules = new(StringComparer.Ordinal)
+            {
+                [OpNames.MatMul] = (b, n, g) => b.MatMul(n, g),
+                [OpNames.Reshape] = (b, n, g) => b.Contribute(n.Inputs[0], b.Emit(OpNames.Reshape, new[] { g }, new[] { Attr.Dims("shape", b._byId[n.Inputs[0]].Type.Shape) })),
+                [OpNames.Permute] = (b, n, g) => b.Permute(n, g),
+                [OpNames.Select] = (b, n, g) =>
+                {
+                    var x = n.Inputs[0];
+                    var axis = ShapeRules.Axis(n.Int("dim"), b._byId[x].Type.Rank);
+                    b.Contribute(x, b.Emit(OpNames.SelectGrad, new[] { g }, new[] { Attr.Int("dim", axis), Attr.Int("index", n.Int("index")), Attr.Dims("size", new[] { b._byId[x].Type.Shape[axis] }) }));
+                },
+                [OpNames.Slice] = (b, n, g) =>
+                {
+                    var x = n.Inputs[0];
+                    var axis = ShapeRules.Axis(n.Int("dim"), b._byId[x].Type.Rank);
+                    b.Contribute(x, b.Emit(OpNames.SliceGrad, new[] { g }, new[] { Attr.Int("dim", axis), Attr.Int("start", n.Int("start")), Attr.Dims("size", new[] { b._byId[x].Type.Shape[axis] }) }));
+                },
+                [OpNames.Concat] = (b, n, g) => b.Concat(n, g),
+                [OpNames.Embedding] = (b, n, g) =>
+                    b.Contribute(n.Inputs[1], b.Emit(OpNames.EmbeddingGrad, new[] { g, b.Saved(n.Inputs[0]) }, new[] { Attr.Int("rows", b._byId[n.Inputs[1]].Type.Shape[0].Size) })),
+                [OpNames.Rows] = (b, n, g) =>
+                    b.Contribute(n.Inputs[0], b.Emit(OpNames.RowsGrad, new[] { g }, new[] { Attr.Int("rows", b._byId[n.Inputs[0]].Type.Shape[0].Size) })),
+                [OpNames.Sdpa] = (b, n, g) => b.Sdpa(n, g),
+            };
+
             private void Rule(Node n, int g)
             {
-                var x = n.Inputs.Count > 0 ? n.Inputs[0] : -1;
-                var none = Array.Empty<Attr>();
-                switch (n.Op)
+                var spec = OpRegistry.TryGet(n.Op, out var op) ? op.Gradient : null;
+                if (spec?.Kind == GradientKind.Rules)
                 {
-                    case OpNames.Add:
-                        Contribute(x, Needs(x) ? SumTo(g, x) : -1);
-                        Contribute(n.Inputs[1], Needs(n.Inputs[1]) ? SumTo(g, n.Inputs[1]) : -1);
-                        break;
-                    case OpNames.Sub:
-                        Contribute(x, Needs(x) ? SumTo(g, x) : -1);
-                        if (Needs(n.Inputs[1]))
+                    ApplyRules(n, g, spec);
+                }
+                else if (spec?.Kind == GradientKind.Custom && CustomRules.TryGetValue(n.Op, out var rule))
+                {
+                    rule(this, n, g);
+                }
+                else
+                {
+                    throw new InvalidOperationException($"autodiff: no gradient rule for {IrText.PrintNode(n)}" + (spec?.Kind == GradientKind.None ? " (" + spec.Reason + ")" : ""));
+                }
+            }
+
+            /// <summary>The registry's gradient terms: per input that needs one, op(g, saved values){attrs}, summed
+            /// down to the input's shape where the forward broadcast.</summary>
+            private void ApplyRules(Node n, int g, GradientSpec spec)
+            {
+                foreach (var term in spec.Terms)
+                {
+                    if (term.Input >= n.Inputs.Count || !Needs(n.Inputs[term.Input]))
+                    {
+                        continue;
+                    }
+
+                    var input = n.Inputs[term.Input];
+                    var grad = g;
+                    if (term.Op is not null)
+                    {
+                        var inputs = term.Args.Select(a => a.Kind switch
                         {
-                            Contribute(n.Inputs[1], SumTo(Emit(OpNames.Scale, new[] { g }, new[] { Attr.Float("factor", -1) }), n.Inputs[1]));
-                        }
+                            GradArgKind.OutputGrad => g,
+                            GradArgKind.SavedInput => Saved(n.Inputs[a.Index]),
+                            _ => Saved(n.Id),
+                        }).ToArray();
+                        var attrs = (term.CopyAttrs ? n.Attrs.ToArray() : Array.Empty<Attr>()).Concat(term.Attrs.Select(kv => new Attr(kv.Key, kv.Value))).ToArray();
+                        grad = Emit(term.Op, inputs, attrs);
+                    }
 
-                        break;
-                    case OpNames.Mul:
-                        if (Needs(x))
-                        {
-                            Contribute(x, SumTo(Emit(OpNames.Mul, new[] { g, Saved(n.Inputs[1]) }, none), x));
-                        }
+                    Contribute(input, term.SumTo ? SumTo(grad, input) : grad);
+                }
+            }
 
-                        if (Needs(n.Inputs[1]))
-                        {
-                            Contribute(n.Inputs[1], SumTo(Emit(OpNames.Mul, new[] { g, Saved(x) }, none), n.Inputs[1]));
-                        }
+            private void Permute(Node n, int g)
+            {
+                var order = n.Ints("order").Select(o => (long)ShapeRules.Axis(o, n.Type.Rank)).ToList();
+                var inverse = new long[order.Count];
+                for (var i = 0; i < order.Count; i++)
+                {
+                    inverse[order[i]] = i;
+                }
 
-                        break;
-                    case OpNames.Scale:
-                        Contribute(x, Emit(OpNames.Scale, new[] { g }, n.Attrs.ToArray()));
-                        break;
-                    case OpNames.MatMul:
-                        MatMul(n, g);
-                        break;
-                    case OpNames.Linear:
-                        if (Needs(x))
-                        {
-                            Contribute(x, Emit(OpNames.MatMul, new[] { g, Saved(n.Inputs[1]) }, new[] { Attr.Bool("transB", false) }));
-                        }
+                Contribute(n.Inputs[0], Emit(OpNames.Permute, new[] { g }, new[] { Attr.Ints("order", inverse) }));
+            }
 
-                        if (Needs(n.Inputs[1]))
-                        {
-                            Contribute(n.Inputs[1], Emit(OpNames.LinearDw, new[] { g, Saved(x) }, none));
-                        }
+            private void Concat(Node n, int g)
+            {
+                var axis = ShapeRules.Axis(n.Int("dim"), n.Type.Rank);
+                var offset = 0;
+                foreach (var part in n.Inputs)
+                {
+                    var size = _byId[part].Type.Shape[axis].Size;
+                    if (Needs(part))
+                    {
+                        Contribute(part, Emit(OpNames.Slice, new[] { g }, new[] { Attr.Int("dim", axis), Attr.Int("start", offset), Attr.Int("end", offset + size) }));
+                    }
 
-                        if (n.Inputs.Count > 2 && Needs(n.Inputs[2]))
-                        {
-                            Contribute(n.Inputs[2], SumTo(g, n.Inputs[2]));
-                        }
+                    offset += size;
+                }
+            }
 
-                        break;
-                    case OpNames.Gelu:
-                        Contribute(x, Emit(OpNames.GeluGrad, new[] { g, Saved(x) }, none));
-                        break;
-                    case OpNames.Tanh:
-                        Contribute(x, Emit(OpNames.TanhGrad, new[] { g, Saved(n.Id) }, none));
-                        break;
-                    case OpNames.Softmax:
-                    case OpNames.MaskedSoftmax:
-                        Contribute(x, Emit(OpNames.SoftmaxGrad, new[] { g, Saved(n.Id) }, none));
-                        break;
-                    case OpNames.LayerNorm:
-                        if (Needs(x))
-                        {
-                            Contribute(x, Emit(OpNames.LayerNormDx, new[] { g, Saved(x), Saved(n.Inputs[1]) }, n.Attrs.ToArray()));
-                        }
+            private void Sdpa(Node n, int g)
+            {
+                if (n.Float("dropout") != 0)
+                {
+                    throw new InvalidOperationException($"autodiff: %{n.Id} sdpa with dropout has no saved mask; training graphs keep attention dropout explicit");
+                }
 
-                        if (Needs(n.Inputs[1]))
-                        {
-                            Contribute(n.Inputs[1], Emit(OpNames.LayerNormDw, new[] { g, Saved(x) }, n.Attrs.ToArray()));
-                        }
-
-                        if (Needs(n.Inputs[2]))
-                        {
-                            Contribute(n.Inputs[2], SumTo(g, n.Inputs[2]));
-                        }
-
-                        break;
-                    case OpNames.Reshape:
-                        Contribute(x, Emit(OpNames.Reshape, new[] { g }, new[] { Attr.Dims("shape", _byId[x].Type.Shape) }));
-                        break;
-                    case OpNames.Transpose:
-                        Contribute(x, Emit(OpNames.Transpose, new[] { g }, n.Attrs.ToArray()));
-                        break;
-                    case OpNames.Permute:
-                        {
-                            var order = n.Ints("order").Select(o => (long)ShapeRules.Axis(o, n.Type.Rank)).ToList();
-                            var inverse = new long[order.Count];
-                            for (var i = 0; i < order.Count; i++)
-                            {
-                                inverse[order[i]] = i;
-                            }
-
-                            Contribute(x, Emit(OpNames.Permute, new[] { g }, new[] { Attr.Ints("order", inverse) }));
-                            break;
-                        }
-
-                    case OpNames.Select:
-                        {
-                            var axis = ShapeRules.Axis(n.Int("dim"), _byId[x].Type.Rank);
-                            Contribute(x, Emit(OpNames.SelectGrad, new[] { g }, new[] { Attr.Int("dim", axis), Attr.Int("index", n.Int("index")), Attr.Dims("size", new[] { _byId[x].Type.Shape[axis] }) }));
-                            break;
-                        }
-
-                    case OpNames.Slice:
-                        {
-                            var axis = ShapeRules.Axis(n.Int("dim"), _byId[x].Type.Rank);
-                            Contribute(x, Emit(OpNames.SliceGrad, new[] { g }, new[] { Attr.Int("dim", axis), Attr.Int("start", n.Int("start")), Attr.Dims("size", new[] { _byId[x].Type.Shape[axis] }) }));
-                            break;
-                        }
-
-                    case OpNames.Concat:
-                        {
-                            var axis = ShapeRules.Axis(n.Int("dim"), n.Type.Rank);
-                            var offset = 0;
-                            foreach (var part in n.Inputs)
-                            {
-                                var size = _byId[part].Type.Shape[axis].Size;
-                                if (Needs(part))
-                                {
-                                    Contribute(part, Emit(OpNames.Slice, new[] { g }, new[] { Attr.Int("dim", axis), Attr.Int("start", offset), Attr.Int("end", offset + size) }));
-                                }
-
-                                offset += size;
-                            }
-
-                            break;
-                        }
-
-                    case OpNames.Embedding:
-                        Contribute(n.Inputs[1], Emit(OpNames.EmbeddingGrad, new[] { g, Saved(x) }, new[] { Attr.Int("rows", _byId[n.Inputs[1]].Type.Shape[0].Size) }));
-                        break;
-                    case OpNames.Rows:
-                        Contribute(x, Emit(OpNames.RowsGrad, new[] { g }, new[] { Attr.Int("rows", _byId[x].Type.Shape[0].Size) }));
-                        break;
-                    case OpNames.Sdpa:
-                        {
-                            if (n.Float("dropout") != 0)
-                            {
-                                throw new InvalidOperationException($"autodiff: %{n.Id} sdpa with dropout has no saved mask; training graphs keep attention dropout explicit");
-                            }
-
-                            var stacked = Emit(OpNames.SdpaGrad, new[] { g, Saved(n.Inputs[0]), Saved(n.Inputs[1]), Saved(n.Inputs[2]), Saved(n.Inputs[3]) }, none);
-                            for (var i = 0; i < 3; i++)
-                            {
-                                if (Needs(n.Inputs[i]))
-                                {
-                                    Contribute(n.Inputs[i], Emit(OpNames.Select, new[] { stacked }, new[] { Attr.Int("dim", 0), Attr.Int("index", i) }));
-                                }
-                            }
-
-                            break;
-                        }
-
-                    default:
-                        throw new InvalidOperationException($"autodiff: no gradient rule for {IrText.PrintNode(n)}");
+                var stacked = Emit(OpNames.SdpaGrad, new[] { g, Saved(n.Inputs[0]), Saved(n.Inputs[1]), Saved(n.Inputs[2]), Saved(n.Inputs[3]) }, Array.Empty<Attr>());
+                for (var i = 0; i < 3; i++)
+                {
+                    if (Needs(n.Inputs[i]))
+                    {
+                        Contribute(n.Inputs[i], Emit(OpNames.Select, new[] { stacked }, new[] { Attr.Int("dim", 0), Attr.Int("index", i) }));
+                    }
                 }
             }
 

@@ -122,6 +122,35 @@ public static partial class Kernels
         return (dy * xhat).reshape(-1, x.shape[^1]).sum(new long[] { 0 }).MoveToOuterDisposeScope();
     }
 
+    /// <summary>RMSNorm backward for the input: with x̂ = x·r, r = (mean(x²) + eps)^−½ and g = dy·weight,
+    /// dx = r·(g − x̂·mean(g·x̂)) over the last dimension.</summary>
+    public static Tensor RmsNormInputGrad(Tensor dy, Tensor x, Tensor weight, double eps)
+    {
+        using var scope = NewDisposeScope();
+        var rstd = (x * x).mean(new long[] { -1 }, keepdim: true).add_(eps).rsqrt_();
+        var xhat = x * rstd;
+        var g = dy * weight;
+        var meanGx = (g * xhat).mean(new long[] { -1 }, keepdim: true);
+        return g.sub_(xhat.mul_(meanGx)).mul_(rstd).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>RMSNorm backward for the gain: Σ dy·x̂ over all leading dimensions.</summary>
+    public static Tensor RmsNormWeightGrad(Tensor dy, Tensor x, double eps)
+    {
+        using var scope = NewDisposeScope();
+        var rstd = (x * x).mean(new long[] { -1 }, keepdim: true).add_(eps).rsqrt_();
+        return (dy * x).mul_(rstd).reshape(-1, x.shape[^1]).sum(new long[] { 0 }).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>d silu(x) = σ(x)·(1 + x·(1 − σ(x))).</summary>
+    public static Tensor SiluGrad(Tensor dy, Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var s = x.sigmoid();
+        var slope = s.neg().add_(1).mul_(x).add_(1).mul_(s);
+        return dy.mul(slope).MoveToOuterDisposeScope();
+    }
+
     private static (Tensor Xhat, Tensor Rstd) Normalize(Tensor x, double eps)
     {
         var mean = x.mean(new long[] { -1 }, keepdim: true);

@@ -80,6 +80,19 @@ public static partial class Kernels
         return nn.functional.layer_norm(sum, new[] { sum.shape[^1] }, weight, bias, eps);
     }
 
+    /// <summary>RMSNorm over the last dimension: x / √(mean(x²) + eps) · weight (no centring, no bias). A torch
+    /// composition, so autograd records it in the gradient checks.</summary>
+    public static Tensor RmsNorm(Tensor x, Tensor weight, double eps)
+    {
+        using var scope = NewDisposeScope();
+        // Out of place: autograd records this composition in training forwards and the gradient checks.
+        var rstd = ((x * x).mean(new long[] { -1 }, keepdim: true) + eps).rsqrt();
+        return (x * rstd * weight).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>SiLU (swish): x·σ(x).</summary>
+    public static Tensor Silu(Tensor x) => nn.functional.silu(x);
+
     /// <summary>Inverted dropout in training, identity (an alias, never the input itself) in eval.</summary>
     public static Tensor Dropout(Tensor x, double p, bool training) =>
         training && p > 0 ? nn.functional.dropout(x, p, training: true) : x.alias();

@@ -1,4 +1,5 @@
 using System.Globalization;
+using GraphCompiler.Registry;
 using GraphCompiler.Runtime.Symbol;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -28,6 +29,9 @@ public sealed class OnnxExportException(string message) : Exception(message);
 /// "&lt;name&gt;.transposed", as MatMulInteger wants them).</summary>
 public static class OnnxExport
 {
+    /// <summary>The ops whose ONNX mapping is written here rather than in the registry (for its completeness test).</summary>
+    public static IReadOnlyCollection<string> ExporterOps => Builder.Lowerings.Keys;
+
     public static void Export(SymbolGraph graph, IReadOnlyDictionary<string, Tensor> parameters, string path, OnnxExportOptions? options = null)
     {
         options ??= new OnnxExportOptions();
@@ -36,7 +40,7 @@ public static class OnnxExport
             throw new ArgumentException($"opset {options.Opset} is too old: the export needs LayerNormalization (opset 17)", nameof(options));
         }
 
-        var builder = new Builder(graph, parameters);
+        var builder = new Builder(graph, parameters, options.Opset);
         var model = new OnnxModelProto(
             options.IrVersion,
             new Dictionary<string, long> { [""] = options.Opset },
@@ -48,7 +52,7 @@ public static class OnnxExport
     }
 
     /// <summary>Maps the symbol graph node by node; ONNX values are named "&lt;op&gt;_&lt;id&gt;" after the node they come from.</summary>
-    private sealed class Builder(SymbolGraph graph, IReadOnlyDictionary<string, Tensor> parameters)
+    private sealed class Builder(SymbolGraph graph, IReadOnlyDictionary<string, Tensor> parameters, int opset)
     {
         private readonly List<OnnxNodeProto> _nodes = new();
         private readonly List<OnnxTensorProto> _initializers = new();
@@ -66,13 +70,13 @@ public static class OnnxExport
                 _current = node;
                 foreach (var input in node.Inputs)
                 {
-                    if (!_values.ContainsKey(input) && !(_byId.TryGetValue(input, out var source) && source.Op == "param"))
+                    if (!_values.ContainsKey(input) && !(_byId.TryGetValue(input, out var source) && source.Op == OpNames.Param))
                     {
                         throw Error($"reads %{input}, which is not an earlier node");
                     }
                 }
 
-                if (node.Op == "param")
+                if (node.Op == OpNames.Param)
                 {
                     continue; // initializers are written on first use (qlinear wants its weight transposed)
                 }
@@ -83,7 +87,7 @@ public static class OnnxExport
             var inputs = graph.Arguments.Select(a =>
             {
                 var node = Node(a.Node, $"argument '{a.Name}'");
-                if (node.Op != "input")
+                if (node.Op != OpNames.Input)
                 {
                     throw new OnnxExportException($"{graph.Model}: argument '{a.Name}' refers to %{a.Node} ({node.Op}), not an input node");
                 }
@@ -106,100 +110,121 @@ public static class OnnxExport
         private SymbolNode Node(int id, string what) =>
             _byId.TryGetValue(id, out var node) ? node : throw new OnnxExportException($"{graph.Model}: {what} refers to node %{id}, which the graph does not have");
 
+        /// <summary>One node through its registry entry's ONNX mapping: one ONNX op, a mapping the registry builds, or
+        /// one of <see cref="Lowerings"/> (those that read parameters, write initializers or resolve bucket dims).</summary>
         private string Lower(SymbolNode node)
         {
-            string In(int i) => Value(node.Inputs[i]);
-            var type = node.Type.DType;
-            switch (node.Op)
+            if (node.Op == OpNames.Input)
             {
-                case "input":
-                    {
-                        var argument = graph.Arguments.FirstOrDefault(a => a.Node == node.Id)
-                            ?? throw Error("is an input that no argument names");
-                        return argument.Name;
-                    }
+                var argument = graph.Arguments.FirstOrDefault(a => a.Node == node.Id)
+                    ?? throw Error("is an input that no argument names");
+                return argument.Name;
+            }
 
-                case "embedding":
-                    return Emit("Gather", new[] { In(1), In(0) }, attributes: OnnxAttribute.Int("axis", 0));
-                case "rows":
-                    return Emit("Slice", new[] { In(0), Const(0), Shape(DimList(node, "count")), Const(0) });
-                case "matmul":
-                    {
-                        var b = In(1);
-                        if (Flag(node, "transB"))
-                        {
-                            b = SwapLast(b, InputRank(node, 1));
-                        }
-
-                        return Emit("MatMul", new[] { In(0), b });
-                    }
-
-                case "linear":
-                case "linear_gelu":
-                    {
-                        var y = Emit("MatMul", new[] { In(0), Emit("Transpose", new[] { In(1) }, attributes: OnnxAttribute.IntList("perm", 1, 0)) });
-                        if (node.Inputs.Count > 2)
-                        {
-                            y = Emit("Add", new[] { y, In(2) });
-                        }
-
-                        return node.Op == "linear_gelu" ? Gelu(y, type) : y;
-                    }
-
-                case "add": return Emit("Add", new[] { In(0), In(1) });
-                case "sub": return Emit("Sub", new[] { In(0), In(1) });
-                case "mul": return Emit("Mul", new[] { In(0), In(1) });
-                case "scale": return Emit("Mul", new[] { In(0), Scalar(Float(node, "factor"), type) });
-                case "reshape": return Emit("Reshape", new[] { In(0), Shape(DimList(node, "shape")) });
-                case "transpose":
-                    {
-                        var rank = InputRank(node, 0);
-                        var perm = Enumerable.Range(0, rank).Select(i => (long)i).ToArray();
-                        var a = Axis(Int(node, "dim0"), rank);
-                        var b = Axis(Int(node, "dim1"), rank);
-                        (perm[a], perm[b]) = (perm[b], perm[a]);
-                        return Emit("Transpose", new[] { In(0) }, attributes: OnnxAttribute.IntList("perm", perm));
-                    }
-
-                case "permute":
-                    {
-                        var rank = InputRank(node, 0);
-                        var order = Ints(node, "order").Select(o => (long)Axis(o, rank)).ToArray();
-                        if (order.Length != rank || order.Distinct().Count() != rank)
-                        {
-                            throw Error($"order [{string.Join(",", order)}] is not a permutation of {rank} dimensions");
-                        }
-
-                        return Emit("Transpose", new[] { In(0) }, attributes: OnnxAttribute.IntList("perm", order));
-                    }
-
-                case "softmax": return Softmax(In(0));
-                case "masked_softmax": return Softmax(Emit("Add", new[] { In(0), In(1) }));
-                case "layer_norm": return LayerNorm(In(0), In(1), In(2), node);
-                case "add_layer_norm": return LayerNorm(Emit("Add", new[] { In(0), In(1) }), In(2), In(3), node);
-                case "gelu": return Gelu(In(0), type);
-                case "tanh": return Emit("Tanh", new[] { In(0) });
-                case "dropout": return Emit("Identity", new[] { In(0) }); // export is inference: dropout is the identity
-                case "select":
-                    return Emit("Gather", new[] { In(0), ScalarInt64(Int(node, "index")) }, attributes: OnnxAttribute.Int("axis", Int(node, "dim")));
-                case "slice":
-                    return Emit("Slice", new[] { In(0), Const(Int(node, "start")), Const(Int(node, "end")), Const(Int(node, "dim")) });
-                case "concat":
-                    return Emit("Concat", node.Inputs.Select(Value).ToArray(), attributes: OnnxAttribute.Int("axis", Int(node, "dim")));
-                case "length_mask":
-                    return LengthMask(node);
-                case "sdpa":
-                    return Attention(node);
-                case "qlinear":
-                case "qlinear_gelu":
-                case "qlinear_requantize":
-                case "qlinear_gelu_requantize":
-                    return QLinear(node);
-                case "qembedding":
-                    return QEmbedding(node);
+            var mapping = OpRegistry.TryGet(node.Op, out var op) ? op.Onnx : null;
+            switch (mapping?.Kind)
+            {
+                case OnnxKind.Direct:
+                    return Emit(mapping.Text, node.Inputs.Select(Value).ToArray());
+                case OnnxKind.Build:
+                    return mapping.BuildGraph!(new RegistryBuilder(this, node));
+                case OnnxKind.Exporter when Lowerings.TryGetValue(node.Op, out var lower):
+                    return lower(this, node);
                 default:
                     throw Error("has no ONNX export (supported: inference ops of the IR, including the qlinear family and qembedding)");
             }
+        }
+
+        /// <summary>The registry's Exporter mappings, written here.</summary>
+        public static readonly Dictionary<string, Func<Builder, SymbolNode, string>> Lowerings = new(StringComparer.Ordinal)
+        {
+            [OpNames.Embedding] = (b, n) => b.Emit("Gather", new[] { b.In(n, 1), b.In(n, 0) }, attributes: OnnxAttribute.Int("axis", 0)),
+            [OpNames.Rows] = (b, n) => b.Emit("Slice", new[] { b.In(n, 0), b.Const(0), b.Shape(b.DimList(n, "count")), b.Const(0) }),
+            [OpNames.MatMul] = (b, n) =>
+            {
+                var right = b.In(n, 1);
+                if (Flag(n, "transB"))
+                {
+                    right = b.SwapLast(right, b.InputRank(n, 1));
+                }
+
+                return b.Emit("MatMul", new[] { b.In(n, 0), right });
+            },
+            [OpNames.Linear] = (b, n) => b.Linear(n, gelu: false),
+            [OpNames.LinearGelu] = (b, n) => b.Linear(n, gelu: true),
+            [OpNames.Reshape] = (b, n) => b.Emit("Reshape", new[] { b.In(n, 0), b.Shape(b.DimList(n, "shape")) }),
+            [OpNames.Transpose] = (b, n) =>
+            {
+                var rank = b.InputRank(n, 0);
+                var perm = Enumerable.Range(0, rank).Select(i => (long)i).ToArray();
+                var d0 = b.Axis(b.Int(n, "dim0"), rank);
+                var d1 = b.Axis(b.Int(n, "dim1"), rank);
+                (perm[d0], perm[d1]) = (perm[d1], perm[d0]);
+                return b.Emit("Transpose", new[] { b.In(n, 0) }, attributes: OnnxAttribute.IntList("perm", perm));
+            },
+            [OpNames.Permute] = (b, n) =>
+            {
+                var rank = b.InputRank(n, 0);
+                var order = b.Ints(n, "order").Select(o => (long)b.Axis(o, rank)).ToArray();
+                if (order.Length != rank || order.Distinct().Count() != rank)
+                {
+                    throw b.Error($"order [{string.Join(",", order)}] is not a permutation of {rank} dimensions");
+                }
+
+                return b.Emit("Transpose", new[] { b.In(n, 0) }, attributes: OnnxAttribute.IntList("perm", order));
+            },
+            [OpNames.Gelu] = (b, n) => b.Gelu(b.In(n, 0), n.Type.DType),
+            [OpNames.Select] = (b, n) => b.Emit("Gather", new[] { b.In(n, 0), b.ScalarInt64(b.Int(n, "index")) }, attributes: OnnxAttribute.Int("axis", b.Int(n, "dim"))),
+            [OpNames.Slice] = (b, n) => b.Emit("Slice", new[] { b.In(n, 0), b.Const(b.Int(n, "start")), b.Const(b.Int(n, "end")), b.Const(b.Int(n, "dim")) }),
+            [OpNames.Concat] = (b, n) => b.Emit("Concat", n.Inputs.Select(b.Value).ToArray(), attributes: OnnxAttribute.Int("axis", b.Int(n, "dim"))),
+            [OpNames.LengthMask] = (b, n) => b.LengthMask(n),
+            [OpNames.Sdpa] = (b, n) => b.Attention(n),
+            [OpNames.QLinear] = (b, n) => b.QLinear(n),
+            [OpNames.QLinearGelu] = (b, n) => b.QLinear(n),
+            [OpNames.QLinearRequantize] = (b, n) => b.QLinear(n),
+            [OpNames.QLinearGeluRequantize] = (b, n) => b.QLinear(n),
+            [OpNames.QEmbedding] = (b, n) => b.QEmbedding(n),
+        };
+
+        private int Opset => opset;
+
+        private string In(SymbolNode node, int i) => Value(node.Inputs[i]);
+
+        private string Linear(SymbolNode node, bool gelu)
+        {
+            var y = Emit("MatMul", new[] { In(node, 0), Emit("Transpose", new[] { In(node, 1) }, attributes: OnnxAttribute.IntList("perm", 1, 0)) });
+            if (node.Inputs.Count > 2)
+            {
+                y = Emit("Add", new[] { y, In(node, 2) });
+            }
+
+            return gelu ? Gelu(y, node.Type.DType) : y;
+        }
+
+        /// <summary>What a registry-built mapping sees: this node's inputs and attributes, and this graph's nodes.</summary>
+        private sealed class RegistryBuilder(Builder builder, SymbolNode node) : IOnnxBuilder
+        {
+            public int InputCount => node.Inputs.Count;
+
+            public int Opset => builder.Opset;
+
+            public string Input(int index) => builder.In(node, index);
+
+            public string Emit(string op, IReadOnlyList<string> inputs, params OnnxAttr[] attributes) =>
+                builder.Emit(op, inputs.ToArray(), attributes: attributes.Select(Convert).ToArray());
+
+            public string Scalar(double value) => builder.Scalar(value, node.Type.DType);
+
+            public string Int64s(params long[] values) => builder.Const(values);
+
+            public double Float(string key) => builder.Float(node, key);
+
+            public long Int(string key) => builder.Int(node, key);
+
+            private static OnnxAttribute Convert(OnnxAttr a) =>
+                a.Integer is { } i ? OnnxAttribute.Int(a.Name, i)
+                : a.Number is { } f ? OnnxAttribute.Float(a.Name, f)
+                : OnnxAttribute.IntList(a.Name, a.Integers ?? Array.Empty<long>());
         }
 
         // ---- composite ops ----
@@ -268,7 +293,7 @@ public static class OnnxExport
                 throw Error($"has mode '{mode}'; expected \"static\" or \"dynamic\"");
             }
 
-            var requantize = node.Op.EndsWith("_requantize", StringComparison.Ordinal);
+            var requantize = OpNames.Requantizes(node.Op);
             var operands = requantize ? node.Inputs.Take(node.Inputs.Count - 1).ToList() : node.Inputs.ToList();
             if (operands.Count < 3 || (requantize && node.Inputs.Count < 5))
             {
@@ -283,7 +308,7 @@ public static class OnnxExport
             }
 
             var weight = Node(operands[1], "qlinear weight");
-            if (weight.Op != "param" || weight.Type.DType != "i8" || weight.Type.Shape.Count != 2)
+            if (weight.Op != OpNames.Param || weight.Type.DType != "i8" || weight.Type.Shape.Count != 2)
             {
                 throw Error($"weight %{weight.Id} must be an i8 [N,K] parameter, got {weight.Op} {weight.Type.DType}[{string.Join(",", weight.Type.Shape)}]");
             }
@@ -331,7 +356,7 @@ public static class OnnxExport
                 y = Emit("Add", new[] { y, bias });
             }
 
-            if (node.Op.Contains("gelu", StringComparison.Ordinal))
+            if (OpNames.HasGelu(node.Op))
             {
                 y = Gelu(y, "f32");
             }
@@ -387,7 +412,7 @@ public static class OnnxExport
             }
 
             var node = Node(id, "an input");
-            if (node.Op != "param")
+            if (node.Op != OpNames.Param)
             {
                 throw Error($"reads %{id}, which is not computed before it");
             }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using GraphCompiler.Registry;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -7,126 +8,121 @@ namespace GraphCompiler.Runtime.Symbol;
 /// <summary>One compiled node: its input values and the bucket's sizes → its value.</summary>
 public delegate Tensor SymbolKernel(Tensor[] inputs, long batch, long seq);
 
-/// <summary>The op → kernel table of the symbol interpreter: the inference half of Generator/Emit/NodeEmitter, calling
-/// the same <see cref="Kernels"/> with the same arguments, so an imported graph computes what the generated module does.
-/// Attributes are parsed once, when a node is compiled; dims ("batch", "seq") resolve per run. Adding an op is one
-/// entry here.</summary>
+/// <summary>The symbol interpreter: each node runs the kernel its op's registry entry names (<see cref="OpRegistry"/>),
+/// with the arguments that entry maps from the node's inputs and attributes, the same call the generated code makes, so an
+/// imported graph computes what the generated module does. Attributes are parsed once, when a node is compiled; dims
+/// ("batch", "seq") resolve per run. Inference: dropout is the identity, int8 GEMMs use the calibrated (static) scales.</summary>
 public static class SymbolInterpreter
 {
-    public const string Input = "input";
+    public const string Input = OpNames.Input;
 
-    public const string Param = "param";
+    public const string Param = OpNames.Param;
 
-    private static readonly Dictionary<string, Func<NodeReader, SymbolKernel>> Ops = new(StringComparer.Ordinal)
+    /// <summary>The kernels by the registry's binding name: each passes the prepared arguments to the method in its
+    /// parameter order. Which input or attribute goes where is the registry's, not this table's.</summary>
+    private static readonly Dictionary<string, Func<KernelArgs, Tensor>> Bindings = new(StringComparer.Ordinal)
     {
-        ["embedding"] = n => n.Arity(2, (x, _, _) => Kernels.Embedding(x[0], x[1])),
-        ["rows"] = n =>
-        {
-            var count = n.Dims("count", 1);
-            return n.Arity(1, (x, b, s) => Kernels.Rows(x[0], SymbolTypes.Resolve(count[0], b, s)));
-        },
-        ["matmul"] = n =>
-        {
-            var transB = n.Flag("transB");
-            return n.Arity(2, (x, _, _) => Kernels.MatMul(x[0], x[1], transB));
-        },
-        ["linear"] = n => n.Arity(2, 3, (x, _, _) => Kernels.Linear(x[0], x[1], x.Length > 2 ? x[2] : null)),
-        ["linear_gelu"] = n => n.Arity(2, 3, (x, _, _) => Kernels.LinearGelu(x[0], x[1], x.Length > 2 ? x[2] : null)),
-        // int8 GEMMs: (x, weight i8, weight_scale, input_scale, bias?) with the calibrated (static) activation scale.
-        ["qlinear"] = n => n.Arity(4, 5, (x, _, _) => Kernels.QuantizedLinear(x[0], x[3], x[1], x[2], x.Length > 4 ? x[4] : null, gelu: false, Quantization.ActivationQuantization.Static)),
-        ["qlinear_gelu"] = n => n.Arity(4, 5, (x, _, _) => Kernels.QuantizedLinear(x[0], x[3], x[1], x[2], x.Length > 4 ? x[4] : null, gelu: true, Quantization.ActivationQuantization.Static)),
-        // ... and those whose output feeds the next int8 GEMM: (..., bias?, output_scale) → i8.
-        ["qlinear_requantize"] = n => n.Arity(5, 6, (x, _, _) => Kernels.QuantizedLinearRequantize(x[0], x[3], x[1], x[2], x.Length > 5 ? x[4] : null, gelu: false, x[^1], Quantization.ActivationQuantization.Static)),
-        ["qlinear_gelu_requantize"] = n => n.Arity(5, 6, (x, _, _) => Kernels.QuantizedLinearRequantize(x[0], x[3], x[1], x[2], x.Length > 5 ? x[4] : null, gelu: true, x[^1], Quantization.ActivationQuantization.Static)),
-        // int8 table (ids, table i8, per-row scale), dequantized on lookup.
-        ["qembedding"] = n => n.Arity(3, (x, _, _) => Kernels.QuantizedEmbedding(x[0], x[1], x[2])),
-        ["add"] = n => n.Arity(2, (x, _, _) => add(x[0], x[1])),
-        ["sub"] = n => n.Arity(2, (x, _, _) => sub(x[0], x[1])),
-        ["mul"] = n => n.Arity(2, (x, _, _) => mul(x[0], x[1])),
-        ["scale"] = n =>
-        {
-            var factor = n.Float("factor");
-            return n.Arity(1, (x, _, _) => mul(x[0], factor));
-        },
-        ["reshape"] = n =>
-        {
-            var shape = n.Dims("shape");
-            return n.Arity(1, (x, b, s) => x[0].reshape(SymbolTypes.Resolve(shape, b, s)));
-        },
-        ["transpose"] = n =>
-        {
-            var (dim0, dim1) = (n.Int("dim0"), n.Int("dim1"));
-            return n.Arity(1, (x, _, _) => x[0].transpose(dim0, dim1));
-        },
-        ["permute"] = n =>
-        {
-            var order = n.Ints("order");
-            return n.Arity(1, (x, _, _) => x[0].permute(order));
-        },
-        ["softmax"] = n => n.Arity(1, (x, _, _) => softmax(x[0], -1)),
-        ["masked_softmax"] = n => n.Arity(2, (x, _, _) => Kernels.MaskedSoftmax(x[0], x[1])),
-        ["layer_norm"] = n =>
-        {
-            var eps = n.Float("eps");
-            return n.Arity(3, (x, _, _) => Kernels.LayerNorm(x[0], x[1], x[2], eps));
-        },
-        ["add_layer_norm"] = n =>
-        {
-            var eps = n.Float("eps");
-            return n.Arity(4, (x, _, _) => Kernels.AddLayerNorm(x[0], x[1], x[2], x[3], eps));
-        },
-        ["gelu"] = n => n.Arity(1, (x, _, _) => Kernels.Gelu(x[0])),
-        ["tanh"] = n => n.Arity(1, (x, _, _) => tanh(x[0])),
-        // Inference: dropout is the identity (an alias), as the generated eval forward does.
-        ["dropout"] = n =>
-        {
-            var p = n.Float("p");
-            return n.Arity(1, (x, _, _) => Kernels.Dropout(x[0], p, training: false));
-        },
-        ["select"] = n =>
-        {
-            var (dim, index) = (n.Int("dim"), n.Int("index"));
-            return n.Arity(1, (x, _, _) => x[0].select(dim, index));
-        },
-        ["slice"] = n =>
-        {
-            var (dim, start, end) = (n.Int("dim"), n.Int("start"), n.Int("end"));
-            return end < start ? throw n.Error($"slice end {end} is before its start {start}") : n.Arity(1, (x, _, _) => x[0].narrow(dim, start, end - start));
-        },
-        ["concat"] = n =>
-        {
-            var dim = n.Int("dim");
-            return n.Arity(1, int.MaxValue, (x, _, _) => cat(x, dim));
-        },
-        // Inputs: the valid lengths and the tensor whose sequence length the mask takes (its size is in the type).
-        ["length_mask"] = n =>
-        {
-            var length = n.Node.Type.Shape.Count > 0 ? n.Node.Type.Shape[^1] : throw n.Error("a length mask's type needs a last (sequence) dimension");
-            var dtype = n.ResultType;
-            return n.Arity(1, 2, (x, b, s) => Kernels.LengthMask(x[0], SymbolTypes.Resolve(length, b, s), dtype));
-        },
-        ["sdpa"] = n =>
-        {
-            _ = n.Float("dropout"); // inference: never applied, but it must be well-formed
-            return n.Arity(4, (x, _, _) => Kernels.Attention(x[0], x[1], x[2], x[3], 0.0, training: false));
-        },
+        ["Kernels.Embedding"] = a => Kernels.Embedding(a.T(0), a.T(1)),
+        ["Kernels.Rows"] = a => Kernels.Rows(a.T(0), a.L(1)),
+        ["Kernels.MatMul"] = a => Kernels.MatMul(a.T(0), a.T(1), a.B(2)),
+        ["Kernels.Linear"] = a => Kernels.Linear(a.T(0), a.T(1), a.OptionalT(2)),
+        ["Kernels.LinearGelu"] = a => Kernels.LinearGelu(a.T(0), a.T(1), a.OptionalT(2)),
+        ["Kernels.QuantizedLinear"] = a => Kernels.QuantizedLinear(a.T(0), a.T(1), a.T(2), a.T(3), a.OptionalT(4), a.B(5), a.Mode(6)),
+        ["Kernels.QuantizedLinearRequantize"] = a => Kernels.QuantizedLinearRequantize(a.T(0), a.T(1), a.T(2), a.T(3), a.OptionalT(4), a.B(5), a.T(6), a.Mode(7)),
+        ["Kernels.QuantizedEmbedding"] = a => Kernels.QuantizedEmbedding(a.T(0), a.T(1), a.T(2)),
+        ["torch.add"] = a => add(a.T(0), a.T(1)),
+        ["torch.sub"] = a => sub(a.T(0), a.T(1)),
+        ["torch.mul"] = a => a.IsTensor(1) ? mul(a.T(0), a.T(1)) : mul(a.T(0), a.D(1)),
+        ["Tensor.reshape"] = a => a.T(0).reshape(a.Longs(1)),
+        ["Tensor.transpose"] = a => a.T(0).transpose(a.L(1), a.L(2)),
+        ["Tensor.permute"] = a => a.T(0).permute(a.Longs(1)),
+        ["torch.softmax"] = a => softmax(a.T(0), (int)a.L(1)),
+        ["Kernels.MaskedSoftmax"] = a => Kernels.MaskedSoftmax(a.T(0), a.T(1)),
+        ["Kernels.LayerNorm"] = a => Kernels.LayerNorm(a.T(0), a.T(1), a.T(2), a.D(3)),
+        ["Kernels.AddLayerNorm"] = a => Kernels.AddLayerNorm(a.T(0), a.T(1), a.T(2), a.T(3), a.D(4)),
+        ["Kernels.RmsNorm"] = a => Kernels.RmsNorm(a.T(0), a.T(1), a.D(2)),
+        ["Kernels.Gelu"] = a => Kernels.Gelu(a.T(0)),
+        ["Kernels.Silu"] = a => Kernels.Silu(a.T(0)),
+        ["torch.tanh"] = a => tanh(a.T(0)),
+        ["Kernels.Dropout"] = a => Kernels.Dropout(a.T(0), a.D(1), a.B(2)),
+        ["Tensor.select"] = a => a.T(0).select(a.L(1), a.L(2)),
+        ["Tensor.narrow"] = a => a.T(0).narrow(a.L(1), a.L(2), a.L(3)),
+        ["torch.cat"] = a => cat(a.All(0), a.L(1)),
+        ["Kernels.LengthMask"] = a => Kernels.LengthMask(a.T(0), a.L(1), a.DType(2)),
+        ["Kernels.Attention"] = a => Kernels.Attention(a.T(0), a.T(1), a.T(2), a.T(3), a.D(4), a.B(5)),
     };
 
-    /// <summary>Every op a symbol file may use: the computing ops above plus input and param.</summary>
-    public static IReadOnlySet<string> SupportedOps { get; } = new HashSet<string>(Ops.Keys.Append(Input).Append(Param), StringComparer.Ordinal);
+    /// <summary>The kernels this table binds (for the registry's completeness test).</summary>
+    public static IReadOnlyCollection<string> BoundKernels => Bindings.Keys;
+
+    /// <summary>Every op a symbol file may use: the registry's ops of exported graphs plus input and param.</summary>
+    public static IReadOnlySet<string> SupportedOps { get; } = new HashSet<string>(
+        OpRegistry.All.Where(o => o.InSymbolGraphs).Select(o => o.Name).Append(Input).Append(Param), StringComparer.Ordinal);
 
     /// <summary>The kernel of a computing node, its attributes parsed and its arity checked now (errors name the file
     /// and the node).</summary>
     public static SymbolKernel Compile(SymbolNode node, string sourceName)
     {
-        if (!Ops.TryGetValue(node.Op, out var factory))
+        if (!OpRegistry.TryGet(node.Op, out var op) || !op.InSymbolGraphs || op.Kernel is null || !Bindings.TryGetValue(op.Kernel.BindingName, out var binding))
         {
             throw new SymbolFileException(sourceName, SymbolTypes.Describe(node), node.Op is Input or Param
                 ? $"{node.Op} nodes are bound, not computed"
                 : $"unknown op '{node.Op}'");
         }
 
-        return factory(new NodeReader(node, sourceName));
+        var reader = new NodeReader(node, sourceName);
+        reader.CheckArity(op.MinInputs, op.MaxInputs);
+        var plan = op.Kernel.BoundArgs.Select(reader.Prepare).ToArray();
+        return (x, b, s) => binding(new KernelArgs(plan, x, b, s));
+    }
+
+    /// <summary>A registry kernel argument with its attribute already parsed.</summary>
+    internal sealed record Prepared(KernelArg Arg, long Long = 0, double Double = 0, bool Flag = false, long[]? Longs = null, string[]? Dims = null, ScalarType DType = ScalarType.Float32);
+
+    /// <summary>One call's arguments: the prepared plan over this run's inputs and bucket sizes.</summary>
+    private readonly struct KernelArgs(Prepared[] plan, Tensor[] inputs, long batch, long seq)
+    {
+        public bool IsTensor(int i) => plan[i].Arg.Kind is ArgKind.Input or ArgKind.OptionalInput or ArgKind.LastInput;
+
+        public Tensor T(int i) => plan[i].Arg.Kind switch
+        {
+            ArgKind.Input => inputs[plan[i].Arg.Index],
+            ArgKind.LastInput => inputs[^1],
+            var kind => throw Mismatch(i, kind, "a tensor"),
+        };
+
+        public Tensor? OptionalT(int i) => plan[i].Arg.Kind == ArgKind.OptionalInput
+            ? inputs.Length >= plan[i].Arg.PresentFrom ? inputs[plan[i].Arg.Index] : null
+            : T(i);
+
+        public Tensor[] All(int i) => plan[i].Arg.Kind == ArgKind.AllInputs ? inputs : throw Mismatch(i, plan[i].Arg.Kind, "every input");
+
+        public long L(int i) => plan[i].Arg.Kind switch
+        {
+            ArgKind.Int or ArgKind.Span or ArgKind.ConstInt => plan[i].Long,
+            ArgKind.Dims or ArgKind.ResultLastDim when plan[i].Dims!.Length == 1 => SymbolTypes.Resolve(plan[i].Dims![0], batch, seq),
+            var kind => throw Mismatch(i, kind, "an integer"),
+        };
+
+        public double D(int i) => plan[i].Arg.Kind == ArgKind.Float ? plan[i].Double : throw Mismatch(i, plan[i].Arg.Kind, "a number");
+
+        public bool B(int i) => plan[i].Arg.Kind is ArgKind.Bool or ArgKind.ConstBool or ArgKind.Training ? plan[i].Flag : throw Mismatch(i, plan[i].Arg.Kind, "a flag");
+
+        public long[] Longs(int i) => plan[i].Arg.Kind switch
+        {
+            ArgKind.Ints => plan[i].Longs!,
+            ArgKind.Dims => SymbolTypes.Resolve(plan[i].Dims!, batch, seq),
+            var kind => throw Mismatch(i, kind, "integers"),
+        };
+
+        public ScalarType DType(int i) => plan[i].Arg.Kind == ArgKind.ResultDType ? plan[i].DType : throw Mismatch(i, plan[i].Arg.Kind, "a dtype");
+
+        public Quantization.ActivationQuantization Mode(int i) =>
+            plan[i].Arg.Kind == ArgKind.Mode ? Quantization.ActivationQuantization.Static : throw Mismatch(i, plan[i].Arg.Kind, "a quantization mode");
+
+        // A binding reading an argument as what the registry does not make it: a bug, caught by the symbol tests.
+        private static InvalidOperationException Mismatch(int i, ArgKind kind, string wanted) =>
+            new($"kernel argument {i} is {kind} in the op registry, but its interpreter binding reads {wanted}");
     }
 
     /// <summary>A node's attributes in the IR's canonical text, parsed with errors that name the node.</summary>
@@ -138,17 +134,56 @@ public static class SymbolInterpreter
 
         public SymbolFileException Error(string problem) => new(sourceName, SymbolTypes.Describe(node), problem);
 
-        public SymbolKernel Arity(int count, SymbolKernel kernel) => Arity(count, count, kernel);
-
-        public SymbolKernel Arity(int min, int max, SymbolKernel kernel)
+        public void CheckArity(int min, int max)
         {
             if (node.Inputs.Count < min || node.Inputs.Count > max)
             {
                 var wanted = min == max ? min.ToString(CultureInfo.InvariantCulture) : max == int.MaxValue ? $"at least {min}" : $"{min} to {max}";
                 throw Error($"{node.Op} takes {wanted} inputs, got {node.Inputs.Count}");
             }
+        }
 
-            return kernel;
+        /// <summary>A registry kernel argument, its attributes parsed now (inference: training off, static int8 scales).</summary>
+        internal Prepared Prepare(KernelArg arg)
+        {
+            switch (arg.Kind)
+            {
+                case ArgKind.Int:
+                    return new Prepared(arg, Long: Int(arg.Key!));
+                case ArgKind.Float:
+                    return new Prepared(arg, Double: Float(arg.Key!));
+                case ArgKind.Bool:
+                    return new Prepared(arg, Flag: Flag(arg.Key!));
+                case ArgKind.Ints:
+                    return new Prepared(arg, Longs: Ints(arg.Key!));
+                case ArgKind.Dims:
+                    return new Prepared(arg, Dims: Dims(arg.Key!, arg.Count));
+                case ArgKind.Span:
+                    {
+                        var (start, end) = (Int(arg.Key!), Int(arg.EndKey!));
+                        return end < start ? throw Error($"{node.Op} {arg.EndKey} {end} is before its {arg.Key} {start}") : new Prepared(arg, Long: end - start);
+                    }
+
+                case ArgKind.ResultLastDim:
+                    return node.Type.Shape.Count > 0 ? new Prepared(arg, Dims: new[] { node.Type.Shape[^1] }) : throw Error($"{node.Op}'s type needs a last dimension");
+                case ArgKind.ResultDType:
+                    return new Prepared(arg, DType: ResultType);
+                case ArgKind.ConstInt:
+                    return new Prepared(arg, Long: arg.Value);
+                case ArgKind.ConstBool:
+                    return new Prepared(arg, Flag: arg.Value != 0);
+                case ArgKind.Training:
+                    if (arg.Key is not null)
+                    {
+                        _ = Float(arg.Key); // never applied in inference, but it must be well-formed
+                    }
+
+                    return new Prepared(arg, Flag: false);
+                case ArgKind.Input or ArgKind.OptionalInput or ArgKind.LastInput or ArgKind.AllInputs or ArgKind.Mode:
+                    return new Prepared(arg);
+                default:
+                    throw Error($"{node.Op} needs a {arg.Kind} argument, which a symbol graph cannot supply");
+            }
         }
 
         public string Text(string key) =>

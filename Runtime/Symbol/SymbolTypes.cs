@@ -65,7 +65,7 @@ public static class SymbolTypes
     public static string Describe(SymbolNode node)
     {
         var id = "node " + node.Id.ToString(CultureInfo.InvariantCulture);
-        if (node.Op is "param" or "input" && node.Attrs.TryGetValue("name", out var name))
+        if (node.Op is Registry.OpNames.Param or Registry.OpNames.Input && node.Attrs.TryGetValue("name", out var name))
         {
             return $"{id} ({node.Op} '{name}')";
         }

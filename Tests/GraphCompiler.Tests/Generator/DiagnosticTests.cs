@@ -102,6 +102,7 @@ public class DiagnosticTests
     [Theory]
     [InlineData("return Linear(x, 8, 4, \"fc\");", "Linear(x, 8, 4, \"fc\")", "declares 8 in-features but its input f32[batch,seq,16] has last dimension 16; make inFeatures 16")]
     [InlineData("return LayerNorm(x, 32, 1e-5, \"norm\");", "LayerNorm(x, 32, 1e-5, \"norm\")", "normalizes 32 features but its input")]
+    [InlineData("return RmsNorm(x, 32, 1e-5, \"norm\");", "RmsNorm(x, 32, 1e-5, \"norm\")", "RmsNorm 'norm'")]
     [InlineData("var h = Linear(x, 16, 4, \"fc\");\nreturn h + x;", "h + x", "do not broadcast")]
     [InlineData("return MatMul(x, x);", "MatMul(x, x)", "inner dimensions differ")]
     [InlineData("return Reshape(x, Batch, 3, -1);", "Reshape(x, Batch, 3, -1)", "cannot")]
@@ -232,6 +233,7 @@ public class DiagnosticTests
     [Theory]
     [InlineData("return Dropout(Linear(x, 16, 4, \"fc\"), 1.5);", "1.5", "dropout probability must be in [0, 1), got 1.5")]
     [InlineData("return LayerNorm(x, 16, 0.0, \"norm\");", "0.0", "needs eps > 0")]
+    [InlineData("return RmsNorm(x, 16, -1e-6, \"norm\");", "-1e-6", "RmsNorm 'norm' needs eps > 0")]
     [InlineData("return Linear(x, 16, 0, \"fc\");", "Linear(x, 16, 0, \"fc\")", "'outFeatures' must be positive, got 0")]
     [InlineData("return Linear(x, 16, 4 / 0, \"fc\");", "4 / 0", "division by zero")]
     public void GC0006_OpArgumentConstraint(string body, string located, string message)

@@ -1,6 +1,7 @@
 using GraphCompiler.Generator;
 using GraphCompiler.Generator.Emit;
 using GraphCompiler.Generator.Ir;
+using GraphCompiler.Registry;
 using Xunit;
 
 namespace GraphCompiler.Tests.Generator;

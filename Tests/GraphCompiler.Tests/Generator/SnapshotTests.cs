@@ -78,7 +78,7 @@ public class SnapshotTests
         files.Reverse();
         var reversed = GeneratedText(Generate(files).Result);
 
-        Assert.Equal(5, TestDeclarations.Cases.Count);
+        Assert.Equal(6, TestDeclarations.Cases.Count);
         Assert.Equal(first, second);
         Assert.Equal(first, reversed);
 

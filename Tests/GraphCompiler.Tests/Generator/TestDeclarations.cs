@@ -120,6 +120,38 @@ public static class TestDeclarations
         }
         """;
 
+    /// <summary>A LLaMA-style pre-norm layer (RMSNorm, SwiGLU) twice, then the final RMSNorm: the ops added through the
+    /// op registry (Tests/GraphCompiler.Tests.Declarations/LlamaModels.cs runs the same layer).</summary>
+    public const string Llama = GeneratorHarness.Usings + """
+        [Block]
+        public partial class LlamaLayer
+        {
+            [Hyper] public int Hidden, Heads, Ffn;
+
+            [Forward]
+            public Expr Forward(Expr x, Expr mask)
+            {
+                var h = RmsNorm(x, Hidden, 1e-6, "input_layernorm");
+                var q = Linear(h, Hidden, Hidden, "self_attn.q_proj", bias: false);
+                var k = Linear(h, Hidden, Hidden, "self_attn.k_proj", bias: false);
+                var v = Linear(h, Hidden, Hidden, "self_attn.v_proj", bias: false);
+                var attended = x + Linear(Attention(q, k, v, mask, Heads, 0.0), Hidden, Hidden, "self_attn.o_proj", bias: false);
+                var n = RmsNorm(attended, Hidden, 1e-6, "post_attention_layernorm");
+                var gate = Silu(Linear(n, Hidden, Ffn, "mlp.gate_proj", bias: false));
+                return attended + Linear(gate * Linear(n, Hidden, Ffn, "mlp.up_proj", bias: false), Ffn, Hidden, "mlp.down_proj", bias: false);
+            }
+        }
+
+        [Model("llama")]
+        [StaticShapes(Batch = 2, SeqLens = new[] { 8, 16 })]
+        public partial class Llama
+        {
+            [Forward]
+            public Expr Forward([Input(DType.Float32, "batch", "seq", "16")] Expr x, [Input(DType.Int64, "batch")] Expr validLength) =>
+                RmsNorm(Repeat(2, "layers", new LlamaLayer { Hidden = 16, Heads = 2, Ffn = 40 }, x, LengthMask(validLength, x)), 16, 1e-6, "norm");
+        }
+        """;
+
     /// <summary>A class the generator ignores (incremental tests edit it).</summary>
     public const string Unrelated = """
         namespace TestModels;
@@ -138,5 +170,6 @@ public static class TestDeclarations
         ["TinyEncoder"] = new[] { ("EncoderLayer.cs", EncoderLayerBlock), ("TinyEncoder.cs", TinyEncoder) },
         ["SpanHeads"] = new[] { ("SpanHeads.cs", SpanHeads) },
         ["TwoBatch"] = new[] { ("TwoBatch.cs", TwoBatch) },
+        ["Llama"] = new[] { ("Llama.cs", Llama) },
     };
 }

@@ -34,6 +34,7 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
         ["num_attention"] = () => new AttentionModelModule(),
         ["num_encoder"] = () => new EncoderModelModule(),
         ["num_float64"] = () => new Float64ModelModule(),
+        ["num_llama"] = () => new LlamaModelModule(),
     };
 
     /// <summary>Every inference op of the IR appears in one of these models; one ONNX file serves both buckets.</summary>
@@ -47,7 +48,18 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
     [InlineData("num_attention")]
     [InlineData("num_encoder")]
     [InlineData("num_float64")]
-    public void Export_SmallGeneratedModel_OrtEqualsGeneratedModule(string name)
+    [InlineData("num_llama")]
+    public void Export_SmallGeneratedModel_OrtEqualsGeneratedModule(string name) => ExportAndCompare(name, new OnnxExportOptions());
+
+    /// <summary>RMSNorm by opset: spelled out with ReduceMean's axes as an attribute (17) or an input (18), and ONNX's
+    /// own RMSNormalization (23), each run by ONNX Runtime against the generated module.</summary>
+    [Theory]
+    [InlineData(18)]
+    [InlineData(23)]
+    public void Export_RmsNormAtLaterOpsets_OrtEqualsGeneratedModule(int opset) =>
+        ExportAndCompare("num_llama", new OnnxExportOptions { Opset = opset, IrVersion = opset >= 23 ? 11 : 8 }); // IR 11 came with opset 23
+
+    private void ExportAndCompare(string name, OnnxExportOptions options)
     {
         using var dir = new TempDir();
         using var scope = NewDisposeScope();
@@ -62,7 +74,14 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
 
         var symbol = FromModule((IGraphModule)module);
         var path = dir.File(name + ".onnx");
-        OnnxExport.Export(symbol, Parameters(module), path);
+        OnnxExport.Export(symbol, Parameters(module), path, options);
+        if (name == "num_llama")
+        {
+            // ONNX's own RMSNormalization from opset 23, the spelled-out formula below it.
+            var usesRmsNormalization = System.Text.Encoding.ASCII.GetString(File.ReadAllBytes(path)).Contains("RMSNormalization", StringComparison.Ordinal);
+            Assert.Equal(options.Opset >= 23, usesRmsNormalization);
+        }
+
         using var session = Session(path);
         Assert.Equal(symbol.Arguments.Select(a => a.Name), session.InputMetadata.Keys);
 
@@ -73,7 +92,7 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
             var actual = Run(session, inputs)["output"];
             Assert.Equal(expected.shape, actual.shape);
             var diff = MaxAbsDiff(expected, actual);
-            output.WriteLine($"{name} {bucket.Batch}×{bucket.Seq}: max |Δ| {diff:E2}");
+            output.WriteLine($"{name} opset {options.Opset} {bucket.Batch}×{bucket.Seq}: max |Δ| {diff:E2}");
             Assert.True(diff <= Tolerance, $"{name} at {bucket.Batch}×{bucket.Seq}: ORT differs from the generated module by {diff:E2} > {Tolerance}");
         }
     }

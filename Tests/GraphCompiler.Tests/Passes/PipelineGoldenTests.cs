@@ -14,7 +14,7 @@ namespace GraphCompiler.Tests.Passes;
 /// are compared with Golden/pipeline/&lt;model&gt;.{lowered,optimized}.ir.</summary>
 public class PipelineGoldenTests
 {
-    public static readonly string[] Models = { "Mlp", "OneLayer", "TinyEncoder", "SpanHeads" };
+    public static readonly string[] Models = { "Mlp", "OneLayer", "TinyEncoder", "SpanHeads", "Llama" };
 
     /// <summary>The parsed specs of a case's sources: the model and every block.</summary>
     public static (DeclarationSpec Model, IReadOnlyList<DeclarationSpec> Blocks) Specs(string name)

@@ -1,4 +1,5 @@
 using GraphCompiler.Generator.Ir;
+using GraphCompiler.Registry;
 using GraphCompiler.Generator.Passes;
 using GraphCompiler.Tests.Infrastructure;
 using Xunit;

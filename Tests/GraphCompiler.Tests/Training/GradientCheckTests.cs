@@ -21,6 +21,7 @@ public class GradientCheckTests(ITestOutputHelper output)
     public static TheoryData<string, int> Models => new()
     {
         { "grad_ops", 3 }, { "grad_ops", 5 }, { "grad_bert", 6 }, { "grad_bert", 8 }, { "grad_bert", 16 }, { "grad_bert_meanpool", 6 }, { "grad_bert_meanpool", 8 },
+        { "grad_llama", 5 }, { "grad_llama", 8 },
     };
 
     [Theory]
@@ -51,6 +52,7 @@ public class GradientCheckTests(ITestOutputHelper output)
     [InlineData("grad_ops", 3)]
     [InlineData("grad_bert", 6)]
     [InlineData("grad_bert_meanpool", 6)]
+    [InlineData("grad_llama", 5)]
     public void GeneratedBackwardEqualsFiniteDifferences(string model, int seq)
     {
         using var scope = NewDisposeScope();
@@ -146,6 +148,7 @@ public class GradientCheckTests(ITestOutputHelper output)
             "grad_ops" => new GradOpsModelModule(),
             "grad_bert" => new GradBertModelModule(),
             "grad_bert_meanpool" => new GradBertMeanPoolModelModule(),
+            "grad_llama" => new GradLlamaModelModule(),
             _ => throw new ArgumentException(model),
         };
         using (no_grad())
@@ -159,6 +162,8 @@ public class GradientCheckTests(ITestOutputHelper output)
         var lengths = tensor(new long[] { seq, seq - 2 });
         Tensor[] inputs = model == "grad_ops"
             ? new[] { randn(2, seq, 8, dtype: ScalarType.Float64), randn(2, seq, 8, dtype: ScalarType.Float64), lengths }
+            : model == "grad_llama"
+            ? new[] { randn(2, seq, 8, dtype: ScalarType.Float64), lengths }
             : new[] { randn(2, seq, 8, dtype: ScalarType.Float64), randint(0, 20, new long[] { 2, seq }), randint(0, 2, new long[] { 2, seq }), lengths };
         foreach (var t in inputs)
         {
@@ -171,6 +176,7 @@ public class GradientCheckTests(ITestOutputHelper output)
     private static Tensor Forward(nn.Module module, Tensor[] inputs) => module switch
     {
         GradOpsModelModule m => m.call(inputs[0], inputs[1], inputs[2]),
+        GradLlamaModelModule m => m.call(inputs[0], inputs[1]),
         GradBertModelModule m => m.call(inputs[0], inputs[1], inputs[2], inputs[3]),
         GradBertMeanPoolModelModule m => m.call(inputs[0], inputs[1], inputs[2], inputs[3]),
         _ => throw new ArgumentException(module.GetName()),

@@ -1,6 +1,7 @@
-namespace GraphCompiler.Generator.Ir
+namespace GraphCompiler.Registry
 {
-    /// <summary>The IR's op names. Primitive ops come from lowering; fused ops are introduced by passes.</summary>
+    /// <summary>The IR's op names, the only place they are spelled; <see cref="OpRegistry"/> defines each. Primitive ops
+    /// come from lowering; fused ops are introduced by passes.</summary>
     public static class OpNames
     {
         public const string Input = "input";
@@ -25,6 +26,12 @@ namespace GraphCompiler.Generator.Ir
         public const string Slice = "slice";
         public const string Concat = "concat";
         public const string LengthMask = "length_mask";
+
+        /// <summary>rms_norm(x, weight) {eps}: x / √(mean(x², last axis) + eps) · weight (LLaMA's pre-norm).</summary>
+        public const string RmsNorm = "rms_norm";
+
+        /// <summary>silu(x) = x·σ(x) (SwiGLU's gate activation).</summary>
+        public const string Silu = "silu";
 
         // Fused ops (passes).
         public const string Linear = "linear";
@@ -80,6 +87,9 @@ namespace GraphCompiler.Generator.Ir
         public const string GatedSoftmaxGrad = "gated_softmax_grad";
         public const string LayerNormDx = "layer_norm_dx";
         public const string LayerNormDw = "layer_norm_dw";
+        public const string RmsNormDx = "rms_norm_dx";
+        public const string RmsNormDw = "rms_norm_dw";
+        public const string SiluGrad = "silu_grad";
         public const string SelectGrad = "select_grad";
         public const string SliceGrad = "slice_grad";
         public const string EmbeddingGrad = "embedding_grad";
