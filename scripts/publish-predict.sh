@@ -49,7 +49,7 @@ declare -A keep=()
 while IFS= read -r -d '' file; do
   rel=${file#"$shared"/}
   case "$rel" in
-    predict|predict.dbg|*.pdb|pretrained/*|libSkiaSharp.so|libHarfBuzzSharp.so|libtorch_python.so|*_test.so) continue ;;
+    predict|predict.dbg|*.pdb|*.dll|pretrained/*|libSkiaSharp.so|libHarfBuzzSharp.so|libtorch_python.so|*_test.so) continue ;;
   esac
   sync_file "$file" "$out/$rel"
   keep[$rel]=1
