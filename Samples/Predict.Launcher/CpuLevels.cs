@@ -2,7 +2,9 @@ namespace GraphCompiler.Samples.Predict.Launcher;
 
 /// <summary>The x86-64 micro-architecture levels of the psABI (x86-64-v2, -v3, -v4), read from the CPU flags the Linux
 /// kernel lists in /proc/cpuinfo. The kernel leaves out what the OS does not enable (AVX when XSAVE is off, AVX-512 when
-/// the kernel does not save its registers), so a level found here is one a program may use.</summary>
+/// the kernel does not save its registers), so a level found here is one a program may use. Some kernels also leave out
+/// flags that need no OS support (a Firecracker guest on Zen 5 lists no "abm" though CPUID has LZCNT, and .NET uses
+/// it), so those are read from CPUID as well: <see cref="ScalarFlagsFromCpuId"/>.</summary>
 public static class CpuLevels
 {
     /// <summary>Below every level this project builds for: an x86-64 CPU without all of x86-64-v2.</summary>
@@ -60,6 +62,63 @@ public static class CpuLevels
 
         return level;
     }
+
+    /// <summary>Reads CPUID leaf <c>leaf</c>, sub-leaf <c>subleaf</c>: (EAX, EBX, ECX, EDX).</summary>
+    public delegate (int Eax, int Ebx, int Ecx, int Edx) CpuIdReader(int leaf, int subleaf);
+
+    /// <summary>The flags of the levels that need no OS state (no XCR0 bit: general-purpose and SSE-class instructions),
+    /// in the kernel's names, as CPUID reports them: what the .NET runtime in each build reads too. The AVX family
+    /// (avx, avx2, fma, f16c, avx512*) is never taken from here: only the kernel knows whether the OS saves its
+    /// registers.</summary>
+    public static IReadOnlySet<string> ScalarFlagsFromCpuId(CpuIdReader cpuid)
+    {
+        var flags = new HashSet<string>(StringComparer.Ordinal);
+        void Bit(int register, int bit, string name)
+        {
+            if (((register >> bit) & 1) != 0)
+            {
+                flags.Add(name);
+            }
+        }
+
+        var maxLeaf = cpuid(0, 0).Eax;
+        if (maxLeaf >= 1)
+        {
+            var (_, _, ecx, _) = cpuid(1, 0);
+            Bit(ecx, 0, "pni");
+            Bit(ecx, 9, "ssse3");
+            Bit(ecx, 13, "cx16");
+            Bit(ecx, 19, "sse4_1");
+            Bit(ecx, 20, "sse4_2");
+            Bit(ecx, 22, "movbe");
+            Bit(ecx, 23, "popcnt");
+            Bit(ecx, 26, "xsave");
+        }
+
+        if (maxLeaf >= 7)
+        {
+            var (_, ebx, _, _) = cpuid(7, 0);
+            Bit(ebx, 3, "bmi1");
+            Bit(ebx, 8, "bmi2");
+        }
+
+        if ((uint)cpuid(unchecked((int)0x80000000), 0).Eax >= 0x80000001)
+        {
+            var (_, _, ecx, _) = cpuid(unchecked((int)0x80000001), 0);
+            Bit(ecx, 0, "lahf_lm");
+            Bit(ecx, 5, "abm");
+        }
+
+        return flags;
+    }
+
+    /// <summary>What the launcher goes by: /proc/cpuinfo's flags and the OS-independent ones CPUID reports.</summary>
+    public static IReadOnlySet<string> HostFlags(string cpuinfo, CpuIdReader cpuid) =>
+        FlagsFromCpuInfo(cpuinfo).Union(ScalarFlagsFromCpuId(cpuid)).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>CPUID through .NET's baseline intrinsic (every x86-64 CPU has the instruction).</summary>
+    public static (int Eax, int Ebx, int Ecx, int Edx) HardwareCpuId(int leaf, int subleaf) =>
+        System.Runtime.Intrinsics.X86.X86Base.CpuId(leaf, subleaf);
 
     /// <summary>The flags of /proc/cpuinfo's text: those on every processor's "flags" line (a process may run on any of
     /// them). Throws <see cref="FormatException"/> when there is no flags line.</summary>

@@ -26,7 +26,7 @@ internal static unsafe partial class Program
         IReadOnlySet<string> flags;
         try
         {
-            flags = CpuLevels.FlagsFromCpuInfo(File.ReadAllText("/proc/cpuinfo"));
+            flags = CpuLevels.HostFlags(File.ReadAllText("/proc/cpuinfo"), CpuLevels.HardwareCpuId);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
         {

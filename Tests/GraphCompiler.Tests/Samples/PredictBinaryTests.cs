@@ -37,8 +37,8 @@ public class PredictBinaryTests(PredictFixture fixture, ITestOutputHelper output
     /// <summary>The .NET switches that hold this process below its CPU's level (a lower ISA level's test run sets them).</summary>
     private static readonly string[] IsaSwitches = ["DOTNET_EnableAVX512", "DOTNET_EnableAVX512F", "DOTNET_EnableAVX2", "DOTNET_EnableHWIntrinsic"];
 
-    /// <summary>The level the launcher sees: /proc/cpuinfo's.</summary>
-    private static int CpuLevel => CpuLevels.Detect(CpuLevels.FlagsFromCpuInfo(File.ReadAllText("/proc/cpuinfo")));
+    /// <summary>The level the launcher sees: /proc/cpuinfo's flags and CPUID's OS-independent ones.</summary>
+    private static int CpuLevel => CpuLevels.Detect(CpuLevels.HostFlags(File.ReadAllText("/proc/cpuinfo"), CpuLevels.HardwareCpuId));
 
     /// <summary>This process's x86-64 level as .NET sees it (CPUID and XGETBV, less what <see cref="IsaSwitches"/> turn
     /// off): the level of the in-process reference, and an independent check of the launcher's reading of

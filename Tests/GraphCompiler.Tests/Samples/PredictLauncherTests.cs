@@ -19,6 +19,24 @@ public class PredictLauncherTests
     /// <summary>QEMU's default "qemu64" model: x86-64 without SSSE3/SSE4 (below x86-64-v2).</summary>
     private const string Qemu64 = "flags\t\t: fpu de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 syscall nx lm rep_good nopl cpuid pni cx16 hypervisor lahf_lm svm";
 
+    /// <summary>An AMD EPYC Zen 5 Firecracker guest (kernel 6.18): AVX-512 and VNNI listed, but no "abm" although CPUID
+    /// reports LZCNT (and no "sse4a", "xsaves").</summary>
+    private const string Zen5Firecracker = "flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep pge mca cmov pat pse36 clflush mmx fxsr sse sse2 ht syscall nx mmxext lm constant_tsc rep_good nopl xtopology tsc_reliable nonstop_tsc cpuid extd_apicid tsc_known_freq pni pclmulqdq ssse3 fma cx16 sse4_1 sse4_2 x2apic movbe popcnt tsc_deadline_timer aes xsave avx f16c rdrand hypervisor lahf_lm cr8_legacy misalignsse 3dnowprefetch topoext pti vmmcall bmi1 avx2 bmi2 erms avx512f avx512dq adx avx512ifma clflushopt clwb avx512cd sha_ni avx512bw avx512vl xsaveopt xsavec xgetbv1 avx_vnni avx512_bf16 clzero xsaveerptr arat avx512vbmi avx512_vbmi2 gfni vaes vpclmulqdq avx512_vnni avx512_bitalg avx512_vpopcntdq movdiri movdir64b fsrm avx512_vp2intersect";
+
+    /// <summary>That guest's CPUID leaves 0, 1, 7, 0x80000000 and 0x80000001, as read on it.</summary>
+    private static (int, int, int, int) Zen5CpuId(int leaf, int subleaf) => unchecked((uint)leaf switch
+    {
+        0 => (0x0D, 0x68747541, 0x444D4163, 0x69746E65),
+        1 => (0x00B00F21, (int)0xDFFE0800, (int)0xFED83203, 0x178BFBFF),
+        7 => (0x01, (int)0xF1BB03A9, 0x18005F42, 0x110),
+        0x80000000 => ((int)0x80000021, 0x68747541, 0x444D4163, 0x69746E65),
+        0x80000001 => (0x00B00F21, 0x40000000, 0x440001F1, 0x25D3FBFF),
+        _ => (0, 0, 0, 0),
+    });
+
+    /// <summary>A CPUID with nothing beyond leaf 0 (what a reader must survive).</summary>
+    private static (int, int, int, int) EmptyCpuId(int leaf, int subleaf) => (0, 0, 0, 0);
+
     private static readonly int[] AllBuilt = [2, 3, 4];
 
     private static IReadOnlySet<string> Flags(string cpuinfoLine) => CpuLevels.FlagsFromCpuInfo(cpuinfoLine);
@@ -32,6 +50,32 @@ public class PredictLauncherTests
     [InlineData(SapphireRapids, 4)]
     [InlineData(Qemu64, CpuLevels.Baseline)]
     public void TheLevelOfEachCpuFollowsThePsAbiTable(string flags, int level) => Assert.Equal(level, CpuLevels.Detect(Flags(flags)));
+
+    [Fact]
+    public void AKernelThatHidesLzcntStillGivesTheLevelCpuidAndDotnetSee()
+    {
+        Assert.Equal(2, CpuLevels.Detect(Flags(Zen5Firecracker)));
+        Assert.Equal(["abm"], CpuLevels.Missing(3, Flags(Zen5Firecracker)));
+
+        var host = CpuLevels.HostFlags(Zen5Firecracker, Zen5CpuId);
+
+        Assert.Contains("abm", host);
+        Assert.Equal(4, CpuLevels.Detect(host));
+    }
+
+    [Fact]
+    public void CpuidNeverAddsTheAvxFamilyWhichNeedsTheOsToSaveItsRegisters()
+    {
+        var cpuid = CpuLevels.ScalarFlagsFromCpuId(Zen5CpuId);
+
+        Assert.Equal(["abm", "bmi1", "bmi2", "cx16", "lahf_lm", "movbe", "pni", "popcnt", "sse4_1", "sse4_2", "ssse3", "xsave"], cpuid.Order(StringComparer.Ordinal));
+        // An OS that does not save the AVX-512 (or any AVX) state: the kernel lists none of it, CPUID cannot bring it back.
+        var noAvx512 = string.Join(' ', Flags(Zen5Firecracker).Where(f => !f.StartsWith("avx512", StringComparison.Ordinal)));
+        Assert.Equal(3, CpuLevels.Detect(CpuLevels.HostFlags("flags : " + noAvx512, Zen5CpuId)));
+        var noAvx = string.Join(' ', Flags(Zen5Firecracker).Where(f => !f.StartsWith("avx", StringComparison.Ordinal)));
+        Assert.Equal(2, CpuLevels.Detect(CpuLevels.HostFlags("flags : " + noAvx, Zen5CpuId)));
+        Assert.Empty(CpuLevels.ScalarFlagsFromCpuId(EmptyCpuId));
+    }
 
     [Fact]
     public void TheLevelsAreNamedAsIlcAndThePsAbiNameThem()
