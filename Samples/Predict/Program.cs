@@ -53,10 +53,11 @@ var serveThreads = new Option<int>("--threads") { Description = "Intra-op thread
 var delay = new Option<double>("--max-batch-delay-ms") { Description = "How long the batcher waits for requests already arriving before it runs a batch", DefaultValueFactory = _ => 2.0 };
 var maxQueue = new Option<int>("--max-queue") { Description = "Requests that may wait for the model; beyond it a request gets 503 at once", DefaultValueFactory = _ => 128 };
 var maxBody = new Option<long>("--max-body-bytes") { Description = "Largest request body accepted (413 beyond)", DefaultValueFactory = _ => 1L << 20 };
+var warmUp = new Option<bool>("--warm-up") { Description = "Run every declared bucket once before reporting ready", DefaultValueFactory = _ => true };
 var drain = new Option<int>("--drain-seconds") { Description = "On SIGTERM, how long to wait for requests in flight", DefaultValueFactory = _ => 30 };
 var serve = new Command("serve", "Serve the model over HTTP: Open Inference Protocol (KServe v2) REST, dynamic batching into the declared buckets, Prometheus /metrics. SIGTERM drains and exits 0.")
 {
-    serveModel, port, host, engine, onnx, serveVocab, serveThreads, delay, maxQueue, maxBody, drain,
+    serveModel, port, host, engine, onnx, serveVocab, serveThreads, delay, maxQueue, maxBody, drain, warmUp,
 };
 serve.SetAction(parse =>
 {
@@ -72,6 +73,7 @@ serve.SetAction(parse =>
         MaxQueue = parse.GetValue(maxQueue),
         MaxBodyBytes = parse.GetValue(maxBody),
         DrainSeconds = parse.GetValue(drain),
+        WarmUp = parse.GetValue(warmUp),
     };
     if (settings.MaxQueue < 1 || settings.MaxBodyBytes < 1 || settings.MaxBatchDelayMs < 0 || settings.Port is < 0 or > 65535)
     {

@@ -82,6 +82,26 @@ public sealed class DynamicBatcher : IAsyncDisposable
     public static StaticShapeBucket Pick(IReadOnlyList<StaticShapeBucket> buckets, int rows, int longest) =>
         buckets.Where(b => b.Batch >= rows && b.Seq >= longest).OrderBy(b => (long)b.Batch * b.Seq).ThenBy(b => b.Seq).First();
 
+    /// <summary>Runs every declared bucket once before the first request (as Triton's model warm-up does): the first
+    /// call of a shape is slow, and its working memory is then in place, so resident memory stays flat under load.
+    /// Call before any request is queued (the engine is not shared).</summary>
+    public void WarmUp()
+    {
+        foreach (var bucket in _engine.Buckets)
+        {
+            var ids = new long[bucket.Batch * bucket.Seq];
+            var lengths = new long[bucket.Batch];
+            for (var r = 0; r < bucket.Batch; r++)
+            {
+                ids[r * bucket.Seq] = _clsId;
+                ids[(r * bucket.Seq) + 1] = _sepId;
+                lengths[r] = 2;
+            }
+
+            _engine.Run(ids, new long[ids.Length], lengths, bucket.Batch, bucket.Seq);
+        }
+    }
+
     /// <summary>Stops taking requests; what is queued is still answered. Completes when the loop has finished.</summary>
     public async ValueTask DisposeAsync()
     {

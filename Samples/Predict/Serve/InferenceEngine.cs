@@ -114,7 +114,9 @@ public sealed class OnnxRuntimeEngine : IInferenceEngine
 
         _outputNames = [_session.OutputNames[0]];
         Platform = "onnxruntime_onnx";
-        Buckets = graph.Buckets.Select(b => new StaticShapeBucket(b.Batch, b.Seq)).ToArray();
+        // The buckets compiled into this binary, as the generated engine uses (the model name was checked to be the
+        // embedded one): the same batcher policy for both, whatever buckets an older export declared.
+        Buckets = MiniLmClassifierModule.Buckets;
     }
 
     public string Platform { get; }

@@ -42,6 +42,9 @@ public sealed record ServeSettings(string ModelPrefix)
 
     /// <summary>How long a SIGTERM waits for requests in flight before the process exits.</summary>
     public int DrainSeconds { get; init; } = 30;
+
+    /// <summary>Run every bucket once before reporting ready.</summary>
+    public bool WarmUp { get; init; } = true;
 }
 
 /// <summary><c>predict serve</c>: the Open Inference Protocol (KServe v2) REST API over Kestrel (the slim host,
@@ -107,6 +110,12 @@ public static class InferenceServer
         await using var batcher = new DynamicBatcher(engine, settings.MaxQueue, TimeSpan.FromMilliseconds(settings.MaxBatchDelayMs),
             transform.ClsId, transform.SepId, transform.PadId, metrics);
         metrics.Registry.AddBeforeCollectCallback(() => metrics.QueueDepth.Set(batcher.QueueDepth));
+        if (settings.WarmUp)
+        {
+            var watch = Stopwatch.StartNew();
+            batcher.WarmUp();
+            log.WriteLine($"warmed up {engine.Buckets.Count} buckets in {watch.Elapsed.TotalSeconds:F1} s");
+        }
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.WebHost.UseKestrel(kestrel =>
