@@ -107,13 +107,20 @@ public static class InferenceServer
         var maxSeq = engine.Buckets.Max(b => b.Seq);
         // Truncated as training truncates (longest sentence first) to the longest bucket.
         var transform = new SentencePairTransform(vocabulary.CreateTokenizer(), new PairTransformOptions { MaxLength = maxSeq, LabelMode = LabelMode.None });
+        var watch = Stopwatch.StartNew();
         await using var batcher = new DynamicBatcher(engine, settings.MaxQueue, TimeSpan.FromMilliseconds(settings.MaxBatchDelayMs),
-            transform.ClsId, transform.SepId, transform.PadId, metrics);
+            transform.ClsId, transform.SepId, transform.PadId, metrics, settings.WarmUp);
         metrics.Registry.AddBeforeCollectCallback(() => metrics.QueueDepth.Set(batcher.QueueDepth));
+        try
+        {
+            await batcher.Ready;
+        }
+        catch (Exception e)
+        {
+            throw new PredictException($"the warm-up forward failed: {e.Message}", e);
+        }
         if (settings.WarmUp)
         {
-            var watch = Stopwatch.StartNew();
-            batcher.WarmUp();
             log.WriteLine($"warmed up {engine.Buckets.Count} buckets in {watch.Elapsed.TotalSeconds:F1} s");
         }
 
