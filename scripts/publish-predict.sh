@@ -75,4 +75,4 @@ find "$out" -mindepth 1 -type d -empty -delete
 # newer than the build they run from.
 touch "$build/published"
 
-echo "published: $(pwd)/$out/predict ($(cd "$out" && ls predict-x86-64-v* | tr '\n' ' ')+ launcher; $(du -sh "$out" | cut -f1)) (usage: predict --model PREFIX --input FILE.tsv --output FILE.tsv)"
+echo "published: $(pwd)/$out/predict ($(cd "$out" && ls predict-x86-64-v* | tr '\n' ' ')+ launcher; $(du -sh "$out" | cut -f1)) (usage: predict --model PREFIX --input FILE.tsv --output FILE.tsv, or predict serve --model PREFIX [--port 8080])"
