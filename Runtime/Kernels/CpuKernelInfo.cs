@@ -38,6 +38,6 @@ public static class CpuKernelInfo
         }
 
         var width = VectorWidth.Bits == 0 ? "no vector acceleration" : $"{VectorWidth.Bits}-bit vectors";
-        return $"{width}{(features.Count > 0 ? " (" + string.Join(", ", features) + ")" : "")}; int8 GEMM: {Int8Gemm.Describe()}";
+        return $"{width}{(features.Count > 0 ? " (" + string.Join(", ", features) + ")" : "")}; fp32 GEMM: {FloatGemm.Describe()}; int8 GEMM: {Int8Gemm.Describe()}";
     }
 }

@@ -19,12 +19,18 @@ public static partial class Kernels
     /// <summary>The first <paramref name="count"/> rows of a table (learned positions for a sequence).</summary>
     public static Tensor Rows(Tensor table, long count) => table.narrow(0, 0, count);
 
-    /// <summary>x·Wᵀ + b as one GEMM (addmm folds the bias in).</summary>
-    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias) => nn.functional.linear(x, weight, bias);
+    /// <summary>x·Wᵀ + b as one GEMM (addmm folds the bias in; <see cref="FloatGemm"/> may take it instead).</summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias) =>
+        FloatGemm.TryLinear(x, weight, bias, gelu: false) ?? nn.functional.linear(x, weight, bias);
 
     /// <summary>gelu(x·Wᵀ + b); without autograd the activation runs in place on the GEMM's output.</summary>
     public static Tensor LinearGelu(Tensor x, Tensor weight, Tensor? bias)
     {
+        if (FloatGemm.TryLinear(x, weight, bias, gelu: true) is { } fused)
+        {
+            return fused;
+        }
+
         var y = nn.functional.linear(x, weight, bias);
         if (NeedsGrad(x, weight, bias))
         {

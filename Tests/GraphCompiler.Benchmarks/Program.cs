@@ -6,6 +6,7 @@ using GraphCompiler.Benchmarks;
 using GraphCompiler.Runtime.Weights;
 
 // Usage: bench [--smoke] [--iterations N] [--out FILE.md] [--data MRPC_DIR]   (a child process runs one case: --case SPEC)
+//        bench --rounds R [--iterations N] [--out FILE.md]   (the per-instruction-set table: RoundsTable's cases, R interleaved rounds)
 var argList = args.ToList();
 string? Arg(string name) => argList.IndexOf(name) is var i and >= 0 && i + 1 < argList.Count ? argList[i + 1] : null;
 var iterations = int.Parse(Arg("--iterations") ?? (argList.Contains("--smoke") ? "1" : "5"), CultureInfo.InvariantCulture);
@@ -17,6 +18,28 @@ if (Arg("--data") is { } data)
 if (Arg("--case") is { } spec)
 {
     Console.WriteLine(JsonSerializer.Serialize(Cases.Run(spec, iterations)));
+    return 0;
+}
+
+if (Arg("--rounds") is { } roundsArg)
+{
+    var rounds = new List<IReadOnlyDictionary<string, CaseResult>>();
+    for (var round = 1; round <= int.Parse(roundsArg, CultureInfo.InvariantCulture); round++)
+    {
+        var byCase = new Dictionary<string, CaseResult>();
+        foreach (var s in RoundsTable.Cases)
+        {
+            Console.Error.WriteLine($"bench: round {round}: {s} …");
+            byCase[s] = RunChild(s, iterations);
+        }
+
+        rounds.Add(byCase);
+    }
+
+    var table = RoundsTable.Markdown(rounds, iterations, Machine());
+    Console.WriteLine(table);
+    var tableOut = Arg("--out") ?? Path.Combine("out", "bench-rounds.md");
+    AtomicFile.Write(tableOut, s => s.Write(Encoding.UTF8.GetBytes(table)));
     return 0;
 }
 
@@ -99,7 +122,7 @@ static string Machine()
     string? Field(string name) => lines.FirstOrDefault(l => l.StartsWith(name, StringComparison.Ordinal) && l[name.Length..].TrimStart().StartsWith(':'))?.Split(':', 2)[1].Trim();
     var flags = (Field("flags") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
     var vector = new[] { "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8" }.Where(flags.Contains);
-    var forced = new[] { "DOTNET_EnableAVX512", "DOTNET_EnableAVX2", "DOTNET_EnableHWIntrinsic", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "GRAPHCOMPILER_INT8_GEMM" }
+    var forced = new[] { "DOTNET_EnableAVX512", "DOTNET_EnableAVX512F", "DOTNET_EnableAVX2", "DOTNET_EnableAVXVNNI", "DOTNET_EnableHWIntrinsic", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "GRAPHCOMPILER_INT8_GEMM" }
         .Where(v => Environment.GetEnvironmentVariable(v) is { Length: > 0 }).Select(v => $"{v}={Environment.GetEnvironmentVariable(v)}").ToList();
     return $"{Field("model name") ?? "unknown CPU"} (family {Field("cpu family") ?? "?"} model {Field("model") ?? "?"}; {string.Join(" ", vector)}); " +
            $"kernels: {GraphCompiler.Runtime.CpuKernelInfo.Describe()}" + (forced.Count > 0 ? $"; FORCED: {string.Join(" ", forced)}" : "");

@@ -55,6 +55,20 @@ public static class Int8Gemm
     /// <summary>Whether the CPU has AVX512-VNNI (CPUID leaf 7, ECX bit 11), what oneDNN's int8 kernels need.</summary>
     public static bool HasAvx512Vnni { get; } = X86Base.IsSupported && (X86Base.CpuId(7, 0).Ecx & (1 << 11)) != 0;
 
+    /// <summary>Whether libtorch's oneDNN will run its VNNI kernels: the CPU has AVX512-VNNI and ONEDNN_MAX_CPU_ISA
+    /// (or its older name DNNL_MAX_CPU_ISA) does not cap it below them. Capped to AVX2 or AVX512_CORE, oneDNN multiplies
+    /// with vpmaddubsw, whose int16 pair sums saturate: measured on a Zen 5 under ONEDNN_MAX_CPU_ISA=AVX2, _int_mm then
+    /// gave products off by up to 28 after dequantization, so it is not used there.</summary>
+    public static bool OneDnnUsesVnni { get; } = HasAvx512Vnni && IsaCapAllowsVnni(
+        Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA") is { Length: > 0 } cap ? cap : Environment.GetEnvironmentVariable("DNNL_MAX_CPU_ISA"));
+
+    /// <summary>True for no cap, ALL/DEFAULT, and the oneDNN ISA names at or above AVX512_CORE_VNNI.</summary>
+    internal static bool IsaCapAllowsVnni(string? cap)
+    {
+        var name = cap?.Trim().ToUpperInvariant();
+        return string.IsNullOrEmpty(name) || name is "ALL" or "DEFAULT" || name.StartsWith("AVX512_CORE_", StringComparison.Ordinal) || name.StartsWith("AVX10", StringComparison.Ordinal);
+    }
+
     /// <summary>The CPU backend products run on from this thread (see <see cref="VectorWidth.Current"/>).</summary>
     public static Int8GemmBackend Backend => Choose(VectorWidth.Current);
 
@@ -77,7 +91,7 @@ public static class Int8Gemm
             return forced;
         }
 
-        if (bits == 512 && HasAvx512Vnni && IsNativeAvailable)
+        if (bits == 512 && OneDnnUsesVnni && IsNativeAvailable)
         {
             return Int8GemmBackend.OneDnn;
         }
