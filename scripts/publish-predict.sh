@@ -49,7 +49,7 @@ declare -A keep=()
 while IFS= read -r -d '' file; do
   rel=${file#"$shared"/}
   case "$rel" in
-    predict|predict.dbg|*.pdb|pretrained/*|libSkiaSharp.so|libHarfBuzzSharp.so|libtorch_python.so|*_test.so) continue ;;
+    predict|predict.dbg|*.pdb|*.dll|pretrained/*|libSkiaSharp.so|libHarfBuzzSharp.so|libtorch_python.so|*_test.so) continue ;;
   esac
   sync_file "$file" "$out/$rel"
   keep[$rel]=1
@@ -75,4 +75,4 @@ find "$out" -mindepth 1 -type d -empty -delete
 # newer than the build they run from.
 touch "$build/published"
 
-echo "published: $(pwd)/$out/predict ($(cd "$out" && ls predict-x86-64-v* | tr '\n' ' ')+ launcher; $(du -sh "$out" | cut -f1)) (usage: predict --model PREFIX --input FILE.tsv --output FILE.tsv)"
+echo "published: $(pwd)/$out/predict ($(cd "$out" && ls predict-x86-64-v* | tr '\n' ' ')+ launcher; $(du -sh "$out" | cut -f1)) (usage: predict --model PREFIX --input FILE.tsv --output FILE.tsv, or predict serve --model PREFIX [--port 8080])"

@@ -55,7 +55,12 @@ public partial class Bert24Classifier
 [Model("minilm")]
 [Quantize]
 [StaticShapes(Batch = 32, SeqLens = new[] { 32, 48, 64, 80, 96, 128 })] // MRPC's pairs: 30 % padding at 32/64/128, 13.5 % here
-[StaticShapes(Batch = 1, SeqLens = new[] { 128 })] // serving: one request at a time
+// Serving (predict serve batches concurrent requests into the cheapest bucket that holds them): one request alone, and
+// the few that arrive together under moderate load, without paying for 32 rows or 128 tokens.
+[StaticShapes(Batch = 1, SeqLens = new[] { 32, 64, 128 })]
+[StaticShapes(Batch = 4, SeqLens = new[] { 32, 64, 128 })]
+[StaticShapes(Batch = 8, SeqLens = new[] { 32, 64, 128 })]
+[StaticShapes(Batch = 16, SeqLens = new[] { 32, 64, 128 })]
 public partial class MiniLmClassifier
 {
     [Hyper] public int Classes = 2;

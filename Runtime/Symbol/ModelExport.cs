@@ -113,6 +113,25 @@ public static class ModelExport
         Onnx.OnnxExport.Export(graph, ModuleTensors(module), path, options);
     }
 
+    /// <summary>Writes a Triton Inference Server model repository entry for the module: <c>repository/NAME/VERSION/model.onnx</c>
+    /// (<see cref="ExportOnnx"/>) and <c>repository/NAME/config.pbtxt</c> (<see cref="TritonConfig"/>: the onnxruntime
+    /// backend, inputs, outputs, max_batch_size and dynamic batching from the declared buckets). Returns both paths.</summary>
+    public static (string ModelFile, string ConfigFile) ExportTriton(nn.Module module, string repository, TritonOptions? options = null)
+    {
+        options ??= new TritonOptions();
+        var (_, graph) = EmbeddedGraph(module);
+        var name = options.Name ?? graph.Model;
+        var modelDir = Path.Combine(repository, name);
+        var versionDir = Path.Combine(modelDir, options.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Directory.CreateDirectory(versionDir);
+        var modelFile = Path.Combine(versionDir, "model.onnx");
+        var configFile = Path.Combine(modelDir, "config.pbtxt");
+        ExportOnnx(module, modelFile);
+        var config = TritonConfig.Write(graph, options);
+        AtomicFile.Write(configFile, s => s.Write(new UTF8Encoding(encoderShouldEmitUTF8Identifier: false).GetBytes(config)));
+        return (modelFile, configFile);
+    }
+
     /// <summary>The generated module and the symbol graph it carries; any other module is an ArgumentException.</summary>
     private static (IGraphModule Module, SymbolGraph Graph) EmbeddedGraph(nn.Module module)
     {

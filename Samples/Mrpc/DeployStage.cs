@@ -68,6 +68,10 @@ public static class DeployStage
         ModelExport.ExportOnnx(fp32, fp32Onnx);
         ModelExport.ExportOnnx(int8, int8Onnx);
         OnnxDynamicQuantizer.Quantize(fp32Onnx, ortInt8Onnx);
+        // A Triton model repository (scale-out on an existing engine): model.onnx + config.pbtxt per precision.
+        var triton = Path.Combine(dir, "triton");
+        ModelExport.ExportTriton(fp32, triton);
+        ModelExport.ExportTriton(int8, triton, new TritonOptions { Name = "minilm_int8" });
 
         // Re-import the int8 pair without the generated class: the predictions must be the generated model's.
         var inputNames = SymbolFile.Load(ModelExport.SymbolPath(int8Prefix)).Arguments.Select(a => a.Name).ToArray();
@@ -125,6 +129,7 @@ public static class DeployStage
                 ["fp32_onnx"] = Path.GetFullPath(fp32Onnx),
                 ["int8_onnx"] = Path.GetFullPath(int8Onnx),
                 ["ort_dynamic_int8_onnx"] = Path.GetFullPath(ortInt8Onnx),
+                ["triton_repository"] = Path.GetFullPath(triton),
             },
         };
         return report;

@@ -21,7 +21,7 @@ public class PredictBinaryTests(PredictFixture fixture, ITestOutputHelper output
     /// decimals.</summary>
     private const double Tolerance = 1e-4;
 
-    private static readonly string PublishDir = Path.GetFullPath(Path.Combine(Snapshot.Root, "..", "..", "out", "predict"));
+    internal static readonly string PublishDir = Path.GetFullPath(Path.Combine(Snapshot.Root, "..", "..", "out", "predict"));
 
     private static string Launcher => Path.Combine(PublishDir, "predict");
 
@@ -213,7 +213,7 @@ public class PredictBinaryTests(PredictFixture fixture, ITestOutputHelper output
 
     /// <summary>out/predict, checked to exist and to have been published after the code the tests run was built (a
     /// publish compiles whatever changed; an older one would test old code).</summary>
-    private static string PublishedOrFail()
+    internal static string PublishedOrFail()
     {
         var stamp = Path.Combine(PublishDir, "..", "predict-build", "published");
         if (!File.Exists(Launcher) || !File.Exists(stamp))
