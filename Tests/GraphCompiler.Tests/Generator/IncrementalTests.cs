@@ -105,6 +105,56 @@ public class IncrementalTests
     }
 
     [Fact]
+    public void InsertingALineAboveTheModelKeepsEveryStepCached()
+    {
+        // Locations in the specs are relative to their declaration, so moving the declaration changes no spec.
+        var compilation = Initial();
+        var (driver, first) = RunOnce(compilation);
+
+        var edited = Replace(compilation, "TinyEncoder.cs", TestDeclarations.TinyEncoder.Replace("[Model(", "// a note above the model\n[Model("));
+        var result = driver.RunGenerators(edited).GetRunResult().Results.Single();
+
+        AssertAllCached(result);
+        Assert.Equal(first.GeneratedSources.Single().SourceText.ToString(), result.GeneratedSources.Single().SourceText.ToString());
+    }
+
+    [Fact]
+    public void InsertingLinesAboveABlockKeepsEveryStepCached()
+    {
+        var compilation = Initial();
+        var (driver, first) = RunOnce(compilation);
+
+        var edited = Replace(compilation, "EncoderLayer.cs", TestDeclarations.EncoderLayerBlock.Replace("[Block]", "\n\n// moved down\n[Block]"));
+        var result = driver.RunGenerators(edited).GetRunResult().Results.Single();
+
+        AssertAllCached(result);
+        Assert.Equal(first.GeneratedSources.Single().SourceText.ToString(), result.GeneratedSources.Single().SourceText.ToString());
+    }
+
+    [Fact]
+    public void ACachedDiagnosticFollowsItsDeclarationWhenLinesAreInsertedAbove()
+    {
+        // A lowering error (from the Compiled step) is reported at the moved [StaticShapes] line although no step reran.
+        var broken = TestDeclarations.TinyEncoder.Replace("PositionEmbedding(inputIds, 16,", "PositionEmbedding(inputIds, 12,");
+        var compilation = GeneratorHarness.Compilation(
+            ("EncoderLayer.cs", TestDeclarations.EncoderLayerBlock),
+            ("TinyEncoder.cs", broken),
+            ("Helpers.cs", TestDeclarations.Unrelated));
+        var driver = GeneratorHarness.Driver(trackSteps: true).RunGenerators(compilation);
+        var before = Assert.Single(driver.GetRunResult().Results.Single().Diagnostics);
+
+        var moved = broken.Replace("[Model(", "// one\n// two\n[Model(");
+        var result = driver.RunGenerators(Replace(compilation, "TinyEncoder.cs", moved)).GetRunResult().Results.Single();
+        var after = Assert.Single(result.Diagnostics);
+
+        AssertAllCached(result);
+        Assert.Equal(before.Id, after.Id);
+        Assert.Equal(before.Location.GetLineSpan().StartLinePosition.Line + 2, after.Location.GetLineSpan().StartLinePosition.Line);
+        Assert.Equal(moved.IndexOf("[StaticShapes", StringComparison.Ordinal) + 1, after.Location.SourceSpan.Start);
+        Assert.True(after.Location.IsInSource);
+    }
+
+    [Fact]
     public void RerunningOnACloneKeepsEveryStepCached()
     {
         var compilation = Initial();

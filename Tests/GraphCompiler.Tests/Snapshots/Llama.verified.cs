@@ -167,17 +167,17 @@ public sealed partial class LlamaModule : nn.Module<Tensor, Tensor, Tensor>, IGr
         ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, batch, seq, 16);
         ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, batch);
         using var scope = torch.NewDisposeScope();
-        // Llama.cs:31
+        // Llama.cs, Llama line 7
         var x2 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %2 length_mask → f32[batch,1,1,seq]
 
-        // layers.0 (Llama.cs:14)
+        // layers.0 (Llama.cs, LlamaLayer line 9)
         var x36 = Layers(@x, p3, p5, p7, p9, x2, p23, p26, p28, p31, p34, batch, seq); // %4…%36
 
-        // layers.1 (Llama.cs:14)
+        // layers.1 (Llama.cs, LlamaLayer line 9)
         var x70 = Layers(x36, p37, p39, p41, p43, x2, p57, p60, p62, p65, p68, batch, seq); // %38…%70
         Kernels.Free(x36, x2);
 
-        // norm (Llama.cs:31)
+        // norm (Llama.cs, Llama line 7)
         var x72 = Kernels.RmsNorm(x70, p71, 1E-06); // %72 rms_norm → f32[batch,seq,16]
         Kernels.Free(x70);
 
@@ -218,16 +218,16 @@ public sealed partial class LlamaModule : nn.Module<Tensor, Tensor, Tensor>, IGr
         var p68 = args[19];
         var p71 = args[20];
         using var scope = torch.NewDisposeScope();
-        // Llama.cs:31
+        // Llama.cs, Llama line 7
         var x2 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %2 length_mask → f32[batch,1,1,seq]
 
-        // layers.0 (Llama.cs:14)
+        // layers.0 (Llama.cs, LlamaLayer line 9)
         var (x4, x12, x14, x16, x22, x25, x27, x29, x30, x32, x33, x36) = LayersTraining(@x, p3, p5, p7, p9, x2, p23, p26, p28, p31, p34, batch, seq); // %4…%36
 
-        // layers.1 (Llama.cs:14)
+        // layers.1 (Llama.cs, LlamaLayer line 9)
         var (x38, x46, x48, x50, x56, x59, x61, x63, x64, x66, x67, x70) = LayersTraining(x36, p37, p39, p41, p43, x2, p57, p60, p62, p65, p68, batch, seq); // %38…%70
 
-        // norm (Llama.cs:31)
+        // norm (Llama.cs, Llama line 7)
         var x72 = Kernels.RmsNorm(x70, p71, 1E-06); // %72 rms_norm → f32[batch,seq,16]
 
         if (saved is not null)
@@ -356,49 +356,49 @@ public sealed partial class LlamaModule : nn.Module<Tensor, Tensor, Tensor>, IGr
             var batch = (long)ctx.get_data("batch")!;
             var seq = (long)ctx.get_data("seq")!;
 
-            // norm (Llama.cs:31)
+            // norm (Llama.cs, Llama line 7)
             var g76 = Kernels.RmsNormInputGrad(g73, g74, g75, 1E-06); // %76 rms_norm_dx → f32[batch,seq,16]
             var g77 = Kernels.RmsNormWeightGrad(g73, g74, 1E-06); // %77 rms_norm_dw → f32[16]
 
-            // layers.1.mlp.down_proj (Llama.cs:21)
+            // layers.1.mlp.down_proj (Llama.cs, LlamaLayer line 16)
             var g79 = Kernels.MatMul(g76, g78, transB: false); // %79 matmul → f32[batch,seq,40]
             var g81 = Kernels.LinearWeightGrad(g76, g80); // %81 linear_dw → f32[16,40]
 
-            // layers.1 (Llama.cs:21)
+            // layers.1 (Llama.cs, LlamaLayer line 16)
             var g83 = torch.mul(g79, g82); // %83 mul → f32[batch,seq,40]
             var g85 = torch.mul(g79, g84); // %85 mul → f32[batch,seq,40]
             Kernels.Free(g79);
 
-            // layers.1.mlp.up_proj (Llama.cs:21)
+            // layers.1.mlp.up_proj (Llama.cs, LlamaLayer line 16)
             var g87 = Kernels.MatMul(g85, g86, transB: false); // %87 matmul → f32[batch,seq,16]
             var g89 = Kernels.LinearWeightGrad(g85, g88); // %89 linear_dw → f32[40,16]
             Kernels.Free(g85);
 
-            // layers.1 (Llama.cs:20)
+            // layers.1 (Llama.cs, LlamaLayer line 15)
             var g91 = Kernels.SiluGrad(g83, g90); // %91 silu_grad → f32[batch,seq,40]
             Kernels.Free(g83);
 
-            // layers.1.mlp.gate_proj (Llama.cs:20)
+            // layers.1.mlp.gate_proj (Llama.cs, LlamaLayer line 15)
             var g93 = Kernels.MatMul(g91, g92, transB: false); // %93 matmul → f32[batch,seq,16]
             var g94 = Kernels.LinearWeightGrad(g91, g88); // %94 linear_dw → f32[40,16]
             Kernels.Free(g91);
 
-            // layers.1.post_attention_layernorm (Llama.cs:19)
+            // layers.1.post_attention_layernorm (Llama.cs, LlamaLayer line 14)
             var g95 = torch.add(g87, g93); // %95 add → f32[batch,seq,16]
             Kernels.Free(g87, g93);
             var g98 = Kernels.RmsNormInputGrad(g95, g96, g97, 1E-06); // %98 rms_norm_dx → f32[batch,seq,16]
             var g99 = Kernels.RmsNormWeightGrad(g95, g96, 1E-06); // %99 rms_norm_dw → f32[16]
             Kernels.Free(g95);
 
-            // layers.1 (Llama.cs:18)
+            // layers.1 (Llama.cs, LlamaLayer line 13)
             var g100 = torch.add(g76, g98); // %100 add → f32[batch,seq,16]
             Kernels.Free(g76, g98);
 
-            // layers.1.self_attn.o_proj (Llama.cs:18)
+            // layers.1.self_attn.o_proj (Llama.cs, LlamaLayer line 13)
             var g102 = Kernels.MatMul(g100, g101, transB: false); // %102 matmul → f32[batch,seq,16]
             var g104 = Kernels.LinearWeightGrad(g100, g103); // %104 linear_dw → f32[16,16]
 
-            // layers.1 (Llama.cs:18)
+            // layers.1 (Llama.cs, LlamaLayer line 13)
             var g105 = g102.reshape(batch, seq, 2L, 8L); // %105 reshape → f32[batch,seq,2,8]
             Kernels.Free(g102);
             var g106 = g105.permute(0L, 2L, 1L, 3L); // %106 permute → f32[batch,2,seq,8]
@@ -422,22 +422,22 @@ public sealed partial class LlamaModule : nn.Module<Tensor, Tensor, Tensor>, IGr
             var g120 = g119.reshape(batch, seq, 16L); // %120 reshape → f32[batch,seq,16]
             Kernels.Free(g119);
 
-            // layers.1.self_attn.v_proj (Llama.cs:17)
+            // layers.1.self_attn.v_proj (Llama.cs, LlamaLayer line 12)
             var g122 = Kernels.MatMul(g116, g121, transB: false); // %122 matmul → f32[batch,seq,16]
             var g124 = Kernels.LinearWeightGrad(g116, g123); // %124 linear_dw → f32[16,16]
             Kernels.Free(g116);
 
-            // layers.1.self_attn.k_proj (Llama.cs:16)
+            // layers.1.self_attn.k_proj (Llama.cs, LlamaLayer line 11)
             var g126 = Kernels.MatMul(g118, g125, transB: false); // %126 matmul → f32[batch,seq,16]
             var g127 = Kernels.LinearWeightGrad(g118, g123); // %127 linear_dw → f32[16,16]
             Kernels.Free(g118);
 
-            // layers.1.self_attn.q_proj (Llama.cs:15)
+            // layers.1.self_attn.q_proj (Llama.cs, LlamaLayer line 10)
             var g129 = Kernels.MatMul(g120, g128, transB: false); // %129 matmul → f32[batch,seq,16]
             var g130 = Kernels.LinearWeightGrad(g120, g123); // %130 linear_dw → f32[16,16]
             Kernels.Free(g120);
 
-            // layers.1.input_layernorm (Llama.cs:14)
+            // layers.1.input_layernorm (Llama.cs, LlamaLayer line 9)
             var g131 = torch.add(g122, g126); // %131 add → f32[batch,seq,16]
             Kernels.Free(g122, g126);
             var g132 = torch.add(g131, g129); // %132 add → f32[batch,seq,16]
@@ -446,49 +446,49 @@ public sealed partial class LlamaModule : nn.Module<Tensor, Tensor, Tensor>, IGr
             var g136 = Kernels.RmsNormWeightGrad(g132, g133, 1E-06); // %136 rms_norm_dw → f32[16]
             Kernels.Free(g132);
 
-            // layers.0 (Llama.cs:21)
+            // layers.0 (Llama.cs, LlamaLayer line 16)
             var g137 = torch.add(g100, g135); // %137 add → f32[batch,seq,16]
             Kernels.Free(g100, g135);
 
-            // layers.0.mlp.down_proj (Llama.cs:21)
+            // layers.0.mlp.down_proj (Llama.cs, LlamaLayer line 16)
             var g139 = Kernels.MatMul(g137, g138, transB: false); // %139 matmul → f32[batch,seq,40]
             var g141 = Kernels.LinearWeightGrad(g137, g140); // %141 linear_dw → f32[16,40]
 
-            // layers.0 (Llama.cs:21)
+            // layers.0 (Llama.cs, LlamaLayer line 16)
             var g143 = torch.mul(g139, g142); // %143 mul → f32[batch,seq,40]
             var g145 = torch.mul(g139, g144); // %145 mul → f32[batch,seq,40]
             Kernels.Free(g139);
 
-            // layers.0.mlp.up_proj (Llama.cs:21)
+            // layers.0.mlp.up_proj (Llama.cs, LlamaLayer line 16)
             var g147 = Kernels.MatMul(g145, g146, transB: false); // %147 matmul → f32[batch,seq,16]
             var g149 = Kernels.LinearWeightGrad(g145, g148); // %149 linear_dw → f32[40,16]
             Kernels.Free(g145);
 
-            // layers.0 (Llama.cs:20)
+            // layers.0 (Llama.cs, LlamaLayer line 15)
             var g151 = Kernels.SiluGrad(g143, g150); // %151 silu_grad → f32[batch,seq,40]
             Kernels.Free(g143);
 
-            // layers.0.mlp.gate_proj (Llama.cs:20)
+            // layers.0.mlp.gate_proj (Llama.cs, LlamaLayer line 15)
             var g153 = Kernels.MatMul(g151, g152, transB: false); // %153 matmul → f32[batch,seq,16]
             var g154 = Kernels.LinearWeightGrad(g151, g148); // %154 linear_dw → f32[40,16]
             Kernels.Free(g151);
 
-            // layers.0.post_attention_layernorm (Llama.cs:19)
+            // layers.0.post_attention_layernorm (Llama.cs, LlamaLayer line 14)
             var g155 = torch.add(g147, g153); // %155 add → f32[batch,seq,16]
             Kernels.Free(g147, g153);
             var g158 = Kernels.RmsNormInputGrad(g155, g156, g157, 1E-06); // %158 rms_norm_dx → f32[batch,seq,16]
             var g159 = Kernels.RmsNormWeightGrad(g155, g156, 1E-06); // %159 rms_norm_dw → f32[16]
             Kernels.Free(g155);
 
-            // layers.0 (Llama.cs:18)
+            // layers.0 (Llama.cs, LlamaLayer line 13)
             var g160 = torch.add(g137, g158); // %160 add → f32[batch,seq,16]
             Kernels.Free(g137, g158);
 
-            // layers.0.self_attn.o_proj (Llama.cs:18)
+            // layers.0.self_attn.o_proj (Llama.cs, LlamaLayer line 13)
             var g162 = Kernels.MatMul(g160, g161, transB: false); // %162 matmul → f32[batch,seq,16]
             var g164 = Kernels.LinearWeightGrad(g160, g163); // %164 linear_dw → f32[16,16]
 
-            // layers.0 (Llama.cs:18)
+            // layers.0 (Llama.cs, LlamaLayer line 13)
             var g165 = g162.reshape(batch, seq, 2L, 8L); // %165 reshape → f32[batch,seq,2,8]
             Kernels.Free(g162);
             var g166 = g165.permute(0L, 2L, 1L, 3L); // %166 permute → f32[batch,2,seq,8]
@@ -512,22 +512,22 @@ public sealed partial class LlamaModule : nn.Module<Tensor, Tensor, Tensor>, IGr
             var g179 = g178.reshape(batch, seq, 16L); // %179 reshape → f32[batch,seq,16]
             Kernels.Free(g178);
 
-            // layers.0.self_attn.v_proj (Llama.cs:17)
+            // layers.0.self_attn.v_proj (Llama.cs, LlamaLayer line 12)
             var g181 = Kernels.MatMul(g175, g180, transB: false); // %181 matmul → f32[batch,seq,16]
             var g183 = Kernels.LinearWeightGrad(g175, g182); // %183 linear_dw → f32[16,16]
             Kernels.Free(g175);
 
-            // layers.0.self_attn.k_proj (Llama.cs:16)
+            // layers.0.self_attn.k_proj (Llama.cs, LlamaLayer line 11)
             var g185 = Kernels.MatMul(g177, g184, transB: false); // %185 matmul → f32[batch,seq,16]
             var g186 = Kernels.LinearWeightGrad(g177, g182); // %186 linear_dw → f32[16,16]
             Kernels.Free(g177);
 
-            // layers.0.self_attn.q_proj (Llama.cs:15)
+            // layers.0.self_attn.q_proj (Llama.cs, LlamaLayer line 10)
             var g188 = Kernels.MatMul(g179, g187, transB: false); // %188 matmul → f32[batch,seq,16]
             var g189 = Kernels.LinearWeightGrad(g179, g182); // %189 linear_dw → f32[16,16]
             Kernels.Free(g179);
 
-            // layers.0.input_layernorm (Llama.cs:14)
+            // layers.0.input_layernorm (Llama.cs, LlamaLayer line 9)
             var g190 = torch.add(g181, g185); // %190 add → f32[batch,seq,16]
             Kernels.Free(g181, g185);
             var g191 = torch.add(g190, g188); // %191 add → f32[batch,seq,16]
@@ -536,7 +536,7 @@ public sealed partial class LlamaModule : nn.Module<Tensor, Tensor, Tensor>, IGr
             var g195 = Kernels.RmsNormWeightGrad(g191, g192, 1E-06); // %195 rms_norm_dw → f32[16]
             Kernels.Free(g191);
 
-            // Llama.cs:30
+            // Llama.cs, Llama line 6
             var g196 = torch.add(g160, g194); // %196 add → f32[batch,seq,16]
             Kernels.Free(g160, g194);
 
@@ -548,20 +548,20 @@ public sealed partial class LlamaModule : nn.Module<Tensor, Tensor, Tensor>, IGr
     /// names and comments it keeps; each instance calls it with its own tensors.</summary>
     private Tensor Layers(Tensor @x, Tensor p3, Tensor p5, Tensor p7, Tensor p9, Tensor x2, Tensor p23, Tensor p26, Tensor p28, Tensor p31, Tensor p34, long batch, long seq)
     {
-        // layers.0.input_layernorm (Llama.cs:14)
+        // layers.0.input_layernorm (Llama.cs, LlamaLayer line 9)
         var x4 = Kernels.RmsNorm(@x, p3, 1E-06); // %4 rms_norm → f32[batch,seq,16]
 
-        // layers.0.self_attn.q_proj (Llama.cs:15)
+        // layers.0.self_attn.q_proj (Llama.cs, LlamaLayer line 10)
         var x6 = Kernels.MatMul(x4, p5, transB: true); // %6 matmul → f32[batch,seq,16]
 
-        // layers.0.self_attn.k_proj (Llama.cs:16)
+        // layers.0.self_attn.k_proj (Llama.cs, LlamaLayer line 11)
         var x8 = Kernels.MatMul(x4, p7, transB: true); // %8 matmul → f32[batch,seq,16]
 
-        // layers.0.self_attn.v_proj (Llama.cs:17)
+        // layers.0.self_attn.v_proj (Llama.cs, LlamaLayer line 12)
         var x10 = Kernels.MatMul(x4, p9, transB: true); // %10 matmul → f32[batch,seq,16]
         Kernels.Free(x4);
 
-        // layers.0 (Llama.cs:18)
+        // layers.0 (Llama.cs, LlamaLayer line 13)
         var x11 = x6.reshape(batch, seq, 2L, 8L); // %11 reshape → f32[batch,seq,2,8]
         Kernels.Free(x6);
         var x12 = x11.permute(0L, 2L, 1L, 3L); // %12 permute → f32[batch,2,seq,8]
@@ -581,37 +581,37 @@ public sealed partial class LlamaModule : nn.Module<Tensor, Tensor, Tensor>, IGr
         var x22 = x21.reshape(batch, seq, 16L); // %22 reshape → f32[batch,seq,16]
         Kernels.Free(x21);
 
-        // layers.0.self_attn.o_proj (Llama.cs:18)
+        // layers.0.self_attn.o_proj (Llama.cs, LlamaLayer line 13)
         var x24 = Kernels.MatMul(x22, p23, transB: true); // %24 matmul → f32[batch,seq,16]
         Kernels.Free(x22);
 
-        // layers.0 (Llama.cs:18)
+        // layers.0 (Llama.cs, LlamaLayer line 13)
         var x25 = torch.add(@x, x24); // %25 add → f32[batch,seq,16]
         Kernels.Free(x24);
 
-        // layers.0.post_attention_layernorm (Llama.cs:19)
+        // layers.0.post_attention_layernorm (Llama.cs, LlamaLayer line 14)
         var x27 = Kernels.RmsNorm(x25, p26, 1E-06); // %27 rms_norm → f32[batch,seq,16]
 
-        // layers.0.mlp.gate_proj (Llama.cs:20)
+        // layers.0.mlp.gate_proj (Llama.cs, LlamaLayer line 15)
         var x29 = Kernels.MatMul(x27, p28, transB: true); // %29 matmul → f32[batch,seq,40]
 
-        // layers.0 (Llama.cs:20)
+        // layers.0 (Llama.cs, LlamaLayer line 15)
         var x30 = Kernels.Silu(x29); // %30 silu → f32[batch,seq,40]
         Kernels.Free(x29);
 
-        // layers.0.mlp.up_proj (Llama.cs:21)
+        // layers.0.mlp.up_proj (Llama.cs, LlamaLayer line 16)
         var x32 = Kernels.MatMul(x27, p31, transB: true); // %32 matmul → f32[batch,seq,40]
         Kernels.Free(x27);
 
-        // layers.0 (Llama.cs:21)
+        // layers.0 (Llama.cs, LlamaLayer line 16)
         var x33 = torch.mul(x30, x32); // %33 mul → f32[batch,seq,40]
         Kernels.Free(x30, x32);
 
-        // layers.0.mlp.down_proj (Llama.cs:21)
+        // layers.0.mlp.down_proj (Llama.cs, LlamaLayer line 16)
         var x35 = Kernels.MatMul(x33, p34, transB: true); // %35 matmul → f32[batch,seq,16]
         Kernels.Free(x33);
 
-        // layers.0 (Llama.cs:21)
+        // layers.0 (Llama.cs, LlamaLayer line 16)
         var x36 = torch.add(x25, x35); // %36 add → f32[batch,seq,16]
         Kernels.Free(x25, x35);
 
@@ -622,19 +622,19 @@ public sealed partial class LlamaModule : nn.Module<Tensor, Tensor, Tensor>, IGr
     /// names and comments it keeps; each instance calls it with its own tensors.</summary>
     private static (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor) LayersTraining(Tensor @x, Tensor p3, Tensor p5, Tensor p7, Tensor p9, Tensor x2, Tensor p23, Tensor p26, Tensor p28, Tensor p31, Tensor p34, long batch, long seq)
     {
-        // layers.0.input_layernorm (Llama.cs:14)
+        // layers.0.input_layernorm (Llama.cs, LlamaLayer line 9)
         var x4 = Kernels.RmsNorm(@x, p3, 1E-06); // %4 rms_norm → f32[batch,seq,16]
 
-        // layers.0.self_attn.q_proj (Llama.cs:15)
+        // layers.0.self_attn.q_proj (Llama.cs, LlamaLayer line 10)
         var x6 = Kernels.MatMul(x4, p5, transB: true); // %6 matmul → f32[batch,seq,16]
 
-        // layers.0.self_attn.k_proj (Llama.cs:16)
+        // layers.0.self_attn.k_proj (Llama.cs, LlamaLayer line 11)
         var x8 = Kernels.MatMul(x4, p7, transB: true); // %8 matmul → f32[batch,seq,16]
 
-        // layers.0.self_attn.v_proj (Llama.cs:17)
+        // layers.0.self_attn.v_proj (Llama.cs, LlamaLayer line 12)
         var x10 = Kernels.MatMul(x4, p9, transB: true); // %10 matmul → f32[batch,seq,16]
 
-        // layers.0 (Llama.cs:18)
+        // layers.0 (Llama.cs, LlamaLayer line 13)
         var x11 = x6.reshape(batch, seq, 2L, 8L); // %11 reshape → f32[batch,seq,2,8]
         Kernels.Free(x6);
         var x12 = x11.permute(0L, 2L, 1L, 3L); // %12 permute → f32[batch,2,seq,8]
@@ -653,32 +653,32 @@ public sealed partial class LlamaModule : nn.Module<Tensor, Tensor, Tensor>, IGr
         var x22 = x21.reshape(batch, seq, 16L); // %22 reshape → f32[batch,seq,16]
         Kernels.Free(x21);
 
-        // layers.0.self_attn.o_proj (Llama.cs:18)
+        // layers.0.self_attn.o_proj (Llama.cs, LlamaLayer line 13)
         var x24 = Kernels.MatMul(x22, p23, transB: true); // %24 matmul → f32[batch,seq,16]
 
-        // layers.0 (Llama.cs:18)
+        // layers.0 (Llama.cs, LlamaLayer line 13)
         var x25 = torch.add(@x, x24); // %25 add → f32[batch,seq,16]
         Kernels.Free(x24);
 
-        // layers.0.post_attention_layernorm (Llama.cs:19)
+        // layers.0.post_attention_layernorm (Llama.cs, LlamaLayer line 14)
         var x27 = Kernels.RmsNorm(x25, p26, 1E-06); // %27 rms_norm → f32[batch,seq,16]
 
-        // layers.0.mlp.gate_proj (Llama.cs:20)
+        // layers.0.mlp.gate_proj (Llama.cs, LlamaLayer line 15)
         var x29 = Kernels.MatMul(x27, p28, transB: true); // %29 matmul → f32[batch,seq,40]
 
-        // layers.0 (Llama.cs:20)
+        // layers.0 (Llama.cs, LlamaLayer line 15)
         var x30 = Kernels.Silu(x29); // %30 silu → f32[batch,seq,40]
 
-        // layers.0.mlp.up_proj (Llama.cs:21)
+        // layers.0.mlp.up_proj (Llama.cs, LlamaLayer line 16)
         var x32 = Kernels.MatMul(x27, p31, transB: true); // %32 matmul → f32[batch,seq,40]
 
-        // layers.0 (Llama.cs:21)
+        // layers.0 (Llama.cs, LlamaLayer line 16)
         var x33 = torch.mul(x30, x32); // %33 mul → f32[batch,seq,40]
 
-        // layers.0.mlp.down_proj (Llama.cs:21)
+        // layers.0.mlp.down_proj (Llama.cs, LlamaLayer line 16)
         var x35 = Kernels.MatMul(x33, p34, transB: true); // %35 matmul → f32[batch,seq,16]
 
-        // layers.0 (Llama.cs:21)
+        // layers.0 (Llama.cs, LlamaLayer line 16)
         var x36 = torch.add(x25, x35); // %36 add → f32[batch,seq,16]
         Kernels.Free(x35);
 
@@ -686,13 +686,13 @@ public sealed partial class LlamaModule : nn.Module<Tensor, Tensor, Tensor>, IGr
     }
 
     // The IR texts, packed (PackedText.Unpack reads them; IrText(stage) prints them).
-    private static ReadOnlySpan<byte> LoweredIr => "PWdyYXBoIGxsYW1hCiAgJTAgPSBpbnB1dCB7bmFtZT0ieCJ9IDogZjMyW2JhdGNoLHNlcSwxNl0gICMgQCBMgDcFLmNzOjMwgD0AMYw9CnZhbGlkTGVuZ3RogUcCaTY0gkeSQAQyID0gbIEuGF9tYXNrKCUxLCAlMCkge2R0eXBlPSJmMzKLjgECMSwxgJIBjU8AMYBPFzMgPSBwYXJhbSB7aW5pdD0ib25lcyIsIIKcAQhsYXllcnMuMC6BsgEAX4EPCm5vcm0ud2VpZ2h0hWmD7QGEL4hnATE0gGcHNCA9IHJtc1+APRIoJTAsICUzKSB7ZXBzPTFFLTA2lb8ClIEBjmIANYzJAYAnAWFsjssBD3NlbGZfYXR0bi5xX3Byb2qOzAGMfYltADWAbR42ID0gbWF0bXVsKCU0LCAlNSkge3RyYW5zQj10cnVlns8BjIUBjmMAN67QAQBrsNABADaAbQA4i9ABADe20AGChQGOYwA5rtABAHaw0AEAN4HlBoCjB4jRAQA5ttEBgoYBj2SAygcMcmVzaGFwZSglNikge4ELAD2HVQMyLDhdjmuAFpW/AQA4gVuA5QcbcGVybXV0ZSglMTEpIHtvcmRlcj1bMCwyLDEsM4tWADKBWJ1WgOwHhbEBADjJsQGA4AeGsQGA3AfAsQGA1AeFsQEAMYDlCcayAYDDB4ayAYDBB8CyAYC2B4T4BAIxMiyAmgKY+gSCVoSdC5dYgKEHA3NjYWyArAGAnQcZZmFjdG9yPTAuMzUzNTUzMzkwNTkzMjczNzOzYYCfB4DQDBJlZF9zb2Z0bWF4KCUxOCwgJTIpsVEAMoiCBwExOYCKAoCjBoOKAgNmYWxzkYsCnOECADKA9QaFtwMAMoCTBJm3A6KNBAAygPAGhekEADKA8AaN6QQBMTaPW5iJCYJajeAOnvcJAG+w9wmCboCHB4T1AgAygP8EADKAiwez+QmCiAGPZoCXBwJhZGSCyA8BMjSKoQSilwKB/gae9xADcG9zdICNAQVlbnRpb26ygBEAOYFxgJkHhoERATI1gLoBgJEFp4MRlI0Bj26Arweh9gMHbWxwLmdhdGWR8wMBNDCYygIAMoKPFIK5B4PzAwA3gNcBgNoLmfMDATQwitkBiYUBjmMAM4DLBwdzaWx1KCUyOY7tA4tOj0CBtAekjgIBdXCwjAKCzBWAxweJjAIAM4DLB62MAoODAY9hgM4HgV4AM4HDFYucCpyOAoJEgasOpI4CA2Rvd26Ujwiea4CpB4SQAgEzM4CyAZmODZD1BYmFAY9jgMkHgYwIgdMGATM1qY0Ig0SN6xWQjQgAMaqEGQAxiZYHgaIYADOAlgeGhAgBMzaAsQGAzQ6lhAiNhAGPZaPoFQAxrogZitMBgaUYADSI5g4AM4CvDwAzq+oVjogBj2ajwQeITKOMGYrUAYGpGAA0iMYHgdQBADSdxgeW1AGUjxkANKOZD4hMo5AZitQBgawYADSImQ+C1AGrmQ+OiAGPZomwFgA0trAWisIBgbIPADSJsBYANLCwFpBWgZcPhbIBADLJsgGBhQ+FsgGA6QfAsgGA4AeGsgGA0ArFsgEANYDOB4ayAYDKB7+yAQA1gL4HhYwegPUJADSZohCR4heQWICoB4OUGQA1gKIHuZQZkGGB7g6LlBkANYHWFZ+UGZBRiIYHADWAkA4ANYCkBqmUGZBXgfskhLcDADWAkwSslBmQVoDxBoXpBAA1gPEGsJQZkFqj2ySI8wijlBmQbojcJAA1gP8EADWr3iSOiAGPZoCXB4GIEYHXDwE1OJyIEY+qAQA2gf8GnogRspUZinGBpxgANoHCJIWREQA1gKYeADaAkgWnkRGmlRkANoHVJKD3A6qVGYnZAYLyFwA2groHgvQDADaAoS0ANoDbC6eJF4uFAY9jgMwHgpUZATYznIcXkKMBo7AsgokBpJUZimmB3hUANoisLIKMAp2uLJCMApWVGQA2gfQkgV6A6ikBNjaqjgKCRKOxHYKLAaaVGZBriLEdADaApRsANp2xHYz1BZuVGQA3gMkHgY0IgtMGj7UdnbcDADeN9BWJjQiX8AeHS4LjMgA3gd4khecHADeAuxwAN4CxDp7nB4zKB4FRBXJldHVyboBY"u8;
+    private static ReadOnlySpan<byte> LoweredIr => "PWdyYXBoIGxsYW1hCiAgJTAgPSBpbnB1dCB7bmFtZT0ieCJ9IDogZjMyW2JhdGNoLHNlcSwxNl0gICMgQCBMgDcDLmNzLIIKBiBsaW5lIDaASAAxjEgKdmFsaWRMZW5ndGiBUgJpNjSCUp1LBDIgPSBsgTkYX21hc2soJTEsICUwKSB7ZHR5cGU9ImYzMoukAQIxLDGAqAGYWgA3gFoXMyA9IHBhcmFtIHtpbml0PSJvbmVzIiwggrIBCGxheWVycy4wLoHIAQBfgQ8Kbm9ybS53ZWlnaHSFdIOOAoQvjnIATIAagncAOYB3BzQgPSBybXNfgE0SKCUwLCAlMykge2Vwcz0xRS0wNpXwApSRAZ5yADWM6QGANwFhbI7rAQ9zZWxmX2F0dG4ucV9wcm9qjuwBjI0BmX0BMTCAfh42ID0gbWF0bXVsKCU0LCAlNSkge3RyYW5zQj10cnVlnvABjJYBn3QAN67yAQBrwfIBADGAfgA4i/IBADe28gGClgGfdAA5rvIBAHbB8gEAMoHwB4C5CIjzAQA5tvMBgpcBoHWA5ggMcmVzaGFwZSglNikge4ELAD2HZgMyLDhdjnyAFqbhAQAzgWyAhwkbcGVybXV0ZSglMTEpIHtvcmRlcj1bMCwyLDEsM4tnADKBaa5ngJQJhdMBADja0wGAiQmG0wGAhQnR0wGA/giF0wEAMYC6C9fUAYDtCIbUAYDrCNHUAYDgCITvBQIxMiyAzQKY8QWCZ4SUDahpgMsIA3NjYWyAzgGAxwgZZmFjdG9yPTAuMzUzNTUzMzkwNTkzMjczNzPEcoDJCIDpDhJlZF9zb2Z0bWF4KCUxOCwgJTIpwmIAMoisCAExOYC9AoC8B4O9AgNmYWxzkb4CraUDADKAnwiFjAQAMoD5BJmMBLPzBAAygJoIheAFADKAmgiN4AUBMTaPbKnmCoJrjbIRnuULAG/B5QuCf4CxCIS5AwAygPYFADKAtQiz5wuCmQGgd4DBCAJhZGSCrBIBMjSKhwWzygKBqAie/BMDcG9zdICvAQVlbnRpb27ChRQBMTSBggGAwwiGhxQBMjWA3AGAiAaniRSUngGgf4DZCKHLBAdtbHAuZ2F0ZZHIBAE0MKr9AgA1gXyC4wiDyAQAN4D5AYDqDZnIBAE0MIr7AYmWAZ90ADOA9QgHc2lsdSglMjmOwgSLX6BRgd4IpMECAXVwwb8CgZEaADOA8QiJvwIAM4D1CK2/AoOUAaBygPgIgW8AM4GvGYuKDK3BAoJVgf8QpMECA2Rvd26UygmvfIDTCITDAgEzM4DUAZnAD5D9BomWAaB0gPMIgccJgewHATM1u8gJglWN6RmQyAkAMarEHQAxmXmB0hwAM4C/CIa+CQEzNoDSAYCgEaW+CY2UAZ91o+QZADGuyB2a8wGC1BwANIi4EQAzgJISADOr5hmOmQGgd6PpCIhdo8wdm/YBgdgcADSI7giB9gEANJ3uCJb2AaXPHQA0o+sRiF2j0B2b9gGB2xwANIjrEYL2AavrEY6ZAaB3iawaADS2rBqb5AGBhBIANImsGgA0sKwaoWeB6RGF1AEAMtrUAYHXEYXUAYCSCdHUAYCKCYbUAYC8DNbUAQA1gPgIhtQBgPQI0NQBADWA6AiFwyOA0QsANJmWE5GAHKFpgNIIg9QdADWAzAi51B2hcoHAEYvUHQA1gcEZn9QdoWKIsAgANYDREAA1gL0HqdQdoWiByyuEjAQANYD5BKzUHaFngJsIheAFADWAmwiw1B2ha6OrK4jQCqPUHaF/iKwrADWA9gUANauuK46ZAaB3gMEIgY0UgbsSATU4nI0UoMwBADaBqQiejRSy1R2bggGB1hwANoGSK4WXFAA1gN0jADaAiQanlxS31R0ANoGlK6DMBKrVHZv7AYGQHAA2guQIgskEADaApDUANoDrDaeWG4uWAaB0gPYIgtUdATYznJQbocUBo6o0gqsBpNUdm3qByRkANoimNIK/Ap2oNJC/AqbVHQA2gcQrgW+AsTEBNja7wQKCVaPXIoKtAabVHaF8iNciADaAmCAANp3XIoz9BqzVHQA3gPMIgcgJguwHj9sirowEADeN8hmJyAmXqwmNXIJXge47ADeBqCuFnAkAN4DKIQA3gP8QnpwJkv8IhlwFcmV0dXJugGM="u8;
 
-    private static ReadOnlySpan<byte> OptimizedIr => "PWdyYXBoIGxsYW1hCiAgJTAgPSBpbnB1dCB7bmFtZT0ieCJ9IDogZjMyW2JhdGNoLHNlcSwxNl0gICMgQCBMgDcFLmNzOjMwgD0AMYw9CnZhbGlkTGVuZ3RogUcCaTY0gkeSQAQyID0gbIEuGF9tYXNrKCUxLCAlMCkge2R0eXBlPSJmMzKLjgECMSwxgJIBjU8AMYBPFzMgPSBwYXJhbSB7aW5pdD0ib25lcyIsIIKcAQhsYXllcnMuMC6BsgEAX4EPCm5vcm0ud2VpZ2h0hWmD7QGEL4hnATE0gGcHNCA9IHJtc1+APRIoJTAsICUzKSB7ZXBzPTFFLTA2lb8ClIEBjmIANYzJAYAnAWFsjssBD3NlbGZfYXR0bi5xX3Byb2qOzAGMfYltADWAbR42ID0gbWF0bXVsKCU0LCAlNSkge3RyYW5zQj10cnVlns8BjIUBjmMAN67QAQBrsNABADaAbQA4i9ABADe20AGChQGOYwA5rtABAHaw0AEAN4HlBoCjB4jRAQA5ttEBgoYBj2SAygcMcmVzaGFwZSglNikge4ELAD2HVQMyLDhdjmuAFpW/AQA4gVuA5QcbcGVybXV0ZSglMTEpIHtvcmRlcj1bMCwyLDEsM4tWADKBWJ1WgOwHhbEBADjJsQGA4AeGsQGA3AfAsQGA1AeFsQEAMYDlCcayAYDDB4ayAYDBB7+yAQAygPgECHNkcGEoJTEyLICYAoAFBDYsICUygKILB3JvcG91dD0wsVuA7wSFsQEAMoCNApmxAaKHAgAygOoEheMCADKA6gSN4wIBMTaPW5iDB4JajdoMnvEHAG+w8QeCboCBBYTxBwAygPsCADKAhQWz8weCiAGPZoCRBQJhZGSCwg0CMjQpr5cCgfgEnvEOA3Bvc3SAjQEFZW50aW9usvoOADmBcYDJDIb7DgEyNYC6AYCuCaf9DpSNAY9ugMoMofYDB21scC5nYXRlkfMDATQwmMoCADKCiRKA0gyF8wMAN4DXAYDUCZnzAwE0MIrZAYmFAY5jADOBzwcGaWx1KCUyOY7tA4tOj0CBtAekjgIBdXCwjAKCxhOAxweJjAIAM4DLB62MAoODAY9hgM4HgV4AM4G9EwAyqo4CgkSBpQykjgIDZG93bpSPCJ5rgKkHhJACATMzgLIBADSsjwiJhQGPY4DJB4GMCIHTBgEzNamNCINEjeUTkI0IADGq/hYAMYmWB4GcFgAzgJYHhoQIADOAkQ0AM4DkE6WECI2EAY9lo+ITADGugheK0wGBnxYANIjiEwEzOIDRAavkE46IAY9mo8EHiEyjhheK1AGBoxYANIjGB4HUAQA0ncYHltQBlIkXADSjmQ+ITKOKF4rUAYGmFgA0iJkPgtQBq5kPjogBj2aJqhQANLaqFIrCAYGyDwA0iaoUADSwqhSQVoGXD4WyAYCfFMayAYGFD4WyAYDpB8CyAYDgB4ayAYDQCsWyAQA1gM4HhrIBgMoHv7IBADWA/ASCjhcANIDzCQA0gP8EADWBuxOpjheQW4HvIISxAQA1gI0CrI4XkFaA6wSF4wIANYDrBLCOF5Bao88giO0Go44XkG6I0CAANYD7AgA1q9IgjogBj2aAkQWBgg+B0Q0BNTicgg+PqgEANoH5BJ6CD7KPF4pxgaEWADaBtiCFiw8CNTksgIUBqosPpo8XADaBySCg9wOqjxeJ2QGC7BUANoGiFIP0AwA2gJUpADaA5gangxWLhQGPY4HQB4GPFwE2M5yBFZCjAaOkKIKJAaSPF4ppgdgTADaIoCiCjAKdoiiQjAKVjxcANoDPB4JegOIgATY2qo4CgkSjqxuCiwGmjxeQa4irGwA2gJ8ZADadqxuM9QWbjxcAN4DJB4GNCILTBo+vG523AwA3je4TiY0Il/AHh0uC1y4AN4HYIoXnBwA3gPUMADeAzROe5weMygeBUQVyZXR1cm6AWA=="u8;
+    private static ReadOnlySpan<byte> OptimizedIr => "PWdyYXBoIGxsYW1hCiAgJTAgPSBpbnB1dCB7bmFtZT0ieCJ9IDogZjMyW2JhdGNoLHNlcSwxNl0gICMgQCBMgDcDLmNzLIIKBiBsaW5lIDaASAAxjEgKdmFsaWRMZW5ndGiBUgJpNjSCUp1LBDIgPSBsgTkYX21hc2soJTEsICUwKSB7ZHR5cGU9ImYzMoukAQIxLDGAqAGYWgA3gFoXMyA9IHBhcmFtIHtpbml0PSJvbmVzIiwggrIBCGxheWVycy4wLoHIAQBfgQ8Kbm9ybS53ZWlnaHSFdIOOAoQvjnIATIAagncAOYB3BzQgPSBybXNfgE0SKCUwLCAlMykge2Vwcz0xRS0wNpXwApSRAZ5yADWM6QGANwFhbI7rAQ9zZWxmX2F0dG4ucV9wcm9qjuwBjI0BmX0BMTCAfh42ID0gbWF0bXVsKCU0LCAlNSkge3RyYW5zQj10cnVlnvABjJYBn3QAN67yAQBrwfIBADGAfgA4i/IBADe28gGClgGfdAA5rvIBAHbB8gEAMoHwB4C5CIjzAQA5tvMBgpcBoHWA5ggMcmVzaGFwZSglNikge4ELAD2HZgMyLDhdjnyAFqbhAQAzgWyAhwkbcGVybXV0ZSglMTEpIHtvcmRlcj1bMCwyLDEsM4tnADKBaa5ngJQJhdMBADja0wGAiQmG0wGAhQnR0wGA/giF0wEAMYC6C9fUAYDtCIbUAYDrCNDUAQAygO8FCHNkcGEoJTEyLIDLAoAFBDYsICUygJkNB3JvcG91dD0wwmyA5gWF0wEAMoDAApnTAbO6AgAygOEFhacDADKA4QWNpwMBMTaPbKmtCIJrjfkOnqwJAG/BrAmCf4D4BYSsCQAygL8DADKA/AWzrgmCmQGgd4CIBgJhZGSC8w8CMjQpwMoCge8FnsMRA3Bvc3SArwEFZW50aW9uwswRATE0gYIBgOoOhs4RATI1gNwBgIsLp9ARlJ4BoH+A6w6hywQHbWxwLmdhdGWRyAQBNDCq/QIANYF8gPMOhcgEADeA+QGAsQuZyAQBNDCK+wGJlgGfdAAzgfkIBmlsdSglMjmOwgSLX6BRgd4IpMECAXVwwb8CgdgXADOA8QiJvwIAM4D1CK2/AoOUAaBygPgIgW8AM4H2FgAyu8ECglWBxg6kwQIDZG93bpTKCa98gNMIhMMCATMzgNQBADSsygmJlgGgdIDzCIHHCYHsBwEzNbvICYJVjbAXkMgJADGqixsAMZl5gZkaADOAvwiGvgkAM4DCDwAzgK4Xpb4JjZQBn3WjqxcAMa6PG5rzAYKbGgA0iKsXATM4gPIBq60XjpkBoHej6QiIXaOTG5v2AYGfGgA0iO4IgfYBADSd7giW9gGllhsANKPrEYhdo5cbm/YBgaIaADSI6xGC9gGr6xGOmQGgd4nzFwA0tvMXm+QBgYQSADSJ8xcANLDzF6FngekRhdQBgOgX19QBgdcRhdQBgJIJ0dQBgIoJhtQBgLwM1tQBADWA+AiG1AGA9AjQ1AEANYDzBYKbGwA0gM8LADSA9gUANYHzFqmbG6FsgdkmhNMBADWAwAKsmxuhZ4DiBYWnAwA1gOIFsJsboWujuSaIlwijmxuhf4i6JgA1gL8DADWrvCaOmQGgd4CIBoHUEYGCEAE1OJzUEaDMAQA2gfAFntQRspwbm4IBgZ0aADaBoCaF3hECNTksgJYBqt4Rt5wbADaBsyagzASqnBub+wGB1xkANoHrF4PJBAA2gLIwADaA/wen3RiLlgGgdIH6CIGcGwE2M5zbGKHFAaO4L4KrAaScG5t6gZAXADaItC+CvwKdti+QvwKmnBsANoD5CIJvgMwmATY2u8ECglWjniCCrQGmnBuhfIieIAA2gN8dADadniCM/QasnBsAN4DzCIHICYLsB4+iIK6MBAA3jbkXicgJl6sJjVyCV4H8NgA3ge8ohZwJADeAoQ8AN4CSF56cCZL/CIZcBXJldHVyboBj"u8;
 
-    private static ReadOnlySpan<byte> TrainingIr => "PWdyYXBoIGxsYW1hCiAgJTAgPSBpbnB1dCB7bmFtZT0ieCJ9IDogZjMyW2JhdGNoLHNlcSwxNl0gICMgQCBMgDcFLmNzOjMwgD0AMYw9CnZhbGlkTGVuZ3RogUcCaTY0gkeSQAQyID0gbIEuGF9tYXNrKCUxLCAlMCkge2R0eXBlPSJmMzKLjgECMSwxgJIBjU8AMYBPFzMgPSBwYXJhbSB7aW5pdD0ib25lcyIsIIKcAQhsYXllcnMuMC6BsgEAX4EPCm5vcm0ud2VpZ2h0hWmD7QGEL4hnATE0gGcHNCA9IHJtc1+APRIoJTAsICUzKSB7ZXBzPTFFLTA2lb8ClIEBjmIANYzJAYAnAWFsjssBD3NlbGZfYXR0bi5xX3Byb2qOzAGMfYltADWAbR42ID0gbWF0bXVsKCU0LCAlNSkge3RyYW5zQj10cnVlns8BjIUBjmMAN67QAQBrsNABADaAbQA4i9ABADe20AGChQGOYwA5rtABAHaw0AEAN4HlBoCjB4jRAQA5ttEBgoYBj2SAygcMcmVzaGFwZSglNikge4ELAD2HVQMyLDhdjmuAFpW/AQA4gVuA5QcbcGVybXV0ZSglMTEpIHtvcmRlcj1bMCwyLDEsM4tWADKBWJ1WgOwHhbEBADjJsQGA4AeGsQGA3AfAsQGA1AeFsQEAMYDlCcayAYDDB4ayAYDBB7+yAQAygPgECHNkcGEoJTEyLICYAoAFBDYsICUygKILB3JvcG91dD0wsVuA7wSFsQEAMoCNApmxAaKHAgAygOoEheMCADKA6gSN4wIBMTaPW5iDB4JajdoMnvEHAG+w8QeCboCBBYTxBwAygPsCADKAhQWz8weCiAGPZoCRBQJhZGSCwg0CMjQpr5cCgfgEnvEOA3Bvc3SAjQEFZW50aW9usvoOADmBcYDJDIb7DgEyNYC6AYCuCaf9DpSNAY9ugMoMofYDB21scC5nYXRlkfMDATQwmMoCADKCiRKA0gyF8wMAN4DXAYDUCZnzAwE0MIrZAYmFAY5jADOBzwcGaWx1KCUyOY7tA4tOj0CBtAekjgIBdXCwjAKCxhOAxweJjAIAM4DLB62MAoODAY9hgM4HgV4AM4G9EwAyqo4CgkSBpQykjgIDZG93bpSPCJ5rgKkHhJACATMzgLIBADSsjwiJhQGPY4DJB4GMCIHTBgEzNamNCINEjeUTkI0IADGq/hYAMYmWB4GcFgAzgJYHhoQIADOAkQ0AM4DkE6WECI2EAY9lo+ITADGugheK0wGBnxYANIjiEwEzOIDRAavkE46IAY9mo8EHiEyjhheK1AGBoxYANIjGB4HUAQA0ncYHltQBlIkXADSjmQ+ITKOKF4rUAYGmFgA0iJkPgtQBq5kPjogBj2aJqhQANLaqFIrCAYGyDwA0iaoUADSwqhSQVoGXD4WyAYCfFMayAYGFD4WyAYDpB8CyAYDgB4ayAYDQCsWyAQA1gM4HhrIBgMoHv7IBADWA/ASCjhcANIDzCQA0gP8EADWBuxOpjheQW4HvIISxAQA1gI0CrI4XkFaA6wSF4wIANYDrBLCOF5Bao88giO0Go44XkG6I0CAANYD7AgA1q9IgjogBj2aAkQWBgg+B0Q0BNTicgg+PqgEANoH5BJ6CD7KPF4pxgaEWADaBtiCFiw8CNTksgIUBqosPpo8XADaBySCg9wOqjxeJ2QGC7BUANoGiFIP0AwA2gJUpADaA5gangxWLhQGPY4HQB4GPFwE2M5yBFZCjAaOkKIKJAaSPF4ppgdgTADaIoCiCjAKdoiiQjAKVjxcANoDPB4JegOIgATY2qo4CgkSjqxuCiwGmjxeQa4irGwA2gJ8ZADadqxuM9QWbjxcAN4DJB4GNCILTBo+vG523AwA3je4TiY0Il/AHh0uC1y4AN4HYIoXnBwA3gPUMADeAzROe5weMygeBUQVyZXR1cm6AWA=="u8;
+    private static ReadOnlySpan<byte> TrainingIr => "PWdyYXBoIGxsYW1hCiAgJTAgPSBpbnB1dCB7bmFtZT0ieCJ9IDogZjMyW2JhdGNoLHNlcSwxNl0gICMgQCBMgDcDLmNzLIIKBiBsaW5lIDaASAAxjEgKdmFsaWRMZW5ndGiBUgJpNjSCUp1LBDIgPSBsgTkYX21hc2soJTEsICUwKSB7ZHR5cGU9ImYzMoukAQIxLDGAqAGYWgA3gFoXMyA9IHBhcmFtIHtpbml0PSJvbmVzIiwggrIBCGxheWVycy4wLoHIAQBfgQ8Kbm9ybS53ZWlnaHSFdIOOAoQvjnIATIAagncAOYB3BzQgPSBybXNfgE0SKCUwLCAlMykge2Vwcz0xRS0wNpXwApSRAZ5yADWM6QGANwFhbI7rAQ9zZWxmX2F0dG4ucV9wcm9qjuwBjI0BmX0BMTCAfh42ID0gbWF0bXVsKCU0LCAlNSkge3RyYW5zQj10cnVlnvABjJYBn3QAN67yAQBrwfIBADGAfgA4i/IBADe28gGClgGfdAA5rvIBAHbB8gEAMoHwB4C5CIjzAQA5tvMBgpcBoHWA5ggMcmVzaGFwZSglNikge4ELAD2HZgMyLDhdjnyAFqbhAQAzgWyAhwkbcGVybXV0ZSglMTEpIHtvcmRlcj1bMCwyLDEsM4tnADKBaa5ngJQJhdMBADja0wGAiQmG0wGAhQnR0wGA/giF0wEAMYC6C9fUAYDtCIbUAYDrCNDUAQAygO8FCHNkcGEoJTEyLIDLAoAFBDYsICUygJkNB3JvcG91dD0wwmyA5gWF0wEAMoDAApnTAbO6AgAygOEFhacDADKA4QWNpwMBMTaPbKmtCIJrjfkOnqwJAG/BrAmCf4D4BYSsCQAygL8DADKA/AWzrgmCmQGgd4CIBgJhZGSC8w8CMjQpwMoCge8FnsMRA3Bvc3SArwEFZW50aW9uwswRATE0gYIBgOoOhs4RATI1gNwBgIsLp9ARlJ4BoH+A6w6hywQHbWxwLmdhdGWRyAQBNDCq/QIANYF8gPMOhcgEADeA+QGAsQuZyAQBNDCK+wGJlgGfdAAzgfkIBmlsdSglMjmOwgSLX6BRgd4IpMECAXVwwb8CgdgXADOA8QiJvwIAM4D1CK2/AoOUAaBygPgIgW8AM4H2FgAyu8ECglWBxg6kwQIDZG93bpTKCa98gNMIhMMCATMzgNQBADSsygmJlgGgdIDzCIHHCYHsBwEzNbvICYJVjbAXkMgJADGqixsAMZl5gZkaADOAvwiGvgkAM4DCDwAzgK4Xpb4JjZQBn3WjqxcAMa6PG5rzAYKbGgA0iKsXATM4gPIBq60XjpkBoHej6QiIXaOTG5v2AYGfGgA0iO4IgfYBADSd7giW9gGllhsANKPrEYhdo5cbm/YBgaIaADSI6xGC9gGr6xGOmQGgd4nzFwA0tvMXm+QBgYQSADSJ8xcANLDzF6FngekRhdQBgOgX19QBgdcRhdQBgJIJ0dQBgIoJhtQBgLwM1tQBADWA+AiG1AGA9AjQ1AEANYDzBYKbGwA0gM8LADSA9gUANYHzFqmbG6FsgdkmhNMBADWAwAKsmxuhZ4DiBYWnAwA1gOIFsJsboWujuSaIlwijmxuhf4i6JgA1gL8DADWrvCaOmQGgd4CIBoHUEYGCEAE1OJzUEaDMAQA2gfAFntQRspwbm4IBgZ0aADaBoCaF3hECNTksgJYBqt4Rt5wbADaBsyagzASqnBub+wGB1xkANoHrF4PJBAA2gLIwADaA/wen3RiLlgGgdIH6CIGcGwE2M5zbGKHFAaO4L4KrAaScG5t6gZAXADaItC+CvwKdti+QvwKmnBsANoD5CIJvgMwmATY2u8ECglWjniCCrQGmnBuhfIieIAA2gN8dADadniCM/QasnBsAN4DzCIHICYLsB4+iIK6MBAA3jbkXicgJl6sJjVyCV4H8NgA3ge8ohZwJADeAoQ8AN4CSF56cCZL/CIZcBXJldHVyboBj"u8;
 
-    private static ReadOnlySpan<byte> BackwardIr => "UWdyYXBoIGxsYW1hLmJhY2t3YXJkCiAgJTczID0gZ3JhZF9vdXRwdXQge2luZGV4PTB9IDogZjMyW2JhdGNoLHNlcSwxNl0gICMgbm9ybSBAIEyBSwRjczozMYFIDzQgPSBzYXZlZCB7cmVmPTeWQQdsYXllcnMuMYhFADKCRQA1i0UAMYRFgzuOdwc2ID0gcm1zX4CWAQdfZHgoJTczLICOAYAFDDUpIHtlcHM9MUUtMDas0AEAN4lZAHeFWZBUmkoAOIrVAQE2OIY3Aiw0MJyTAg05ID0gbWF0bXVsKCU3NoCDAQ84KSB7dHJhbnNCPWZhbHNljtoBi1YNLm1scC5kb3duX3Byb2qOZAE4MIuiAQA3nVOPRQkxID0gbGluZWFygq8CgKwBAjgwKZXsAZ2WAQAyi5YBj8MDkFMBdXCUUYDrBYLIAgA5gJwBADKEnAGo5gGL5wUBNjSqqwIAMIFFgOcFh4kBADSwiQGA+QWIiQEANYSJAQE0MJ7pBgA4gN4FhNYEATg1gIUBADad1gSLVpvtAoz2BYXLB5ZRDnBvc3RfYXR0ZW50aW9uX4EYjNQGATE5gV6AlgaH7QSCwwEAOITIAo6DApqtAQA5jIEGADOi6wQDZ2F0ZY5TgeQDADmAjwYEc2lsdV+A3QoCKCU4gL4IADmFjwanrgQAOYyIBgAyo+oDgj6B9QWD6gMBOTGAhQEAMrHqA5jsAYCVBoeOA4FnnY4DmFGAoQYBYWSAtwIAN4CyAQAzjrcCtrwEADmLugYBNTmpqg0BMTiBRYDBBoiVA4XvDZg7goABgJoGibMNADmAvgUAOYCwCgE5N6GzDbD2AYCyBonQDYN2l9ANr2cBMTCAywaBuwOBgQwAOYWGBKfdAgExMIG9BoejA4WRDQExNqA/gLIGhPQFAzEwMCyBU632BQNzZWxmgPYBAm4ub42oBYRqgN4GiKkBnrQDkEaLwAaEswGF9wWO9gGhnQGAxgYGcmVzaGFwZYBVgPgHgQ0APYeeAQMyLDhdjrQBgBactQGAxwYFcGVybXV0gV6A7RINb3JkZXI9WzAsMiwxLDOLWAAygVqeWIvaBgA0i9MCpEeLgA0ANIX2EqpHgLcGiOEDi9cVo0cAMYvhDIXDC4JGAjEsMYBIgUaHPYLAFAExMYGOBgJkcGGDywwBMTCA2gYBMTCAmwoCMTA4gQaAyBABMTGF3wwBMyyqnwGB4wwFZWxlY3QogHAJKSB7ZGltPTAsIJGNGKRWgZ0GllaLkhCkVoGCE5ZWi9sCpFaArAaGzgUAMYDnF5nOBaOmBgAxgaAZhYQHADGApgaNhAcBMTaPXZ63CAAxgKoGh7QBADPEtAGBoQ2GtAGAlA3FtAGA0AaHtAGAlAnAtAEAMoDhBoe0AQA5x7QBADKLjg0ANIWeFJuODQA3gj+Jjg0AMYG8BwAyuI4NAHaO8QuDaouODQAzi/QJkFcEaW5wdXST0g8ANIJWjJ4Ng8MBop4Nlq0Bi+wfADSH7B+Z1gIANoI/gNkGhtYCgYYKADKA3ga01gIAa46pAYNqgOcGiYACgm2igAKWV4uhDQAzhYcVm4ACADWCP4iYIAExMoGxEAAynpoglqkBAHGOqQGCagAzgNsGiIACg22igAKWV4DWBoGpFAIxMjKBUQA2nuYXnq4FADOA7gaCVwAzgIcZAjEyOcFXjNsGnekTADCIRoLnHAExM4u+IAAzh9gVlvEDg4IBgc4TiLcYATEzgbgCADOA2hwBMTORmSW58wGK2yaA+gOEcaC0GJ9hgNkGgqsDgvEVATM1nKsDkdUCjMkGhZMjjfQkkT+JyQYAM4HVEgAzrOMmADCczSUBMTSLghQAM53jIJCtAQA0i+Umg7ABADSW5yafmgGL4CAAM4vCEpTuAZXOIgExNIXpJgExM4GZFQA0nesmke0BjK4Gj9MsmEaByyABMTSF7SaEjQGd7yaRjQGLtiAAM4WvDY3fIZE/iPEmATE0gPseATE0rPMmnfgCi4oGADKPyCuMUqfbHwA0i/UmhMcBlukjnLEBADWMlxqPiyOQ+wSXuyQBMTWL+SYBMTSBoAoANZ37JpC9BAA1i5wGADKF0hKb9gODP4j9JgExNYGQDQA1rP8mn/MBjKITgmqdmQOZVIWDJwExNIHkCAA1nYUnqc0EADWL0AYAMoXALaH8C4ObFwA1i60gADKTjw2KPIOCAY2IJwExNYHRBQA1geAVADWpiyeq/AGNjCeFep7aDqlqADaFjieDqgwANZ2QJ5DnAgA2i4IaADKWghqRP4mCGgA2gewPADasghoAMKDzJQA2i6cTADKPzA2fsAGM0AaDswGW8hWinQGKkCcANraQJ5G1AYqQJwA2sJAnkViL4wYAMZ7hIpFHi5wNADGLuTakR4uQJwAxnp4okEcAN4H5DIfTJgA2gfQHADaBpAYANoHgGwA2ptMmkWKBswaEpyUBNzCu0yaRVompJ45WntMmkVaJqSeOVrLyA4GSQIaRBQA3sJ8lkViKxwaBkj+w6yORXIrFBgA3sJ8lkViBzkCGtAGA6AvFtAGA2gaHtAGA2QrBtAGBpg2GtAGAlBrEtAGM8kCW/CGKPoK7JIHrQIXQDAA3gbsOgOpAtdAMlaUljIRBj+4/jFae+B2BiEGI3wyDwgGFpRqZ3wyWrAGMgkej1AKCjyWClEGF1AKBiQqAmUG11AKV+SWBukGJ/wGCbaL/AZZXi6gNhdAUm/8Bgo4lga9Bhv8BgfwLADiAghS0/wGV+CWMu0GEbaL/AZVXgcNBguoTADiB/hcAOJ7NIp+sBYHHQYJXADmBhRKG1z+5V4vYBpatTIc8ADOCmhmB0kGIih+G6QOW5gODd4CjBorzF4GsQQExOYHZJYDoQKjzF5/oAYq1J4DvA4RxoOoXn2GAzQaCoAOCpRUAOY/eIZPLAgVyZXR1cm6BRYE6goYJgo4FgRKBtEUBMTaAzE4BMTWBGAA1gQwANILIIoHJAQAzgSoAM4KTLIHJBwAygSQAMIAGADmAKQA5gAqBV4GZBQE3Nw=="u8;
+    private static ReadOnlySpan<byte> BackwardIr => "UWdyYXBoIGxsYW1hLmJhY2t3YXJkCiAgJTczID0gZ3JhZF9vdXRwdXQge2luZGV4PTB9IDogZjMyW2JhdGNoLHNlcSwxNl0gICMgbm9ybSBAIEyBSwJjcyyCCgYgbGluZSA3gVMPNCA9IHNhdmVkIHtyZWY9N5ZMB2xheWVycy4xjlAATIAaglUBMTaBVgA1i1YAMYRWg0yZkwEHNiA9IHJtc1+AvQEHX2R4KCU3MyyAqgGABQw1KSB7ZXBzPTFFLTA2t/cBADeJZAB3hWSQX6VVADiK9gEBNjiGQgIsNDCtxQINOSA9IG1hdG11bCglNzaAnwEPOCkge3RyYW5zQj1mYWxzZY6BAotnDS5tbHAuZG93bl9wcm9qn3UBODCLxAEAN51koFYCMSA9gRABYXKC7QKAzgECODAplZ8CrrgBADKLuAGPnQSQZAF1cKVigP0GgowDADmAvgEAMoS+AbmZAov/BgE2NLvvAgA1gVaA/waHqwEANMGrAYCXB4irAQA1hKsBATQwr6MIADiAggeE3gUBODWApwEANp3eBYtnrMIDjKAHhZYJlmIOcG9zdF9hdHRlbnRpb25fgRiSiQiIbwA0gW+AwAeH9QWC5QEAOISMA462AqvPAQA5jKsHADOi8wUDZ2F0ZZ9kgcoEADmAuQcEc2lsdV+A9wwCKCU4gKYKADmFuQe4pQUAOYyyBwAytNAEgk+BnweD0AQBOTGApwEAMrHQBKmfAoC/B4fjA4F4neMDqWKAywcBYWSA+wIAN4DUAQAzjvsCx7MFADmL5AcBNTm7jhAAM4FWgOsHiOoDheQQqUyCogGAxAeJnRAAOYDXBgA5gNEMATk3oZ0QwakCgNwHicAQg4cBl8AQwHgBMTCA9QeBkASBxA4AOYXsBLihAwExMIHnB4f4A4X2DwExNrFQgNwHhI0HAzEwMCyBZK2PBwNzZWxmgKkCAm4ub5+wBoN7gIgIiMsBnokEoVeL6geE1QGFkAeOqQKyvwGA8AcGcmVzaGFwZYBmgMQJgQ0APYfAAQMyLDhdjtYBgBat1wGA8QcFcGVybXV0gW+A3xYNb3JkZXI9WzAsMiwxLDOLaQAygWuvaYuECAA0i5cDtViL1A8ANIX0FrtYgOEHiMcEi5gatFgAMYu1D4X1DYJXAjEsMYBZgVeNToJJgesYATExgbIHAmRwYYOZDwExMICPCAExMIClDAIxMDiBBoD8EwExMYWtDwEzLLu7AYGxDwVlbGVjdCiAgQEJKSB7ZGltPTAsIJGGHbVngcEHlmeLtRO1Z4H6FpZni5kDtWeA0AeG4QYAMYDhHJnhBrTKBwAxgbYehbkIADGAygeNuQgBMTaPbq+OCgAxgM4Hh9YBADPV1gGB7w+G1gGA4g/W1gGA9AeH1gGA/ArR1gEAMoCFCIfWAQA52NYBADKL3A8ANIWnGKzcDwAyglCJ3A8AMYH3CAAyuNwPAHafnQ6De4vcDwAzi+0LkGgEaW5wdXSj5BIAOYJmjOsPg+QBousPp84Bi6UmADSHpSaqmQMAMYJQgIIIhpkDgYQMADKAhwi0mQMAa5/LAYN7gJAIibMCgn6iswKnaIvuDwAzhaAZrLMCADCCUIjjJgExMoHTEwAynuUmlssBAHGfywGCewAzgIQIiLMCg36iswKnaID/B4GxGAIxMjKBYgA2nsMcrrUGADOAlgiCZwAzgIUeAjEyOdFnjIIInd4XADCapQKByiIBMTOLhycAM4eAGqbVBIOjAYHCF4iiHQExM4H5AgAzgLwiATEzkeMsyaQCisAugNwEhIEBoJ4dr3GA/geC/AOClhoBMzWc/AOilgOM7geFnSqNsSyiUInuBwAzgasWADOs0y4AMK2bLQExNIv0FwAznaknoc8BADSL1S6D0gEANJbXLrC8AYumJwAzi5gWlKECpscpATE0hdkuATEzgbMZADSd2y6ioAKM1QeP2zWpV4GRJwExNIXdLoSvAZ3fLqKvAYv8JgAzhY8QjccoolCI4S4BMTSAnyUBMTSs4y6uzQOLtAcAMo/ANIxjuJAmADSL5S6E6QGWhCut0wEANYyzH4+VKpCDBqjnKwExNYvpLgExNIGuDAA1nesuobQFADWLxgcAMoW5FqzcBINQiO0uATE1gfEPADWs7y6wpgKMmxeCe53uA6plhfMuATE0gdIKADWd9S66xAUANYv6BwAyhdo2s78OgvkbADWL8yYAMpPzD5tNg6QBjfguATE1geoGADWBnRoANan7LruvAo38LoWLAZ7gEbp7ADaF/i6D7Q4ANZ2AL6GrAwA2i6QfADKWpB+iUImkHwA2gZUTADaspB8AMLHBLQA2i6IXADKPsRCw0gGM+geD1QGWrxqzvwGKgC8ANraAL6LXAYqALwA2sIAvommLjQgAMZ7gKaJYi/APADGLwUG1WIuALwAxnrAwoVgAN4HND4e4LgA2gcAJADaBzgcANoG2IQA2prguonOB3QeE6iwBNzCuuC6iZ4mfL45nnrguomeJny+OZ8PYBIGYTYaZBgA3sOIsommK8QeBgkywjCuibYrvBwA3sOIsommB4E2G1gGAmg7W1gGAhAiH1gGA6QzS1gGB+g+G1gGAvB/V1gGMik6W6yibT4LuK4GDToWTDwA3gbERgIJOtZMPpuksjJxOj+RMjGeuhSSBn06IoQ+D4wGFzB+ZoQ+nzQGMsVW0lwOC0iyCq06FlwOBhwyAsE61lwOmzS2B0U6JsgKCfqKyAqdoi/sPhd4YrLICgtEsgcZOhrICga0OADiA/xe0sgKmzC2M0k6EfqKyAqZogdpOgucXADiB4RwAOJ7RKa+zBoHdToJnADmBzhWGukzJZ4v/B5biW41MgkeChyKB4U6IoCWGxwSmxASDkgGAxAeKzRyBuk4BMTmBqC2A5U2ozRyvkwKKpC+AywSEgQGgwxyvcYDsB4LrA4K5GQA5j7UonoYDBXJldHVyboFQgUWC4wqChQaBEoGgUwExNoCrXgExNYEYADWBDAA0gqopgeQBADOBKgAzgu80gfMIADKBJAAwgAYAOYApADmACoFXgf8FATc3"u8;
 
     /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
     public static string SymbolJson => System.Text.Encoding.UTF8.GetString(SymbolJsonUtf8);

@@ -106,10 +106,10 @@ public sealed partial class MlpModule : nn.Module<Tensor, Tensor>, IGraphModule
     {
         ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, batch, seq, 16);
         using var scope = torch.NewDisposeScope();
-        // fc1 (Mlp.cs:12)
+        // fc1 (Mlp.cs, Mlp line 7)
         var x5 = Kernels.LinearGelu(@x, p1, p3); // %5 linear_gelu → f32[batch,seq,32]
 
-        // fc2 (Mlp.cs:12)
+        // fc2 (Mlp.cs, Mlp line 7)
         var x9 = Kernels.Linear(x5, p6, p8); // %9 linear → f32[batch,seq,4]
         Kernels.Free(x5);
 
@@ -133,13 +133,13 @@ public sealed partial class MlpModule : nn.Module<Tensor, Tensor>, IGraphModule
         var p6 = args[3];
         var p8 = args[4];
         using var scope = torch.NewDisposeScope();
-        // fc1 (Mlp.cs:12)
+        // fc1 (Mlp.cs, Mlp line 7)
         var x4 = Kernels.Linear(@x, p1, p3); // %4 linear → f32[batch,seq,32]
 
-        // Mlp.cs:12
+        // Mlp.cs, Mlp line 7
         var x5 = Kernels.Gelu(x4); // %5 gelu → f32[batch,seq,32]
 
-        // fc2 (Mlp.cs:12)
+        // fc2 (Mlp.cs, Mlp line 7)
         var x9 = Kernels.Linear(x5, p6, p8); // %9 linear → f32[batch,seq,4]
 
         if (saved is not null)
@@ -186,16 +186,16 @@ public sealed partial class MlpModule : nn.Module<Tensor, Tensor>, IGraphModule
             var g18 = saved[1]; // saved %1
             var g20 = saved[0]; // saved %0
 
-            // fc2 (Mlp.cs:12)
+            // fc2 (Mlp.cs, Mlp line 7)
             var g12 = Kernels.MatMul(g10, g11, transB: false); // %12 matmul → f32[batch,seq,32]
             var g14 = Kernels.LinearWeightGrad(g10, g13); // %14 linear_dw → f32[4,32]
             var g15 = Kernels.SumTo(g10, 4L); // %15 sum_to → f32[4]
 
-            // Mlp.cs:12
+            // Mlp.cs, Mlp line 7
             var g17 = Kernels.GeluGrad(g12, g16); // %17 gelu_grad → f32[batch,seq,32]
             Kernels.Free(g12);
 
-            // fc1 (Mlp.cs:12)
+            // fc1 (Mlp.cs, Mlp line 7)
             var g19 = Kernels.MatMul(g17, g18, transB: false); // %19 matmul → f32[batch,seq,16]
             var g21 = Kernels.LinearWeightGrad(g17, g20); // %21 linear_dw → f32[32,16]
             var g22 = Kernels.SumTo(g17, 32L); // %22 sum_to → f32[32]
@@ -206,13 +206,13 @@ public sealed partial class MlpModule : nn.Module<Tensor, Tensor>, IGraphModule
     }
 
     // The IR texts, packed (PackedText.Unpack reads them; IrText(stage) prints them).
-    private static ReadOnlySpan<byte> LoweredIr => "Q2dyYXBoIG1scAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMltiYXRjaCxzZXEsMTZdICAjIEAgTWxwLmNzOjExgDsZMSA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCSglmYzEud2VpZ2h0hVMBMzKOTAAygEweMiA9IG1hdG11bCglMCwgJTEpIHt0cmFuc0I9dHJ1ZY6TAQEzMoFHAmZjMYxLADOMlwEEemVyb3OJlgEDYmlhc4eUAZCRAQ40ID0gYWRkKCUyLCAlMymngAEKNSA9IGdlbHUoJTSVN4szADadygIAMozKAgA0k0sAN4fJAgQ1LCAlNpzJAgA0g8gBADKMSgA4nMgCADKKyAKCSYtFADmExwIENywgJTiOkAKUfghyZXR1cm4gJTk="u8;
+    private static ReadOnlySpan<byte> LoweredIr => "QWdyYXBoIG1scAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMltiYXRjaCxzZXEsMTZdICAjIEAgTWxwLmNzLIAIBiBsaW5lIDaARBkxID0gcGFyYW0ge2luaXQ9Im5vcm1hbCIsIIJTCWZjMS53ZWlnaHSFXAEzMpdVADeAVR4yID0gbWF0bXVsKCUwLCAlMSkge3RyYW5zQj10cnVljqUBATMygVACZmMxlVQAM4ypAQR6ZXJvc4moAQNiaWFzh6YBmaMBDjQgPSBhZGQoJTIsICUzKbCSAQo1ID0gZ2VsdSglNJVAlDwANp33AgAyjPcCADScVAA3h/YCBDUsICU2nPYCADSD4wEAMpVTADic9QIAMor1AoJSlE4AOYT0AgQ3LCAlOI60Ap2QAQhyZXR1cm4gJTk="u8;
 
-    private static ReadOnlySpan<byte> OptimizedIr => "Q2dyYXBoIG1scAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMltiYXRjaCxzZXEsMTZdICAjIEAgTWxwLmNzOjExgDsZMSA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCSglmYzEud2VpZ2h0hVMBMzKOTAAygEwAM4xMBHplcm9ziUsDYmlhc4dJkEYaNSA9IGxpbmVhcl9nZWx1KCUwLCAlMSwgJTMpjdQBg0ICZmMxjEYANp3YAQAyjNgBADSET4tLADic1wEAMorXAQA0kEUAOYXWAQooJTUsICU2LCAlOI7RAYI8AmZjMotACHJldHVybiAlOQ=="u8;
+    private static ReadOnlySpan<byte> OptimizedIr => "QWdyYXBoIG1scAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMltiYXRjaCxzZXEsMTZdICAjIEAgTWxwLmNzLIAIBiBsaW5lIDaARBkxID0gcGFyYW0ge2luaXQ9Im5vcm1hbCIsIIJTCWZjMS53ZWlnaHSFXAEzMpdVADeAVQAzjFUEemVyb3OJVANiaWFzh1KZTwI1ID2BDhJhcl9nZWx1KCUwLCAlMSwgJTMpje8Bg0sCZmMxlU8ANp3zAQAyjPMBADSEWJRUADic8gEAMoryAQA0mU4AOYXxAQooJTUsICU2LCAlOI7sAYJFAmZjMpRJCHJldHVybiAlOQ=="u8;
 
-    private static ReadOnlySpan<byte> TrainingIr => "Q2dyYXBoIG1scAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMltiYXRjaCxzZXEsMTZdICAjIEAgTWxwLmNzOjExgDsZMSA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCSglmYzEud2VpZ2h0hVMBMzKOTAAygEwAM4xMBHplcm9ziUsDYmlhc4dJkEYVNCA9IGxpbmVhciglMCwgJTEsICUzKY3PAYM9AmZjMYxBCjUgPSBnZWx1KCU0lTeLMwA2nYYCADKMhgIANJNLADichQIAMoqFAgA0kEUAOYeEAgg1LCAlNiwgJTiOzQGCPAJmYzKLQAhyZXR1cm4gJTk="u8;
+    private static ReadOnlySpan<byte> TrainingIr => "QWdyYXBoIG1scAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMltiYXRjaCxzZXEsMTZdICAjIEAgTWxwLmNzLIAIBiBsaW5lIDaARBkxID0gcGFyYW0ge2luaXQ9Im5vcm1hbCIsIIJTCWZjMS53ZWlnaHSFXAEzMpdVADeAVQAzjFUEemVyb3OJVANiaWFzh1KZTwI0ID2BDg1hciglMCwgJTEsICUzKY3qAYNGAmZjMZVKCjUgPSBnZWx1KCU0lUCUPAA2naoCADKMqgIANJxUADicqQIAMoqpAgA0mU4AOYeoAgg1LCAlNiwgJTiO6AGCRQJmYzKUSQhyZXR1cm4gJTk="u8;
 
-    private static ReadOnlySpan<byte> BackwardIr => "VWdyYXBoIG1scC5iYWNrd2FyZAogICUxMCA9IGdyYWRfb3V0cHV0IHtpbmRleD0wfSA6IGYzMltiYXRjaCxzZXEsNF0gICMgZmMyIEAgTWxwLmNzOjEygUQPMSA9IHNhdmVkIHtyZWY9NoQ8AzQsMzKBNYwxDjIgPSBtYXRtdWwoJTEwLIBDDikge3RyYW5zQj1mYWxzZY5/g0uQgAEAM4qAAQA1lT2MOQw0ID0gbGluZWFyX2R3hIsBATMpjL8BkHQANYB0BHVtX3RvgDgLKSB7c2hhcGU9WzRdhf4BlTwANoqwAQA0l+0BADGNPQA3gLEDA2VsdV+AtgMDKCUxMoC0AQA2hLQBnfMBADiKfAAxhHwEMzIsMTaRMgA5iK0DADeAbgA4na0Dg0uPwAEAMoDxBIeBAY/pBI2IAQAxgTmA5gSIrQOAiwEBMjCE+QGGwAGQdYDxBIWuAwA3hq4DATMyha8DlfMCBXJldHVyboCJAoBxADGABYH0AgA0gAUANQ=="u8;
+    private static ReadOnlySpan<byte> BackwardIr => "U2dyYXBoIG1scC5iYWNrd2FyZAogICUxMCA9IGdyYWRfb3V0cHV0IHtpbmRleD0wfSA6IGYzMltiYXRjaCxzZXEsNF0gICMgZmMyIEAgTWxwLmNzLIAIBiBsaW5lIDeBTQ8xID0gc2F2ZWQge3JlZj02hEUDNCwzMoE+lToOMiA9IG1hdG11bCglMTAsgEwOKSB7dHJhbnNCPWZhbHNljpEBg1SZkgEAM4qSAQA1lUaVQgI0ID2BDwRhcl9kd4SdAQEzKYzaAZmGAQA1gIYBBHVtX3RvgEELKSB7c2hhcGU9WzRdhaICnkUANorLAQA0l5ECADGWRgA3gPADA2VsdV+A9QMDKCUxMoDPAQA2hM8BppcCADiKjgEAMYSOAQQzMiwxNpo7ADmI7AMAN4CAAQA4newDg1SY2wEAMoDLBYeTAY/DBZaaAQA2gUKAwAWI7AOAnQEBMjCEnQKG2wGZhwGAywWF7QMAN4btAwEzMoXuA56pAwVyZXR1cm6ArQKAgwEAMYAFgaoDADSABQA1"u8;
 
     /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
     public static string SymbolJson => System.Text.Encoding.UTF8.GetString(SymbolJsonUtf8);

@@ -141,23 +141,23 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
         ShapeGuard.Check(Name, "hidden", @hidden, ScalarType.Float32, batch, seq, 16);
         ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, batch);
         using var scope = torch.NewDisposeScope();
-        // OneLayer.cs:17
+        // OneLayer.cs, OneLayer line 12
         var x2 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %2 length_mask → f32[batch,1,1,seq]
 
-        // layer.attention.self.qkv (EncoderLayer.cs:18)
+        // layer.attention.self.qkv (EncoderLayer.cs, EncoderLayer line 13)
         var x53 = Kernels.Linear(@hidden, p51, p52); // %53 linear → f32[batch,seq,48]
 
-        // layer.attention.self.query (EncoderLayer.cs:18)
+        // layer.attention.self.query (EncoderLayer.cs, EncoderLayer line 13)
         var x6 = x53.narrow(-1, 0, 16); // %6 slice → f32[batch,seq,16]
 
-        // layer.attention.self.key (EncoderLayer.cs:19)
+        // layer.attention.self.key (EncoderLayer.cs, EncoderLayer line 14)
         var x10 = x53.narrow(-1, 16, 16); // %10 slice → f32[batch,seq,16]
 
-        // layer.attention.self.value (EncoderLayer.cs:20)
+        // layer.attention.self.value (EncoderLayer.cs, EncoderLayer line 15)
         var x14 = x53.narrow(-1, 32, 16); // %14 slice → f32[batch,seq,16]
         Kernels.Free(x53);
 
-        // layer (EncoderLayer.cs:21)
+        // layer (EncoderLayer.cs, EncoderLayer line 16)
         var x15 = x6.reshape(batch, seq, 2L, 8L); // %15 reshape → f32[batch,seq,2,8]
         Kernels.Free(x6);
         var x16 = x15.permute(0L, 2L, 1L, 3L); // %16 permute → f32[batch,2,seq,8]
@@ -177,30 +177,30 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
         var x27 = x26.reshape(batch, seq, 16L); // %27 reshape → f32[batch,seq,16]
         Kernels.Free(x26);
 
-        // layer.attention.output.dense (EncoderLayer.cs:22)
+        // layer.attention.output.dense (EncoderLayer.cs, EncoderLayer line 17)
         var x31 = Kernels.Linear(x27, p28, p30); // %31 linear → f32[batch,seq,16]
         Kernels.Free(x27);
 
-        // layer (EncoderLayer.cs:22)
+        // layer (EncoderLayer.cs, EncoderLayer line 17)
         var x32 = Kernels.Dropout(x31, 0.1, training); // %32 dropout → f32[batch,seq,16]
         Kernels.Free(x31);
 
-        // layer.attention.output.LayerNorm (EncoderLayer.cs:23)
+        // layer.attention.output.LayerNorm (EncoderLayer.cs, EncoderLayer line 18)
         var x36 = Kernels.AddLayerNorm(@hidden, x32, p34, p35, 1E-12); // %36 add_layer_norm → f32[batch,seq,16]
         Kernels.Free(x32);
 
-        // layer.intermediate.dense (EncoderLayer.cs:24)
+        // layer.intermediate.dense (EncoderLayer.cs, EncoderLayer line 19)
         var x41 = Kernels.LinearGelu(x36, p37, p39); // %41 linear_gelu → f32[batch,seq,32]
 
-        // layer.output.dense (EncoderLayer.cs:25)
+        // layer.output.dense (EncoderLayer.cs, EncoderLayer line 20)
         var x45 = Kernels.Linear(x41, p42, p44); // %45 linear → f32[batch,seq,16]
         Kernels.Free(x41);
 
-        // layer (EncoderLayer.cs:25)
+        // layer (EncoderLayer.cs, EncoderLayer line 20)
         var x46 = Kernels.Dropout(x45, 0.1, training); // %46 dropout → f32[batch,seq,16]
         Kernels.Free(x45);
 
-        // layer.output.LayerNorm (EncoderLayer.cs:26)
+        // layer.output.LayerNorm (EncoderLayer.cs, EncoderLayer line 21)
         var x50 = Kernels.AddLayerNorm(x36, x46, p48, p49, 1E-12); // %50 add_layer_norm → f32[batch,seq,16]
         Kernels.Free(x36, x46);
 
@@ -234,23 +234,23 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
         var p48 = args[12];
         var p49 = args[13];
         using var scope = torch.NewDisposeScope();
-        // OneLayer.cs:17
+        // OneLayer.cs, OneLayer line 12
         var x2 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %2 length_mask → f32[batch,1,1,seq]
 
-        // layer.attention.self.qkv (EncoderLayer.cs:18)
+        // layer.attention.self.qkv (EncoderLayer.cs, EncoderLayer line 13)
         var x56 = Kernels.Linear(@hidden, p51, p52); // %56 linear → f32[batch,seq,48]
 
-        // layer.attention.self.query (EncoderLayer.cs:18)
+        // layer.attention.self.query (EncoderLayer.cs, EncoderLayer line 13)
         var x6 = x56.narrow(-1, 0, 16); // %6 slice → f32[batch,seq,16]
 
-        // layer.attention.self.key (EncoderLayer.cs:19)
+        // layer.attention.self.key (EncoderLayer.cs, EncoderLayer line 14)
         var x10 = x56.narrow(-1, 16, 16); // %10 slice → f32[batch,seq,16]
 
-        // layer.attention.self.value (EncoderLayer.cs:20)
+        // layer.attention.self.value (EncoderLayer.cs, EncoderLayer line 15)
         var x14 = x56.narrow(-1, 32, 16); // %14 slice → f32[batch,seq,16]
         Kernels.Free(x56);
 
-        // layer (EncoderLayer.cs:21)
+        // layer (EncoderLayer.cs, EncoderLayer line 16)
         var x15 = x6.reshape(batch, seq, 2L, 8L); // %15 reshape → f32[batch,seq,2,8]
         Kernels.Free(x6);
         var x16 = x15.permute(0L, 2L, 1L, 3L); // %16 permute → f32[batch,2,seq,8]
@@ -276,40 +276,40 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
         var x27 = x26.reshape(batch, seq, 16L); // %27 reshape → f32[batch,seq,16]
         Kernels.Free(x26);
 
-        // layer.attention.output.dense (EncoderLayer.cs:22)
+        // layer.attention.output.dense (EncoderLayer.cs, EncoderLayer line 17)
         var x31 = Kernels.Linear(x27, p28, p30); // %31 linear → f32[batch,seq,16]
 
-        // layer (EncoderLayer.cs:22)
+        // layer (EncoderLayer.cs, EncoderLayer line 17)
         var x52 = Kernels.DropoutMask(x31, 0.1); // %52 dropout_mask → f32[batch,seq,16]
         var x32 = torch.mul(x31, x52); // %32 mul → f32[batch,seq,16]
         Kernels.Free(x31);
 
-        // layer (EncoderLayer.cs:23)
+        // layer (EncoderLayer.cs, EncoderLayer line 18)
         var x33 = torch.add(@hidden, x32); // %33 add → f32[batch,seq,16]
         Kernels.Free(x32);
 
-        // layer.attention.output.LayerNorm (EncoderLayer.cs:23)
+        // layer.attention.output.LayerNorm (EncoderLayer.cs, EncoderLayer line 18)
         var x36 = Kernels.LayerNorm(x33, p34, p35, 1E-12); // %36 layer_norm → f32[batch,seq,16]
 
-        // layer.intermediate.dense (EncoderLayer.cs:24)
+        // layer.intermediate.dense (EncoderLayer.cs, EncoderLayer line 19)
         var x40 = Kernels.Linear(x36, p37, p39); // %40 linear → f32[batch,seq,32]
 
-        // layer (EncoderLayer.cs:24)
+        // layer (EncoderLayer.cs, EncoderLayer line 19)
         var x41 = Kernels.Gelu(x40); // %41 gelu → f32[batch,seq,32]
 
-        // layer.output.dense (EncoderLayer.cs:25)
+        // layer.output.dense (EncoderLayer.cs, EncoderLayer line 20)
         var x45 = Kernels.Linear(x41, p42, p44); // %45 linear → f32[batch,seq,16]
 
-        // layer (EncoderLayer.cs:25)
+        // layer (EncoderLayer.cs, EncoderLayer line 20)
         var x53 = Kernels.DropoutMask(x45, 0.1); // %53 dropout_mask → f32[batch,seq,16]
         var x46 = torch.mul(x45, x53); // %46 mul → f32[batch,seq,16]
         Kernels.Free(x45);
 
-        // layer (EncoderLayer.cs:26)
+        // layer (EncoderLayer.cs, EncoderLayer line 21)
         var x47 = torch.add(x36, x46); // %47 add → f32[batch,seq,16]
         Kernels.Free(x46);
 
-        // layer.output.LayerNorm (EncoderLayer.cs:26)
+        // layer.output.LayerNorm (EncoderLayer.cs, EncoderLayer line 21)
         var x50 = Kernels.LayerNorm(x47, p48, p49, 1E-12); // %50 layer_norm → f32[batch,seq,16]
 
         if (saved is not null)
@@ -390,31 +390,31 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
             var batch = (long)ctx.get_data("batch")!;
             var seq = (long)ctx.get_data("seq")!;
 
-            // layer.output.LayerNorm (EncoderLayer.cs:26)
+            // layer.output.LayerNorm (EncoderLayer.cs, EncoderLayer line 21)
             var g60 = Kernels.LayerNormInputGrad(g57, g58, g59, 1E-12); // %60 layer_norm_dx → f32[batch,seq,16]
             var g61 = Kernels.LayerNormWeightGrad(g57, g58, 1E-12); // %61 layer_norm_dw → f32[16]
             var g62 = Kernels.SumTo(g57, 16L); // %62 sum_to → f32[16]
 
-            // layer (EncoderLayer.cs:25)
+            // layer (EncoderLayer.cs, EncoderLayer line 20)
             var g64 = torch.mul(g60, g63); // %64 mul → f32[batch,seq,16]
 
-            // layer.output.dense (EncoderLayer.cs:25)
+            // layer.output.dense (EncoderLayer.cs, EncoderLayer line 20)
             var g66 = Kernels.MatMul(g64, g65, transB: false); // %66 matmul → f32[batch,seq,32]
             var g68 = Kernels.LinearWeightGrad(g64, g67); // %68 linear_dw → f32[16,32]
             var g69 = Kernels.SumTo(g64, 16L); // %69 sum_to → f32[16]
             Kernels.Free(g64);
 
-            // layer (EncoderLayer.cs:24)
+            // layer (EncoderLayer.cs, EncoderLayer line 19)
             var g71 = Kernels.GeluGrad(g66, g70); // %71 gelu_grad → f32[batch,seq,32]
             Kernels.Free(g66);
 
-            // layer.intermediate.dense (EncoderLayer.cs:24)
+            // layer.intermediate.dense (EncoderLayer.cs, EncoderLayer line 19)
             var g73 = Kernels.MatMul(g71, g72, transB: false); // %73 matmul → f32[batch,seq,16]
             var g75 = Kernels.LinearWeightGrad(g71, g74); // %75 linear_dw → f32[32,16]
             var g76 = Kernels.SumTo(g71, 32L); // %76 sum_to → f32[32]
             Kernels.Free(g71);
 
-            // layer.attention.output.LayerNorm (EncoderLayer.cs:23)
+            // layer.attention.output.LayerNorm (EncoderLayer.cs, EncoderLayer line 18)
             var g77 = torch.add(g60, g73); // %77 add → f32[batch,seq,16]
             Kernels.Free(g60, g73);
             var g80 = Kernels.LayerNormInputGrad(g77, g78, g79, 1E-12); // %80 layer_norm_dx → f32[batch,seq,16]
@@ -422,16 +422,16 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
             var g82 = Kernels.SumTo(g77, 16L); // %82 sum_to → f32[16]
             Kernels.Free(g77);
 
-            // layer (EncoderLayer.cs:22)
+            // layer (EncoderLayer.cs, EncoderLayer line 17)
             var g84 = torch.mul(g80, g83); // %84 mul → f32[batch,seq,16]
 
-            // layer.attention.output.dense (EncoderLayer.cs:22)
+            // layer.attention.output.dense (EncoderLayer.cs, EncoderLayer line 17)
             var g86 = Kernels.MatMul(g84, g85, transB: false); // %86 matmul → f32[batch,seq,16]
             var g88 = Kernels.LinearWeightGrad(g84, g87); // %88 linear_dw → f32[16,16]
             var g89 = Kernels.SumTo(g84, 16L); // %89 sum_to → f32[16]
             Kernels.Free(g84);
 
-            // layer (EncoderLayer.cs:21)
+            // layer (EncoderLayer.cs, EncoderLayer line 16)
             var g90 = g86.reshape(batch, seq, 2L, 8L); // %90 reshape → f32[batch,seq,2,8]
             Kernels.Free(g86);
             var g91 = g90.permute(0L, 2L, 1L, 3L); // %91 permute → f32[batch,2,seq,8]
@@ -460,7 +460,7 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
             var g112 = g111.reshape(batch, seq, 16L); // %112 reshape → f32[batch,seq,16]
             Kernels.Free(g111);
 
-            // layer.attention.self.qkv (EncoderLayer.cs:18)
+            // layer.attention.self.qkv (EncoderLayer.cs, EncoderLayer line 13)
             var g117 = torch.cat(new[] { g112, g110, g108 }, 2); // %117 concat → f32[batch,seq,48]
             Kernels.Free(g112, g110, g108);
             var g119 = Kernels.MatMul(g117, g118, transB: false); // %119 matmul → f32[batch,seq,16]
@@ -468,7 +468,7 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
             var g122 = Kernels.SumTo(g117, 48L); // %122 sum_to → f32[48]
             Kernels.Free(g117);
 
-            // OneLayer.cs:14
+            // OneLayer.cs, OneLayer line 9
             var g123 = torch.add(g80, g119); // %123 add → f32[batch,seq,16]
             Kernels.Free(g80, g119);
 
@@ -477,13 +477,13 @@ public sealed partial class OneLayerModule : nn.Module<Tensor, Tensor, Tensor>, 
     }
 
     // The IR texts, packed (PackedText.Unpack reads them; IrText(stage) prints them).
-    private static ReadOnlySpan<byte> LoweredIr => "SWdyYXBoIG9uZV9sYXllcgogICUwID0gaW5wdXQge25hbWU9ImhpZGRlbiJ9IDogZjMyW2JhdGNoLHNlcSwxNl0gICMgQCBPbmVMgD8FLmNzOjE0gEUAMYxFCnZhbGlkTGVuZ3RogUoCaTY0gkqQQwA1gEMEMiA9IGyBMRhfbWFzayglMSwgJTApIHtkdHlwZT0iZjMyi5QBAjEsMYCYAZBSADeAUhkzID0gcGFyYW0ge2luaXQ9Im5vcm1hbCIsIIKkAYGDAhsuYXR0ZW50aW9uLnNlbGYucXVlcnkud2VpZ2h0hXABMTaE/QGBNAkgQCBFbmNvZGVyhnIAOIByHjQgPSBtYXRtdWwoJTAsICUzKSB7dHJhbnNCPXRydWWV0wKWigGVawA1jN0BBHplcm9zoNwBA2JpYXOH2gGf1wEONiA9IGFkZCglNCwgJTUpx8YBADewowMBa2WwoQMAOYBwADiLoQMAN7ihAwFrZZHZAYFpADmvnwOA2AGpnQOBagAxgMEHgZ4DBDgsICU5qp4DmMMBADGA1QetnQMEdmFsdWWunwMBMjCBc4CFCIigAwExMbihA4GMAZZtjaAIn6QDgt8BqKYDg22AmwiBpgMBMTKA2AEAM6qoA5vKAYCNCAxyZXNoYXBlKCU2KSB7gQsAPYddAzIsOF2OvQKAFpm8AQAxgV+AgAgbcGVybXV0ZSglMTUpIHtvcmRlcj1bMCwyLDEsM4taADKBXKFagIAIhbkBADGA7gvKugGA8AeGugGA7gfEugGA4QeGugEANMy6AQAygNYHhroBADnGugEAMoDXB4TkBgExNoCNBQA4mOUGglqE6A6bXIDABwdzY2FsZSglMoC7BxlmYWN0b3I9MC4zNTM1NTMzOTA1OTMyNzM3M7dlgLgHgKMQDGVkX3NvZnRtYXgoJTKA1gYAMorVBqlVgKAHCWRyb3BvdXQoJTKAuQ8EcD0wLjG3pwGAlQeE6AIAMoC6DgAygOAFg+gCA2ZhbHOR6QKhwwOJkQcAMp2RB6f3BImRBwAykcsIATE2j1+chQqCXoGPB6fSDApvdXRwdXQuZGVuc7DUDAAygXWAqgeFiAMAN4CIA5nwBZeLC4iPAZVwADOBugem1wyJ5AGp2QyCb4DPB4HZDAEyOYDyFAAwpdkMos4BgNIHhZgGADOA1AePmAagggSCT4C8B4GuAYGfFouxB6BHADOBR4CuB4nkAgJvbmWd4wKBRQNOb3JtjssEoHSr8haNdancA4JzgOgHgSMAX4CpBgMoJTMzgLYCgMwIADOA9QcIZXBzPTFFLTEyrMIFhZUBlnuimhcLaW50ZXJtZWRpYXRlkqcHATMyndMDgcIcADOImxcAM4CXDQAznZ0XATMyh+UBjosBlmyhnheP3AGJwwOIfpVrADSFnhcAM4CfFwAzj6AXtMYBADSA+gcGZ2VsdSglNI/2B6KfAYDfB57nA5uIC5xrgeAfADSCtw+C4QMANIDdHwE0MqmIC5ywCYJmjZoIkNsDtvQKgmWAiwiCkR6AkQcBNDSb9AqiugGA7QeF6goANIDgB7PqCoJPgMEHgvkEgM0GATQ2rusKADaBSI20D4/rCrzhCoJqoZYHutcKgWkANYCUB4jXCgA0gJYQADSAoAcANIDpFqTXCqDNCoBxBXJldHVyboB4"u8;
+    private static ReadOnlySpan<byte> LoweredIr => "SWdyYXBoIG9uZV9sYXllcgogICUwID0gaW5wdXQge25hbWU9ImhpZGRlbiJ9IDogZjMyW2JhdGNoLHNlcSwxNl0gICMgQCBPbmVMgD8DLmNzLIUNBiBsaW5lIDmAUwAxjFMKdmFsaWRMZW5ndGiBWAJpNjSCWJ5RATEwgFIEMiA9IGyBQBhfbWFzayglMSwgJTApIHtkdHlwZT0iZjMyi7EBAjEsMYC1AZ9hADKAYRkzID0gcGFyYW0ge2luaXQ9Im5vcm1hbCIsIILCAYGvAhsuYXR0ZW50aW9uLnNlbGYucXVlcnkud2VpZ2h0hX8BMTaEqQKBNAkgQCBFbmNvZGVyhoEBiBGDhQEAM4CFAR40ID0gbWF0bXVsKCUwLCAlMykge3RyYW5zQj10cnVllZIDlp0BqH4ANYyDAgR6ZXJvc6CCAgNiaWFzh4ACsv0BDjYgPSBhZGQoJTQsICU1KdrsAQA3sO8DAWtlw+0DADSAgwEAOIvtAwA3uO0DAWtlpP8BgXwAOa/rA4D+AbzpA4F9ADGA8giB6gMEOCwgJTmq6gOr6QEAMYCLCa3pAwR2YWx1ZcLrAwA1gYYBgL8JiOwDATExuO0DgZ8BqYABjd4Jn/ADgoUCvPIDgoABgNkJgfIDATEygP4BADOq9AOu8AGAywkMcmVzaGFwZSglNikge4ELAD2HcAMyLDhdjvYCgBas4gEANoFygL4JG3Blcm11dGUoJTE1KSB7b3JkZXI9WzAsMiwxLDOLbQAygW+0bYC+CYXfAQAxgIcO3eABgK4JhuABgKwJ1+ABgJ8JhuABADTf4AEAMoCUCYbgAQA52eABADKAlQmEjwgBMTaAkgYAOJiQCIJthM0Rrm+A/ggHc2NhbGUoJTKA+QgZZmFjdG9yPTAuMzUzNTUzMzkwNTkzMjczNzPKeID2CICuEwxlZF9zb2Z0bWF4KCUygIEIADKKgAi8aIDeCAlkcm9wb3V0KCUygLUSBHA9MC4xys0BgNMIhLQDADKAoxEAMoD4BoO0AwNmYWxzkbUDtKIEic8IADKdzwi6/AWJzwgAMpGvCgExNo9yr48MgnGBzQinlQ8Kb3V0cHV0LmRlbnPDlw8AN4GIAYDoCIXUAwA3gNQDmYgHl6gNiKIBqIMBADOB+Aimmg+JigK8nA+CggGAjQmBnA8BMjmA8xgAMKWcD7X0AYCQCYWwBwAzgJIJj7AHs+EEgmKA+giB1AGBxhqL7wizWgA4gVqA7AiJsAMCb25lna8DgUcDTm9ybY69BbOHAausG42IAby7BIKGAYCmCYE2AF+AwQcDKCUzM4DvAoCdCgAzgLMJCGVwcz0xRS0xMqzHBoWoAamOAaLUGwtpbnRlcm1lZGlhdGWS0ggBMzKwnwSB+SEAM4jVGwAzgNoPADOd1xsBMzKHiwKOngGpf6HYG4+CAomPBIiRAah+ADSF2BsAM4DZGwAzj9obx+wBADSAuAkGZ2VsdSglNI+0CbXFAYCdCZ7GBJuSDa5+ADKB5yUANIKzEoLABAA0gOQlATQyqZINrpQLg3mN2AmQugTI/gyDeIDJCYL2I4C8CAE0NJv+DLXgAYCrCYX0DAA0gJ4JxfQMg2KA/wiC/gWA+AcBNDbA9QwBMjGBW42wEo/1DM7rDIN9odQIzOEMgnwANYDSCIjhDAA0gKUTADSA3ggANICjG6ThDLLXDIGEAQVyZXR1cm6AiwE="u8;
 
-    private static ReadOnlySpan<byte> OptimizedIr => "SWdyYXBoIG9uZV9sYXllcgogICUwID0gaW5wdXQge25hbWU9ImhpZGRlbiJ9IDogZjMyW2JhdGNoLHNlcSwxNl0gICMgQCBPbmVMgD8FLmNzOjE0gEUAMYxFCnZhbGlkTGVuZ3RogUoCaTY0gkqQQwA1gEMEMiA9IGyBMRhfbWFzayglMSwgJTApIHtkdHlwZT0iZjMyi5QBAjEsMYCYAZBSADeAUgA1gJYBFXBhcmFtIHtpbml0PSJub3JtYWwiLCCCpQGBhAItLmF0dGVudGlvbi5zZWxmLnF1ZXJ5X2tleV92YWx1ZS53ZWlnaHQiLCBwYWNrc5g1gysALJEiAWtlmiCLbQlzaXplcz1bMTYsgQMAXYT6AQE0OISHA4FGCSBAIEVuY29kZXKG/AEAOIH8AYDPAon8AQR6ZXJvc6r7AQJiaWGAMp75AYAplvcBlh6JZ5bzAaDwAQAzgL8ECGluZWFyKCUwLID9A4AFATIpjcYFiE+NzgEBa3aVYgw2ID0gc2xpY2UoJTUzgJcFFWltPS0xLCBlbmQ9MTYsIHN0YXJ0PTCVtwaWvwKVcwAxgJwHlHQBMzKEdAExNqp1AWtlkXMAOYFzADSXcwE0OIRzATMyqnOB6QOPdQEyMIF1EDUgPSByZXNoYXBlKCU2KSB7gQsAPYddAjIsOIWRBIoWmJwEATIxgV+AuwMbcGVybXV0ZSglMTUpIHtvcmRlcj1bMCwyLDEsM4taADKBXKFaADeIuQEAMYCuCcq6AQA4iboBADfHugEAOYm6AQA0zLoBADKAuwWGugEAOca6AQAygK0EBXNkcGEoJYD3BgMlMTgsgG+ABYCvBQlyb3BvdXQ9MC4xtWGJrwQAMp2vBKeVAomvBAAykekFh/kJktsGll6BrQSn7w0Kb3V0cHV0LmRlbnOF+gyEfIKDC5l1ADKAdQAzgegDpugMiXSB+QuGcqBvgNMPhOcLATI3gPUDgP8DATMwjugLk48JiIEBlmeAvg6DywQHKCUzMSkge3CO0wSgmgOCT4DVComlAgJvbmWdpAKBRQNOb3JtjpwDmnQAM4F0gKcGrpkDhnWpnQOCc4C5BgJhZGSC3BQAX4D+BIKMD4CrDQIlMzSABYDOBgdlcHM9MUUtMabEDIydAZaDAYDiBp6EBgtpbnRlcm1lZGlhdGWSgAYBMzKd2wOB+RUAM4DICp3nAo9wid8CATMyn2sANIb8BQdfZ2VsdSglM4CACgAzgIYGATM5joEGiFWPggGWaI27FJHEApu+CJzTAYH0FwA0jZkGkL4CtrQIgmWAigaEtAgANICXFAA0gJAFATQ0m7QInKoIgl2A9AWFqggANIDfBbOqCIJPjcQLj6oIvKAIADaBaqG5BbqWCIFpADWAogyMlgiBugUANIEFgMALADSAoBCklwigjQiAegVyZXR1cm6AgQE="u8;
+    private static ReadOnlySpan<byte> OptimizedIr => "SWdyYXBoIG9uZV9sYXllcgogICUwID0gaW5wdXQge25hbWU9ImhpZGRlbiJ9IDogZjMyW2JhdGNoLHNlcSwxNl0gICMgQCBPbmVMgD8DLmNzLIUNBiBsaW5lIDmAUwAxjFMKdmFsaWRMZW5ndGiBWAJpNjSCWJ5RATEwgFIEMiA9IGyBQBhfbWFzayglMSwgJTApIHtkdHlwZT0iZjMyi7EBAjEsMYC1AZ9hADKAYQA1gLQBFXBhcmFtIHtpbml0PSJub3JtYWwiLCCCwwGBsAItLmF0dGVudGlvbi5zZWxmLnF1ZXJ5X2tleV92YWx1ZS53ZWlnaHQiLCBwYWNrc5g1gysALJEiAWtlmiCLbQlzaXplcz1bMTYsgQMAXYSJAgE0OISzA4FGCSBAIEVuY29kZXKGiwKIEYOPAgAzgY8CgPECiY8CBHplcm9zqo4CAmJpYYAynowCgCmWigKWHolnloYCs4MCADOA9AQIaW5lYXIoJTAsgKMEgAUBMimNmAaIYo3hAQFrdqh1DDYgPSBzbGljZSglNTOA3wUVaW09LTEsIGVuZD0xNiwgc3RhcnQ9MJWcB5blAqiGAQAxgJQIlIcBATMyhIcBATE2qogBAWtlpIYBADSBhgEANJeGAQE0OISGAQEzMqqGAYG1BKOIAQA1gYgBEDUgPSByZXNoYXBlKCU2KSB7gQsAPYdwAjIsOIXwBIoWrPsEADaBcoCHBBtwZXJtdXRlKCUxNSkge29yZGVyPVswLDIsMSwzi20AMoFvtG0AN4jfAQAxgNUK3eABADiJ4AEAN9rgAQA5ieABADTf4AEAMoDABobgAQA52eABADKAnwUFc2RwYSglgKIIAyUxOCyAggGABYC0Bglyb3BvdXQ9MC4xyHSJoQUAMp2hBbrOAomhBQAykYEHh/ALkoYIqXGBnwWnjBAKb3V0cHV0LmRlbnOFlw+EjwGCjQ2siAEAN4CIAQAzgccEpoUPiYcBgZYOhoUBs4IBgJYShIQOATI3gNQEgN4EATMwjoUOk/MKiJQBqXqAgRGDvQUHKCUzMSkge3COxQWz5gOCYoDfDIneAgJvbmWd3QKBRwNOb3JtjugDrYcBADiBhwGAvweu5QOGiAG86QOChgGA0QcCYWRkgpcYAF+A8AWC9RGA7g8CJTM0gAWA5gcHZXBzPTFFLTGm9A6MsAGplgGA+geeiQcLaW50ZXJtZWRpYXRlkoUHATMysKcEgcwZADOAvwydoAOPgwGJmAMBMzKyfgA0hoEHB19nZWx1KCUzgOQLADOAiwcBMzmOhgeIaI+VAal7jYMYkf0Cm/wJrvkBADKB8RsANI2eB5D3AsjyCYN4gI8HhPIJADSA8hcANICCBgE0NJvyCa7oCYNwgPkGhegJADSA5AbF6AmDYo3ODY/oCc7eCQEyMYF9ob4GzNQJgnwANYC/DozUCYG/BgA0gQWAyg0ANICcE6TVCbLLCYGNAQVyZXR1cm6AlAE="u8;
 
-    private static ReadOnlySpan<byte> TrainingIr => "SWdyYXBoIG9uZV9sYXllcgogICUwID0gaW5wdXQge25hbWU9ImhpZGRlbiJ9IDogZjMyW2JhdGNoLHNlcSwxNl0gICMgQCBPbmVMgD8FLmNzOjE0gEUAMYxFCnZhbGlkTGVuZ3RogUoCaTY0gkqQQwA1gEMEMiA9IGyBMRhfbWFzayglMSwgJTApIHtkdHlwZT0iZjMyi5QBAjEsMYCYAZBSADeAUho1NCA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCpQGBhAItLmF0dGVudGlvbi5zZWxmLnF1ZXJ5X2tleV92YWx1ZS53ZWlnaHQiLCBwYWNrc5g1gysALJEiAWtlmiCLbQlzaXplcz1bMTYsgQMAXYT6AQE0OISHA4FGCSBAIEVuY29kZXKG/AEAOIH8AQA1jPwBBHplcm9zqvsBAmJpYYAynvkBgCmW9wGWHolnlvMBoPABADaAvwQIaW5lYXIoJTAsgP0DgAUBNSmNxgWIT43OAQFrdpVigGEIc2xpY2UoJTU2gJcFFWltPS0xLCBlbmQ9MTYsIHN0YXJ0PTCVtwaWvwKVcwAxgJwHlHQBMzKEdAExNqp1AWtlkXMAOYFzgLQGlHMBNDiEcwEzMqpzgekDj3UBMjCBdYCtBQhyZXNoYXBlKCWAdoELAD2HXQIyLDiFkQSKFpicBAEyMYFfgLsDG3Blcm11dGUoJTE1KSB7b3JkZXI9WzAsMiwxLDOLWgAygVyhWgA3iLkBADGArgnKugEAOIm6AQA3x7oBADmJugEANMy6AQAygLsFhroBADnGugEAMoDsDAdtYXRtdWwoJYD5BhAlMTgpIHt0cmFuc0I9dHJ1ZZBahKgMm1yAhQ0lc2NhbGUoJTIxKSB7ZmFjdG9yPTAuMzUzNTUzMzkwNTkzMjczNzO3ZQAzgcEBE3NrZWRfc29mdG1heCglMjIsICUyiq4JqFUANYCWAgZkcm9wb3V0g8AOCTIzKSB7cD0wLjG3rAGAjwiB6gIBMjOA0AoAMbaiAQAygOUHhLgDADKAngsAMoCwBoO4AwNmYWxzkbkDoZMEieEHADKd4QenxwWJ4QcAMpGbCYerDZKNCpZegd8Hp6ERCm91dHB1dC5kZW5zhawQhHyCtQ6ZdQAygHUAM4GaB6aaEIl0gasPhnKgb4CZBYSZDwEyN4D3AwE4LICGAY6aD5PBDIiBAZVnADWAugeKgAYAM4DBB4+ABqCfA4K7AYBUga8FADOAjBUANYufB6ZIgPEHAmFkZIKZEQAzr0cAM4FHjc8VAm9uZZ24A4FFA05vcm2OsASgdKvHFI11qbEEgnOByhOAFABfgI4GAiglM4D6CAAzgLEIADOA2gcHZXBzPTFFLTGmghGMlQGWe4DuB56QBwtpbnRlcm1lZGlhdGWSjAcBMzKd0wOBtxoAM4CGD53fAo9widcCATMyn2sANID3B4SIBwAzgLcOADOAjQcBMzmOjgWIUI99lmOA6wcGZ2VsdSglNI/fB6KnAYD0Bp6DA5uJCpxrgfEcADSN0AaQ/QK2/wmCZYDBBoT3AgA0gMcIADSA6g8BNDSb/wmc9QmBXQA1gNkIivUJADSAowaz9QmCsQGA/waB9QkBNDWA9QkAM66uCYJIgMwGgfUJge0EATQ2rkgANoFIjaQOj/YJvOwJgmqhjQe64gmBaQA1gYsHgBSD4gkANICKB4DdGgElNICpFqTiCaDYCYBxBXJldHVyboB4"u8;
+    private static ReadOnlySpan<byte> TrainingIr => "SWdyYXBoIG9uZV9sYXllcgogICUwID0gaW5wdXQge25hbWU9ImhpZGRlbiJ9IDogZjMyW2JhdGNoLHNlcSwxNl0gICMgQCBPbmVMgD8DLmNzLIUNBiBsaW5lIDmAUwAxjFMKdmFsaWRMZW5ndGiBWAJpNjSCWJ5RATEwgFIEMiA9IGyBQBhfbWFzayglMSwgJTApIHtkdHlwZT0iZjMyi7EBAjEsMYC1AZ9hADKAYRo1NCA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCwwGBsAItLmF0dGVudGlvbi5zZWxmLnF1ZXJ5X2tleV92YWx1ZS53ZWlnaHQiLCBwYWNrc5g1gysALJEiAWtlmiCLbQlzaXplcz1bMTYsgQMAXYSJAgE0OISzA4FGCSBAIEVuY29kZXKGiwKIEYOPAgAzgY8CADWMjwIEemVyb3OqjgICYmlhgDKejAKAKZaKApYeiWeWhgKzgwIANoD0BAhpbmVhciglMCyAowSABQE1KY2YBohijeEBAWt2qHWAdAhzbGljZSglNTaA3wUVaW09LTEsIGVuZD0xNiwgc3RhcnQ9MJWcB5blAqiGAQAxgJQIlIcBATMyhIcBATE2qogBAWtlpIYBADSBhgGAkweUhgEBNDiEhgEBMzKqhgGBtQSjiAEANYGIAYCMBghyZXNoYXBlKCWAiQGBCwA9h3ACMiw4hfAEihas+wQANoFygIcEG3Blcm11dGUoJTE1KSB7b3JkZXI9WzAsMiwxLDOLbQAygW+0bQA3iN8BADGA1Qrd4AEAOIngAQA32uABADmJ4AEANN/gAQAygMAGhuABADnZ4AEAMoDuDgdtYXRtdWwoJYCkCBAlMTgpIHt0cmFuc0I9dHJ1ZZBthJsOrm+Aiw8lc2NhbGUoJTIxKSB7ZmFjdG9yPTAuMzUzNTUzMzkwNTkzMjczNzPKeAAzgecBE3NrZWRfc29mdG1heCglMjIsICUyipILu2gANYDPAgZkcm9wb3V0g+wQCTIzKSB7cD0wLjHK0gGA4AmBtgMBMjOA2gwAMcnIAQAygLYJhJcEADKAuw0AMoDbB4OXBANmYWxzkZgEtIUFibIJADKdsgm63waJsgkAMpGSC4eBEJKXDKlxgbAJp50UCm91dHB1dC5kZW5zhagThI8Bgp4RrIgBADeAiAEAM4HYCKaWE4mHAYGnEoaFAbOCAYCeBoSVEgEyN4DWBAE4LICZAY6WEpOED4iUAah6ADWA+AiKmAcAM4D/CI+YB7PrA4LhAYBngbQGADOA4xgANYvdCLlbgMIJAmFkZILOFAAzwloAOIFajb0ZAm9uZZ2XBIFHA05vcm2OogWzhwGrtRiNiAG8owWChgGBuBeAFgBfgKYHAiglM4DeCgAzgIIKADOAmAkHZXBzPTFFLTGmtxSMqAGpjgGArAmeuwgLaW50ZXJtZWRpYXRlkrcIATMysJ8EgY8fADOAghKdmAOPgwGJkAMBMzKyfgA0gLUJhLMIADOAoBEAM4C4CAEzOY6ABohjj5ABqXaAqQkGZ2VsdSglNI+dCbXNAYCfCJ7PA5uADK5+ADKBhiIANI3oB5DJA8j2C4N4gNkHhMMDADSAmAoANID5EgE0NJv2C67sC4JwADWAqgqK7AsANIC7B8XsC4PXAYCqCIHsCwE0NYDsCwAzwJILg1uA9weB7AuB8gUBNDbBWwAxgVuNjRGP7QvO4wuDfaHLCMzZC4J8ADWByQiAFoPZCwA0gMgIgIkgASU0gOMapNkLss8LgYQBBXJldHVyboCLAQ=="u8;
 
-    private static ReadOnlySpan<byte> BackwardIr => "TWdyYXBoIG9uZV9sYXllci5iYWNrd2FyZAogICU1NyA9IGdyYWRfb3V0cHV0IHtpbmRleD0wfSA6IGYzMltiYXRjaCxzZXEsMTZdICAjIIJEgi4BLkyADQ1Ob3JtIEAgRW5jb2RlcoETBS5jczoyNoFhEDggPSBzYXZlZCB7cmVmPTQ3mlqWSQA5i0kAOIRJoT8DNjAgPYIjDF9ub3JtX2R4KCU1NyyAoQGABQw5KSB7ZXBzPTFFLTEyxPwBATYxi3QAd4V0kG+zZQAygJgCBHVtX3RvgF4IKSB7c2hhcGU9gE+7WgAzivICATUzrrsDADWBSQs0ID0gbXVsKCU2MCyAWAAps0gANYuDBIe7AgIsMzKgQgA2gIoBAWF0go0BADSAjQEPNSkge3RyYW5zQj1mYWxzZY7kAYhahL4CBGRlbnNllmeA1gaIqQEAMZpWkEkANIFJgL4GBWxpbmVhcoG+BIKzAQA3hMACi/cBo50BgckGg7EEATY0pbEEmlYAN4DgBojzAY/CCImsAQtpbnRlcm1lZGlhdGWWXIGGAgA3gMgGBGdlbHVfgKoJBCglNjYsgHGOxgSh1AIAN4GxBoaqAQAzhZIJATMynYgFgkKAmQaExgQBNzGAjQEAMp3GBInTAqj9AYC9BoivAQA2m1wIYXR0ZW50aW9uoeoHADOBZIDZBofnBILUAQA0hOECi5gCqb4BgPEGhO0EATcxhu0EATMyhe0EtZcEgOYGAWFkgJEEgNcIADeb1wixmQKLvg0AM6+DCoJJi74NATM0pL4NgT8AOI++DQA3gMoMADeAvg0AN6i+Da+GAgA4j8gNg36dyA2wb4jSDQA3n9INsGSM3A2btwKQSQAygUmF3A0AOICFBQA4r9wNgkiL3A0AMoffEaNCiNwNADiAqQwAOJ7cDZrIApWAB4Jxi+YNADKv2xMAMYFJi+YNgr0BiOYNuacBiPANADif8A2rYAA5gJwHAXJlgVUDKCU4NoZhhocCAjIsOIVsihaengIAOYD+BhtwZXJtdXRlKCU5MCkge29yZGVyPVswLDIsMSwzi1oAMoFcoVqLig4AMou0D6dKiJIOADmAvgwAOYeSDgJ0cnWL+wSCWgJzZXGgXIuBDgAyhbsKr0yA5gaBlgECcG9zgM4CgI8EDGRpbTA9MiwgZGltMT2L4QupXYiBBwE5NYCFAoDxDZaBB6fgAovrBgA1i9EUqacBi4sNADK38wEBMTCBmxMLYXRlZF9zb2Z0bWF4g6QTATkzgIACADmABYHCCxZjYWxlPTAuMzUzNTUzMzkwNTkzMjczN7l8i78FADGFswqs3wIBMTCIwAUBMTCAwQUBMTCa1BOoXoDCBYf2BAExMICYBMT3BAExMIu7DAAxi6IUqKoBiMMFATEwgIgLATEwmsYMqF6AxgWGygmAqgqZygmmpAoBMTCAwwyFhQsBMTCHthCJjQ2zog0BMTCAtQaFuwEBMTDIvAEAMYnBDAExMIDOE8i8AQAxicEMAjEwM8i8AYCEB4a8AQAxh+IXwrwBgLMEBWNvbmNhdIBfADKAkQUAMYDpEgExMID8FANkaW09j7oTADSHvAGHzw8Hc2VsZi5xa3aPbwExOIJvi/AXADWF7AwBNDicsgGEQ4CqBIXDBgAxgKcWATExgKwBsYkTnrMBADKL+R6WuicEQCBPbmWGP4HEGgExMoHcF4b8EoOyAQAyhd4ei/kBqpwBiMoXATExh5UHADSGkBK1rQMAMoC1C4GAHIH7FgIxMTmV/BaP+wEFcmV0dXJugUeB8QGB9AsAMoDhBAA4gNQaADiAuw0AOIAVADiAFAA3gM8PADeA+CAANoAeADaAHgA2gB4BNjI="u8;
+    private static ReadOnlySpan<byte> BackwardIr => "TWdyYXBoIG9uZV9sYXllci5iYWNrd2FyZAogICU1NyA9IGdyYWRfb3V0cHV0IHtpbmRleD0wfSA6IGYzMltiYXRjaCxzZXEsMTZdICAjIIJEgi4BLkyADQ1Ob3JtIEAgRW5jb2RlcoETAy5jcyyJEQcgbGluZSAyMYF0EDggPSBzYXZlZCB7cmVmPTQ3mm2pXAA5i1wAOIRctFIDNjAgPYI2DF9ub3JtX2R4KCU1NyyAxwGABQw5KSB7ZXBzPTFFLTEy17UCATYxi4cBAHeFhwGQggHGeAAygNECBHVtX3RvgHEIKSB7c2hhcGU9gGLObQAzir4DATUzwZoEADCBXAs0ID0gbXVsKCU2MCyAawApxlsANYv1BIeHAwIsMzKzVQA2gLABAWF0grMBADSAswEPNSkge3RyYW5zQj1mYWxzZY6dAohthIoDBGRlbnNlqXqAlAiIzwEAMZppolwBMTmBXID8B4AQAWFygcMFgtkBADeEjAOLsAK2wwGBhwiDtgUBNjSltgWtaQA3gJ4IiKwCj7kKidIBC2ludGVybWVkaWF0Zahvgr8CADeAhggEZ2VsdV+AtAsEKCU2NiyAhAGOywW0oAMAN4HvB4bQAQAzhZwLATMyr6AGg1WA1weEywUBNzGAswEAMp3LBYmfA7u2AoD7B4jVAQA2m28IYXR0ZW50aW9us84JATE4gXeAlwiH7AWC+gEANIStA4vRArzkAYCvCITyBQE3MYbyBQEzMoXyBciJBYCkCAFhZICDBYDOCgA3m84KxNICi7oQADPBoAyDXIu6EAEzNLa6EIJSADiPuhAAN4CzDwA3gLoQADeouhDCvwIAOI/EEIORAZ3EEMOCAYjOEAA3n84Qw3eM2BCb8AKjXAA3gVyF2BAAOICKBgA4wdgQg1uL2BAAMofNFbZViNgQADiA/w4AOJ7YEJqUA6i+CIKEAYviEAAywYIYATE2gVyL4hCC4wGI4hDMzQGI7BAAOJ/sEL5zADmA2ggBcmWBaAMoJTg2hnSGwAICMiw4hX+KFrHXAgA5gLwIG3Blcm11dGUoJTkwKSB7b3JkZXI9WzAsMiwxLDOLbQAygW+0bYuGEQAyi9YSul2IjhEAOYCUDwA5h44RAnRydYuABoJtAnNlcbNvi/0QADKF2AzCX4CkCIG8AQJwb3OAmgOAgQUMZGltMD0yLCBkaW0xPYukDrxwiL8IATk1gL4CgO0Qlr8IuqwDi6kIADWLixm8zQGL9A8AMsqsAgExMIGvFwthdGVkX3NvZnRtYXiDuBcBOTOAuQIAOYAFgYUOFmNhbGU9MC4zNTM1NTMzOTA1OTMyNzM3zI8Bi9cGADGF0Ay/qwMBMTCI2AYBMTCA2QYBMTCa6Be7cYDaBof7BQExMICKBdf8BQExMIuRDwAxi8kYu9ABiNsGATEwgLgNATEwmpwPu3GA3gaG1AuAxwyZ1Au5wQwBMTCAmQ+FtQ0BMTCH/hOJ9g/GixABMTCA4AeF4QEBMTDb4gEAMYmXDwExMIDiF9viAQAxiZcPAjEwM9viAYDCCIbiAQAxh+gc1eIBgKUFBWNvbmNhdIByADKAlgYAMYDqFgExMIC2GQNkaW09j84XADSH4gGH8RIHc2VsZi5xa3ajggEAM4KCAYv2HAA1hcIPATQ4sNgBg1aAnAWF7gcAMYCHGwExMYDSAbGKF7HZAQAyi70llvUvBEAgT25lhlKEDYJOgZEgATEygd0chvgWg9MBADKFnSWLrQK9vQGIyxwBMTGHzggANIb5FciHBAAygOANgfMhgekbAjExOZXqG52vAgVyZXR1cm6BVYGlAoGtDgAygNwFADiAnCAAOICaEAA4gBUAOIAUADeA5xIAN4DrJwA2gB4ANoAeADaAHgE2Mg=="u8;
 
     /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
     public static string SymbolJson => System.Text.Encoding.UTF8.GetString(SymbolJsonUtf8);

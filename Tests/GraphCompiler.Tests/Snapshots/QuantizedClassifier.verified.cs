@@ -229,51 +229,51 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
         ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, batch, seq);
         ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, batch);
         using var scope = torch.NewDisposeScope();
-        // QuantizedModels.cs:49
+        // QuantizedModels.cs, QuantizedClassifier line 15
         var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[batch,seq,32]
 
-        // QuantizedModels.cs:50
+        // QuantizedModels.cs, QuantizedClassifier line 16
         var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[batch,seq,32]
 
-        // QuantizedModels.cs:51
+        // QuantizedModels.cs, QuantizedClassifier line 17
         var x8 = Kernels.Rows(p7, seq); // %8 rows → f32[seq,32]
 
-        // QuantizedModels.cs:52
+        // QuantizedModels.cs, QuantizedClassifier line 18
         var x9 = torch.add(x4, x6); // %9 add → f32[batch,seq,32]
         Kernels.Free(x4, x6);
         var x10 = torch.add(x9, x8); // %10 add → f32[batch,seq,32]
         Kernels.Free(x9, x8);
 
-        // embeddings.LayerNorm (QuantizedModels.cs:52)
+        // embeddings.LayerNorm (QuantizedModels.cs, QuantizedClassifier line 18)
         var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[batch,seq,32]
         Kernels.Free(x10);
 
-        // QuantizedModels.cs:53
+        // QuantizedModels.cs, QuantizedClassifier line 19
         var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
-        // encoder.layer.0 (QuantizedModels.cs:20)
+        // encoder.layer.0 (QuantizedModels.cs, QuantEncoderLayer line 11)
         var x62 = EncoderLayer(x13, p122, p123, x14, p40, p42, p46, p47, p49, p51, p54, p56, p60, p61, batch, seq); // %124…%62
 
-        // encoder.layer.1 (QuantizedModels.cs:20)
+        // encoder.layer.1 (QuantizedModels.cs, QuantEncoderLayer line 11)
         var x110 = EncoderLayer(x62, p125, p126, x14, p88, p90, p94, p95, p97, p99, p102, p104, p108, p109, batch, seq); // %127…%110
         Kernels.Free(x14);
 
-        // QuantizedModels.cs:55
+        // QuantizedModels.cs, QuantizedClassifier line 21
         var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
 
-        // pooler.dense (QuantizedModels.cs:55)
+        // pooler.dense (QuantizedModels.cs, QuantizedClassifier line 21)
         var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[batch,32]
         Kernels.Free(x111);
 
-        // QuantizedModels.cs:55
+        // QuantizedModels.cs, QuantizedClassifier line 21
         var x116 = torch.tanh(x115); // %116 tanh → f32[batch,32]
         Kernels.Free(x115);
 
-        // QuantizedModels.cs:56
+        // QuantizedModels.cs, QuantizedClassifier line 22
         var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[batch,32]
         Kernels.Free(x116);
 
-        // classifier (QuantizedModels.cs:56)
+        // classifier (QuantizedModels.cs, QuantizedClassifier line 22)
         var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[batch,2]
         Kernels.Free(x117);
 
@@ -330,49 +330,49 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
         var p118 = args[34];
         var p120 = args[35];
         using var scope = torch.NewDisposeScope();
-        // QuantizedModels.cs:49
+        // QuantizedModels.cs, QuantizedClassifier line 15
         var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[batch,seq,32]
 
-        // QuantizedModels.cs:50
+        // QuantizedModels.cs, QuantizedClassifier line 16
         var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[batch,seq,32]
 
-        // QuantizedModels.cs:51
+        // QuantizedModels.cs, QuantizedClassifier line 17
         var x8 = Kernels.Rows(p7, seq); // %8 rows → f32[seq,32]
 
-        // QuantizedModels.cs:52
+        // QuantizedModels.cs, QuantizedClassifier line 18
         var x9 = torch.add(x4, x6); // %9 add → f32[batch,seq,32]
         Kernels.Free(x4, x6);
         var x10 = torch.add(x9, x8); // %10 add → f32[batch,seq,32]
         Kernels.Free(x9, x8);
 
-        // embeddings.LayerNorm (QuantizedModels.cs:52)
+        // embeddings.LayerNorm (QuantizedModels.cs, QuantizedClassifier line 18)
         var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[batch,seq,32]
 
-        // QuantizedModels.cs:53
+        // QuantizedModels.cs, QuantizedClassifier line 19
         var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
-        // encoder.layer.0 (QuantizedModels.cs:20)
+        // encoder.layer.0 (QuantizedModels.cs, QuantEncoderLayer line 11)
         var (x28, x30, x32, x35, x122, x36, x39, x123, x45, x48, x52, x53, x124, x59, x62) = EncoderLayerTraining(x13, p122, p123, x14, p40, p42, p46, p47, p49, p51, p54, p56, p60, p61, batch, seq); // %131…%62
 
-        // encoder.layer.1 (QuantizedModels.cs:20)
+        // encoder.layer.1 (QuantizedModels.cs, QuantEncoderLayer line 11)
         var (x76, x78, x80, x83, x125, x84, x87, x126, x93, x96, x100, x101, x127, x107, x110) = EncoderLayerTraining(x62, p125, p126, x14, p88, p90, p94, p95, p97, p99, p102, p104, p108, p109, batch, seq); // %134…%110
         Kernels.Free(x14);
 
-        // QuantizedModels.cs:55
+        // QuantizedModels.cs, QuantizedClassifier line 21
         var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
 
-        // pooler.dense (QuantizedModels.cs:55)
+        // pooler.dense (QuantizedModels.cs, QuantizedClassifier line 21)
         var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[batch,32]
 
-        // QuantizedModels.cs:55
+        // QuantizedModels.cs, QuantizedClassifier line 21
         var x116 = torch.tanh(x115); // %116 tanh → f32[batch,32]
         Kernels.Free(x115);
 
-        // QuantizedModels.cs:56
+        // QuantizedModels.cs, QuantizedClassifier line 22
         var x128 = Kernels.DropoutMask(x116, 0.1); // %128 dropout_mask → f32[batch,32]
         var x117 = torch.mul(x116, x128); // %117 mul → f32[batch,32]
 
-        // classifier (QuantizedModels.cs:56)
+        // classifier (QuantizedModels.cs, QuantizedClassifier line 22)
         var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[batch,2]
 
         if (saved is not null)
@@ -516,37 +516,37 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
             var batch = (long)ctx.get_data("batch")!;
             var seq = (long)ctx.get_data("seq")!;
 
-            // classifier (QuantizedModels.cs:56)
+            // classifier (QuantizedModels.cs, QuantizedClassifier line 22)
             var g138 = Kernels.MatMul(g136, g137, transB: false); // %138 matmul → f32[batch,32]
             var g140 = Kernels.LinearWeightGrad(g136, g139); // %140 linear_dw → f32[2,32]
             var g141 = Kernels.SumTo(g136, 2L); // %141 sum_to → f32[2]
 
-            // QuantizedModels.cs:56
+            // QuantizedModels.cs, QuantizedClassifier line 22
             var g143 = torch.mul(g138, g142); // %143 mul → f32[batch,32]
             Kernels.Free(g138);
 
-            // QuantizedModels.cs:55
+            // QuantizedModels.cs, QuantizedClassifier line 21
             var g145 = Kernels.TanhGrad(g143, g144); // %145 tanh_grad → f32[batch,32]
             Kernels.Free(g143);
 
-            // pooler.dense (QuantizedModels.cs:55)
+            // pooler.dense (QuantizedModels.cs, QuantizedClassifier line 21)
             var g147 = Kernels.MatMul(g145, g146, transB: false); // %147 matmul → f32[batch,32]
             var g149 = Kernels.LinearWeightGrad(g145, g148); // %149 linear_dw → f32[32,32]
             var g150 = Kernels.SumTo(g145, 32L); // %150 sum_to → f32[32]
             Kernels.Free(g145);
 
-            // QuantizedModels.cs:55
+            // QuantizedModels.cs, QuantizedClassifier line 21
             var g151 = Kernels.SelectGrad(g147, 1, 0, seq); // %151 select_grad → f32[batch,seq,32]
             Kernels.Free(g147);
 
-            // encoder.layer.1 (QuantizedModels.cs:28)
+            // encoder.layer.1 (QuantizedModels.cs, QuantEncoderLayer line 19)
             var (g156, g157, g163, g164, g170, g171, g175, g176, g177, g183, g184, g214, g216, g217) = EncoderLayerBackward(g135, g151, g153, g154, g158, g160, g162, g165, g167, g169, g173, g174, g178, g180, g182, g187, g189, g194, g192, g197, g200, g213, g215, batch, seq); // %152…%217
 
-            // encoder.layer.0 (QuantizedModels.cs:28)
+            // encoder.layer.0 (QuantizedModels.cs, QuantEncoderLayer line 19)
             var (g222, g223, g229, g230, g236, g237, g241, g242, g243, g249, g250, g280, g282, g283) = EncoderLayerBackward(g175, g214, g219, g220, g224, g226, g228, g231, g233, g235, g239, g240, g244, g246, g248, g253, g255, g260, g258, g263, g266, g279, g281, batch, seq); // %218…%283
             Kernels.Free(g175);
 
-            // embeddings.LayerNorm (QuantizedModels.cs:52)
+            // embeddings.LayerNorm (QuantizedModels.cs, QuantizedClassifier line 18)
             var g284 = torch.add(g241, g280); // %284 add → f32[batch,seq,32]
             Kernels.Free(g241, g280);
             var g287 = Kernels.LayerNormInputGrad(g284, g285, g286, 1E-12); // %287 layer_norm_dx → f32[batch,seq,32]
@@ -554,17 +554,17 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
             var g289 = Kernels.SumTo(g284, 32L); // %289 sum_to → f32[32]
             Kernels.Free(g284);
 
-            // QuantizedModels.cs:52
+            // QuantizedModels.cs, QuantizedClassifier line 18
             var g290 = Kernels.SumTo(g287, seq, 32L); // %290 sum_to → f32[seq,32]
 
-            // QuantizedModels.cs:51
+            // QuantizedModels.cs, QuantizedClassifier line 17
             var g291 = Kernels.RowsGrad(g290, 16); // %291 rows_grad → f32[16,32]
             Kernels.Free(g290);
 
-            // QuantizedModels.cs:50
+            // QuantizedModels.cs, QuantizedClassifier line 16
             var g293 = Kernels.EmbeddingGrad(g287, g292, 2); // %293 embedding_grad → f32[2,32]
 
-            // QuantizedModels.cs:49
+            // QuantizedModels.cs, QuantizedClassifier line 15
             var g295 = Kernels.EmbeddingGrad(g287, g294, 50); // %295 embedding_grad → f32[50,32]
             Kernels.Free(g287);
 
@@ -576,20 +576,20 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
     /// names and comments it keeps; each instance calls it with its own tensors.</summary>
     private Tensor EncoderLayer(Tensor x13, Tensor p122, Tensor p123, Tensor x14, Tensor p40, Tensor p42, Tensor p46, Tensor p47, Tensor p49, Tensor p51, Tensor p54, Tensor p56, Tensor p60, Tensor p61, long batch, long seq)
     {
-        // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
+        // encoder.layer.0.attention.self.qkv (QuantizedModels.cs, QuantEncoderLayer line 11)
         var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[batch,seq,96]
 
-        // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
+        // encoder.layer.0.attention.self.query (QuantizedModels.cs, QuantEncoderLayer line 11)
         var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
 
-        // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
+        // encoder.layer.0.attention.self.key (QuantizedModels.cs, QuantEncoderLayer line 12)
         var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
 
-        // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
+        // encoder.layer.0.attention.self.value (QuantizedModels.cs, QuantEncoderLayer line 13)
         var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
         Kernels.Free(x124);
 
-        // encoder.layer.0 (QuantizedModels.cs:23)
+        // encoder.layer.0 (QuantizedModels.cs, QuantEncoderLayer line 14)
         var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
         Kernels.Free(x18);
         var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
@@ -609,30 +609,30 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
         var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
         Kernels.Free(x38);
 
-        // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
+        // encoder.layer.0.attention.output.dense (QuantizedModels.cs, QuantEncoderLayer line 15)
         var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
         Kernels.Free(x39);
 
-        // encoder.layer.0 (QuantizedModels.cs:24)
+        // encoder.layer.0 (QuantizedModels.cs, QuantEncoderLayer line 15)
         var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[batch,seq,32]
         Kernels.Free(x43);
 
-        // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
+        // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs, QuantEncoderLayer line 16)
         var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x13, x44);
 
-        // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
+        // encoder.layer.0.intermediate.dense (QuantizedModels.cs, QuantEncoderLayer line 17)
         var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[batch,seq,128]
 
-        // encoder.layer.0.output.dense (QuantizedModels.cs:27)
+        // encoder.layer.0.output.dense (QuantizedModels.cs, QuantEncoderLayer line 18)
         var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
         Kernels.Free(x53);
 
-        // encoder.layer.0 (QuantizedModels.cs:27)
+        // encoder.layer.0 (QuantizedModels.cs, QuantEncoderLayer line 18)
         var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[batch,seq,32]
         Kernels.Free(x57);
 
-        // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
+        // encoder.layer.0.output.LayerNorm (QuantizedModels.cs, QuantEncoderLayer line 19)
         var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x48, x58);
 
@@ -643,20 +643,20 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
     /// names and comments it keeps; each instance calls it with its own tensors.</summary>
     private static (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor) EncoderLayerTraining(Tensor x13, Tensor p122, Tensor p123, Tensor x14, Tensor p40, Tensor p42, Tensor p46, Tensor p47, Tensor p49, Tensor p51, Tensor p54, Tensor p56, Tensor p60, Tensor p61, long batch, long seq)
     {
-        // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
+        // encoder.layer.0.attention.self.qkv (QuantizedModels.cs, QuantEncoderLayer line 11)
         var x131 = Kernels.Linear(x13, p122, p123); // %131 linear → f32[batch,seq,96]
 
-        // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
+        // encoder.layer.0.attention.self.query (QuantizedModels.cs, QuantEncoderLayer line 11)
         var x18 = x131.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
 
-        // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
+        // encoder.layer.0.attention.self.key (QuantizedModels.cs, QuantEncoderLayer line 12)
         var x22 = x131.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
 
-        // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
+        // encoder.layer.0.attention.self.value (QuantizedModels.cs, QuantEncoderLayer line 13)
         var x26 = x131.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
         Kernels.Free(x131);
 
-        // encoder.layer.0 (QuantizedModels.cs:23)
+        // encoder.layer.0 (QuantizedModels.cs, QuantEncoderLayer line 14)
         var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
         Kernels.Free(x18);
         var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
@@ -682,40 +682,40 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
         var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
         Kernels.Free(x38);
 
-        // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
+        // encoder.layer.0.attention.output.dense (QuantizedModels.cs, QuantEncoderLayer line 15)
         var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
 
-        // encoder.layer.0 (QuantizedModels.cs:24)
+        // encoder.layer.0 (QuantizedModels.cs, QuantEncoderLayer line 15)
         var x123 = Kernels.DropoutMask(x43, 0.1); // %123 dropout_mask → f32[batch,seq,32]
         var x44 = torch.mul(x43, x123); // %44 mul → f32[batch,seq,32]
         Kernels.Free(x43);
 
-        // encoder.layer.0 (QuantizedModels.cs:25)
+        // encoder.layer.0 (QuantizedModels.cs, QuantEncoderLayer line 16)
         var x45 = torch.add(x13, x44); // %45 add → f32[batch,seq,32]
         Kernels.Free(x44);
 
-        // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
+        // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs, QuantEncoderLayer line 16)
         var x48 = Kernels.LayerNorm(x45, p46, p47, 1E-12); // %48 layer_norm → f32[batch,seq,32]
 
-        // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
+        // encoder.layer.0.intermediate.dense (QuantizedModels.cs, QuantEncoderLayer line 17)
         var x52 = Kernels.Linear(x48, p49, p51); // %52 linear → f32[batch,seq,128]
 
-        // encoder.layer.0 (QuantizedModels.cs:26)
+        // encoder.layer.0 (QuantizedModels.cs, QuantEncoderLayer line 17)
         var x53 = Kernels.Gelu(x52); // %53 gelu → f32[batch,seq,128]
 
-        // encoder.layer.0.output.dense (QuantizedModels.cs:27)
+        // encoder.layer.0.output.dense (QuantizedModels.cs, QuantEncoderLayer line 18)
         var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
 
-        // encoder.layer.0 (QuantizedModels.cs:27)
+        // encoder.layer.0 (QuantizedModels.cs, QuantEncoderLayer line 18)
         var x124 = Kernels.DropoutMask(x57, 0.1); // %124 dropout_mask → f32[batch,seq,32]
         var x58 = torch.mul(x57, x124); // %58 mul → f32[batch,seq,32]
         Kernels.Free(x57);
 
-        // encoder.layer.0 (QuantizedModels.cs:28)
+        // encoder.layer.0 (QuantizedModels.cs, QuantEncoderLayer line 19)
         var x59 = torch.add(x48, x58); // %59 add → f32[batch,seq,32]
         Kernels.Free(x58);
 
-        // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
+        // encoder.layer.0.output.LayerNorm (QuantizedModels.cs, QuantEncoderLayer line 19)
         var x62 = Kernels.LayerNorm(x59, p60, p61, 1E-12); // %62 layer_norm → f32[batch,seq,32]
 
         return (x28, x30, x32, x35, x122, x36, x39, x123, x45, x48, x52, x53, x124, x59, x62);
@@ -725,7 +725,7 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
     /// names and comments it keeps; each instance calls it with its own tensors.</summary>
     private static (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor) EncoderLayerBackward(Tensor g135, Tensor g151, Tensor g153, Tensor g154, Tensor g158, Tensor g160, Tensor g162, Tensor g165, Tensor g167, Tensor g169, Tensor g173, Tensor g174, Tensor g178, Tensor g180, Tensor g182, Tensor g187, Tensor g189, Tensor g194, Tensor g192, Tensor g197, Tensor g200, Tensor g213, Tensor g215, long batch, long seq)
     {
-        // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
+        // encoder.layer.1.output.LayerNorm (QuantizedModels.cs, QuantEncoderLayer line 19)
         var g152 = torch.add(g135, g151); // %152 add → f32[batch,seq,32]
         Kernels.Free(g151);
         var g155 = Kernels.LayerNormInputGrad(g152, g153, g154, 1E-12); // %155 layer_norm_dx → f32[batch,seq,32]
@@ -733,26 +733,26 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
         var g157 = Kernels.SumTo(g152, 32L); // %157 sum_to → f32[32]
         Kernels.Free(g152);
 
-        // encoder.layer.1 (QuantizedModels.cs:27)
+        // encoder.layer.1 (QuantizedModels.cs, QuantEncoderLayer line 18)
         var g159 = torch.mul(g155, g158); // %159 mul → f32[batch,seq,32]
 
-        // encoder.layer.1.output.dense (QuantizedModels.cs:27)
+        // encoder.layer.1.output.dense (QuantizedModels.cs, QuantEncoderLayer line 18)
         var g161 = Kernels.MatMul(g159, g160, transB: false); // %161 matmul → f32[batch,seq,128]
         var g163 = Kernels.LinearWeightGrad(g159, g162); // %163 linear_dw → f32[32,128]
         var g164 = Kernels.SumTo(g159, 32L); // %164 sum_to → f32[32]
         Kernels.Free(g159);
 
-        // encoder.layer.1 (QuantizedModels.cs:26)
+        // encoder.layer.1 (QuantizedModels.cs, QuantEncoderLayer line 17)
         var g166 = Kernels.GeluGrad(g161, g165); // %166 gelu_grad → f32[batch,seq,128]
         Kernels.Free(g161);
 
-        // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
+        // encoder.layer.1.intermediate.dense (QuantizedModels.cs, QuantEncoderLayer line 17)
         var g168 = Kernels.MatMul(g166, g167, transB: false); // %168 matmul → f32[batch,seq,32]
         var g170 = Kernels.LinearWeightGrad(g166, g169); // %170 linear_dw → f32[128,32]
         var g171 = Kernels.SumTo(g166, 128L); // %171 sum_to → f32[128]
         Kernels.Free(g166);
 
-        // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
+        // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs, QuantEncoderLayer line 16)
         var g172 = torch.add(g155, g168); // %172 add → f32[batch,seq,32]
         Kernels.Free(g155, g168);
         var g175 = Kernels.LayerNormInputGrad(g172, g173, g174, 1E-12); // %175 layer_norm_dx → f32[batch,seq,32]
@@ -760,16 +760,16 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
         var g177 = Kernels.SumTo(g172, 32L); // %177 sum_to → f32[32]
         Kernels.Free(g172);
 
-        // encoder.layer.1 (QuantizedModels.cs:24)
+        // encoder.layer.1 (QuantizedModels.cs, QuantEncoderLayer line 15)
         var g179 = torch.mul(g175, g178); // %179 mul → f32[batch,seq,32]
 
-        // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
+        // encoder.layer.1.attention.output.dense (QuantizedModels.cs, QuantEncoderLayer line 15)
         var g181 = Kernels.MatMul(g179, g180, transB: false); // %181 matmul → f32[batch,seq,32]
         var g183 = Kernels.LinearWeightGrad(g179, g182); // %183 linear_dw → f32[32,32]
         var g184 = Kernels.SumTo(g179, 32L); // %184 sum_to → f32[32]
         Kernels.Free(g179);
 
-        // encoder.layer.1 (QuantizedModels.cs:23)
+        // encoder.layer.1 (QuantizedModels.cs, QuantEncoderLayer line 14)
         var g185 = g181.reshape(batch, seq, 4L, 8L); // %185 reshape → f32[batch,seq,4,8]
         Kernels.Free(g181);
         var g186 = g185.permute(0L, 2L, 1L, 3L); // %186 permute → f32[batch,4,seq,8]
@@ -798,7 +798,7 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
         var g207 = g206.reshape(batch, seq, 32L); // %207 reshape → f32[batch,seq,32]
         Kernels.Free(g206);
 
-        // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
+        // encoder.layer.1.attention.self.qkv (QuantizedModels.cs, QuantEncoderLayer line 11)
         var g212 = torch.cat(new[] { g207, g205, g203 }, 2); // %212 concat → f32[batch,seq,96]
         Kernels.Free(g207, g205, g203);
         var g214 = Kernels.MatMul(g212, g213, transB: false); // %214 matmul → f32[batch,seq,32]
@@ -845,43 +845,43 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
         ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, batch);
         const bool training = false; // calibration observes the inference graph: dropout is the identity
         using var scope = torch.NewDisposeScope();
-        // QuantizedModels.cs:49
+        // QuantizedModels.cs, QuantizedClassifier line 15
         var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[batch,seq,32]
 
-        // QuantizedModels.cs:50
+        // QuantizedModels.cs, QuantizedClassifier line 16
         var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[batch,seq,32]
 
-        // QuantizedModels.cs:51
+        // QuantizedModels.cs, QuantizedClassifier line 17
         var x8 = Kernels.Rows(p7, seq); // %8 rows → f32[seq,32]
 
-        // QuantizedModels.cs:52
+        // QuantizedModels.cs, QuantizedClassifier line 18
         var x9 = torch.add(x4, x6); // %9 add → f32[batch,seq,32]
         Kernels.Free(x4, x6);
         var x10 = torch.add(x9, x8); // %10 add → f32[batch,seq,32]
         Kernels.Free(x9, x8);
 
-        // embeddings.LayerNorm (QuantizedModels.cs:52)
+        // embeddings.LayerNorm (QuantizedModels.cs, QuantizedClassifier line 18)
         var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[batch,seq,32]
         Kernels.Free(x10);
 
-        // QuantizedModels.cs:53
+        // QuantizedModels.cs, QuantizedClassifier line 19
         var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
-        // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
+        // encoder.layer.0.attention.self.qkv (QuantizedModels.cs, QuantEncoderLayer line 11)
         Kernels.Observe(x13, observer, "encoder.layer.0.attention.self.query_key_value", "layer_norm_output"); // %128 observe
         var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[batch,seq,96]
 
-        // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
+        // encoder.layer.0.attention.self.query (QuantizedModels.cs, QuantEncoderLayer line 11)
         var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
 
-        // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
+        // encoder.layer.0.attention.self.key (QuantizedModels.cs, QuantEncoderLayer line 12)
         var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
 
-        // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
+        // encoder.layer.0.attention.self.value (QuantizedModels.cs, QuantEncoderLayer line 13)
         var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
         Kernels.Free(x124);
 
-        // encoder.layer.0 (QuantizedModels.cs:23)
+        // encoder.layer.0 (QuantizedModels.cs, QuantEncoderLayer line 14)
         var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
         Kernels.Free(x18);
         var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
@@ -901,51 +901,51 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
         var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
         Kernels.Free(x38);
 
-        // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
+        // encoder.layer.0.attention.output.dense (QuantizedModels.cs, QuantEncoderLayer line 15)
         Kernels.Observe(x39, observer, "encoder.layer.0.attention.output.dense", "attention_output"); // %129 observe
         var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
         Kernels.Free(x39);
 
-        // encoder.layer.0 (QuantizedModels.cs:24)
+        // encoder.layer.0 (QuantizedModels.cs, QuantEncoderLayer line 15)
         var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[batch,seq,32]
         Kernels.Free(x43);
 
-        // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
+        // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs, QuantEncoderLayer line 16)
         var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x13, x44);
 
-        // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
+        // encoder.layer.0.intermediate.dense (QuantizedModels.cs, QuantEncoderLayer line 17)
         Kernels.Observe(x48, observer, "encoder.layer.0.intermediate.dense", "layer_norm_output"); // %130 observe
         var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[batch,seq,128]
 
-        // encoder.layer.0.output.dense (QuantizedModels.cs:27)
+        // encoder.layer.0.output.dense (QuantizedModels.cs, QuantEncoderLayer line 18)
         Kernels.Observe(x53, observer, "encoder.layer.0.output.dense", "gelu_output"); // %131 observe
         var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
         Kernels.Free(x53);
 
-        // encoder.layer.0 (QuantizedModels.cs:27)
+        // encoder.layer.0 (QuantizedModels.cs, QuantEncoderLayer line 18)
         var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[batch,seq,32]
         Kernels.Free(x57);
 
-        // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
+        // encoder.layer.0.output.LayerNorm (QuantizedModels.cs, QuantEncoderLayer line 19)
         var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x48, x58);
 
-        // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
+        // encoder.layer.1.attention.self.qkv (QuantizedModels.cs, QuantEncoderLayer line 11)
         Kernels.Observe(x62, observer, "encoder.layer.1.attention.self.query_key_value", "layer_norm_output"); // %132 observe
         var x127 = Kernels.Linear(x62, p125, p126); // %127 linear → f32[batch,seq,96]
 
-        // encoder.layer.1.attention.self.query (QuantizedModels.cs:20)
+        // encoder.layer.1.attention.self.query (QuantizedModels.cs, QuantEncoderLayer line 11)
         var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[batch,seq,32]
 
-        // encoder.layer.1.attention.self.key (QuantizedModels.cs:21)
+        // encoder.layer.1.attention.self.key (QuantizedModels.cs, QuantEncoderLayer line 12)
         var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[batch,seq,32]
 
-        // encoder.layer.1.attention.self.value (QuantizedModels.cs:22)
+        // encoder.layer.1.attention.self.value (QuantizedModels.cs, QuantEncoderLayer line 13)
         var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[batch,seq,32]
         Kernels.Free(x127);
 
-        // encoder.layer.1 (QuantizedModels.cs:23)
+        // encoder.layer.1 (QuantizedModels.cs, QuantEncoderLayer line 14)
         var x75 = x66.reshape(batch, seq, 4L, 8L); // %75 reshape → f32[batch,seq,4,8]
         Kernels.Free(x66);
         var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[batch,4,seq,8]
@@ -965,51 +965,51 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
         var x87 = x86.reshape(batch, seq, 32L); // %87 reshape → f32[batch,seq,32]
         Kernels.Free(x86);
 
-        // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
+        // encoder.layer.1.attention.output.dense (QuantizedModels.cs, QuantEncoderLayer line 15)
         Kernels.Observe(x87, observer, "encoder.layer.1.attention.output.dense", "attention_output"); // %133 observe
         var x91 = Kernels.Linear(x87, p88, p90); // %91 linear → f32[batch,seq,32]
         Kernels.Free(x87);
 
-        // encoder.layer.1 (QuantizedModels.cs:24)
+        // encoder.layer.1 (QuantizedModels.cs, QuantEncoderLayer line 15)
         var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[batch,seq,32]
         Kernels.Free(x91);
 
-        // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
+        // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs, QuantEncoderLayer line 16)
         var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x62, x92);
 
-        // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
+        // encoder.layer.1.intermediate.dense (QuantizedModels.cs, QuantEncoderLayer line 17)
         Kernels.Observe(x96, observer, "encoder.layer.1.intermediate.dense", "layer_norm_output"); // %134 observe
         var x101 = Kernels.LinearGelu(x96, p97, p99); // %101 linear_gelu → f32[batch,seq,128]
 
-        // encoder.layer.1.output.dense (QuantizedModels.cs:27)
+        // encoder.layer.1.output.dense (QuantizedModels.cs, QuantEncoderLayer line 18)
         var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[batch,seq,32]
         Kernels.Free(x101);
 
-        // encoder.layer.1 (QuantizedModels.cs:27)
+        // encoder.layer.1 (QuantizedModels.cs, QuantEncoderLayer line 18)
         var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[batch,seq,32]
         Kernels.Free(x105);
 
-        // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
+        // encoder.layer.1.output.LayerNorm (QuantizedModels.cs, QuantEncoderLayer line 19)
         var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x96, x106);
 
-        // QuantizedModels.cs:55
+        // QuantizedModels.cs, QuantizedClassifier line 21
         var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
 
-        // pooler.dense (QuantizedModels.cs:55)
+        // pooler.dense (QuantizedModels.cs, QuantizedClassifier line 21)
         var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[batch,32]
         Kernels.Free(x111);
 
-        // QuantizedModels.cs:55
+        // QuantizedModels.cs, QuantizedClassifier line 21
         var x116 = torch.tanh(x115); // %116 tanh → f32[batch,32]
         Kernels.Free(x115);
 
-        // QuantizedModels.cs:56
+        // QuantizedModels.cs, QuantizedClassifier line 22
         var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[batch,32]
         Kernels.Free(x116);
 
-        // classifier (QuantizedModels.cs:56)
+        // classifier (QuantizedModels.cs, QuantizedClassifier line 22)
         var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[batch,2]
         Kernels.Free(x117);
 
@@ -1017,18 +1017,18 @@ public sealed partial class QuantizedClassifierModule : nn.Module<Tensor, Tensor
     }
 
     // The calibration and int8 IR texts, packed like those below.
-    private static ReadOnlySpan<byte> CalibrationIr => "J2dyYXBoIG51bV9xdWFudGl6ZWQKICAlMCA9IGlucHV0IHtuYW1lPSKBDRxJZHMifSA6IGk2NFtiYXRjaCxzZXFdICAjIEAgUYQ/C01vZGVscy5jczo0NYBLADGMSwh0b2tlblR5cGWqTQA2gE0AMoxNCnZhbGlkTGVuZ3Roik6XSgA3gEoZMyA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCWQ9lbWJlZGRpbmdzLndvcmRfiBAEZWlnaHSBbwhmMzJbNTAsMzKXbwA5gG8DNCA9IIVDByglMCwgJTMpg0GF/gGfSAA1prcBgegCBF90eXBll70BADKZdAE1MIB0ADaKvAEEMSwgJTWqvAGCSAA3prwBB3Bvc2l0aW9ul7oBATE2mnMAMYBzFDggPSByb3dzKCU3KSB7Y291bnQ9W4DoBIRGnboBgUcNOSA9IGFkZCglNCwgJTar/AEAMoGGBoDSBoFDBDksICU4sUOAygaJwAIDb25lc5C+AghMYXllck5vcm2MtAKfZYDiBollA3plcm+bZgJiaWGCzAejZID8BgBsgD4AX4CCBAIoJTGAjwYAMYDYBA0xMikge2Vwcz0xRS0xMoRTjaYCkIYBmXKA/wYAbIGmCA9fbWFzayglMiwgJTApIHtkgKAGBD0iZjMyhcEBgm4CMSwxmpEJATUzgrACjbECjNYFBm5jb2Rlci6B8QEHLjAuYXR0ZW6A3AUULnNlbGYucXVlcnlfa2V5X3ZhbHVlhLIDBiwgcGFja3OiP4M1ACybLAFrZaQqi4sBB3NpemVzPVszgK0IgIMDhKoCADmFgweLUJKyAgAygYYIATEyjfsKi+MEqrECgf0Eqq8CgDOgrQKgKImFAZapAq6mAoC7CRNvYnNlcnZlKCUxMykge2tpbmQ9Ioa5BgVfb3V0cHWBoQMCbG90rLkCi/AFiN4Gm0gBa3aaugGB7QYFaW5lYXIogMgBgdcHgPAGATEyj/MNkpsCrHSArQIDc2xpY4CrAgEyNIDYBxVpbT0tMSwgZW5kPTMyLCBzdGFydD0wtfQBgLwCmIIBgYcIlYIBATY0hIIBADOX1QmdkQWTgQGBow0AMoCmD5WBAQE5NoSBAQE2NLSBAYG2BJODAYHmCgAygOEPBXJlc2hhcICFAQM4KSB7gQwAPYdrAjQsOIWWBooWpqEGgfkKgaAGCXBlcm11dGUoJTKA3w8Nb3JkZXI9WzAsMiwxLDOLZwA0gWmuZ4D7D4XUAQAygJ8N1tQBADOApRCG1AEAOdPUAQAzgMkQhtQBADba1AGBoA6E1AEBMzHU1AGA/AQFc2RwYSglgfIIADOB4haB9giBjAYJcm9wb3V0PTAuMcJvif4EADOd/gS0vQKJ/gQAM5HSBofnDJzSB5hrADSB/ASxyBGChw0ELmRlbnOFtRCGjhSqjAEANIGMAZyFFaKLAZCXFaeGAQAxgfwHhYMPADOAjweCgw+FcKaCD4iZAbD6DohAmbsCgdwWhf0OgO0YADSAiwYBNDKV8xi/dYDyD4PjBgIoJTSArBEAcI7rBq2YBYJcgNgNl/YZnL0BnIwaoosBgcohADSNwR2rlwWashqoigGA/wgDYWRkX4EshMYaADOA6AOAoh0BNDaABYCVCZ/LGqW1AZmRAYCrBqi+CAtpbnRlcm1lZGlhdGWSugiAuhSpmgKBoSQANY2lHpqkA4+IAYmcAwExMqi1C4GDAQAxgccPhbgIADSAtgusuxeOlwGmtQiOPJmxAoaxCARfZ2VsdYDIBIGxCIC7CAE1MY62CJOSAqx3gLMIqLEEm+UMqqgDgYIoADWN2giaqwTD3AyBfAAxgYQThaQEADWG3xuAhAOcngSbzQyUogOfzwuCmQKA6AmFxAwAM4HwJ4DXCAA1lvoltWuAyQmFugwANYCzCcC6DIFcADaN0hGZugzJsAwAOIGBAauMCcemDIKAAYDHEoymDAA0gJ4WADWABQA2gOcHADaAkReupgyjnAyBhwEBMTKdtS2JXgAxuqMmkj+S+SWNLJWjJo0qu6MmADGTsgKDwyKpmwmdsQKYoyaTrwKP+yWRrQKgKLajJpqmAoHbHIXECgA2gJwfqugOnLkCpPQOjkicoyaK4gqCnSYANYEGj+QKkpsCq3QANomgJIDpCrqjJpK8ApiCAQA3gJALlYIBr6MmkJEFk4EBgaMmADeA9BCVgQGvoyaS6gWTgwGBoyYAN4CLCoXRHwA2vfsilKEGgdMfADeBxgiEpSEBNzW2+yKaZ4n3JwA3gNYy19QBifkiADe39yeaZ4n5IgA3gMMk1tQBADiJ9ycAN7f3J5pngPwEgqMmADeAoRwAN4CFEAA4gfs2s6Mmmm+J/gQAOJ3+BLS9Aon+BAA4kdIGpqMmmmuB/ASxyBGwoyaUjAGBlyIAOY3dFaSiEKvHGZmGAQExM4C+HIWDDwA4gI8HqaMmlJkBsPoOpK4lADmAlxeG/Q6AtiIAOICLBgE5MKPfGbF1gKwRhekZADmA9hao6RmajASNzB6X6RmPvQGq8xmUiwGBiCQAOY3rF6uXBaj9GZqKAYD/CIz9GQA2gOoSADmBBYDRHQA5gJUJrP0ZmLUBmZEBnf9Fi2e3oyaUmgKB+yIAOY2sJ5qkA7KjJpmDAQExM4CzBYW4CAA5gLYLrLsXtqMmkDyZrgEAMIayCIWkJoHABAA3gAUAOaSkJq54qtxEADGypSaUqgOCqSUAMI3dCJquBMPfDIN9gM8IhasLADCBokgAMIGuGgEwNKWtC6SMJQExMICzCIWkCwExMICeCMClC4Nejb4QmaYLyZwLgogjADCr+QfHkwuCgQGEhU6JlAuA+BqA/AKBBoGtRAAwgIIWrpcLqZQlgc1OBHNlbGVjgOsDADGBi0wKaW09MSwgaW5kZXiMhx6Dc5FSADWC51WOuk6LrQcFcG9vbGVynIQUmWObjAeJYqaVT4NdiewGgo5PADGB7AaAnxiPjQKIbppagNgGA3RhbmiAWIu6VKCZAYC5DoaXBwAxgK0Mj5cHmUqC0AqBp0iYowMJY2xhc3NpZmllcquoVoJgADKblReHX4meA59aibQVADGA+AwBMTGC2kqLthWCTIZql1cFcmV0dXJugZgHgUoAMQ=="u8;
+    private static ReadOnlySpan<byte> CalibrationIr => "J2dyYXBoIG51bV9xdWFudGl6ZWQKICAlMCA9IGlucHV0IHtuYW1lPSKBDRxJZHMifSA6IGk2NFtiYXRjaCxzZXFdICAjIEAgUYQ/CU1vZGVscy5jcyyGFBFDbGFzc2lmaWVyIGxpbmUgMTGAZQAxjGUIdG9rZW5UeXBlxGcAMoBnADKMZwp2YWxpZExlbmd0aIposWQAM4BkGTMgPSBwYXJhbSB7aW5pdD0ibm9ybWFsIiwggnMPZW1iZWRkaW5ncy53b3JkX4gQBGVpZ2h0gYkBCGYzMls1MCwzMrGJAQA1gIkBAzQgPSCFXQcoJTAsICUzKYNbhcwCuWIANabrAYHQAwRfdHlwZZfxAQAytI4BADaAjgEANorwAQQxLCAlNcXwAYFiADem8AEHcG9zaXRpb26X7gEBMTa0jQEAN4CNARQ4ID0gcm93cyglNykge2NvdW50PVuAngaEYLfuAYFhDTkgPSBhZGQoJTQsICU2xcoCADiB8AeA1giBXQQ5LCAlOMtdgM4IiagDA29uZXOQpgMITGF5ZXJOb3JtjJwDuX+A5giJfwN6ZXJvm4ABAmJpYYLqCb1+gIAJAGyAWABfgJ4FAiglMYD5BwAxgI4GDTEyKSB7ZXBzPTFFLTEyhG2N9AKQoAGzjAGAgwkAbIHeCg9fbWFzayglMiwgJTApIHtkgIoIBD0iZjMyhfUBgogBAjEsMbXjCwA5gv4Cjf8CjKYHBm5jb2Rlci6BpQIHLjAuYXR0ZW6ArAcULnNlbGYucXVlcnlfa2V5X3ZhbHVlhJoEBiwgcGFja3OiP4M1ACybLAFrZaQqi4sBB3NpemVzPVszgLEKgLcDhMQCADmF0wiLUJjMAgBFgiuB7AOJlA8AMo3LDYvJBarJAoHjBarHAoAzoMUCoCiJhQGWwQLGvgKAoQsTb2JzZXJ2ZSglMTMpIHtraW5kPSKGnQcFX291dHB1gdEDAmxvdKzRAou6BojCB5tIAWt2stIBgc8HBWluZWFyKIDgAYHTCIDSBwExMo/ZEJLLAsSMAYDdAgNzbGljgNsCATI0gNIIFWltPS0xLCBlbmQ9MzIsIHN0YXJ0PTC1pAKA7AKwmgGB/wiVmgEBNjSEmgEAM5eBC53xBauZAYL8FYCgEpWZAQE5NoSZAQE2NLSZAYGWBaubAYGzFgAygNkSBXJlc2hhcICdAQM4KSB7gQwAPYeDAQI0LDiFpgeKFr6xBwA0gYUBgNMECXBlcm11dGUoJTKA1RINb3JkZXI9WzAsMiwxLDOLfwA0gYEBxn+A7xKFhAIAMoCrD+6EAgAzgJcThoQCADnrhAIAM4C5E4aEAgA28oQCgcAQhIQCATMx7IQCgIwGBXNkcGEoJYHiCgAzgbgbgeYKgbQHCXJvcG91dD0wLjHahwGJjgYAM52OBsyFA4mOBgAzkZIIh7cPnKoJsIMBADSBjAaxyBSC1w8ELmRlbnOFtROG3BfCpAGC4x+c6xiiowGQ/Ri/ngEAMYHUCYWDEgAzgM8IgoMShYgBpoISiLEBsPoRiECx6wKB2BqF/RGAtx0ANICbBwE0MpW9HdeNAYCKE4OLCAIoJTSA3BQAcI6TCMWQBoJ0gMAQl9YenO0BnOweuqMBgaAjADSNoSOrjwaGpAHOkwaCogGA1woDYWRkX4FEhKIfADOAyASA5iIBNDaABYDtCp+nH6XNAbGpAYC7B6j+CQtpbnRlcm1lZGlhdGWS+gmAshjBygKBniUANY3lI5rsA4+gAYnkAwExMsC9DYGbAQAxgccShfgJADSAvg2s+xuOrwGm9QmOPLHhAobxCQRfZ2VsdYCoBYHxCYD7CQE1MY72CZPCAsSPAYDzCaiRBZuFD8LwA4HnJQA1jZoKmosF2/wOg4cogKAGhYQFADWG/yCAzAOc/gSb7Q6U6gO31w2CyQKAwAuF5A4AM4HCL4CXCgA1lv4szYMBgKELhdoOADWAiwvY2g6BdAA2jeoUmdoO4dAOgcwqADar5Arfxg6CmAGA9xWMxg4ANICuGgA1gAUANoCnCQA2gLkbrsYOu7wOg4MtnZk2iXYAMbqDLZI/ktksjSyVgy2NKruDLQAxq8oCg/MoqdsKnckCmIMtk8cCj9sskcUCoCi2gy2yvgKByyGFhAwANoDUJKqIEZzRAqSUEY5ItIMtiqIMgv0sADWBBo+kDJLLAsOMAQA2idAqgKkMuoMtkuwCsJoBADeA0AyVmgGvgy2Q8QWrmQGBgy0AN4DEE5WZAa+DLZLiBqubAYGDLQA3gLMLhfEkADa9+yissQeB8yQAN4HuCYT1JgE3Nbb7KLJ/iYcvADeAqDvvhAKJ+SgAN7eHL7J/ifkoADeA8yruhAIAOImHLwA3t4cvsn+AjAaCgy0AN4CRIQA3gNUSADiBx0Czgy2yhwGJjgYAOJ2OBsyFA4mOBgA4kZIIpoMtsoMBgYwGscgUsIMtrKQBgZcoADmNvRmkohOrhx6xngEBMTOAxiGFgxIAOIDPCKmDLZSxAbD6Ebz2KwA5gI8bhv0RgLYoADiAmwcBOTCjnx7JjQGA3BSFqR4AOYDuGqipHrLsBI2EJJepHo/tAYXWG6GzHqyjAYG4KgA5jfsbq48GhqQBzpMGgqIBgNcKjL0eADaAyhYAOYEFgPEiADmA7QqsvR6YzQGxqQGd71KLf7eDLazKAoKhUo2kLprsA7KDLbGbAQExM4CrBoX4CQA5gL4NrPsbtoMtkDyxxgEAMIbyCYWELYGgBQA3gAUAOaSELcaQAarcUAAxsoUtrPIDg9JWjZ0Kmo4F2/8Og5UBgI8KhbMNADCBhlUAMIG2HwEwNKW1DbzUKwExMIDzCYWsDQExMIDeCditDYN2jb4Tma4N4aQNgqApADCruQnfmw2CmQGEl1yJnA2AmCCAxAOBBoH1UAAwgJIarp8Nwdwrgd1cBHNlbGVjgMsEADGBzVkKaW09MSwgaW5kZXiM7yODiwGXaoAUjMtZADKC7iWOylyL7wgFcG9vbGVynOYXs32b0AiJfL+/XYR3ibIIgrhdADGBsgiA/RyP2wKIiAG0dICgCAN0YW5ogHKLtGS6zQGAwxGG+QgAMYCHD4/5CLNkgdQmADGBi1aYpQQAY4U4xPBmg3oAMpv7G4d5iaAEuXSJhBoAMYCIEAExMYKKWYuGGoJmhoQBsXEFcmV0dXJugZoJgWQAMQ=="u8;
 
-    private static ReadOnlySpan<byte> Int8Ir => "J2dyYXBoIG51bV9xdWFudGl6ZWQKICAlMCA9IGlucHV0IHtuYW1lPSKBDRxJZHMifSA6IGk2NFtiYXRjaCxzZXFdICAjIEAgUYQ/C01vZGVscy5jczo0NYBLADGMSwh0b2tlblR5cGWqTQA2gE0AMoxNCnZhbGlkTGVuZ3Roik6XSgA3gEoZMyA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCWQ9lbWJlZGRpbmdzLndvcmRfiBAEZWlnaHSCbwY4WzUwLDMyl24AOYGFAgA0gLoBiXADb25lc6ZuBV9zY2FsZYF0BWYzMls1MJxyBDQgPSBxhUcHKCUwLCAlMyyBigEAKYNFhfYCn8EBADWmrwKB4AMEX3R5cGWWtQIAMplzATUwgrQCjaQDlLQCmHOLugKddwA2i7kCBDEsICU1gbkCADOquQKCTwA3prkCB3Bvc2l0aW9uk7cCgHoBMTaacwAxgHMUOCA9IHJvd3MoJTcpIHtjb3VudD1bgN0GhEadugGBRw05ID0gYWRkKCU0LCAlNqv8AQAygcIDgMcIgUMEOSwgJTixQ4C/CKGEBAhMYXllck5vcm2MtAKfZY2dBwN6ZXJvm2YCYmlhgsEJo2SAzQUAbIA+AF+AggQCKCUxgJIHADGA3gQNMTIpIHtlcHM9MUUtMTKEU42mApCGAZlygIMIAGyBmwoPX21hc2soJTIsICUwKSB7ZICqBgQ9ImYzMoXBAYJuAjEsMZqGCwE1M4KwAo2xAozWBQZuY29kZXIugfEBBy4wLmF0dGVugNwFFC5zZWxmLnF1ZXJ5X2tleV92YWx1ZYSyAwYsIHBhY2tzoj+DNQAsmywBa2WkKouLAQdzaXplcz1bM4CrCYCDA4O6CQA5hYIHi0+SsQIAMoLLCQAyjcsJi+IEqrACgfwEqq4CgDOgrAKgKImFAZCoAoDSBAE5Nq6mAoC6CZftB7DVBIv/C7CWAYCJCsWWAYG+EYuVAa6TAYHeDwhsaW5lYXIoJTGB2A8AMoDeBwIxMjiBBoDwCgExMo+xDZKAAo21AQFrdpmAAYCoAwVzbGljZSiAjAGA0ggVaW09LTEsIGVuZD0zMiwgc3RhcnQ9MJbMCZ+1ApiCAYGBCZWCAQE2NISCAQAzl88KnYwGk4EBgZ0OADKApxCVgQEBOTaEgQEBNjS0gQGBrwSTgwGB4AsAMoDbEAVyZXNoYXCAhQEDOCkge4EMAD2HawI0LDiFkQeKFqbzBIHzC4KbBwhlcm11dGUoJTKA2RANb3JkZXI9WzAsMiwxLDOLZwA0gWmuZ4DsBoXUAQAygJkO1tQBADOAnxGG1AEAOdPUAQAzgMMRhtQBADba1AGBmg+E1AEBMzHU1AGA/AQFc2RwYSglgfIIADOB3xiBggmBjAYJcm9wb3V0PTAuMcJvif4EADOd/gS0vQKJ/gQAM5HSBofiDZzSB5hrADSB/ASxwhIKb3V0cHV0LmRlbnOFrxGDnRGCgg+miwEANIGLAZz+FaKKAZCQFqeGAQAxgo4Hr+cOj5ACi+AOsI4Bm/gYoo4Bu+0Pgp8DgLsUhewPADOA2g8ANIG7GIH0BgExM4DCGJfUH6KqAZmBAYDtEIPSBwEoJYCGHgF7cI7aB62HBoJcgMcOt+cCnPUboosBgaglADSNqh+rhwaamxyoigGA7gkDYWRkX4EshK8cgOUTADSAix8BNDaABYCECp+0HKW1AZmRAY2CFputCQtpbnRlcm1lZGlhdGWRqQmAqBWpmQKB/icANY2VB5qjA4+HAYmbAwExMqijDIGDAQAxguEOpbIFlYoCi5YIsYsBm6AmnosBu6AJg4cBjZwomYcByKEKgcorADWHoQoHX2dlbHVfcmWEzS0CKCU0gJ8RADSBkBqCoBEAM4DJBgA1gfgiATM1gLcKAWk4h7gGk4gDj70CmakFgLMKqLEGmtQPqp0EgpUCjdkKmqsGw8sPgXwBMTON/wGmkgS+wQ+CgAKAzguFtg4ANYH0A4C9CgExM4IGgNIrADWW1SmYowGZd4C7C4WsDgA1gKULwKwOgVwANqqhEsmiDgA4gYEBq/8Kx5gOgoABgPsKjJgOgeAHADWABQA2gJASADaA8hmumA6jjg6BhwEBMTKdjTKJXgAxuv4pkj+S1CmNLJX+KY0quv4pADGTsQKDryWpjQmdsAKY/imTrgKP1imRrAKgKLb+KZqmAgAzqIwWo9UEoP4pm5YBjZcWuJYBo/APm88EidwLADaC+CmBozcAM4CbFgIxMzeBEo/eC5KAAqv+KQA2ifsngOMLuv4pkrUCmIIBADeAigyVggGv/imQjAaTgQGB/ikAN4DhD5WBAa/+KZLlBpODAYH+KQA3gIULhawjADa91iaU8wSBriMAN4GbB4SAJQE3NbbWJppnidIrADeAqzfX1AGJ1CYAN7fSK5pnidQmADeAnijW1AEAOInSKwA3t9IrmmeA/ASC/ikAN4DyCAA3gP8QADiBjyOz/imab4n+BAA4nf4EtL0Cif4EADiR0gam/imaa43pN6XCEq/+KZSLAYGCJQA5jdYWpJwRq7MamYYBADGC4i2v5w6zvRqbjgGo8zmVjgG77Q+CnwOA9BiF7A8AOIDaDwA4geM5ADOCBoDZHwE5MKPIG5SqAZmBAYD1GIXSGwA5gN8YqNIbmt0BqKgej70BqtwblIsBgeMnADmN1Bmrhwao5huaigGA7gmM5huB5RMAOYEFgMAfADmAhAqs5huYtQGZkQGdw0uLZ7b+KZSZAoHVJAA5jZUHmqMDsv4pmYMBADGOtzWZsgW6/imbiwGoojORiwG7oAmChwEAMIehCYH+KAEoJYCAFgElOYGFGYKqMwA0gO4oATk5jqYJk/gBq+4oATEwqo9LADGVxQ6CsgeUlwGThAGC9CcAMI3MCZqeBcO+DoN9gL4JhY9GADCB3SsAMIGYHAEwNKWcDKTkJwExMICiCYWTDAExMICNCcCUDINeqooQyYsMguAlADCr6QjHggyCgQGEuFSJgwyB1gYBMTCCBoH9DwAwgOAXroYMqewngYBVBHNlbGVjgOsDADGBvlIKaW09MSwgaW5kZXiM5R+Dc5FSADWCj16O7VSLrQcFcG9vbGVylZ0HoGObjAeJYqbIVYNdiewGgsFVADGB7AaA/RmPjQKIbppagNgGA3RhbmiAWIGbM6rZAoCoD4aXBwAxgMEZj5cHmUqC0AqB4E2YowMJY2xhc3NpZmllcoyhA5ugA4JgADKb9BiHX4meA59agK8Fhp0DgYQNADGCk1CLpRaCTIZql1cFcmV0dXJugZgHgUoAMQ=="u8;
+    private static ReadOnlySpan<byte> Int8Ir => "J2dyYXBoIG51bV9xdWFudGl6ZWQKICAlMCA9IGlucHV0IHtuYW1lPSKBDRxJZHMifSA6IGk2NFtiYXRjaCxzZXFdICAjIEAgUYQ/CU1vZGVscy5jcyyGFBFDbGFzc2lmaWVyIGxpbmUgMTGAZQAxjGUIdG9rZW5UeXBlxGcAMoBnADKMZwp2YWxpZExlbmd0aIposWQAM4BkGTMgPSBwYXJhbSB7aW5pdD0ibm9ybWFsIiwggnMPZW1iZWRkaW5ncy53b3JkX4gQBGVpZ2h0gokBBjhbNTAsMzKxiAEANYHTAgA0gO4BiYoBA29uZXOmiAEFX3NjYWxlgY4BBWYzMls1MLaMAQQ0ID0gcYVhByglMCwgJTMsgaQBACmDX4XeA7n1AQA1pv0CgeIEBF90eXBlloMDADK0jQEANoKCA42MBJSCA5iNAYuIA7eRAQA2i4cDBDEsICU1gYcDADPFhwOBaQA3pocDB3Bvc2l0aW9uk4UDgJQBATE2tI0BADeAjQEUOCA9IHJvd3MoJTcpIHtjb3VudD1bgMcIhGC37gGBYQ05ID0gYWRkKCU0LCAlNsXKAgA4gcQEgP8KgV0EOSwgJTjLXYD3CqGgBQhMYXllck5vcm2MnAO5f42hCQN6ZXJvm4ABAmJpYYKTDL1+gJ0HAGyAWABfgJ4FAiglMYCWCQAxgJQGDTEyKSB7ZXBzPTFFLTEyhG2N9AKQoAGzjAGAoQoAbIGHDQ9fbWFzayglMiwgJTApIHtkgJQIBD0iZjMyhfUBgogBAjEsMbWMDgA5gv4Cjf8CjKYHBm5jb2Rlci6BpQIHLjAuYXR0ZW6ArAcULnNlbGYucXVlcnlfa2V5X3ZhbHVlhJoEBiwgcGFja3OiP4M1ACybLAFrZaQqi4sBB3NpemVzPVszgMkLgLcDg9gLADmF0giLT5jLAgBFgiuB6wOJvBEAMo3nC4vIBarIAoHiBarGAoAzoMQCoCiJhQGQwAKAhAUBOTbGvgKAoAuXhQmwhQWLsw7IrgGA7QvFrgGBjBWLrQHGqwGB9hKAEgRhciglMYHwEgAygNgIAjEyOIEGgNIMATEyj/sPkrACjc0BAWt2sZgBgPADBXNsaWNlKICkAYDkCRVpbT0tMSwgZW5kPTMyLCBzdGFydD0wlvgKn+UCsJoBgZEKlZoBATY0hJoBADOXkwydhAermQGCtxmAuROVmQEBOTaEmQEBNjS0mQGBjwWrmwGB7hkAMoDrEwVyZXNoYXCAnQEDOCkge4EMAD2HgwECNCw4hbkIiha+6wUANIGFAYHDCAhlcm11dGUoJTKA5xMNb3JkZXI9WzAsMiwxLDOLfwA0gYEBxn+AlAiFhAIAMoC9EO6EAgAzgKkUhoQCADnrhAIAM4DLFIaEAgA28oQCgdIRhIQCATMx7IQCgIwGBXNkcGEoJYHiCgAzgecdgfIKgbQHCXJvcG91dD0wLjHahwGJjgYAM52OBsyFA4mOBgAzkZIIh8oQnKoJsIMBADSBjAax2hUKb3V0cHV0LmRlbnOFxxSDtRSCghK+owGCkiKc/BmiogGQjhq/ngEAMYLOCK/nEY/AAovgEcimAZvAHaKmAdOFE4LnA4CbGIWEEwAzgPISADSB5xyBnAgBMTOA7hyXhCaiwgGxmQGAnRSDkgkBKCWAgCQBe3COmgnFlweCdIDHEbevA4XlHpOFIbqjAYG5JQA0jbolq5cHhqQBzpsHgqIBgN4LA2FkZF+BRIS7IYDdFwA0gP8kATQ2gAWA9AufwCGlzQGxqQGNqhqbhQsLaW50ZXJtZWRpYXRlkYELgLgZwckCgbYnADWNvQia6wOPnwGJ4wMBMTLAww6BmwEAMYLJEaWqBpW6AovWCcmjAZvcLZ6jAdP4CoOfAY2KMJmfAeCRDIHqJwA1h5EMB19nZWx1X3JlhO82AiglNIC3FAA0gZgfgrgUADOA2QcANYGUKQEzNYCnDAFpOIfIB5PQA4/tArGhBoCjDKjBB5q8EsL9BILFAo3JDJq7B9uzEoPPLI2vAqbyBNapEoKwAoDWDYWGEQA1gdQEgK0MATEzggaAhDQANZa5MZi7AbGPAYDDDYX8EAA1gK0N2PwQgXQANqrRFeHyEIGHLwA2q4cN3+gQgpgBgIMNjOgQgaAJADWABQA2gMAVADaA4h6u6BC73hCDvjGd6zuJdgAxur4xkj+SlDGNLJW+MY0qur4xADGryQKDpyypzQqdyAKYvjGTxgKPljGRxAKgKLa+MbK+AgAzqNQZo4UFoL4xs64Bjd8ZuK4Bo6gSs5cFibQNADaCuDGBrUEAM4DjGQIxMzeBEo+2DZKwAsO+MQA2iYsvgLsNur4xkuUCsJoBADeA4g2VmgGvvjGQhAermQGBvjEAN4CZEpWZAa++MZL1B6ubAYG+MQA3gMUMhawpADa9ti2s6wWBrikAN4HDCISwKwE3Nba2LbJ/icIzADeA9UDvhAKJtC0AN7fCM7J/ibQtADeAri/uhAIAOInCMwA3t8Izsn+AjAaCvjEAN4DiCgA3gOcTADiBpymzvjGyhwGJjgYAOJ2OBsyFA4mOBgA4kZIIpr4xsoMBjZFCpdoVr74xrKMBgcorADmNzhqktBSrix+xngEAMYKCNq/nEbOVH7OmAajLRJWmAdOFE4LnA4CcHYWEEwA4gPISADiBu0QAM4IGgKklATkwo7gglMIBsZkBgJ0dhcIgADmAhx2owiCyjQKo4COP7QGBUaXMIKyjAYHzLgA5jZQeq5cHhqQBzpsHgqIBgN4LjNYggd0XADmBBYCQJQA5gPQLrNYgmM0BsakBncNZi3+2vjGsyQKC9FiNvQia6wOyvjGxmwEAMY7/PpmqBrq+MbOjAai6PJGjAdP4CoKfAQAwh/kKgaYwASglgKgaASU5gfUdgsI8ADSAljABOTmO/gqTqALDljABMTCqt1gAMZWVEYLaCJSvAaucAYOtXo2kC5qWBtuOEYOVAYCWC4TFDgExMIHNMwAwgdAhATA0pbwOvPQuATEwgPoKhbMOATEwgOUK2LQOg3aqihPhqw6CwCwAMKvBCt+iDoKZAYTyY4mjDoH+BwExMIIGgf0SADCAoByupg7B/C6BuGQEc2VsZWOAywQAMYGoYQppbT0xLCBpbmRleIz9JYOLAZdqgBSMpmEAMoKIKI6lZIvvCAVwb29sZXKV3wi6fZvQCIl8v5plhHeJsgiCk2UAMYGyCICLH4/bAoiIAbR0gKAIA3RhbmiAcoHrPMTBA4DKEob5CAAxgNMej/kIs2SB4igAMYHUXJilBABjhTiMowS1ogSCegAym4oeh3mJoAS5dID/BoafBIGUEAAxgtNfi40bgmaGhAGxcQVyZXR1cm6BmgmBZAAx"u8;
 
     // The IR texts, packed (PackedText.Unpack reads them; IrText(stage) prints them).
-    private static ReadOnlySpan<byte> LoweredIr => "J2dyYXBoIG51bV9xdWFudGl6ZWQKICAlMCA9IGlucHV0IHtuYW1lPSKBDRxJZHMifSA6IGk2NFtiYXRjaCxzZXFdICAjIEAgUYQ/C01vZGVscy5jczo0NYBLADGMSwh0b2tlblR5cGWqTQA2gE0AMoxNCnZhbGlkTGVuZ3Roik6XSgA3gEoZMyA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCWQ9lbWJlZGRpbmdzLndvcmRfiBAEZWlnaHSBbwhmMzJbNTAsMzKXbwA5gG8DNCA9IIVDByglMCwgJTMpg0GF/gGfSAA1prcBgegCBF90eXBll70BADKZdAE1MIB0ADaKvAEEMSwgJTWqvAGCSAA3prwBB3Bvc2l0aW9ul7oBATE2mnMAMYBzFDggPSByb3dzKCU3KSB7Y291bnQ9W4DoBIRGnboBgUcNOSA9IGFkZCglNCwgJTar/AEAMoGGBoDSBoFDBDksICU4sUOAygaJwAIDb25lc5C+AghMYXllck5vcm2MtAKfZYDiBollA3plcm+bZgJiaWGCzAejZID8BgBsgD4AX4CCBAIoJTGAjwYAMYDYBA0xMikge2Vwcz0xRS0xMoRTjaYCkIYBmXKA/wYAbIGmCA9fbWFzayglMiwgJTApIHtkgKAGBD0iZjMyhcEBgm4CMSwxmpEJATUzgVqdkQcGbmNvZGVyLoHwAQcuMC5hdHRlboDbBQouc2VsZi5xdWVyeY6nA4XpAYo+kooBADKB3gYAMYCnBwltYXRtdWwoJTEzgM0CDjUpIHt0cmFuc0I9dHJ1ZZbPAp+kAZl7jdoHi7UEoIQCkMUEqP8BgOsHgeEGATE2gPwBADeV4wa97gGAjgi38wMBa2W98QOBlQkAMoDTCIrxAwA5wvEDAWtllIECgnmNiQmp7wOAgAK27QOCggGApgmB7QMAMoC7CAEyMbTtA5zqAZ2mEJpfBHZhbHVlvO0DgcIJADKAwgmJ7QMBMjPC7QOBpAGZe43jCanvA4KEArbxA4KEAYDdCYLxA4CDDwAyloARve4BgMwJDXJlc2hhcGUoJTE4KSB7gQwAPYdrAjQsOIXBEIoWptcBgb4MADKAtQkJcGVybXV0ZSglMoCkEQ1vcmRlcj1bMCwyLDEsM4tnADSBaa5ngLIJhdQBADKA5A7W1AEAM4CXCYbUAYCTCdDUAQAzgIUJhtQBADba1AGBlhKE1AEBMzHU1AGA7wiE5QcBMjiApBiApBGV5QeCZ4SmEahpgM4IA3NjYWyAzgGAyAgZZmFjdG9yPTAuMzUzNTUzMzkwNTkzMjczNzPEcoDFCID7EgxlZF9zb2Z0bWF4KCUzgMwHATE0iswHtmOApAgJZHJvcG91dCglM4D9EQRwPTAuMcTCAYCZCISdAwAzgOQQADOAyQaDnQMDZmFsc5GeA66FBImUCAAznZQItNMFiZQIADOR6AkBMzKPbKm9C4FrADSBkgixxg4Kb3V0cHV0LmRlbnO9yA4ANIGMAYC3CIXGA4CMGwA0meMGodoMiKYBmX2c3RqiiAK2zA6ChgGA5giCzh2A8xoBNDKvzA6l8gGA6QiFlAcANIDrCI+UB63XBIJcgNMIgvIXgJASADSLyAitVYGuJQA0gMUIl+UenJICnPseqIsBtdYajYwBtrIEgooBgJMJgSiDsR8BNDWA8QKAhAoANICgCZ+xH6WsAZmIAaz6GgtpbnRlcm1lZGlhdGWSxQgCMTI4qqYEgYcpADWI+xoANICpDwA0nfsaATEykaQLj6QBmXqr/BqPggKJjQSTlgGZgwGF/RoANYD9GgA1j/0aw+wBgKkJBmdlbHUoJTWPpQmwuwGAjwmowQSbgA2qgwGB+CwANYKJEoK7BAA1gLkJATU0s4ENn4ULgnON1AmatATD7QyCfIDFCYKtBIC0CAA1lr0qtd4BgJ0JheMMADWAkAnA4wyCXIb5K4DlBwA1lrgrolUAOIBVADaNjxKZ4wzJ2QyCgQGrxAjHzwyCgAGAwQiIzwwANYCIEwA2gM0IADaA2xquzwyjxQyCfqrUIwAxubIrADGTigGC2DKI1CMANoCSLQA2stQjkqQBmXup1COThAKehwSa/wGF1CMANoHXMqTUI6/uAZ36NJphp7IrlPIBgc8oADaAqwmK8QOArwm/8QObyCkANo25EqnvA6KyK5n7AQA3hYA2ADaAygoBNjm07QOb6gEAN43cCarrA6myK5TyAYHJKAA3gOYJie0DADeA3Qm/7QOdxCkAN43jCanvA6SyK5r/AYDdCYHxAwA3gfwBlu49ve4BgMwJhcohADa9iiiU1wGBzCEAN4HMEoSeIwA3gOUks4oommeJhi0AN4CjIdfUAYnyJAA3t4YtmmeJ8iQAN4D2FdbUAQA4iYYtADe3hi2aZ4jPJAA3gJEeADeAyiaxsiuaaYDOCIOyKwA4gMgIwLIrmnKCjS2KsisAOIDMB6iyK5pjiZ4kADiTniS2X4jrGgA4gOQQADiH7CepsiuaaImUCAA4nZQItNMFiZQIADiR6Ammsiuaa4GSCLHGDrCyK5SMAYHnJwA4gLcIhcYDADeAxgOZ4wah2gykwCkAOY2sG6TKDqvFHpmDAgA5gOYIgcwOADiAqhoBOTCvzA6l8gGA6QiFlAcAOYDrCKjPHprIAYX6LIGQEgA5pPoslFWBlSgAOY3UI5fPHo+SAqrZHpqLAbXWGq/jHpqKAYCTCYEog+MeADmA6iQAOYCECgA5gKAJrOMemKwBmYgBrPoat7IrlJECgfonADmI+xoAOYCpDwA5nfsakt4nkKQBmXqr/BqysiuZ/QEBMTCG/lCA/hoAOY/+GsLtAQExMICrCYK0KwExMI+oCbG+AY23NpvFBLG2K5SEAYGJKAExMIibPwExMIGsUQAwh4A8qYgNpNspATEwjdwJmrwEw/UMg32G4DYAMIHeTAAwpOI2qOIBibU/ATEwk7Y/rZsMg16F/iyB8wcBMTCk/yyUV4HCKAExMI2fEpnzDMnpDIOCAavVCMfgDIKBAYHQWYjhDAExMICbEwExMIDgCAExMIDwGq7kDKjHKwAxgY9aBHNlbGVjgLkEADGBzVcMaW09MSwgaW5kZXg9MIp3g3ORUgA1gqlhjvxZi+gIBXBvb2xlcpzcFZljiccIgvNZgfRZlccIg1WIe5pim7MIicQBprlbg12GkwiC8VSMixytrgGA/wcDdGFuaIBSi4EsoJABgOAHhr4IADGAlBqPvgiZSoLkDIG/WJj8AwljbGFzc2lmaWVyq8Nig2CIxhkBMTGBrAaB3VCV+QOCVIZ3mV+BjFiX9gOHvgGJ9AOeuQGB7VeD8wOA/RgBMTKL1g+nqAEFcmV0dXJugb4IgUoAMQ=="u8;
+    private static ReadOnlySpan<byte> LoweredIr => "J2dyYXBoIG51bV9xdWFudGl6ZWQKICAlMCA9IGlucHV0IHtuYW1lPSKBDRxJZHMifSA6IGk2NFtiYXRjaCxzZXFdICAjIEAgUYQ/CU1vZGVscy5jcyyGFBFDbGFzc2lmaWVyIGxpbmUgMTGAZQAxjGUIdG9rZW5UeXBlxGcAMoBnADKMZwp2YWxpZExlbmd0aIposWQAM4BkGTMgPSBwYXJhbSB7aW5pdD0ibm9ybWFsIiwggnMPZW1iZWRkaW5ncy53b3JkX4gQBGVpZ2h0gYkBCGYzMls1MCwzMrGJAQA1gIkBAzQgPSCFXQcoJTAsICUzKYNbhcwCuWIANabrAYHQAwRfdHlwZZfxAQAytI4BADaAjgEANorwAQQxLCAlNcXwAYFiADem8AEHcG9zaXRpb26X7gEBMTa0jQEAN4CNARQ4ID0gcm93cyglNykge2NvdW50PVuAngaEYLfuAYFhDTkgPSBhZGQoJTQsICU2xcoCADiB8AeA1giBXQQ5LCAlOMtdgM4IiagDA29uZXOQpgMITGF5ZXJOb3JtjJwDuX+A5giJfwN6ZXJvm4ABAmJpYYLqCb1+gIAJAGyAWABfgJ4FAiglMYD5BwAxgI4GDTEyKSB7ZXBzPTFFLTEyhG2N9AKQoAGzjAGAgwkAbIHeCg9fbWFzayglMiwgJTApIHtkgIoIBD0iZjMyhfUBgogBAjEsMbXjCwA5gXSdlQkGbmNvZGVyLoGkAgcuMC5hdHRlboCrBwouc2VsZi5xdWVyeY6PBIWdAoo+mKQBAEWCK4HEAonsDYCpCQltYXRtdWwoJTEzgJkDDjUpIHt0cmFuc0I9dHJ1ZZabA5+8AbGTAY3aCYuzBaC0ApDDBcCvAoDpCYGrCAExNoCsAgA3la0I1Z4CgIoKt9MEAWtl1dEEgtYRgM0KitEEADnC0QQBa2WssQKCkQGNgQupzwSAsALOzQSCmgGAnAuBzQQAMoCXCgEyMbTNBLSaAp2eFJp3BHZhbHVl1M0Egb8VADKAtAuJzQQBMjPCzQSBvAGxkwGN0wupzwSCtALO0QSCnAGAzQuC0QSApxIAMpbyFNWeAoC8Cw1yZXNoYXBlKCUxOCkge4EMAD2HgwECNCw4hZcUiha+hwIANIGFAYClCwlwZXJtdXRlKCUygJIVDW9yZGVyPVswLDIsMSwzi38ANIGBAcZ/gKILhYQCADKA6BHuhAIAM4CHC4aEAoCDC+iEAgAzgPUKhoQCADbyhAKB/BWEhAIBMzHshAKA3wqEvQkBMjiA8h2A7hSVvQmCf4TwFMCBAYC+CgNzY2FsgP4BgLgKGWZhY3Rvcj0wLjM1MzU1MzM5MDU5MzI3Mzcz3IoBgLUKgPUWDGVkX3NvZnRtYXgoJTOApAkBMTSKpAnOe4CUCglkcm9wb3V0KCUzgN0VBHA9MC4x3PIBgIkKhP0DADOArBQAM4CJCIP9AwNmYWxzkf4Dxv0EiYQKADOdhArM+waJhAoAM5GIDAEzMo+EAcGNDoGDAQA0gYIKsd4RCm91dHB1dC5kZW5z1eARgpYmgKcKhaYEgP4gADSZowihwg+IvgGxlQGcsyCiuALO5BGCngGA1gqCiiSAxyABNDKv5BG9ogKA2QqF1AgANIDbCo/UCMXPBYJ0gMMKgvocgIgWADSLuArFbYHcKAA0gLUKl7UlnNoCgVGXyyXAowG1piCNpAHOqgWCogGAgwuBQIP9JQE0NYC5A4CMDAA0gJALn/0lpcQBsaABrMogC2ludGVybWVkaWF0ZZKdCgIxMjjChgWB9CsANYjLIAA0gMESADSdyyABMTKRxA2PvAGxkgGrzCCPsgKJ7QSTrgGxmwGFzSAANYDNIAA1j80g25wCgJkLBmdlbHUoJTWPlQvI6wGA/wqouQWb0A/CmwGB5SwANYLpFYKzBQA1gKkLATU0s9EPt6UNgosBjcQLmqwF270PgpQBgLULgqUFgIwKADWWyTPNjgKAjQuFsw8ANYCAC9izD4J0hrU1gL0JADWW2jS6bYHrMAA2je8VmbMP4akPgpkBq7QK358PgpgBgLEKiJ8PADWAgBcANoC9CgA2gKsgrp8Pu5UPgpYBqpQrADG5sjQAMauiAYGBMQA2iJQrADaAxDYANrKUK5K8AbGTAamUK5O0Ap7nBLKvAoWUKwA2gbs9pJQrx54CnapAmnmnsjSsogKBhzEANoCbC4rRBICfC7/RBLOYMgA2jZkWqc8EorI0sasCADeFqkEANoDSDAE2ObTNBLOaAgA3jcwLqssEqbI0rKICgYExADeA1guJzQQAN4DNC7/NBLWUMgA3jdMLqc8EpLI0sq8CgM0LgdEEADeBrAKWlEvVngKAvAuFqigANr2qMKyHAoGsKAA3gawWhK4qADeApSyzqjCyf4m2NgA3gIMo74QCibIsADe3tjayf4myLAA3gLYa7oQCADiJtjYAN7e2NrJ/iI8sADeAqSQAN4C6LrGyNLKBAYC+CoOyNAA4gLgKwLI0sooBgr02irI0ADiApAmosjSye4neKwA4k94rzneIuyAAOICsFAA4h4wwqbI0soABiYQKADidhArM+waJhAoAOJGIDKayNLKDAYGCCrHeEbCyNKykAYGHMAA4gKcKhaYEADeApgSZowihwg+8kDIAOY38IKTiEav1JLGzAgA5gNYKgeQRADiA4h8BOTCv5BG9ogKA2QqF1AgAOYDbCqj/JLL4AYWqNoGIFgA5pKo2rG2BzTAAOY2UK5f/JI/aAoFRpYklsqMBtaYgr5MlsqIBgIMLgUCDkyUAOYDCLAA5gIwMADmAkAuskyWYxAGxoAGsyiC3sjSswQKCpmCIyyAAOYDBEgA5ncsgkv4vkLwBsZIBq8wgsrI0sa0CATEwhvhhgM4gADmPziDanQIBMTCAmwuCtDQBMTCPmAvJ7gGN10GbvQWxtjSsnAGDgWWIq0wBMTCBoGIAMIewSKnYD7yrMgExMI3MC5q0BdvFD4OVAYaAQgAwgdZcADCkgkLAkgKJxUwBMTCTxkzF0w6DdoWuNoHLCQExMKSvNqxvgqxlADCN/xWZww/huQ+DmgGrxQrfsA+CmQGBumyIsQ8BMTCAkxcBMTCA0AoBMTCAwCCutA/AxzQAMYH3bARzZWxlY4CxBQAxgedpDGltPTEsIGluZGV4PTCKjwGDiwGXaoAUjOVpADKCkmWO5GyL2goFcG9vbGVynJ4as32JuwqC22yB3GyVuwqDb4iVAbR8m6kKifgBv9VuhHeGiwqC4WaMkyLH4gGA+QkDdGFuaIBsi7s1usQBgNwJhtIKADGA8B+P0gqzZIGtMQAxga1rmJgFAGOFOMT9d4R6iKYfATExgZQIgY1ilZUFgm6GkQGzeYH+apeSBYfyAYmQBbjtAYHhaoOPBYDhHgExMovKE8HcAQVyZXR1cm6B9AqBZAAx"u8;
 
-    private static ReadOnlySpan<byte> OptimizedIr => "J2dyYXBoIG51bV9xdWFudGl6ZWQKICAlMCA9IGlucHV0IHtuYW1lPSKBDRxJZHMifSA6IGk2NFtiYXRjaCxzZXFdICAjIEAgUYQ/C01vZGVscy5jczo0NYBLADGMSwh0b2tlblR5cGWqTQA2gE0AMoxNCnZhbGlkTGVuZ3Roik6XSgA3gEoZMyA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCWQ9lbWJlZGRpbmdzLndvcmRfiBAEZWlnaHSBbwhmMzJbNTAsMzKXbwA5gG8DNCA9IIVDByglMCwgJTMpg0GF/gGfSAA1prcBgegCBF90eXBll70BADKZdAE1MIB0ADaKvAEEMSwgJTWqvAGCSAA3prwBB3Bvc2l0aW9ul7oBATE2mnMAMYBzFDggPSByb3dzKCU3KSB7Y291bnQ9W4DoBIRGnboBgUcNOSA9IGFkZCglNCwgJTar/AEAMoGGBoDSBoFDBDksICU4sUOAygaJwAIDb25lc5C+AghMYXllck5vcm2MtAKfZYDiBollA3plcm+bZgJiaWGCzAejZID8BgBsgD4AX4CCBAIoJTGAjwYAMYDYBA0xMikge2Vwcz0xRS0xMoRTjaYCkIYBmXKA/wYAbIGmCA9fbWFzayglMiwgJTApIHtkgKAGBD0iZjMyhcEBgm4CMSwxmpEJATUzgrACjbECjNYFBm5jb2Rlci6B8QEHLjAuYXR0ZW6A3AUULnNlbGYucXVlcnlfa2V5X3ZhbHVlhLIDBiwgcGFja3OiP4M1ACybLAFrZaQqi4sBB3NpemVzPVszgK0IgIMDhKoCADmFgweLUJKyAgAygYYIATEyjfsKi+MEqrECgf0Eqq8CgDOgrQKgKImFAZapAq6mAoGzBQhpbmVhciglMTOBnAaAtQUBMTKPuAySYI39AQFrdplzgK0KBXNsaWNlKIB/gJ0GFWltPS0xLCBlbmQ9MzIsIHN0YXJ0PTCWlwef/QKYggGBzAaVggEBNjSEggEAM5eaCJ3WA5OBAYHoCwAygOsNlYEBATk2hIEBATY0tIEBga8Ek4MBgasJADKApg4FcmVzaGFwgIUBAzgpIHuBDAA9h2sCNCw4hdsEiham5gSBvgkAMoDzAwlwZXJtdXRlKCUygKQODW9yZGVyPVswLDIsMSwzi2cANIFprmeAwA6F1AEAMoDkC9bUAQAzgOoOhtQBADnT1AEAM4COD4bUAQA22tQBgeUMhNQBATMx1NQBgPwEB3NkcGEoJTI4gKIVgacVgfYIgYwGCXJvcG91dD0wLjHCb4n+BAAznf4EtL0Cif4EADOR0gaHrAuc0geYawA0gfwEsY0QCm91dHB1dC5kZW5zhfoOhtMSqowBADSBjAGcyhOiiwGQ3BOohgGB7BODxw0AM4D8FQA0gNUEATQylYIWopgBmXSAuw6DrQUHKCU0Mykge3COtQWt4gOCXICiDJeFF5y9AZybF6KLAYHZHgA0jdAaq+EDmsEXqIoBgMkHA2FkZF+BLITVF4C0EQA0gLEaATQ2gAWA3wef2heltQGZkQGA8weoiAcLaW50ZXJtZWRpYXRlkoQHAjEyOKqvBIGwIQA1jbQbmqQDj4gBiZwDATEyqP8JgoMBhoIHB19nZWx1KCU0gNwLADSAjAcBNTGOhweTY4+bAZl2gIQHqIIDm4AKqvkBgeIjADWNqwea/ALD9wmCfICcB4T3CQA1gIoGADWAigYANZa8IJiOAZlqgPwGhe0JADWA5gbA7QmBXAA2jc8Nme0JyeMJADiBgQGrvwbH2QmCgAGAxA6M2QmBvwYANYAFADaAyw0ANoCOE67ZCaPPCYGHAQExMp33J4leADG65SCSP5K7II0sleUgjSq75SAAMZOyAoO/Hqn9B52xApjlIJOvAo+9IJGtAqAotuUgm6YCiKcJADaC3yAANYEGj6kJkmCr5SAANoniHoCuCbrlIJL9ApiCAQA3gNUJlYIBr+UgkNYDk4EBgeUgADeAmw6VgQGv5SCSrwSTgwGB5SAAN4DQCIWTGgA2vb0dlOYEgZUaADeBiweE5xsBNzW2vR2aZ4m5IgA3gN0r19QBibsdADe3uSKaZ4m7HQA3gIUf1tQBADiJuSIAN7e5IppngPwEguUgADeAmRgAN4DKDgA4gYIws+Ugmm+J/gQAOJ3+BLS9Aon+BAA4kdIGpuUgmmuB/ASxjRCw5SCUjAGBjx4AOY2iFKTnDqvuFpqGAYCnFITHDQE4N4DQBIDVBAE5MKPuFpSYAZl0gJsUhfgWADmAhRSo+Baa0AGNvRqX+BaPvQGqgheUiwGByh4AOY36FKvhA6iMF5qKAYDJB4yMF4G0EQA5gQWA4BoAOYDfB6yMF5i1AZmRAZ3QPYtnt+UglJoCgeweADmN7iGapAOy5SCZgwEBMTCGgweD5iCAyREBJTmAjQcBOTmk5iCQnAGad6r+OgAxsucglPsBgaUeATEwja4Hmv8Cw/oJg32AoAeFpzgAMIHEPgAwgckXATA0pf4JpOwgATEwgIQHhfUJATEwgO8GwPYJg16N2Q2Z9wnJ7QmC6B4AMKvKBsfkCYKBAYSnRInlCYHKBgExMIIGgNkNATEwgJ0TrugJqfQgge9EBHNlbGVjgOsDADGBrUIKaW09MSwgaW5kZXiMohuDc5FSADWCiUyO3ESLrQcFcG9vbGVynJ8RmWObjAeJYqa3RYNdiewGgrBFADGB7AaAuhWPjQKIbppagNgGA3RhbmiAWIvcSqCZAYCKDYaXBwAxgP4Uj5cHmUqC0AqBhECYowMJY2xhc3NpZmllcqvKTIJgADKbsBSHX4meA59aiIQUATExgPgMATExga0GADKLhxSCTIZql1cFcmV0dXJugZgHgUoAMQ=="u8;
+    private static ReadOnlySpan<byte> OptimizedIr => "J2dyYXBoIG51bV9xdWFudGl6ZWQKICAlMCA9IGlucHV0IHtuYW1lPSKBDRxJZHMifSA6IGk2NFtiYXRjaCxzZXFdICAjIEAgUYQ/CU1vZGVscy5jcyyGFBFDbGFzc2lmaWVyIGxpbmUgMTGAZQAxjGUIdG9rZW5UeXBlxGcAMoBnADKMZwp2YWxpZExlbmd0aIposWQAM4BkGTMgPSBwYXJhbSB7aW5pdD0ibm9ybWFsIiwggnMPZW1iZWRkaW5ncy53b3JkX4gQBGVpZ2h0gYkBCGYzMls1MCwzMrGJAQA1gIkBAzQgPSCFXQcoJTAsICUzKYNbhcwCuWIANabrAYHQAwRfdHlwZZfxAQAytI4BADaAjgEANorwAQQxLCAlNcXwAYFiADem8AEHcG9zaXRpb26X7gEBMTa0jQEAN4CNARQ4ID0gcm93cyglNykge2NvdW50PVuAngaEYLfuAYFhDTkgPSBhZGQoJTQsICU2xcoCADiB8AeA1giBXQQ5LCAlOMtdgM4IiagDA29uZXOQpgMITGF5ZXJOb3JtjJwDuX+A5giJfwN6ZXJvm4ABAmJpYYLqCb1+gIAJAGyAWABfgJ4FAiglMYD5BwAxgI4GDTEyKSB7ZXBzPTFFLTEyhG2N9AKQoAGzjAGAgwkAbIHeCg9fbWFzayglMiwgJTApIHtkgIoIBD0iZjMyhfUBgogBAjEsMbXjCwA5gv4Cjf8CjKYHBm5jb2Rlci6BpQIHLjAuYXR0ZW6ArAcULnNlbGYucXVlcnlfa2V5X3ZhbHVlhJoEBiwgcGFja3OiP4M1ACybLAFrZaQqi4sBB3NpemVzPVszgLEKgLcDhMQCADmF0wiLUJjMAgBFgiuB7AOJlA8AMo3LDYvJBarJAoHjBarHAoAzoMUCoCiJhQGWwQLGvgKB/QUIaW5lYXIoJTEzgYAHgP8FATEyj4YPkniNlQIBa3axiwGAqwwFc2xpY2UogJcBgP8GFWltPS0xLCBlbmQ9MzIsIHN0YXJ0PTCWkwifrQOwmgGBrAeVmgEBNjSEmgEAM5euCZ2eBKuZAYKpFIDNEJWZAQE5NoSZAQE2NLSZAYGPBaubAYHgFAAygIYRBXJlc2hhcICdAQM4KSB7gQwAPYeDAQI0LDiF0wWKFr7eBQA0gYUBgNMECXBlcm11dGUoJTKAghENb3JkZXI9WzAsMiwxLDOLfwA0gYEBxn+AnBGFhAIAMoDYDe6EAgAzgMQRhoQCADnrhAIAM4DmEYaEAgA28oQCge0OhIQCATMx7IQCgIwGB3NkcGEoJTI4gOAZgeUZgeYKgbQHCXJvcG91dD0wLjHahwGJjgYAM52OBsyFA4mOBgAzkZIIh+QNnKoJsIMBADSBjAax9RIKb3V0cHV0LmRlbnOF4hGGiRbCpAGCkB6cmBeiowGQqhfAngGBuBeDrxAAM4CWGgA0gM0FATQylZwaorABsYwBgLsRg70GByglNDMpIHtwjsUGxcIEgnSA8g6XtRuc7QGcyxu6owGB/x8ANI2AIKvBBJrvG8CiAYCJCQNhZGRfgUSEgRyA/BQANIDFHwE0NoAFgJ8Jn4Ycpc0BsakBgLMJqLAIC2ludGVybWVkaWF0ZZKsCAIxMjjCjwWB/SEANY3EIJrsA4+gAYnkAwExMsDvC4KbAYaqCAdfZ2VsdSglNID8DQA0gLQIATUxjq8Ik3uPswGxjgGArAioygOb8AvCqQKB/yAANY3TCJrEA9vnC4KUAYDECITnCwA1gJoHADWAmgcANZbgJpimAbGCAYCkCIXdCwA1gI4I2N0LgXQANo2fEJndC+HTC4GuJAA2q+cH38kLgpgBgKwRjMkLgecHADWABQA2gJsQADaA7hauyQu7vwuD5Sad+y+JdgAxuuUmkj+SuyaNLJXlJo0qu+UmADGrygKDpySppQmdyQKY5SaTxwKPvSaRxQKgKLblJrO+AojPCgA2gt8mADWBBo/RCpJ4w+UmADaJsiSA1gq65SaSrQOwmgEAN4D9CpWaAa/lJpCeBKuZAYHlJgA3gLsQlZkBr+Umko8Fq5sBgeUmADeA4AmF0x4ANr3dIqzeBYHVHgA3gZsIhNcgATc1tt0isn+J6SgAN4C3M++EAonbIgA3t+kosn+J2yIAN4DVJO6EAgA4iekoADe36Siyf4CMBoLlJgA3gMEcADeAghEAOIHWOLPlJrKHAYmOBgA4nY4GzIUDiY4GADiRkgim5SaygwGBjAax9RKw5SaspAGBxyMAOY3qF6TPEav+GrKeAYDvF4SvEAE4N4DIBYDNBQE5MKP+GpSwAbGMAYDjF4WIGwA5gM0XqIgbsoACja0fl4gbj+0BhvgZoJIbrKMBgZokADmN2hirwQSGpAHOxQSCogGAiQmMnBuB/BQAOYEFgNAfADmAnwmsnBuYzQGxqQGdsEmLf7flJqzKAoLiSI2GKJrsA7LlJrGbAQExMIarCIPmJoCRFQElOYC1CAE5OaTmJpC0AbKPAarWRQAxsucmrKsCg8xLjdYImscD2+oLg5UBgMgIhOsLATEwgYBKADCBoRwBMDSl7gu87CYBMTCArAiF5QsBMTCAlwjY5guDdo2pEJnnC+HdC4K4JAAwq/IH39QLgpkBhJFRidULgfIHATEwggaAqRABMTCA/Rau2AvB9CaB11EEc2VsZWOAywQAMYHHTgppbT0xLCBpbmRleIzaIIOLAZdqgBSMxU4AMoLYIo7EUYvvCAVwb29sZXKc0RSzfZvQCIl8v7lShHeJsgiCslIAMYGyCIDoGY/bAoiIAbR0gKAIA3RhbmiAcouuWbrNAYD8D4b5CAAxgLAZj/kIs2SBvyMAMYHYTJilBABjhTjE6luDegAym+YYh3mJoAS5dIi8GAExMYCIEAExMYGVCAAyi78YgmaGhAGxcQVyZXR1cm6BmgmBZAAx"u8;
 
-    private static ReadOnlySpan<byte> TrainingIr => "J2dyYXBoIG51bV9xdWFudGl6ZWQKICAlMCA9IGlucHV0IHtuYW1lPSKBDRxJZHMifSA6IGk2NFtiYXRjaCxzZXFdICAjIEAgUYQ/C01vZGVscy5jczo0NYBLADGMSwh0b2tlblR5cGWqTQA2gE0AMoxNCnZhbGlkTGVuZ3Roik6XSgA3gEoZMyA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCWQ9lbWJlZGRpbmdzLndvcmRfiBAEZWlnaHSBbwhmMzJbNTAsMzKXbwA5gG8DNCA9IIVDByglMCwgJTMpg0GF/gGfSAA1prcBgegCBF90eXBll70BADKZdAE1MIB0ADaKvAEEMSwgJTWqvAGCSAA3prwBB3Bvc2l0aW9ul7oBATE2mnMAMYBzFDggPSByb3dzKCU3KSB7Y291bnQ9W4DoBIRGnboBgUcNOSA9IGFkZCglNCwgJTar/AEAMoGGBoDSBoFDBDksICU4sUOAygaJwAIDb25lc5C+AghMYXllck5vcm2MtAKfZYDiBollA3plcm+bZgJiaWGCzAejZID8BgBsgD4AX4CCBAIoJTGAjwYAMYDYBA0xMikge2Vwcz0xRS0xMoRTjaYCkIYBmXKA/wYAbIGmCA9fbWFzayglMiwgJTApIHtkgKAGBD0iZjMyhcEBgm4CMSwxmpEJATUzgrACgJwEmdYFBm5jb2Rlci6B8QEHLjAuYXR0ZW6A3AUULnNlbGYucXVlcnlfa2V5X3ZhbHVlhLIDBiwgcGFja3OiP4M1ACybLAFrZaQqi4sBB3NpemVzPVszgK0IgIMDhKoCADmFgweLUJKyAgAygYYIATEzgIsGmOMEqrECgf0Eqq8CgDOgrQKgKImFAZapAq6mAoDuBwlsaW5lYXIoJTEzgZwGgLsIAjEzMI69CJJgjf0BAWt2mXOArQoEc2xpY2WAcQAxgJ0GFWltPS0xLCBlbmQ9MzIsIHN0YXJ0PTCWlwef/QKYggEAMoD9CJWCAQE2NISCAQAzl5oIndYDk4EBgegLADKA6w2VgQEBOTaEgQEBNjS0gQGBrwSTgwGBqwkAMoCmDgVyZXNoYXCAhQEDOCkge4EMAD2HawI0LDiF2wSKFqbmBIG+CQAygPMDCXBlcm11dGUoJTKApA4Nb3JkZXI9WzAsMiwxLDOLZwA0gWmuZ4CkCoXUAQAygOQL1tQBgt8IhdQBADnT1AGBoAeG1AEANtrUAYGWD4TUAYGZBdHUAYCZDwltYXRtdWwoJTI4gKQVgKQOCnRyYW5zQj10cnVlkGeEpg6oaYCQDwNzY2FsgM4BHTMpIHtmYWN0b3I9MC4zNTM1NTMzOTA1OTMyNzM3M8RygLkWgPsPDGVkX3NvZnRtYXgoJTOAzxMBMTSK0Aq1YwAxgb8JBmRyb3BvdXSD5xAJMzUpIHtwPTAuMcTIAYCiCYGgAwEzNYGUDAAyw74BADOA+AiE/AMBMzaA/AOAqAeD/AMDZmFsc5H9A67kBInzCAAznfMItLIGifMIADORxwqHoQ+cxwuYawA0jdARpYIUCm91dHB1dC5kZW5zhe8ShsgWqowBADSBjAGcvxeiiwGQ0ReohgGB4ReDvBEAM4C2EQA0gOIXADSLrAWhtg6ImAGYdAExMoB1iv4GADSA2wiP/gat6AOC1gGAtQmBnwYANIKPE5bBH6hWgJkJgZkcgeUTADSLjgmtVYH0IgA0gKYIl6scnO4CnMEcqIsBjfYfq5IFmuccqIoBgPoIgSiD9xwANIDCCgA0gOsJADSAhwmf9xylrAGZiAGsshwLaW50ZXJtZWRpYXRlkqwIAjEyOKqmBIHNJgA1jdEgmpsDj4gBiZMDATEyqKcLgoMBgLAJhKoIADSA8hAANICvCAE1MY6GBpNej5YBmXGApggGZ2VsdSglNY+PCbDDAYCXCKjPA5v1C6qDAYHMKQA1je8HmskDw+wLgnyA4AeEwgMANYDDCQA1gNYSADWWpiaYjgGYagExMoDqAoriCwA1gLkHwOILgswBgKIIgeILATU3geILvI0LglaGviiA4QUANZb9J6JVADiAVQA2jfUQmeILydgLgoEBq70Ix84LgoABgboIh84LADWAuQgANoDoEAA2gKAars4Lo8QLgX4AMYKSG6X2BwAxuvcnkj+SzSeNLJX3J40qu/cnADGTsgKD0SWN8jKYsQSdsQKY9yeTrwKPzyeRrQKgKLb3J5umAoGqLYPPCgA2gKYtADGA+iaAvwKj9yeO/QGa9ycANon0JQA0vfcnkv0CmIIBADeAzAmVggGv9yeQ1gOTgQGB9ycAN4GPIZSBAa/3J5KvBJODAYH3JwA3gIcYhbAdADa9zySU5gSBsh0AN4GwEISEHwA3gKQhs88kmmeJyykAN4DLJNfUAYnYIAA3t8spmmeJ2CAAN4CsBNbUAQA4icspADe3yymaZ4DLD4T7IwA3gJAaADeAsCKx9yeaaYHgL4L3JwA4gKUPwPcnmnKC0imK9ycAOIHRCqf3J5ljATEygLsHipcVADiT+SC2yAGF/CAAOIL8IIuBP7ZZgpgqgvwDADiAuhcAOIfzK6n3J5poifMIADid8wi0sgaJ8wgAOJHHCqb3J5prgfEIsYIUsPcnlIwBgcUkADmp0zqViwGekxeahgGIszkAOIDCGgA4gPEZADmPsTmdtg6m9yeA2QSK/gYAOYDbCKiVHJrWAYC1CYGfBgA5gqJBpNodmlaAmQmBlRyB5RMAOaSbKpRVgdokADmNiyGXlRyP7gKqnxyaiwGNqUmrkgWoqRyaigGAoQSBKIOpHAA5gMIKADmA6wkAOYCHCaypHJisAZmIAZ3/SYtnt/cnlJECgbElADmNgCmamwOy9yeZgwEBMTCAsQmEqwiA4RYBJTmAsAgBOTmkkyeQlwGacoCdCYL5JwExMI+SCbHGAayFILH7J5SEAYKVJgAwjfQHms4Dw/ELg32A5geFpUUAMIGgCgAwgd4SADCkuyaKkgGZboGbQorrCwExMJPhOq3BCoPRAYXfOgExMILgOgA3u5kLg1iAuwGC/0+A7QUBMTC8xQyChiUAMI2EEZnxC8nnC4OCAavNCMfeC4KBAYHZUojfCwExMIG8KwAwgPsQATEwgLQaruILqYsogZhTBnNlbGVjdCiAkAGDvyAHMSwgaW5kZXiMuSKDc5FSADWCslqOhVOL2AgFcG9vbGVynMEUmWObtwiJYqbgU4NdiZcIgtlTADGBlwiM9hqDTYhumlqAoAcDdGFuaIBYi4Qan5kBgfBJi8IIADGApRiPwgiZT4KADAAxgbRCga4IADGB1wcAMovcL6BEnMcYCWNsYXNzaWZpZXKrvFuCYAAym5sYh1+J5wOfWomiUQAxgfYGADGB9gYAMovgDoJMhmqXVwVyZXR1cm6B2AeBSgAx"u8;
+    private static ReadOnlySpan<byte> TrainingIr => "J2dyYXBoIG51bV9xdWFudGl6ZWQKICAlMCA9IGlucHV0IHtuYW1lPSKBDRxJZHMifSA6IGk2NFtiYXRjaCxzZXFdICAjIEAgUYQ/CU1vZGVscy5jcyyGFBFDbGFzc2lmaWVyIGxpbmUgMTGAZQAxjGUIdG9rZW5UeXBlxGcAMoBnADKMZwp2YWxpZExlbmd0aIposWQAM4BkGTMgPSBwYXJhbSB7aW5pdD0ibm9ybWFsIiwggnMPZW1iZWRkaW5ncy53b3JkX4gQBGVpZ2h0gYkBCGYzMls1MCwzMrGJAQA1gIkBAzQgPSCFXQcoJTAsICUzKYNbhcwCuWIANabrAYHQAwRfdHlwZZfxAQAytI4BADaAjgEANorwAQQxLCAlNcXwAYFiADem8AEHcG9zaXRpb26X7gEBMTa0jQEAN4CNARQ4ID0gcm93cyglNykge2NvdW50PVuAngaEYLfuAYFhDTkgPSBhZGQoJTQsICU2xcoCADiB8AeA1giBXQQ5LCAlOMtdgM4IiagDA29uZXOQpgMITGF5ZXJOb3JtjJwDuX+A5giJfwN6ZXJvm4ABAmJpYYLqCb1+gIAJAGyAWABfgJ4FAiglMYD5BwAxgI4GDTEyKSB7ZXBzPTFFLTEyhG2N9AKQoAGzjAGAgwkAbIHeCg9fbWFzayglMiwgJTApIHtkgIoIBD0iZjMyhfUBgogBAjEsMbXjCwA5gv4CgLgFmaYHBm5jb2Rlci6BpQIHLjAuYXR0ZW6ArAcULnNlbGYucXVlcnlfa2V5X3ZhbHVlhJoEBiwgcGFja3OiP4M1ACybLAFrZaQqi4sBB3NpemVzPVszgLEKgLcDhMQCADmF0wiLUJjMAgBFgiuB7AOJlA8AM4ClB5jJBarJAoHjBarHAoAzoMUCoCiJhQGWwQLGvgKAhgmAEQVhciglMTOBgAeA7QkCMTMwju8JkniNlQIBa3axiwGAqwwEc2xpY2WAiQEAMYD/BhVpbT0tMSwgZW5kPTMyLCBzdGFydD0wlpMIn60DsJoBADKAqwqVmgEBNjSEmgEAM5euCZ2eBKuZAYKpFIDNEJWZAQE5NoSZAQE2NLSZAYGPBaubAYHgFAAygIYRBXJlc2hhcICdAQM4KSB7gQwAPYeDAQI0LDiF0wWKFr7eBQA0gYUBgNMECXBlcm11dGUoJTKAghENb3JkZXI9WzAsMiwxLDOLfwA0gYEBxn+A5AuFhAIAMoDYDe6EAoKfCoWEAgA564QCgeAIhoQCADbyhAKB7BGEhAKBqQbphAKA7REJbWF0bXVsKCUyOIDiGYDeEAp0cmFuc0I9dHJ1ZZB/hOAQwIEBgOIRA3NjYWyA/gEdMykge2ZhY3Rvcj0wLjM1MzU1MzM5MDU5MzI3Mzcz3IoBgI0bgOUSDGVkX3NvZnRtYXgoJTOAuxcBMTSK8AzNewAxgccLBmRyb3BvdXSD6RMJMzUpIHtwPTAuMdz4AYCqC4GABAEzNYHkDgAy2+4BADOAgAuE9AQBMzaA9ASAgAmD9AQDZmFsc5H1BMb0BYn7CgAznfsKzPIHifsKADOR/wyH0RKclw6wgwEANI2YFaXiFwpvdXRwdXQuZGVuc4XPFob2GsKkAYL9IpyFHKKjAZCXHMCeAYGlHIOcFQAzgJYVADSAphwANIu8BqHOEYiwAbCMAQExMoCNAYq+CAA0gMsKj74IxcgEgoYCgL0LgccHADSCnxeWnybAboChC4HzIYGNGAA0i5YLxW2BqiUANICWCpeDIpzOA4FRl5kiwKMBjc4mq6IGhqQBzqYGgqIBgOoKgUCDyyIANIDiDAA0gPMLADSA9wqfyyKlxAGxoAGs6iELaW50ZXJtZWRpYXRlkoQKAjEyOMKGBYHCKAA1jYknmuMDj6ABidsDATEywMcNgpsBgKALhIIKADSAuhQANICHCgE1MY6WB5N2j64BsYkBgP4JBmdlbHUoJTWP/wrI8wGA7wmorwSbrQ7CmwGBqSgANY2vCZqpBNukDoKUAYCgCYSiBAA1gLMLADWAzhYANZaKLpimAbCCAQExMoCyA4qaDgA1gPkI2JoOgvwBgPoJgZoOATU3gZoO1K0Ngm6G6jCAiQcANZaPMLptgaAsADaNvRSZmg7hkA6CmQGrrQrfhg6CmAGBqgqAFoOGDgA1gKkKADaAsBQANoDwH66GDrv8DYLnL4L6IKXOCQAxuucvkj+SvS+NLJXnL40qu+cvADGrygKDqS2Nsj2Y+QSdyQKY5y+TxwKPvy+RxQKgKLbnL7O+AoHkNYOnDAA2gOA1ADGA0i6A1wKj5y+OlQKy5y8ANom0LQA0vecvkq0DsJoBADeA9AqVmgGv5y+QngSrmQGB5y8AN4G/J5SZAa/nL5KPBaubAYHnLwA3gK8chegiADa93yus3gWB6iIAN4GYE4TsJAA3gNQns98rsn+J6zEAN4DbK++EAonwJgA3t+sxsn+J8CYAN4CkBe6EAgA4iesxADe36zGyf4CbEoTzKgA3gIAfADeA+Cix5y+ygQGBqDmC5y8AOID1EcDnL7KKAYLyMYrnLwA4gfEMp+cvsXsBMTKAkwmKjxkAOJOpJ874AYWsJwA4gqwni9tLznGC0DKC9AQAOID6GwA4h9s0qecvsoABifsKADid+wrM8geJ+woAOJH/DKbnL7KDAYH5CrHiF7DnL6ykAYHVKwA5qaNGlaMBnrsbsp4BiINFADiAyh8AOIDhHgA5j4FFnc4RvucvgNEFir4IADmAywqozSGyhgKAvQuBxwcAOYKGTqTCI7JugKELgc0hgY0YADmk0zKsbYGCLAA5jdMnl80hj84DgVGl1yGyowGNpVirogaGpAHOpgaCogGAmQWBQIPhIQA5gOIMADmA8wsAOYD3CqzhIZjEAbGgAZ33WIt/t+cvrMECgqlYjYgxmuMDsucvsZsBATEwgKELhIMKgNEbASU5gIgKATk5pOsukK8BsooBgI0LgukvATEwj4ILyfYBrJ0msesvrJwBg/pbjbQJmq4E26kOg5UBgKYJhKcEATEwgagMADCB1hYAMKT7LYqqAbGGAYHbT4qjDgExMJPJRsXJDIOBAoXHRgExMILIRgA307kNg3CA6wGCgWCAlQcBMTDUlQ+CriwAMI3MFJmpDuGfDoOaAau9Ct+WDoKZAYGjY4iXDgExMIGMNAAwgMMUATEwgIQgrpoOwfsvgeBjBnNlbGVjdCiAqAGDtycHMSwgaW5kZXiM4SmDiwGXaoAUjM5gADKC3yuOzWOLygoFcG9vbGVynOsYs32bqwqJfL/CZIR3iY0KgrtkADGBjQqM5CCDZ4iIAbR0gIAJA3RhbmiAcovcH7nNAYGqWYvUCgAxgM8dj9QKs2mByywBMTGBmFCBwgoAMYHTCQAyi8g5ul6cjR4AY4U4xNZug3oAMpvjHYd5iYMFuXSJvGIAMYH4CAAxgfgIADKLuhKCZoaEAbFxBXJldHVyboH0CYFkADE="u8;
 
-    private static ReadOnlySpan<byte> BackwardIr => "YmdyYXBoIG51bV9xdWFudGl6ZWQuYmFja3dhcmQKICAlMTM1ID0gZ3JhZF9vdXRwdXQge2luZGV4PTB9IDogZjMyW2JhdGNoLHNlcSwzMl0gICMgZW5jb2Rlci5sYXllci4xLoI4AS5MgA8HTm9ybSBAIFGEbAtNb2RlbHMuY3M6MjiCbwA2km8AMYpvgmoJY2xhc3NpZmllcpJUATU2glQRNyA9IHNhdmVkIHtyZWY9MTE4hE4AMoS1AZlACjggPSBtYXRtdWwogKIBACyBVA4pIHt0cmFuc0I9ZmFsc2WKoAGDVqShAQA5jKEBADeRT5hEDTQwID0gbGluZWFyX2R3hqgBATkpjOsBo5UBATQxgJUBBHVtX3RvgU4LKSB7c2hhcGU9WzJdhb8CqVEAMovmAQAyhYcDpuYBADOAiwOCiAMAOIDgAQE0MoTgAaZEADSM7gIANqeIAQA1gkSAlgYEdGFuaF+ArAUAKICZAYGOAQA0p44Bg0qA8QWJjgEAMoSOAQAzm54Fg0GA3gWFngUBNDWBiAGArgOdngULcG9vbGVyLmRlbnNlmmOAgQaJpAGLjwegpwGA5AWIoAWDqgEAOISyAobuAaWYAQA1gPQFhaMFATQ1hqMFADOGpAWtVYH4BQRlbGVjdIXdA4DtBwZkaW09MSwgg/4JCiwgc2l6ZT1bc2VxhWqNigqZZ4COBgFhZIBfADOBigIBNTGKvATE0goANYCzBoi9AwAwi90IlmmaWIzHBgAwhc8HsE6A0QaBKQhfbm9ybV9keCiApAKBmQKB2wYLNTQpIHtlcHM9MUUthqMGy6sCgIwHiIUBgKgFhIUBkH/BdYGeDYTFBQE1MpjFBbppjMYHADK8iQQAN4JYgNoHgv4IADWCygWF1Ae5WAA2gd4HiOEEiJoKAjEyOK5SgNsHhasKATU5gK0BATYwmasKgLwBk2uE/gKX0wiEeIz6DQAwi8AKl2aTWYLLDQA2gNwHiNUKg9QBhZUOlqkCp74BgekHhaEFADmvoQWfZYCACImjAo/hFJTLAQtpbnRlcm1lZGlhdGWZbIO2AoHkFAJlbHWE4AsBNjGBtgIANY63BbGVA4vvFAA5hecGAjEyOKqJBoNRiYAVADaB2BMANpqAFZeSCqytAoucFQA5i60Sl2oIYXR0ZW50aW9upKgJgpoOADeMyhWD8gGFyhWWxwKs3QEAN4nkFQA2h+QVgPkDh7cDwW2G8g+CqAoANqWoCrXLAov8DwE5M7vyC4NXi/sPATk0sfoPg02Q+g8AN4H1DgA3gfoPADey+g+0swKQhBCEjwGnhBC0f4mOEAA3qY4QtHONmBCl4weTWAA0gliGmBAAN4HwBQA3vJgQglgAOIuYEAA4h/gUsVCJlhAAN4HCDgA4npYQpIUDmJkIg4EBi58QADi8mBMAM4JXjJ0Qg9sBiJ0Qx8UBiaYQADepphCwb4C2CAFyZYFjACiAxAOGcIa1AgE0LIbFC4oWrcwCgJYIBXBlcm11dIFvgOscDW9yZGVyPVswLDIsMSwzi2kANIFrr2mLvRAAOIuHErVYicQQADiB0g4AOIfEEAJ0cnWL5AWCaoDgHa1si7MQADiFnwy8WgA5gPsHgbIBAnBvc4GJA4DoBAxkaW0wPTIsIGRpbTE9i+INt2yJlwgBOTCBsgKa2CK0nQMAOY2aJgA1xcYBi6sPADjGoAKBxhYLYXRlZF9zb2Z0bWF4hM8WADiBmicBOTSBBoHCDRZjYWxlPTAuMzUzNTUzMzkwNTkzMjczN8aMAYu2BgA3i9ootZkDibYGADmBtgYAOZr6FrVrgLUGiNsFADmA7ATR2wUBMjCLwg4AN4vxD7PEAQEyMIqzBoDvDAEyMJrKDrVrgLMGhpELADmAgAyZkQuz+gsBMjCAxg6F6QwBMjCHkhOJng/Asw8BMjCArgeF1gEBMjDW1gGJvw4BMjCA4xbW1gGKvQ4BOTjV1gGAhwiH1gGH0BvO1gEAMYCCBQVjb25jYXSAbAA3ge0FgOgVATIwgKgYgK8sj60ZATk2m4ISB3NlbGYucWt2k3wAMIJ8jNQrADOFawE5NqrNAYNRgPkEhLoHATIxgO8ZATIxgMcBu4QWos4Bi/wjADak5RsAMKmBKgEyMYHbG4aRFoToAYX4I5W8Aq3SAYjGGwEyMYe0CAE5NoX+BMOLBICjDYLWIIHmGgEyMYuENcW+AovWEwE1OaSmA5lXADKLjA0ANoXxFbBNgIENgSmGzCABMjGAjxEBMjGBjg0AMoCODazMIKupAgAygJkIiIUBgesEg4UBpcIgrHWBkgiF8gSA4wqj/xqsaYz3MwAyi94XrYgEgYEsATIygIUIgv8IADKAjysBMjKlyAWaWIvgOgA1h6wlk98rm1GI8DoBMjKB9AYAMpqYGIC7AZNrpaIuATIyi6cjADWPzCeq0AGBlykBMjKLmTuE0wGImTu9vQEAM4iqOwEyMpmqO7Zlgc4rh6ICj+EHlMoBqswrATIzgOQHh8MwATIygYAQADOPxDuwlAMAM4vgDwA0hewKlfwtm1GJ4A8AM4H4DQAzs+APrq0Ci+APADSLnhuXarLTKQAygcZIiNQFg/IBheoPlscCrd0BiesPADOH6w+ewzCubYXtD4OlCgAzpu0PtMsCi/cPADSLmyGtlwuCV4GvSYhXhYMdsE2Q9w+BoEgBMjOB9w8ANLL3D7OzAoHpSYyBEISPAaeBELR/iYsQADOpixC0c42VEKTpNJTZA4HmKwAygedKgrQJADSB8AWM4Uq0WIuVEAA0h/UUsVCJlBCB2kkAMpuES6j3BJ2PLgAyjKJLADO8nReC5B2MtUuE2wGPtUu/xQGJz0sAMprPS8BvgLYIhq4ggeVLucMwmswCgfFLhtwjgO9LtMMwm2mLvRCGnCC7WInEEIGXSgAygZdKscMwm2yLsxAAM5GiKbFagPsHh+gqATI1gOgEtOgqm2yJlwgANYC/LAAygeFLsJAqm2uNxTuR9gOwxgGMiEsAM6edMZtagcYWj8MwATI1gL0wATI2gPUyADKAz0zAwzCbjAGMtgal+TabWIm2BgA2gbYGADaa+ha1a4GVWYfbBYCITNPbBYHESoevAozMW7XEAYmzBgA2ge8MgZhHz68CgLMGh5ELgIAMs5ctm2mAxg6G6QyA90e4ly2abYG+SobWAYGoTNHWAYG8SobWAQA3gOMW1tYBir0OADaAsDHS1gGK7zOIgUfP1gGAggWFwzCB7kkBMjeB6BWA7U2pwzCIghKhuCyBnkeJsQyFsxSUhy6UzQGCUYGXR4W6BwA3ge8ZgYdEu4QWoc4BgcRHiZEylmoIbWJlZGRpbmdznN0ZATUyglyBzxuHhRaC3AGA80SbsAKtxgGJuhuAr0qktzCua4CXDYLKIILaGoDyScWyAo3NV5WOA5lHjZtmhEegPYDJDIGdAoeUIAA4gdcQADiB1gyBzEOflCCt/QGA1QeIeYCzBIR5mP4frWmBwgeErgQAOIfDO4+vGqxdgepGhl2HnBqLgQqjzAOBzkYDcm93c4TiEwA5gLAMgBEAPYb/agAxhckGkksAMYJLjK5GgD8CaTY0hrwDlkMANILIJgA5gOkGhZQChJMBADiBxCuBskWBmQGFogObiGuC0gaM6kaB9AWklwGCxyIAOYC4BpSXAYDgA4GXAQA1hc4GATUwmZkBCjQ5CiAgcmV0dXJugV2BR4HlDAA5gvMHgsgJgaImADiBmRUAOIEeADSBEgA1gf0WADSBGIHebQAygdJwATIzgY8BADKBJAAzgSQAMoEkADKBJAAxgSQAMYAkADGBTgAxgfsFATE3gbxGADeBGAA3gcxKgekNATE2gSQANoEkgaEaATE1gSSBhAEAMYGEAQExNIIGADE="u8;
+    private static ReadOnlySpan<byte> BackwardIr => "YmdyYXBoIG51bV9xdWFudGl6ZWQuYmFja3dhcmQKICAlMTM1ID0gZ3JhZF9vdXRwdXQge2luZGV4PTB9IDogZjMyW2JhdGNoLHNlcSwzMl0gICMgZW5jb2Rlci5sYXllci4xLoI4AS5MgA8HTm9ybSBAIFGEbAlNb2RlbHMuY3MsghQARYI8gSwHIGxpbmUgMTmChwEANpKHAQAxiocBgoIBCWNsYXNzaWZpZXKYbIAUAEOGKoFuATIygm4RNyA9IHNhdmVkIHtyZWY9MTE4hGgAMoTnAbNaCjggPSBtYXRtdWwogNYBACyBbg4pIHt0cmFuc0I9ZmFsc2WK1AGDcL7VAQA5jNUBADeRabJeAzQwID2BEQRhcl9kd4bcAQE5KYy5Ar3JAQE0MYDJAQR1bV90b4FoCykge3NoYXBlPVsyXYWnA8NrADKLtAIAMoWJBMC0AgAzgI0EgooEADiArgIBNDKErgLAXgA0jPADADbBvAEAMYJegJgIBHRhbmhfgJYHACiAzQGBwgEANMHCAYNkgPUHicIBADKEwgEAM7WIB4NbgOIHhYgHATQ1gbwBgMoEnYgHC3Bvb2xlci5kZW5zZbR9gIUIidgBi8cJutsBgOgHiIoHg94BADiEmgOGvAK/zAEANYD4B4WNBwE0NYaNBwAzho4Hx2+B/AcEZWxlY3SF+QSAvwoGZGltPTEsIIOcDQosIHNpemU9W3NlcYWEAY2oDbOBAYCSCAFhZIB5ADOB2AIBNTGK8gXcig4ANYC1CIi9BAAwi8cLloEBsnCMxwgAMIWDCshmgM8IgUEIX25vcm1fZHgogOwCgeECgdkICzU0KSB7ZXBzPTFFLYaHCOPzAoCICYidAYDWBoSdAZCXAdmNAYGcEYTxBgE1MpjxBtKBAYy+CQAy1IEFADiCcIDQCYKoCwA1gvIGhcoJ0XAANoHSCYjxBYj2DAIxMjjGaoDNCYWFDQE1OYDdAQE2MJmFDYDsAZODAYTeA53fCpaQAYzuEQAwi5gNl36rcQA3gnGAzAmIqw2DhAKFhxKW8QK/7gGB2QmFyQYAOa/JBrd9gPAJiesCj9EalPsBC2ludGVybWVkaWF0ZbGEAYP+AoHUGgJlbHWEyg4BNjGB/gIANY7fBsn1A4vdGgA5hb8IAjEyOMLJB4NpiewaADaBkBkANprsGpfKDMT1AouGGwA5i5UXl4IBCGF0dGVudGlvbrzICwA2gYoBADeMshuDogKFshuWjwPEjQIAN4nKGwA2h8obgPEEh5cE2YUBhtITguAMADal4AzNkwOL3BMBOTPT2g6Db4vbEwE5NMnaE4NlkNoTADeBvRIAN4HaEwA3stoTzPsCkOQThKcBp+QTzJcBie4TADep7hPMiwGN+BOluwmrcAA1gnCG+BMAN4GYBwA31PgTgnAAOIv4EwA4h+gZyWiJ9hMAN4HyEQA4nvYTpOUDsIkKg5kBi/8TADjU2BcANIJvjP0Tg4sCiP0T3/UBiYYUADephhTIhwGApgoBcmWBewAogKQEhogBhv0CATQshpUOihbFlAOAhgoFcGVybXV0gYcBgM8jDW9yZGVyPVswLDIsMSwzi4EBADSBgwHHgQGLnRQAOIuXFs1wiaQUADiBghIAOIekFAJ0cnWLjAeCggGA2iTFhAGLkxQAOIWHD9RyADmA6wmB4gECcG9zgekDgPgFDGRpbTA9MiwgZGltMT2L+hDPhAGJhwoBOTCB+gKagivM/QMAOY3eLwA13fYBi/MSADje6AKB5hsLYXRlZF9zb2Z0bWF4hO8bADiB9DABOTSBBoHaEBZjYWxlPTAuMzUzNTUzMzkwNTkzMjczN96kAYv2BwA3i+YyzfkDifYHADmB9gcAOZqaHM2DAYD1B4iDBwA5gPwF6YMHATIwi/IRADeL0RPL9AEBMjCK8weA7w8BMjCa+hHNgwGA8weG4Q0AOYDoDpnhDcviDgEyMID2EYXpDwEyMIfSF4nmEtj7EgEyMICGCYWGAgEyMO6GAonvEQEyMICDHO6GAortEQE5OO2GAoD3CYeGAoeAIuaGAgAxgJIGBWNvbmNhdICEAQA3gZUHgPAaATIwgPgdgNk2j5UfATk2m5IWB3NlbGYucWt2q5QBgeU2ATIxjOQ1ADOFgwEBOTbC/QGDaYCJBoSSCQEyMYDvHwEyMYD3AbuMG7r+AYucLAA2pJUiADDB4TMBMjGBiyKGmRuEmAKFmCyVhAPFggKI9iEBMjGHpAoBOTaFjgbbgwWAoxCCliiB/iABMjGL2kHdhgOLlhgBNTmkhgSxbwAyi4wQADaF+RrIZYCBEIFBhowoATIxgIcVATIxgY4QADKAjhCsjCjD8QIAMoCJCoidAYH7BYOdAaWCKMSNAYGCCoWCBoCbDaOXIcSBAYz3PwAyi5YdxYAFgZE2ATIygPUJgocLADKAhzUBMjKl8AaycIvcSAA1h/wtk+81s2mI6kgBMjKBzAgAMproHYDrAZODAb36OAEyMovHKwA1j+QwwoACgd8yATIyi49JhIMCiI9J1e0BADOInkkBMjKZnknOfYHeNYfqAo/RCZT6AcLcNQEyM4DUCYfjOwEyMoHgEwAzj7RJyPQDADOLwBMANIW8DZXUOLNpicATADOBqBEAM7PAE8b1AovAEwA0i84hl4IByrMzADKBtlqI/AaDogKFyhOWjwPFjQKJyxMAM4fLE57jO8aFAYXNE4PdDAAzps0TzJMDi9cTADSL8yjF5w2Cb4GXW4hvheMjyGWQ1xOB0lkBMjOB1xMANLLXE8v7AoHNW4zhE4SnAafhE8yXAYnrEwAzqesTzIsBjfUTpIFBrLkEgfY1ADKBxVyCvAsANIGYB4y/XMxwi/UTADSH5RnJaIn0E4GAWwAym95cqIcGtec4ADKM+lwAM9TVHILcJIyLXYSLAo+LXdf1AYmjXQAymqNd2IcBgKYKhu4ngbddueM7spQDgcFdhvwrgL9dtOM7s4EBi50Uhtwn03CJpBSBt1sAMoG3W7HjO7OEAYuTFAAzkeoyyXKA6wmH4DQBMjWA+AW04DSzhAGJhwoANYDnNgAygbFdsPAzs4MBjbVJke4EyPYBjMBcADOn1TyzcoHmG4/jOwEyNYDdOwEyNoDdPgAygLdewOM7s6QBjPYHpdlDs3CJ9gcANoH2BwA2mpoczYMBgaNuh4MHgNhd64MHgeRbh/cCjMBxzfQBifMHADaB7w+B2Ffn9wKA8weH4Q2A6A6z1zezgQGA9hGG6Q+Az1i41zeyhQGB3luGhgKB+F3phgKB3FuGhgIAN4CDHO6GAortEQA2gOg86oYCiu8/iMFX54YCgJIGheM7gfZaATI3gfAagO1fqeM7iJIWueA2gd5XiZkPhYsZlN84rP0BgmmB11eFkgkAN4HvH4HnU7uMG7n+AYGEWInhPZaCAQhtYmVkZGluZ3Oi3R+AFIy8dYORLYHhV4ARhI8bgo4CgO1Um/oCxfgBiewhgNFbpNk7xoMBgJkQgowogvQggPxa3/wCjfFrlfIDs2GNrX6EYbpXgNEPgYMDh9wnADiB1xQAOIHeD4G0U5/cJ8fLAoDPCYiTAYDLBYSTAZjIJ8eDAYG+CYTIBQA4h79Jj9MgxneBuFeGd4fCIIvHDL3OBIGeVwNyb3dzhMoYADmAwA+AEQA9hseEAQAxha8IrGWCly+NgFeAWQJpNjSGvgSxXYH/hQEBMjmA6wiF/AKExwEAOIGANoHuVYHNAYWkBLTQhAGDuiqM2FeB3ge+ywGCswkAOYC8CJTLAYD8BIHLAQA1hdIIATUwtM0BgKolBXJldHVyboF3gWGBrxAAOYKrCoKwDIHULwA4gdMaADiBHgA0gRIANYHnHAA0gRiBjogBADKBhIwBATIzgakBADKBJAAzgSQAMoEkADKBJAAxgSQAMYAkADGBTgAxgcsHATE3gZZXADeBGAA3gZ5cgbMRATE2gSQANoEkgdMgATE1gSSBhAEAMYGEAQExNIIGADE="u8;
 
     /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
     public static string SymbolJson => System.Text.Encoding.UTF8.GetString(SymbolJsonUtf8);
@@ -1583,42 +1583,42 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
         ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, batch);
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        // QuantizedModels.cs:49
+        // QuantizedModels.cs, QuantizedClassifier line 15
         var x4 = Kernels.QuantizedEmbedding(@inputIds, p3, p142); // %4 qembedding → f32[batch,seq,32]
 
-        // QuantizedModels.cs:50
+        // QuantizedModels.cs, QuantizedClassifier line 16
         var x6 = Kernels.QuantizedEmbedding(@tokenTypes, p5, p143); // %6 qembedding → f32[batch,seq,32]
 
-        // QuantizedModels.cs:51
+        // QuantizedModels.cs, QuantizedClassifier line 17
         var x8 = Kernels.Rows(p7, seq); // %8 rows → f32[seq,32]
 
-        // QuantizedModels.cs:52
+        // QuantizedModels.cs, QuantizedClassifier line 18
         var x9 = torch.add(x4, x6); // %9 add → f32[batch,seq,32]
         Kernels.Free(x4, x6);
         var x10 = torch.add(x9, x8); // %10 add → f32[batch,seq,32]
         Kernels.Free(x9, x8);
 
-        // embeddings.LayerNorm (QuantizedModels.cs:52)
+        // embeddings.LayerNorm (QuantizedModels.cs, QuantizedClassifier line 18)
         var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[batch,seq,32]
         Kernels.Free(x10);
 
-        // QuantizedModels.cs:53
+        // QuantizedModels.cs, QuantizedClassifier line 19
         var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
-        // encoder.layer.0.attention.self.qkv (QuantizedModels.cs:20)
+        // encoder.layer.0.attention.self.qkv (QuantizedModels.cs, QuantEncoderLayer line 11)
         var x124 = Kernels.QuantizedLinear(x13, p129, p122, p128, p123, gelu: false, Mode); // %124 qlinear → f32[batch,seq,96]
 
-        // encoder.layer.0.attention.self.query (QuantizedModels.cs:20)
+        // encoder.layer.0.attention.self.query (QuantizedModels.cs, QuantEncoderLayer line 11)
         var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
 
-        // encoder.layer.0.attention.self.key (QuantizedModels.cs:21)
+        // encoder.layer.0.attention.self.key (QuantizedModels.cs, QuantEncoderLayer line 12)
         var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
 
-        // encoder.layer.0.attention.self.value (QuantizedModels.cs:22)
+        // encoder.layer.0.attention.self.value (QuantizedModels.cs, QuantEncoderLayer line 13)
         var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
         Kernels.Free(x124);
 
-        // encoder.layer.0 (QuantizedModels.cs:23)
+        // encoder.layer.0 (QuantizedModels.cs, QuantEncoderLayer line 14)
         var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
         Kernels.Free(x18);
         var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
@@ -1638,47 +1638,47 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
         var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
         Kernels.Free(x38);
 
-        // encoder.layer.0.attention.output.dense (QuantizedModels.cs:24)
+        // encoder.layer.0.attention.output.dense (QuantizedModels.cs, QuantEncoderLayer line 15)
         var x43 = Kernels.QuantizedLinear(x39, p131, p40, p130, p42, gelu: false, Mode); // %43 qlinear → f32[batch,seq,32]
         Kernels.Free(x39);
 
-        // encoder.layer.0 (QuantizedModels.cs:24)
+        // encoder.layer.0 (QuantizedModels.cs, QuantEncoderLayer line 15)
         var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[batch,seq,32]
         Kernels.Free(x43);
 
-        // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs:25)
+        // encoder.layer.0.attention.output.LayerNorm (QuantizedModels.cs, QuantEncoderLayer line 16)
         var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x13, x44);
 
-        // encoder.layer.0.intermediate.dense (QuantizedModels.cs:26)
+        // encoder.layer.0.intermediate.dense (QuantizedModels.cs, QuantEncoderLayer line 17)
         var x53 = Kernels.QuantizedLinearRequantize(x48, p133, p49, p132, p51, gelu: true, p135, Mode); // %53 qlinear_gelu_requantize → i8[batch,seq,128]
 
-        // encoder.layer.0.output.dense (QuantizedModels.cs:27)
+        // encoder.layer.0.output.dense (QuantizedModels.cs, QuantEncoderLayer line 18)
         var x57 = Kernels.QuantizedLinear(x53, p135, p54, p134, p56, gelu: false, Mode); // %57 qlinear → f32[batch,seq,32]
         Kernels.Free(x53);
 
-        // encoder.layer.0 (QuantizedModels.cs:27)
+        // encoder.layer.0 (QuantizedModels.cs, QuantEncoderLayer line 18)
         var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[batch,seq,32]
         Kernels.Free(x57);
 
-        // encoder.layer.0.output.LayerNorm (QuantizedModels.cs:28)
+        // encoder.layer.0.output.LayerNorm (QuantizedModels.cs, QuantEncoderLayer line 19)
         var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x48, x58);
 
-        // encoder.layer.1.attention.self.qkv (QuantizedModels.cs:20)
+        // encoder.layer.1.attention.self.qkv (QuantizedModels.cs, QuantEncoderLayer line 11)
         var x127 = Kernels.QuantizedLinear(x62, p137, p125, p136, p126, gelu: false, Mode); // %127 qlinear → f32[batch,seq,96]
 
-        // encoder.layer.1.attention.self.query (QuantizedModels.cs:20)
+        // encoder.layer.1.attention.self.query (QuantizedModels.cs, QuantEncoderLayer line 11)
         var x66 = x127.narrow(-1, 0, 32); // %66 slice → f32[batch,seq,32]
 
-        // encoder.layer.1.attention.self.key (QuantizedModels.cs:21)
+        // encoder.layer.1.attention.self.key (QuantizedModels.cs, QuantEncoderLayer line 12)
         var x70 = x127.narrow(-1, 32, 32); // %70 slice → f32[batch,seq,32]
 
-        // encoder.layer.1.attention.self.value (QuantizedModels.cs:22)
+        // encoder.layer.1.attention.self.value (QuantizedModels.cs, QuantEncoderLayer line 13)
         var x74 = x127.narrow(-1, 64, 32); // %74 slice → f32[batch,seq,32]
         Kernels.Free(x127);
 
-        // encoder.layer.1 (QuantizedModels.cs:23)
+        // encoder.layer.1 (QuantizedModels.cs, QuantEncoderLayer line 14)
         var x75 = x66.reshape(batch, seq, 4L, 8L); // %75 reshape → f32[batch,seq,4,8]
         Kernels.Free(x66);
         var x76 = x75.permute(0L, 2L, 1L, 3L); // %76 permute → f32[batch,4,seq,8]
@@ -1698,49 +1698,49 @@ public sealed partial class QuantizedClassifierInt8Module : nn.Module<Tensor, Te
         var x87 = x86.reshape(batch, seq, 32L); // %87 reshape → f32[batch,seq,32]
         Kernels.Free(x86);
 
-        // encoder.layer.1.attention.output.dense (QuantizedModels.cs:24)
+        // encoder.layer.1.attention.output.dense (QuantizedModels.cs, QuantEncoderLayer line 15)
         var x91 = Kernels.QuantizedLinear(x87, p139, p88, p138, p90, gelu: false, Mode); // %91 qlinear → f32[batch,seq,32]
         Kernels.Free(x87);
 
-        // encoder.layer.1 (QuantizedModels.cs:24)
+        // encoder.layer.1 (QuantizedModels.cs, QuantEncoderLayer line 15)
         var x92 = Kernels.Dropout(x91, 0.1, training); // %92 dropout → f32[batch,seq,32]
         Kernels.Free(x91);
 
-        // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs:25)
+        // encoder.layer.1.attention.output.LayerNorm (QuantizedModels.cs, QuantEncoderLayer line 16)
         var x96 = Kernels.AddLayerNorm(x62, x92, p94, p95, 1E-12); // %96 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x62, x92);
 
-        // encoder.layer.1.intermediate.dense (QuantizedModels.cs:26)
+        // encoder.layer.1.intermediate.dense (QuantizedModels.cs, QuantEncoderLayer line 17)
         var x101 = Kernels.QuantizedLinear(x96, p141, p97, p140, p99, gelu: true, Mode); // %101 qlinear_gelu → f32[batch,seq,128]
 
-        // encoder.layer.1.output.dense (QuantizedModels.cs:27)
+        // encoder.layer.1.output.dense (QuantizedModels.cs, QuantEncoderLayer line 18)
         var x105 = Kernels.Linear(x101, p102, p104); // %105 linear → f32[batch,seq,32]
         Kernels.Free(x101);
 
-        // encoder.layer.1 (QuantizedModels.cs:27)
+        // encoder.layer.1 (QuantizedModels.cs, QuantEncoderLayer line 18)
         var x106 = Kernels.Dropout(x105, 0.1, training); // %106 dropout → f32[batch,seq,32]
         Kernels.Free(x105);
 
-        // encoder.layer.1.output.LayerNorm (QuantizedModels.cs:28)
+        // encoder.layer.1.output.LayerNorm (QuantizedModels.cs, QuantEncoderLayer line 19)
         var x110 = Kernels.AddLayerNorm(x96, x106, p108, p109, 1E-12); // %110 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x96, x106);
 
-        // QuantizedModels.cs:55
+        // QuantizedModels.cs, QuantizedClassifier line 21
         var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
 
-        // pooler.dense (QuantizedModels.cs:55)
+        // pooler.dense (QuantizedModels.cs, QuantizedClassifier line 21)
         var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[batch,32]
         Kernels.Free(x111);
 
-        // QuantizedModels.cs:55
+        // QuantizedModels.cs, QuantizedClassifier line 21
         var x116 = torch.tanh(x115); // %116 tanh → f32[batch,32]
         Kernels.Free(x115);
 
-        // QuantizedModels.cs:56
+        // QuantizedModels.cs, QuantizedClassifier line 22
         var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[batch,32]
         Kernels.Free(x116);
 
-        // classifier (QuantizedModels.cs:56)
+        // classifier (QuantizedModels.cs, QuantizedClassifier line 22)
         var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[batch,2]
         Kernels.Free(x117);
 

@@ -108,17 +108,17 @@ public sealed partial class SpanHeadsModule : nn.Module<Tensor, (Tensor, Tensor)
     {
         ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, batch, seq, 16);
         using var scope = torch.NewDisposeScope();
-        // dense (SpanHeads.cs:13)
+        // dense (SpanHeads.cs, SpanHeads line 8)
         var x5 = Kernels.LinearGelu(@x, p1, p3); // %5 linear_gelu → f32[batch,seq,16]
 
-        // qa.qkv (SpanHeads.cs:14)
+        // qa.qkv (SpanHeads.cs, SpanHeads line 9)
         var x16 = Kernels.Linear(x5, p14, p15); // %16 linear → f32[batch,seq,2]
         Kernels.Free(x5);
 
-        // qa.start (SpanHeads.cs:14)
+        // qa.start (SpanHeads.cs, SpanHeads line 9)
         var x9 = x16.narrow(-1, 0, 1); // %9 slice → f32[batch,seq,1]
 
-        // qa.end (SpanHeads.cs:15)
+        // qa.end (SpanHeads.cs, SpanHeads line 10)
         var x13 = x16.narrow(-1, 1, 1); // %13 slice → f32[batch,seq,1]
         Kernels.Free(x16);
 
@@ -142,19 +142,19 @@ public sealed partial class SpanHeadsModule : nn.Module<Tensor, (Tensor, Tensor)
         var p14 = args[3];
         var p15 = args[4];
         using var scope = torch.NewDisposeScope();
-        // dense (SpanHeads.cs:13)
+        // dense (SpanHeads.cs, SpanHeads line 8)
         var x4 = Kernels.Linear(@x, p1, p3); // %4 linear → f32[batch,seq,16]
 
-        // SpanHeads.cs:13
+        // SpanHeads.cs, SpanHeads line 8
         var x5 = Kernels.Gelu(x4); // %5 gelu → f32[batch,seq,16]
 
-        // qa.qkv (SpanHeads.cs:14)
+        // qa.qkv (SpanHeads.cs, SpanHeads line 9)
         var x16 = Kernels.Linear(x5, p14, p15); // %16 linear → f32[batch,seq,2]
 
-        // qa.start (SpanHeads.cs:14)
+        // qa.start (SpanHeads.cs, SpanHeads line 9)
         var x9 = x16.narrow(-1, 0, 1); // %9 slice → f32[batch,seq,1]
 
-        // qa.end (SpanHeads.cs:15)
+        // qa.end (SpanHeads.cs, SpanHeads line 10)
         var x13 = x16.narrow(-1, 1, 1); // %13 slice → f32[batch,seq,1]
         Kernels.Free(x16);
 
@@ -203,18 +203,18 @@ public sealed partial class SpanHeadsModule : nn.Module<Tensor, (Tensor, Tensor)
             var g29 = saved[1]; // saved %1
             var g31 = saved[0]; // saved %0
 
-            // qa.qkv (SpanHeads.cs:14)
+            // qa.qkv (SpanHeads.cs, SpanHeads line 9)
             var g21 = torch.cat(new[] { g17, g18 }, 2); // %21 concat → f32[batch,seq,2]
             var g23 = Kernels.MatMul(g21, g22, transB: false); // %23 matmul → f32[batch,seq,16]
             var g25 = Kernels.LinearWeightGrad(g21, g24); // %25 linear_dw → f32[2,16]
             var g26 = Kernels.SumTo(g21, 2L); // %26 sum_to → f32[2]
             Kernels.Free(g21);
 
-            // SpanHeads.cs:13
+            // SpanHeads.cs, SpanHeads line 8
             var g28 = Kernels.GeluGrad(g23, g27); // %28 gelu_grad → f32[batch,seq,16]
             Kernels.Free(g23);
 
-            // dense (SpanHeads.cs:13)
+            // dense (SpanHeads.cs, SpanHeads line 8)
             var g30 = Kernels.MatMul(g28, g29, transB: false); // %30 matmul → f32[batch,seq,16]
             var g32 = Kernels.LinearWeightGrad(g28, g31); // %32 linear_dw → f32[16,16]
             var g33 = Kernels.SumTo(g28, 16L); // %33 sum_to → f32[16]
@@ -225,13 +225,13 @@ public sealed partial class SpanHeadsModule : nn.Module<Tensor, (Tensor, Tensor)
     }
 
     // The IR texts, packed (PackedText.Unpack reads them; IrText(stage) prints them).
-    private static ReadOnlySpan<byte> LoweredIr => "RmdyYXBoIHNwYW5faGVhZHMKICAlMCA9IGlucHV0IHtuYW1lPSJ4In0gOiBmMzJbYmF0Y2gsc2VxLDE2XSAgIyBAIFNwYW5IgDsFLmNzOjExgEEZMSA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCUAtkZW5zZS53ZWlnaHSFWwExNpRUADOAVB4yID0gbWF0bXVsKCUwLCAlMSkge3RyYW5zQj10cnVllaEBgWySUwAzjKcBBHplcm9zi6YBA2JpYXOHpAGWoQEONCA9IGFkZCglMiwgJTMpr5ABCjUgPSBnZWx1KCU0lT+ROQA2m/ACB3FhLnN0YXJ0jfMClFYANIBWADeH8gIENSwgJTad8gKBTIRtklUAOJr0AoWqAYr3ApalAQA5hPYCBDcsICU4j7cCn5QBADGA8QWbwAICZW5kpb4CADWBVYCFBoi/AgExMKXAAgJlbmSTVYCGBpq/AoCpAZ+9AoJPgIIGgb4CATExgKIBADKXwAKUlAEIcmV0dXJuICU5gEEAMw=="u8;
+    private static ReadOnlySpan<byte> LoweredIr => "RmdyYXBoIHNwYW5faGVhZHMKICAlMCA9IGlucHV0IHtuYW1lPSJ4In0gOiBmMzJbYmF0Y2gsc2VxLDE2XSAgIyBAIFNwYW5IgDsDLmNzLIYOBiBsaW5lIDaAUBkxID0gcGFyYW0ge2luaXQ9Im5vcm1hbCIsIIJfC2RlbnNlLndlaWdodIVqATE2o2MAOIBjHjIgPSBtYXRtdWwoJTAsICUxKSB7dHJhbnNCPXRydWWVvwGBe6FiADOMxQEEemVyb3OLxAEDYmlhc4fCAaW/AQ40ID0gYWRkKCUyLCAlMym+rgEKNSA9IGdlbHUoJTSVTqBIADabuwMHcWEuc3RhcnSNvgOjZQA5gGUAN4e9AwQ1LCAlNp29A4FbhHyhZAA4mr8DhcgBisIDpcMBADmEwQMENywgJTiP8wKusgEAMYCHB5v8AgJlbmS0+gIBMTCBZYCcB4j8AgExMKX9AgJlbmSjZYCeB5r9AoDJAa77AoNfgJsHgf0CATExgMIBADKX/wKktAEIcmV0dXJuICU5gFEAMw=="u8;
 
-    private static ReadOnlySpan<byte> OptimizedIr => "RmdyYXBoIHNwYW5faGVhZHMKICAlMCA9IGlucHV0IHtuYW1lPSJ4In0gOiBmMzJbYmF0Y2gsc2VxLDE2XSAgIyBAIFNwYW5IgDsFLmNzOjExgEEZMSA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCUAtkZW5zZS53ZWlnaHSFWwExNpRUADOAVAAzjFQEemVyb3OLUwNiaWFzh1GWTho1ID0gbGluZWFyX2dlbHUoJTAsICUxLCAlMymU6gGBYpJOATE0m/EBC3FhLnN0YXJ0X2VuZIT4AQYsIHBhY2tzhh2DGQMscWEuiScKc2l6ZXM9WzEsMV2E2wEAMpSrAgA0gY8BgN4Bl6wCiY4BgbMCjowBgBeEigGDI5CIAZeFAQA2heMCAiglNYDeAgA0gAUANY7gAoJFBXFhLnFrdpJMHjkgPSBzbGljZSglMTYpIHtkaW09LTEsIGVuZD0xLCCBsgEBPTCPpAWEWoEik6gBgNkElF0AMoRdADGXXQJlbmSNWww1CiAgcmV0dXJuICU5gPgBADM="u8;
+    private static ReadOnlySpan<byte> OptimizedIr => "RmdyYXBoIHNwYW5faGVhZHMKICAlMCA9IGlucHV0IHtuYW1lPSJ4In0gOiBmMzJbYmF0Y2gsc2VxLDE2XSAgIyBAIFNwYW5IgDsDLmNzLIYOBiBsaW5lIDaAUBkxID0gcGFyYW0ge2luaXQ9Im5vcm1hbCIsIIJfC2RlbnNlLndlaWdodIVqATE2o2MAOIBjADOMYwR6ZXJvc4tiA2JpYXOHYKVdAjUgPYEOEmFyX2dlbHUoJTAsICUxLCAlMymUlwKBcaFdATE0m54CC3FhLnN0YXJ0X2VuZISlAgYsIHBhY2tzhh2DGQMscWEuiScKc2l6ZXM9WzEsMV2E+QEAMqPYAgA5gZ4BgPwBl9kCiZ0BgeACjpsBgBeEmQGDI5CXAaaUAQA2hZADAiglNYCLAwA0gAUANY6NA4JUBXFhLnFrdqFbHjkgPSBzbGljZSglMTYpIHtkaW09LTEsIGVuZD0xLCCB0AEBPTCPjQaEaYEiosYBgLMFlGwAMoRsADGXbAJlbmScag0xMAogIHJldHVybiAlOYCmAgAz"u8;
 
-    private static ReadOnlySpan<byte> TrainingIr => "RmdyYXBoIHNwYW5faGVhZHMKICAlMCA9IGlucHV0IHtuYW1lPSJ4In0gOiBmMzJbYmF0Y2gsc2VxLDE2XSAgIyBAIFNwYW5IgDsFLmNzOjExgEEZMSA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCUAtkZW5zZS53ZWlnaHSFWwExNpRUADOAVAAzjFQEemVyb3OLUwNiaWFzh1GWThU0ID0gbGluZWFyKCUwLCAlMSwgJTMplOUBgV2SSQo1ID0gZ2VsdSglNJU/kTkAMYCDAZilAgtxYS5zdGFydF9lbmSErAIGLCBwYWNrc4YdgxkDLHFhLoknCnNpemVzPVsxLDFdhI8CADKUjwEANIGPAYDJAZfgAomOAYHnAo6MAYAXhIoBgyOQiAGXhQEANoeXAwA1gJcDADSABQA1jtoCgkUFcWEucWt2kkweOSA9IHNsaWNlKCUxNikge2RpbT0tMSwgZW5kPTEsIIGyAQE9MI/YBYRagSKTqAGAjQWUXQAyhF0AMZddAmVuZI1bDDUKICByZXR1cm4gJTmA+AEAMw=="u8;
+    private static ReadOnlySpan<byte> TrainingIr => "RmdyYXBoIHNwYW5faGVhZHMKICAlMCA9IGlucHV0IHtuYW1lPSJ4In0gOiBmMzJbYmF0Y2gsc2VxLDE2XSAgIyBAIFNwYW5IgDsDLmNzLIYOBiBsaW5lIDaAUBkxID0gcGFyYW0ge2luaXQ9Im5vcm1hbCIsIIJfC2RlbnNlLndlaWdodIVqATE2o2MAOIBjADOMYwR6ZXJvc4tiA2JpYXOHYKVdAjQgPYEODWFyKCUwLCAlMSwgJTMplJICgWyhWAo1ID0gZ2VsdSglNJVOoEgAMYChAZjhAgtxYS5zdGFydF9lbmSE6AIGLCBwYWNrc4YdgxkDLHFhLoknCnNpemVzPVsxLDFdhLwCADKjngEAOYGeAYDnAZecA4mdAYGjA46bAYAXhJkBgyOQlwGmlAEANofTAwA1gNMDADSABQA1jocDglQFcWEucWt2oVseOSA9IHNsaWNlKCUxNikge2RpbT0tMSwgZW5kPTEsIIHQAQE9MI/QBoRpgSKixgGA9gWUbAAyhGwAMZdsAmVuZJxqDTEwCiAgcmV0dXJuICU5gKYCADM="u8;
 
-    private static ReadOnlySpan<byte> BackwardIr => "XWdyYXBoIHNwYW5faGVhZHMuYmFja3dhcmQKICAlMTcgPSBncmFkX291dHB1dCB7aW5kZXg9MH0gOiBmMzJbYmF0Y2gsc2VxLDFdICAjIHFhLnN0YXJ0IEAgU3BhbkiBUgRjczoxNIFPADiSTwAxl08CZW5kjU0ANYBNDzIxID0gY29uY2F0KCUxNyyAXwcpIHtkaW09Mo5QADKEUAJxa3aSnQERMjIgPSBzYXZlZCB7cmVmPTE0hEYDMiwxNoE/kjgOMyA9IG1hdG11bCglMjEsgEoOKSB7dHJhbnNCPWZhbHNlj98BglGZkAEANIqQAQA1lUaMPwAzgT8MNSA9IGxpbmVhcl9kd4SaAQE0KYzUAZmDAQA2gIMBBHVtX3RvgEELKSB7c2hhcGU9WzJdhZwCnkWAxASHyAGF1wKNyAEEZGVuc2WTzgGBugQDZWx1X4C/BAMoJTIzgM4BADeEzgGjkwIAOYviA4SKAQExNpk4ATMwiOIDADiAegA5pOIDl9QBADOAwQWHjwGQ1QaSlgEAMYE/gLAFiOEDgJkBATMxhJMChtQBmIMBgLwFheEDgL8Gg+EDATE2heIDnUYFcmV0dXJugKcCgIEBADKABYGeAwA1gAUANg=="u8;
+    private static ReadOnlySpan<byte> BackwardIr => "XWdyYXBoIHNwYW5faGVhZHMuYmFja3dhcmQKICAlMTcgPSBncmFkX291dHB1dCB7aW5kZXg9MH0gOiBmMzJbYmF0Y2gsc2VxLDFdICAjIHFhLnN0YXJ0IEAgU3BhbkiBUgJjcyyGDgYgbGluZSA5gV4AOJJeADGXXgJlbmScXAExMIBdDzIxID0gY29uY2F0KCUxNyyAbwcpIHtkaW09Mo5gADKEYAJxa3ahvAERMjIgPSBzYXZlZCB7cmVmPTE0hFUDMiwxNoFOoUcOMyA9IG1hdG11bCglMjEsgFkOKSB7dHJhbnNCPWZhbHNlj40CgmCorgEANIquAQA1lVWbTgA4gU4CNSA9gQ8EYXJfZHeEuAEBNCmMgQKooQEANoChAQR1bV90b4BQCykge3NoYXBlPVsyXYXYAq1UgL0Fh/UBhaIDjfUBBGRlbnNlovsBgbMFA2VsdV+AuAUDKCUyM4D7AQA3hPsBss8CADmLywSEqAEBMTaoRwEzMIjLBAA4gJgBADmkywSmgQIAM4DXBoetAZCKCKG0AQA2gU6AxgaIygSAtwEBMzGEzwKGgQKnoQGA0gaFygSA8weDygQBMTaFywSsVQVyZXR1cm6A4wKAnwEAMoAFgfgDADWABQA2"u8;
 
     /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
     public static string SymbolJson => System.Text.Encoding.UTF8.GetString(SymbolJsonUtf8);

@@ -228,52 +228,52 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
         ShapeGuard.Check(Name, "tokenTypes", @tokenTypes, ScalarType.Int64, batch, seq);
         ShapeGuard.Check(Name, "validLength", @validLength, ScalarType.Int64, batch);
         using var scope = torch.NewDisposeScope();
-        // TinyEncoder.cs:20
+        // TinyEncoder.cs, TinyEncoder line 15
         var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[batch,seq,32]
 
-        // TinyEncoder.cs:21
+        // TinyEncoder.cs, TinyEncoder line 16
         var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[batch,seq,32]
 
-        // TinyEncoder.cs:22
+        // TinyEncoder.cs, TinyEncoder line 17
         var x8 = Kernels.Rows(p7, seq); // %8 rows → f32[seq,32]
 
-        // TinyEncoder.cs:23
+        // TinyEncoder.cs, TinyEncoder line 18
         var x9 = torch.add(x4, x6); // %9 add → f32[batch,seq,32]
         Kernels.Free(x4, x6);
         var x10 = torch.add(x9, x8); // %10 add → f32[batch,seq,32]
         Kernels.Free(x9, x8);
 
-        // embeddings.LayerNorm (TinyEncoder.cs:23)
+        // embeddings.LayerNorm (TinyEncoder.cs, TinyEncoder line 18)
         var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[batch,seq,32]
         Kernels.Free(x10);
 
-        // TinyEncoder.cs:24
+        // TinyEncoder.cs, TinyEncoder line 19
         var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
-        // encoder.layer.0 (EncoderLayer.cs:18)
+        // encoder.layer.0 (EncoderLayer.cs, EncoderLayer line 13)
         var x62 = EncoderLayer(x13, p122, p123, x14, p40, p42, p46, p47, p49, p51, p54, p56, p60, p61, batch, seq); // %124…%62
 
-        // encoder.layer.1 (EncoderLayer.cs:18)
+        // encoder.layer.1 (EncoderLayer.cs, EncoderLayer line 13)
         var x110 = EncoderLayer(x62, p125, p126, x14, p88, p90, p94, p95, p97, p99, p102, p104, p108, p109, batch, seq); // %127…%110
         Kernels.Free(x14);
 
-        // TinyEncoder.cs:26
+        // TinyEncoder.cs, TinyEncoder line 21
         var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
         Kernels.Free(x110);
 
-        // pooler.dense (TinyEncoder.cs:26)
+        // pooler.dense (TinyEncoder.cs, TinyEncoder line 21)
         var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[batch,32]
         Kernels.Free(x111);
 
-        // TinyEncoder.cs:26
+        // TinyEncoder.cs, TinyEncoder line 21
         var x116 = torch.tanh(x115); // %116 tanh → f32[batch,32]
         Kernels.Free(x115);
 
-        // TinyEncoder.cs:27
+        // TinyEncoder.cs, TinyEncoder line 22
         var x117 = Kernels.Dropout(x116, 0.1, training); // %117 dropout → f32[batch,32]
         Kernels.Free(x116);
 
-        // classifier (TinyEncoder.cs:27)
+        // classifier (TinyEncoder.cs, TinyEncoder line 22)
         var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[batch,2]
         Kernels.Free(x117);
 
@@ -330,50 +330,50 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
         var p118 = args[34];
         var p120 = args[35];
         using var scope = torch.NewDisposeScope();
-        // TinyEncoder.cs:20
+        // TinyEncoder.cs, TinyEncoder line 15
         var x4 = Kernels.Embedding(@inputIds, p3); // %4 embedding → f32[batch,seq,32]
 
-        // TinyEncoder.cs:21
+        // TinyEncoder.cs, TinyEncoder line 16
         var x6 = Kernels.Embedding(@tokenTypes, p5); // %6 embedding → f32[batch,seq,32]
 
-        // TinyEncoder.cs:22
+        // TinyEncoder.cs, TinyEncoder line 17
         var x8 = Kernels.Rows(p7, seq); // %8 rows → f32[seq,32]
 
-        // TinyEncoder.cs:23
+        // TinyEncoder.cs, TinyEncoder line 18
         var x9 = torch.add(x4, x6); // %9 add → f32[batch,seq,32]
         Kernels.Free(x4, x6);
         var x10 = torch.add(x9, x8); // %10 add → f32[batch,seq,32]
         Kernels.Free(x9, x8);
 
-        // embeddings.LayerNorm (TinyEncoder.cs:23)
+        // embeddings.LayerNorm (TinyEncoder.cs, TinyEncoder line 18)
         var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[batch,seq,32]
 
-        // TinyEncoder.cs:24
+        // TinyEncoder.cs, TinyEncoder line 19
         var x14 = Kernels.LengthMask(@validLength, seq, ScalarType.Float32); // %14 length_mask → f32[batch,1,1,seq]
 
-        // encoder.layer.0 (EncoderLayer.cs:18)
+        // encoder.layer.0 (EncoderLayer.cs, EncoderLayer line 13)
         var (x28, x30, x32, x35, x122, x36, x39, x123, x45, x48, x52, x53, x124, x59, x62) = EncoderLayerTraining(x13, p122, p123, x14, p40, p42, p46, p47, p49, p51, p54, p56, p60, p61, batch, seq); // %131…%62
 
-        // encoder.layer.1 (EncoderLayer.cs:18)
+        // encoder.layer.1 (EncoderLayer.cs, EncoderLayer line 13)
         var (x76, x78, x80, x83, x125, x84, x87, x126, x93, x96, x100, x101, x127, x107, x110) = EncoderLayerTraining(x62, p125, p126, x14, p88, p90, p94, p95, p97, p99, p102, p104, p108, p109, batch, seq); // %134…%110
         Kernels.Free(x14);
 
-        // TinyEncoder.cs:26
+        // TinyEncoder.cs, TinyEncoder line 21
         var x111 = x110.select(1, 0); // %111 select → f32[batch,32]
         Kernels.Free(x110);
 
-        // pooler.dense (TinyEncoder.cs:26)
+        // pooler.dense (TinyEncoder.cs, TinyEncoder line 21)
         var x115 = Kernels.Linear(x111, p112, p114); // %115 linear → f32[batch,32]
 
-        // TinyEncoder.cs:26
+        // TinyEncoder.cs, TinyEncoder line 21
         var x116 = torch.tanh(x115); // %116 tanh → f32[batch,32]
         Kernels.Free(x115);
 
-        // TinyEncoder.cs:27
+        // TinyEncoder.cs, TinyEncoder line 22
         var x128 = Kernels.DropoutMask(x116, 0.1); // %128 dropout_mask → f32[batch,32]
         var x117 = torch.mul(x116, x128); // %117 mul → f32[batch,32]
 
-        // classifier (TinyEncoder.cs:27)
+        // classifier (TinyEncoder.cs, TinyEncoder line 22)
         var x121 = Kernels.Linear(x117, p118, p120); // %121 linear → f32[batch,2]
 
         if (saved is not null)
@@ -516,55 +516,55 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
             var batch = (long)ctx.get_data("batch")!;
             var seq = (long)ctx.get_data("seq")!;
 
-            // classifier (TinyEncoder.cs:27)
+            // classifier (TinyEncoder.cs, TinyEncoder line 22)
             var g137 = Kernels.MatMul(g135, g136, transB: false); // %137 matmul → f32[batch,32]
             var g139 = Kernels.LinearWeightGrad(g135, g138); // %139 linear_dw → f32[2,32]
             var g140 = Kernels.SumTo(g135, 2L); // %140 sum_to → f32[2]
 
-            // TinyEncoder.cs:27
+            // TinyEncoder.cs, TinyEncoder line 22
             var g142 = torch.mul(g137, g141); // %142 mul → f32[batch,32]
             Kernels.Free(g137);
 
-            // TinyEncoder.cs:26
+            // TinyEncoder.cs, TinyEncoder line 21
             var g144 = Kernels.TanhGrad(g142, g143); // %144 tanh_grad → f32[batch,32]
             Kernels.Free(g142);
 
-            // pooler.dense (TinyEncoder.cs:26)
+            // pooler.dense (TinyEncoder.cs, TinyEncoder line 21)
             var g146 = Kernels.MatMul(g144, g145, transB: false); // %146 matmul → f32[batch,32]
             var g148 = Kernels.LinearWeightGrad(g144, g147); // %148 linear_dw → f32[32,32]
             var g149 = Kernels.SumTo(g144, 32L); // %149 sum_to → f32[32]
             Kernels.Free(g144);
 
-            // TinyEncoder.cs:26
+            // TinyEncoder.cs, TinyEncoder line 21
             var g150 = Kernels.SelectGrad(g146, 1, 0, seq); // %150 select_grad → f32[batch,seq,32]
             Kernels.Free(g146);
 
-            // encoder.layer.1.output.LayerNorm (EncoderLayer.cs:26)
+            // encoder.layer.1.output.LayerNorm (EncoderLayer.cs, EncoderLayer line 21)
             var g153 = Kernels.LayerNormInputGrad(g150, g151, g152, 1E-12); // %153 layer_norm_dx → f32[batch,seq,32]
             var g154 = Kernels.LayerNormWeightGrad(g150, g151, 1E-12); // %154 layer_norm_dw → f32[32]
             var g155 = Kernels.SumTo(g150, 32L); // %155 sum_to → f32[32]
             Kernels.Free(g150);
 
-            // encoder.layer.1 (EncoderLayer.cs:25)
+            // encoder.layer.1 (EncoderLayer.cs, EncoderLayer line 20)
             var g157 = torch.mul(g153, g156); // %157 mul → f32[batch,seq,32]
 
-            // encoder.layer.1.output.dense (EncoderLayer.cs:25)
+            // encoder.layer.1.output.dense (EncoderLayer.cs, EncoderLayer line 20)
             var g159 = Kernels.MatMul(g157, g158, transB: false); // %159 matmul → f32[batch,seq,128]
             var g161 = Kernels.LinearWeightGrad(g157, g160); // %161 linear_dw → f32[32,128]
             var g162 = Kernels.SumTo(g157, 32L); // %162 sum_to → f32[32]
             Kernels.Free(g157);
 
-            // encoder.layer.1 (EncoderLayer.cs:24)
+            // encoder.layer.1 (EncoderLayer.cs, EncoderLayer line 19)
             var g164 = Kernels.GeluGrad(g159, g163); // %164 gelu_grad → f32[batch,seq,128]
             Kernels.Free(g159);
 
-            // encoder.layer.1.intermediate.dense (EncoderLayer.cs:24)
+            // encoder.layer.1.intermediate.dense (EncoderLayer.cs, EncoderLayer line 19)
             var g166 = Kernels.MatMul(g164, g165, transB: false); // %166 matmul → f32[batch,seq,32]
             var g168 = Kernels.LinearWeightGrad(g164, g167); // %168 linear_dw → f32[128,32]
             var g169 = Kernels.SumTo(g164, 128L); // %169 sum_to → f32[128]
             Kernels.Free(g164);
 
-            // encoder.layer.1.attention.output.LayerNorm (EncoderLayer.cs:23)
+            // encoder.layer.1.attention.output.LayerNorm (EncoderLayer.cs, EncoderLayer line 18)
             var g170 = torch.add(g153, g166); // %170 add → f32[batch,seq,32]
             Kernels.Free(g153, g166);
             var g173 = Kernels.LayerNormInputGrad(g170, g171, g172, 1E-12); // %173 layer_norm_dx → f32[batch,seq,32]
@@ -572,16 +572,16 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
             var g175 = Kernels.SumTo(g170, 32L); // %175 sum_to → f32[32]
             Kernels.Free(g170);
 
-            // encoder.layer.1 (EncoderLayer.cs:22)
+            // encoder.layer.1 (EncoderLayer.cs, EncoderLayer line 17)
             var g177 = torch.mul(g173, g176); // %177 mul → f32[batch,seq,32]
 
-            // encoder.layer.1.attention.output.dense (EncoderLayer.cs:22)
+            // encoder.layer.1.attention.output.dense (EncoderLayer.cs, EncoderLayer line 17)
             var g179 = Kernels.MatMul(g177, g178, transB: false); // %179 matmul → f32[batch,seq,32]
             var g181 = Kernels.LinearWeightGrad(g177, g180); // %181 linear_dw → f32[32,32]
             var g182 = Kernels.SumTo(g177, 32L); // %182 sum_to → f32[32]
             Kernels.Free(g177);
 
-            // encoder.layer.1 (EncoderLayer.cs:21)
+            // encoder.layer.1 (EncoderLayer.cs, EncoderLayer line 16)
             var g183 = g179.reshape(batch, seq, 4L, 8L); // %183 reshape → f32[batch,seq,4,8]
             Kernels.Free(g179);
             var g184 = g183.permute(0L, 2L, 1L, 3L); // %184 permute → f32[batch,4,seq,8]
@@ -610,7 +610,7 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
             var g205 = g204.reshape(batch, seq, 32L); // %205 reshape → f32[batch,seq,32]
             Kernels.Free(g204);
 
-            // encoder.layer.1.attention.self.qkv (EncoderLayer.cs:18)
+            // encoder.layer.1.attention.self.qkv (EncoderLayer.cs, EncoderLayer line 13)
             var g210 = torch.cat(new[] { g205, g203, g201 }, 2); // %210 concat → f32[batch,seq,96]
             Kernels.Free(g205, g203, g201);
             var g212 = Kernels.MatMul(g210, g211, transB: false); // %212 matmul → f32[batch,seq,32]
@@ -618,7 +618,7 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
             var g215 = Kernels.SumTo(g210, 96L); // %215 sum_to → f32[96]
             Kernels.Free(g210);
 
-            // encoder.layer.0.output.LayerNorm (EncoderLayer.cs:26)
+            // encoder.layer.0.output.LayerNorm (EncoderLayer.cs, EncoderLayer line 21)
             var g216 = torch.add(g173, g212); // %216 add → f32[batch,seq,32]
             Kernels.Free(g173, g212);
             var g219 = Kernels.LayerNormInputGrad(g216, g217, g218, 1E-12); // %219 layer_norm_dx → f32[batch,seq,32]
@@ -626,26 +626,26 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
             var g221 = Kernels.SumTo(g216, 32L); // %221 sum_to → f32[32]
             Kernels.Free(g216);
 
-            // encoder.layer.0 (EncoderLayer.cs:25)
+            // encoder.layer.0 (EncoderLayer.cs, EncoderLayer line 20)
             var g223 = torch.mul(g219, g222); // %223 mul → f32[batch,seq,32]
 
-            // encoder.layer.0.output.dense (EncoderLayer.cs:25)
+            // encoder.layer.0.output.dense (EncoderLayer.cs, EncoderLayer line 20)
             var g225 = Kernels.MatMul(g223, g224, transB: false); // %225 matmul → f32[batch,seq,128]
             var g227 = Kernels.LinearWeightGrad(g223, g226); // %227 linear_dw → f32[32,128]
             var g228 = Kernels.SumTo(g223, 32L); // %228 sum_to → f32[32]
             Kernels.Free(g223);
 
-            // encoder.layer.0 (EncoderLayer.cs:24)
+            // encoder.layer.0 (EncoderLayer.cs, EncoderLayer line 19)
             var g230 = Kernels.GeluGrad(g225, g229); // %230 gelu_grad → f32[batch,seq,128]
             Kernels.Free(g225);
 
-            // encoder.layer.0.intermediate.dense (EncoderLayer.cs:24)
+            // encoder.layer.0.intermediate.dense (EncoderLayer.cs, EncoderLayer line 19)
             var g232 = Kernels.MatMul(g230, g231, transB: false); // %232 matmul → f32[batch,seq,32]
             var g234 = Kernels.LinearWeightGrad(g230, g233); // %234 linear_dw → f32[128,32]
             var g235 = Kernels.SumTo(g230, 128L); // %235 sum_to → f32[128]
             Kernels.Free(g230);
 
-            // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs:23)
+            // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs, EncoderLayer line 18)
             var g236 = torch.add(g219, g232); // %236 add → f32[batch,seq,32]
             Kernels.Free(g219, g232);
             var g239 = Kernels.LayerNormInputGrad(g236, g237, g238, 1E-12); // %239 layer_norm_dx → f32[batch,seq,32]
@@ -653,16 +653,16 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
             var g241 = Kernels.SumTo(g236, 32L); // %241 sum_to → f32[32]
             Kernels.Free(g236);
 
-            // encoder.layer.0 (EncoderLayer.cs:22)
+            // encoder.layer.0 (EncoderLayer.cs, EncoderLayer line 17)
             var g243 = torch.mul(g239, g242); // %243 mul → f32[batch,seq,32]
 
-            // encoder.layer.0.attention.output.dense (EncoderLayer.cs:22)
+            // encoder.layer.0.attention.output.dense (EncoderLayer.cs, EncoderLayer line 17)
             var g245 = Kernels.MatMul(g243, g244, transB: false); // %245 matmul → f32[batch,seq,32]
             var g247 = Kernels.LinearWeightGrad(g243, g246); // %247 linear_dw → f32[32,32]
             var g248 = Kernels.SumTo(g243, 32L); // %248 sum_to → f32[32]
             Kernels.Free(g243);
 
-            // encoder.layer.0 (EncoderLayer.cs:21)
+            // encoder.layer.0 (EncoderLayer.cs, EncoderLayer line 16)
             var g249 = g245.reshape(batch, seq, 4L, 8L); // %249 reshape → f32[batch,seq,4,8]
             Kernels.Free(g245);
             var g250 = g249.permute(0L, 2L, 1L, 3L); // %250 permute → f32[batch,4,seq,8]
@@ -691,7 +691,7 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
             var g271 = g270.reshape(batch, seq, 32L); // %271 reshape → f32[batch,seq,32]
             Kernels.Free(g270);
 
-            // encoder.layer.0.attention.self.qkv (EncoderLayer.cs:18)
+            // encoder.layer.0.attention.self.qkv (EncoderLayer.cs, EncoderLayer line 13)
             var g276 = torch.cat(new[] { g271, g269, g267 }, 2); // %276 concat → f32[batch,seq,96]
             Kernels.Free(g271, g269, g267);
             var g278 = Kernels.MatMul(g276, g277, transB: false); // %278 matmul → f32[batch,seq,32]
@@ -699,7 +699,7 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
             var g281 = Kernels.SumTo(g276, 96L); // %281 sum_to → f32[96]
             Kernels.Free(g276);
 
-            // embeddings.LayerNorm (TinyEncoder.cs:23)
+            // embeddings.LayerNorm (TinyEncoder.cs, TinyEncoder line 18)
             var g282 = torch.add(g239, g278); // %282 add → f32[batch,seq,32]
             Kernels.Free(g239, g278);
             var g285 = Kernels.LayerNormInputGrad(g282, g283, g284, 1E-12); // %285 layer_norm_dx → f32[batch,seq,32]
@@ -707,17 +707,17 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
             var g287 = Kernels.SumTo(g282, 32L); // %287 sum_to → f32[32]
             Kernels.Free(g282);
 
-            // TinyEncoder.cs:23
+            // TinyEncoder.cs, TinyEncoder line 18
             var g288 = Kernels.SumTo(g285, seq, 32L); // %288 sum_to → f32[seq,32]
 
-            // TinyEncoder.cs:22
+            // TinyEncoder.cs, TinyEncoder line 17
             var g289 = Kernels.RowsGrad(g288, 16); // %289 rows_grad → f32[16,32]
             Kernels.Free(g288);
 
-            // TinyEncoder.cs:21
+            // TinyEncoder.cs, TinyEncoder line 16
             var g291 = Kernels.EmbeddingGrad(g285, g290, 2); // %291 embedding_grad → f32[2,32]
 
-            // TinyEncoder.cs:20
+            // TinyEncoder.cs, TinyEncoder line 15
             var g293 = Kernels.EmbeddingGrad(g285, g292, 100); // %293 embedding_grad → f32[100,32]
             Kernels.Free(g285);
 
@@ -729,20 +729,20 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
     /// names and comments it keeps; each instance calls it with its own tensors.</summary>
     private Tensor EncoderLayer(Tensor x13, Tensor p122, Tensor p123, Tensor x14, Tensor p40, Tensor p42, Tensor p46, Tensor p47, Tensor p49, Tensor p51, Tensor p54, Tensor p56, Tensor p60, Tensor p61, long batch, long seq)
     {
-        // encoder.layer.0.attention.self.qkv (EncoderLayer.cs:18)
+        // encoder.layer.0.attention.self.qkv (EncoderLayer.cs, EncoderLayer line 13)
         var x124 = Kernels.Linear(x13, p122, p123); // %124 linear → f32[batch,seq,96]
 
-        // encoder.layer.0.attention.self.query (EncoderLayer.cs:18)
+        // encoder.layer.0.attention.self.query (EncoderLayer.cs, EncoderLayer line 13)
         var x18 = x124.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
 
-        // encoder.layer.0.attention.self.key (EncoderLayer.cs:19)
+        // encoder.layer.0.attention.self.key (EncoderLayer.cs, EncoderLayer line 14)
         var x22 = x124.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
 
-        // encoder.layer.0.attention.self.value (EncoderLayer.cs:20)
+        // encoder.layer.0.attention.self.value (EncoderLayer.cs, EncoderLayer line 15)
         var x26 = x124.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
         Kernels.Free(x124);
 
-        // encoder.layer.0 (EncoderLayer.cs:21)
+        // encoder.layer.0 (EncoderLayer.cs, EncoderLayer line 16)
         var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
         Kernels.Free(x18);
         var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
@@ -762,30 +762,30 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
         var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
         Kernels.Free(x38);
 
-        // encoder.layer.0.attention.output.dense (EncoderLayer.cs:22)
+        // encoder.layer.0.attention.output.dense (EncoderLayer.cs, EncoderLayer line 17)
         var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
         Kernels.Free(x39);
 
-        // encoder.layer.0 (EncoderLayer.cs:22)
+        // encoder.layer.0 (EncoderLayer.cs, EncoderLayer line 17)
         var x44 = Kernels.Dropout(x43, 0.1, training); // %44 dropout → f32[batch,seq,32]
         Kernels.Free(x43);
 
-        // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs:23)
+        // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs, EncoderLayer line 18)
         var x48 = Kernels.AddLayerNorm(x13, x44, p46, p47, 1E-12); // %48 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x13, x44);
 
-        // encoder.layer.0.intermediate.dense (EncoderLayer.cs:24)
+        // encoder.layer.0.intermediate.dense (EncoderLayer.cs, EncoderLayer line 19)
         var x53 = Kernels.LinearGelu(x48, p49, p51); // %53 linear_gelu → f32[batch,seq,128]
 
-        // encoder.layer.0.output.dense (EncoderLayer.cs:25)
+        // encoder.layer.0.output.dense (EncoderLayer.cs, EncoderLayer line 20)
         var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
         Kernels.Free(x53);
 
-        // encoder.layer.0 (EncoderLayer.cs:25)
+        // encoder.layer.0 (EncoderLayer.cs, EncoderLayer line 20)
         var x58 = Kernels.Dropout(x57, 0.1, training); // %58 dropout → f32[batch,seq,32]
         Kernels.Free(x57);
 
-        // encoder.layer.0.output.LayerNorm (EncoderLayer.cs:26)
+        // encoder.layer.0.output.LayerNorm (EncoderLayer.cs, EncoderLayer line 21)
         var x62 = Kernels.AddLayerNorm(x48, x58, p60, p61, 1E-12); // %62 add_layer_norm → f32[batch,seq,32]
         Kernels.Free(x48, x58);
 
@@ -796,20 +796,20 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
     /// names and comments it keeps; each instance calls it with its own tensors.</summary>
     private static (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor) EncoderLayerTraining(Tensor x13, Tensor p122, Tensor p123, Tensor x14, Tensor p40, Tensor p42, Tensor p46, Tensor p47, Tensor p49, Tensor p51, Tensor p54, Tensor p56, Tensor p60, Tensor p61, long batch, long seq)
     {
-        // encoder.layer.0.attention.self.qkv (EncoderLayer.cs:18)
+        // encoder.layer.0.attention.self.qkv (EncoderLayer.cs, EncoderLayer line 13)
         var x131 = Kernels.Linear(x13, p122, p123); // %131 linear → f32[batch,seq,96]
 
-        // encoder.layer.0.attention.self.query (EncoderLayer.cs:18)
+        // encoder.layer.0.attention.self.query (EncoderLayer.cs, EncoderLayer line 13)
         var x18 = x131.narrow(-1, 0, 32); // %18 slice → f32[batch,seq,32]
 
-        // encoder.layer.0.attention.self.key (EncoderLayer.cs:19)
+        // encoder.layer.0.attention.self.key (EncoderLayer.cs, EncoderLayer line 14)
         var x22 = x131.narrow(-1, 32, 32); // %22 slice → f32[batch,seq,32]
 
-        // encoder.layer.0.attention.self.value (EncoderLayer.cs:20)
+        // encoder.layer.0.attention.self.value (EncoderLayer.cs, EncoderLayer line 15)
         var x26 = x131.narrow(-1, 64, 32); // %26 slice → f32[batch,seq,32]
         Kernels.Free(x131);
 
-        // encoder.layer.0 (EncoderLayer.cs:21)
+        // encoder.layer.0 (EncoderLayer.cs, EncoderLayer line 16)
         var x27 = x18.reshape(batch, seq, 4L, 8L); // %27 reshape → f32[batch,seq,4,8]
         Kernels.Free(x18);
         var x28 = x27.permute(0L, 2L, 1L, 3L); // %28 permute → f32[batch,4,seq,8]
@@ -835,53 +835,53 @@ public sealed partial class TinyEncoderModule : nn.Module<Tensor, Tensor, Tensor
         var x39 = x38.reshape(batch, seq, 32L); // %39 reshape → f32[batch,seq,32]
         Kernels.Free(x38);
 
-        // encoder.layer.0.attention.output.dense (EncoderLayer.cs:22)
+        // encoder.layer.0.attention.output.dense (EncoderLayer.cs, EncoderLayer line 17)
         var x43 = Kernels.Linear(x39, p40, p42); // %43 linear → f32[batch,seq,32]
 
-        // encoder.layer.0 (EncoderLayer.cs:22)
+        // encoder.layer.0 (EncoderLayer.cs, EncoderLayer line 17)
         var x123 = Kernels.DropoutMask(x43, 0.1); // %123 dropout_mask → f32[batch,seq,32]
         var x44 = torch.mul(x43, x123); // %44 mul → f32[batch,seq,32]
         Kernels.Free(x43);
 
-        // encoder.layer.0 (EncoderLayer.cs:23)
+        // encoder.layer.0 (EncoderLayer.cs, EncoderLayer line 18)
         var x45 = torch.add(x13, x44); // %45 add → f32[batch,seq,32]
         Kernels.Free(x44);
 
-        // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs:23)
+        // encoder.layer.0.attention.output.LayerNorm (EncoderLayer.cs, EncoderLayer line 18)
         var x48 = Kernels.LayerNorm(x45, p46, p47, 1E-12); // %48 layer_norm → f32[batch,seq,32]
 
-        // encoder.layer.0.intermediate.dense (EncoderLayer.cs:24)
+        // encoder.layer.0.intermediate.dense (EncoderLayer.cs, EncoderLayer line 19)
         var x52 = Kernels.Linear(x48, p49, p51); // %52 linear → f32[batch,seq,128]
 
-        // encoder.layer.0 (EncoderLayer.cs:24)
+        // encoder.layer.0 (EncoderLayer.cs, EncoderLayer line 19)
         var x53 = Kernels.Gelu(x52); // %53 gelu → f32[batch,seq,128]
 
-        // encoder.layer.0.output.dense (EncoderLayer.cs:25)
+        // encoder.layer.0.output.dense (EncoderLayer.cs, EncoderLayer line 20)
         var x57 = Kernels.Linear(x53, p54, p56); // %57 linear → f32[batch,seq,32]
 
-        // encoder.layer.0 (EncoderLayer.cs:25)
+        // encoder.layer.0 (EncoderLayer.cs, EncoderLayer line 20)
         var x124 = Kernels.DropoutMask(x57, 0.1); // %124 dropout_mask → f32[batch,seq,32]
         var x58 = torch.mul(x57, x124); // %58 mul → f32[batch,seq,32]
         Kernels.Free(x57);
 
-        // encoder.layer.0 (EncoderLayer.cs:26)
+        // encoder.layer.0 (EncoderLayer.cs, EncoderLayer line 21)
         var x59 = torch.add(x48, x58); // %59 add → f32[batch,seq,32]
         Kernels.Free(x58);
 
-        // encoder.layer.0.output.LayerNorm (EncoderLayer.cs:26)
+        // encoder.layer.0.output.LayerNorm (EncoderLayer.cs, EncoderLayer line 21)
         var x62 = Kernels.LayerNorm(x59, p60, p61, 1E-12); // %62 layer_norm → f32[batch,seq,32]
 
         return (x28, x30, x32, x35, x122, x36, x39, x123, x45, x48, x52, x53, x124, x59, x62);
     }
 
     // The IR texts, packed (PackedText.Unpack reads them; IrText(stage) prints them).
-    private static ReadOnlySpan<byte> LoweredIr => "JmdyYXBoIHRpbnlfZW5jb2RlcgogICUwID0gaW5wdXQge25hbWU9IoENIElkcyJ9IDogaTY0W2JhdGNoLHNlcV0gICMgQCBUaW55RYJBBS5jczoxNoBHADGMRwh0b2tlblR5cGWmSQA3gEkAMoxJCnZhbGlkTGVuZ3RoikqTRgA4gEYZMyA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCVQ9lbWJlZGRpbmdzLndvcmRfiBAEZWlnaHSBawlmMzJbMTAwLDMykmwBMjCAbAM0ID0ghUAHKCUwLCAlMymDPoXzAZtEADWmsAGB2QIEX3R5cGWXtgEAMpZwADGAcAA2irQBBDEsICU1p7QBgUQAN6a0AQdwb3NpdGlvbpjoAgA2lm8AMoBvFDggPSByb3dzKCU3KSB7Y291bnQ9W4DNBIRCmbIBgUMNOSA9IGFkZCglNCwgJTan8AEAM4HjBYCrBoE/BDksICU4rT+AowaJsAIDb25lc5CuAghMYXllck5vcm2MpAKbYYC7BolhA3plcm+bYgJiaWGCoQefYIDVBgBsgDoAX4DqAwIoJTGA6wUAMYC8BA0xMikge2Vwcz0xRS0xMoRPjZoCkIIBlW6A1wYAbIH3Bw9fbWFzayglMiwgJTApIHtkgPwFBD0iZjMyhbkBgmoCMSwxlt4IATI0gVad6QaDMoHoAQcuMC5hdHRlboC7BQouc2VsZi5xdWVyeY6XA4XhAYo+AiBAIIOCAYHvAYafCQAxgIAHCW1hdG11bCglMTOAwgIONSkge3RyYW5zQj10cnVllsQCn6EBlniNtAeLowSg/gGQswSl+QGAxgeBxAYBMTaA9gEAN5XGBrroAYDqB7fnAwFrZbrlAwA5gcoNgLAIiuUDADnC5QMBa2WR+wGCdo3nCKnjA4D6AbPhA4J/gIUJgeEDADKAnggBMjG04QOZ5AGd3w+aXAR2YWx1ZbjhA4K1DwAygKMJieEDATIzwuEDgaEBlniNxQmp4wOC/gGy5QODgQGAvwmC5QOAyg4AMpa7ELroAYCuCQ1yZXNoYXBlKCUxOCkge4EMAD2HaAI0LDiFgRCKFqPRAYHLEQAygJcJCXBlcm11dGUoJTKA4RANb3JkZXI9WzAsMiwxLDOLZAA0gWarZICUCYXOAQAygLIO084BADOA+QiGzgGA9QjNzgEAM4DnCIbOAQA2184BgdcRhM4BATMx0c4BgNEIhMoHATI4gMIXgOoQlcoHgmSE7BClZoCwCANzY2FsgMgBgKoIGWZhY3Rvcj0wLjM1MzU1MzM5MDU5MzI3MzczwW+ApwiAuxIMZWRfc29mdG1heCglM4CxBwExNIqxB7NggIYICWRyb3BvdXQoJTOAwREEcD0wLjHBvAGA+weEkQMAM4CrEAAzgLEGg5EDA2ZhbHORkgOr9gOJ9gcAM532B7G+BYn2BwAzkcQJATMyj2mmkwuBaAA0gfQHsZMOCm91dHB1dC5kZW5zupUOgeQaADSAmQiFugOAqhoANJnLBqGtDIijAZZ6nIAaooICs5kOgoMBgMgIguIcgJcaATQyr5kOouwBgMsIhfwGADSAzQiP/AaqyASCWYC1CIKhF4DREQA0i6oIqlKByRsANICnCJf4HZyJAoFPl44epYgBtfwZjYkBs6MEgocBgPUIgSWDxh4BNDWA6AKA4wkANICCCZ/GHqWpAZaFAaygGgtpbnRlcm1lZGlhdGWSqggCMTI4p5oEgY0fADWIoRoANID2DgA0naEaATEykYALj6EBlnerohqP/AGJgQSTkwGWgAGFoxoANYCjGgA1j6MawOYBgIsJBmdlbHUoJTWPhwmttQGA8QiosgSb1gyngAEANYGAAYLNEYKsBAA1gJsJATU0s9cMnOEKgnCNtgmapQTAwwyCeYCnCYKeBICZCAA1lqcpstgBgP8IhbkMADWA8gi9uQyCWYbdKoDKBwA1lqAqn1KB0zAANo3TEZm5DMavDIJ+q6YIxKUMgn2AowiIpQwANYDJEgA2gK8IADaAgRqupQygmwyCe6rcIgAxuaIqADGPhwGCwicANojcIgA2gPsrADay3CKSoQGWeKncIpP+AZ77A5f5AYXcIgA2gaYxpNwirOgBnb4zml6noiqR7AGByCcANoCNCYrlA4CRCb/lA5i+KAA2jf0RqeMDoqIqlvUBADeFxzQANoCpCgE2ObThA5jkAQA3jb4Jqt8DqaIqkOwBgsInADeAyAmJ4QMAN4C/Cb/hA5q6KAA3jcUJqeMDpKIql/kBgL8JgeUDADeB9gGWkTy66AGArgmF3iAANr2GJ5HRAYLtO4GQEoSsIgA3gO0js4Ynl2SJ8CsAN4C3INTOAYn6IwA3t/Arl2SJ+iMAN4CuFdPOAQA4ifArADe38CuXZIjXIwA3gK4dADeAzCWxoiqXZoCwCIOiKgA4gKoIwKIql2+C9yuKoioAOICxB6iiKpdgiaYjADiTpiOzXIiRGgA4gKsQADiH6CapoiqXZYn2BwA4nfYHsb4FifYHADiRxAmmoiqXaIH0B7GTDrCiKpGJAYLJRYCZCIW6AwA3gLoDmcsGoa0MobYoADmN0hqklw6r3x2W/QEAOYDICIGZDgA4gNMZATkwr5kOouwBgMsIhfwGADmAzQio6R2XwgGF5CuB0REAOaTkK5FSgY4nADmN3CKX6R2PiQKBT6XzHZeIAbX8Ga/9HZeHAYD1CIElg/0dADmA7yMAOYDjCQA5gIIJrP0dmKkBloUBrKAat6IqkYsCgfYmADmIoRoAOYD2DgA5naEaktomkKEBlnerohqyoiqW9wEBMTCG606ApBoAOY+kGr/nAQExMICNCYKkKgExMI+KCa64AY2DNZu2BLGmKpGBAYGFJwExMIjJPQExMIGcTwAwh7o6qd4ModEoATEwjb4Jmq0EwMsMg3qGrDUAMIHfSgAwpK41pdwBieM9ATEwk+Q9qvQLg1uF6CuB2AcBMTCk6SuRVIKEWwAwjeMRmckMxr8Mg3+rtwjEtgyCfoGfV4i3DAExMIDcEgExMIDCCAExMICWGq66DKW3KgAxgd9XBHNlbGVjgKoEADGBqVUMaW09MSwgaW5kZXg9MIp0g3COp1WDTpzJCAVwb29sZXKckxWVX4mnCILDV4HEV5WnCINRiHeWXpuSCIm8AaKBWYNZhvEHgtBSjKcbqaYBgNwHA3RhbmiATovmKpyIAYC8B4aXCAAxgLQZj5cIlUaB6WEAMYGMVpjkAwljbGFzc2lmaWVyp99fg1yI5BgBMTGBiQaBwU6V4QOCUIZzlVuB11WX3gOHtgGJ3AOasQGBt1WD2wOAmRgBMTKLkA+joAEFcmV0dXJugVE="u8;
+    private static ReadOnlySpan<byte> LoweredIr => "JmdyYXBoIHRpbnlfZW5jb2RlcgogICUwID0gaW5wdXQge25hbWU9IoENIElkcyJ9IDogaTY0W2JhdGNoLHNlcV0gICMgQCBUaW55RYJBAy5jcyyIEAcgbGluZSAxMYBZADGMWQh0b2tlblR5cGW4WwAygFsAMoxbCnZhbGlkTGVuZ3RoilylWAAzgFgZMyA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCZw9lbWJlZGRpbmdzLndvcmRfiBAEZWlnaHSBfQlmMzJbMTAwLDMypX4ANYB+AzQgPSCFUgcoJTAsICUzKYNQhakCrVYANabUAYGhAwRfdHlwZZfaAQAyqIIBADaAggEANorYAQQxLCAlNbnYAYFWADem2AEHcG9zaXRpb26YsAMANqiBAQA3gIEBFDggPSByb3dzKCU3KSB7Y291bnQ9W4DLBYRUq9YBgVUNOSA9IGFkZCglNCwgJTa5pgIAOIGFB4DfB4FRBDksICU4v1GA1weJ+AIDb25lc5D2AghMYXllck5vcm2M7AKtc4DvB4lzA3plcm+bdAJiaWGC5wixcoCJCABsgEwAX4DWBAIoJTGAjQcAMYC6BQ0xMikge2Vwcz0xRS0xMoRhjdACkJQBp4ABgIsIAGyBzwkPX21hc2soJTIsICUwKSB7ZICeBwQ9ImYzMoXdAYJ8AjEsManICgA5gWidnQiDRIGMAgcuMC5hdHRlboDLBgouc2VsZi5xdWVyeY7fA4WFAoo+AiBAIIOEAYGTAoGZAYgRiIoLADGAtQgJbWF0bXVsKCUxM4D5Ag41KSB7dHJhbnNCPXRydWWW+wKftAGpiwGN6giL/wSgpAKQjwW4nwKA/QiB1wcBMTaAnAIAN5XZB82OAoCiCbezBAFrZc2xBAA0gZMQgOkJirEEADnCsQQBa2WkoQKCiQGNoQqprwSAoALGrQSCkgGAwAqBrQQAMoDHCQEyMbStBKyKAp3PEppvBHZhbHVlzK0EgZQSADKA4AqJrQQBMjPCrQSBtAGpiwGNgwuprwSCpALGsQSClAGA/QqCsQSAhxEAMpauE82OAoDsCg1yZXNoYXBlKCUxOCkge4EMAD2HewI0LDiF4xKKFrb3AYHSFAAygNUKCXBlcm11dGUoJTKA1hMNb3JkZXI9WzAsMiwxLDOLdwA0gXm+d4DSCoX0AQAygOAQ5vQBADOAtwqG9AGAswrg9AEAM4ClCob0AQA26vQBgdAUhPQBATMx5PQBgI8KhPUIATI4gN4bgNITlfUIgneE1BO4eYDuCQNzY2FsgO4BgOgJGWZhY3Rvcj0wLjM1MzU1MzM5MDU5MzI3Mzcz1IIBgOUJgMkVDGVkX3NvZnRtYXgoJTOA3AgBMTSK3AjGc4DECQlkcm9wb3V0KCUzgL0UBHA9MC4x1OIBgLkJhN0DADOAlBMAM4DJB4PdAwNmYWxzkd4DvtUEibQJADOdtAnEwwaJtAkAM5GoCwEzMo98uZ0NgXsANIGyCbHWEApvdXRwdXQuZGVuc83YEIG+HwA0gNcJhYYEgPIeADSZ4wehyg6ItgGpjQGctx6iqALG3BCClgGAhgqC4iGAzx4BNDKv3BC1kgKAiQqFlAgANICLCo+UCL2nBYJsgPMJgqIbgOAUADSL6Am9ZYGoIAA0gOUJl40jnMICgVGXoyO4mwG1th6NnAHGggWCmgGAswqBOIPdIwE0NYChA4C0CwA0gMAKn90jpbwBqZgBrNoeC2ludGVybWVkaWF0ZZLVCQIxMji65gSBpiQANYjbHgA0gLkRADSd2x4BMTKR5AyPtAGpigGr3B6PogKJzQSTpgGpkwGF3R4ANYDdHgA1j90e04wCgMkKBmdlbHUoJTWPxQrA2wGArwqokQWb4A65kwEBMjCBkwGCyRSCiwUANYDZCgE1NLPhDq7FDIODAY30CpqEBdLNDoOMAYDlCoL9BIDECQA1lrEwxf4BgL0KhcMOADWAsArPww6DbIaNMoD1CAA1lr4xsmWBpjkANo3PFJnDDti5DoORAavkCdavDoOQAYDhCYivDgA1gNgVADaA7QkANoC7Hq6vDrKlDoOOAarUKAAxubIxADGjrgqBmS4ANojUKAA2gLAzADay1CiStAGpiwGp1CiTpAKexwSqnwKF1CgANoHbOaTUKL+OAp2qPJpxp7IxpJICgZ8uADaAywqKsQSAzwq/sQSrqC8ANo35FKmvBKKyMambAgA3hbY9ADaA+gsBNjm0rQSrigIAN438CqqrBKmyMaSSAoGZLgA3gIYLia0EADeA/Qq/rQStpC8AN42DC6mvBKSyMaqfAoD9CoGxBAA3gZwClrhGzY4CgOwKhYomADa9yi2k9wGChEaBjBWE/icAN4DlKbPKLap3iaYzADeA4yXn9AGJ8ikAN7emM6p3ifIpADeA9hjm9AEAOImmMwA3t6YzqneIzykAN4ChIgA3gOorsbIxqnmA7gmDsjEAOIDoCcCyMaqCAYKtM4qyMQA4gNwIqLIxqnOJnikAOJOeKcZviMseADiAlBMAOIesLamyMap4ibQJADidtAnEwwaJtAkAOJGoC6ayMap7gbIJsdYQsLIxpJwBgsVRgNcJhYYEADeAhgSZ4wehyg60oC8AOY2MH6TaEKvlIqmjAgA5gIYKgdwQADiA+h0BOTCv3BC1kgKAiQqFlAgAOYCLCqjvIqroAYWaM4HgFAA5pJozpGWB5S0AOY3UKJfvIo/CAoFRpfkiqpsBtbYer4MjqpoBgLMKgTiDgyMAOYD6KQA5gLQLADmAwAqsgyOYvAGpmAGs2h63sjGksQKBui0AOYjbHgA5gLkRADmd2x6Sni2QtAGpigGr3B6ysjGpnQIBMTCGlFyA3h4AOY/eHtKNAgExMIDLCoK0MQExMI/ICsHeAY33PZuVBbG2MaOUAYLJLQExMIj7RwExMIHIXAAwh6BEqegOtLsvATEwjfwKmowF0tUOhI0BhqA+ADCBrlcAMKSiPriCAomVSAExMJOWSLzrDYRuhZ4zgYMJATEwpJ8zpGeC52oAMI3fFJnTDtjJDoSSAav1CdbADoORAYGGZojBDgExMIDrFQExMICACgExMIDQHq7EDrjHMQAxgcdmBHNlbGVjgIkFADGB22MMaW09MSwgaW5kZXg9MIqHAYODAZ/ZY4RgnIYKBXBvb2xlcpzaGKdxieMJgqtmgaxmleMJg2OIiQGocJvNCYngAbONaIRrhqsJgtlgjIMgu8oBgJUJA3RhbmiAYIuXMq6sAYD0CIbiCQAxgOgdj+IJp1iB8XIAMYHxZJjQBAljbGFzc2lmaWVyuLFwhG6Ilh0BMTGBrAeBjVyVzQSCYoaFAadtgbpkl8oEh9oBicgErNUBgZlkg8cEgMkcATEyi4IStcQBBXJldHVyboFj"u8;
 
-    private static ReadOnlySpan<byte> OptimizedIr => "JmdyYXBoIHRpbnlfZW5jb2RlcgogICUwID0gaW5wdXQge25hbWU9IoENIElkcyJ9IDogaTY0W2JhdGNoLHNlcV0gICMgQCBUaW55RYJBBS5jczoxNoBHADGMRwh0b2tlblR5cGWmSQA3gEkAMoxJCnZhbGlkTGVuZ3RoikqTRgA4gEYZMyA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCVQ9lbWJlZGRpbmdzLndvcmRfiBAEZWlnaHSBawlmMzJbMTAwLDMykmwBMjCAbAM0ID0ghUAHKCUwLCAlMymDPoXzAZtEADWmsAGB2QIEX3R5cGWXtgEAMpZwADGAcAA2irQBBDEsICU1p7QBgUQAN6a0AQdwb3NpdGlvbpjoAgA2lm8AMoBvFDggPSByb3dzKCU3KSB7Y291bnQ9W4DNBIRCmbIBgUMNOSA9IGFkZCglNCwgJTan8AEAM4HjBYCrBoE/BDksICU4rT+AowaJsAIDb25lc5CuAghMYXllck5vcm2MpAKbYYC7BolhA3plcm+bYgJiaWGCoQefYIDVBgBsgDoAX4DqAwIoJTGA6wUAMYC8BA0xMikge2Vwcz0xRS0xMoRPjZoCkIIBlW6A1wYAbIH3Bw9fbWFzayglMiwgJTApIHtkgPwFBD0iZjMyhbkBgmoCMSwxlt4IATI0gqQCjaUCjLYFgzOB6QEHLjAuYXR0ZW6AvAUULnNlbGYucXVlcnlfa2V5X3ZhbHVlhKIDBiwgcGFja3OiP4M1ACybLAFrZaQqi4sBB3NpemVzPVszgIUIgPsChKYCADmF4waLUAIgQCCDqgKBlwOGxwoBMTKNyQqL1ASqrgKB7gSqrAKAM6CqAqAoiYUBlqYCq6MCgakFCGluZWFyKCUxM4GOBoCrBQExMo+GDJJdjfoBAWt2lnCAiAoFc2xpY2UogHyAkAYVaW09LTEsIGVuZD0zMiwgc3RhcnQ9MJaGB5/3ApV/gcAGlX8BNjSEfwAzl4YInc0DkH4AOYF+gLgNlX4BOTaEfgE2NLR+gaMEj4ABgqcPADKA9A0FcmVzaGFwgIIBAzgpIHuBDAA9h2gCNCw4hcwEihai1wSC3Q4AMoDnAwlwZXJtdXRlKCUygPMNDW9yZGVyPVswLDIsMSwzi2QANIFmq2SAkA6FzgEAMoDEC9POAQAzgLsOhs4BADnQzgEAM4DgDobOAQA2184BgcQMhM4BATMx0c4BgOoEB3NkcGEoJTI4gNIUgdcUgdgIgfcFCXJvcG91dD0wLjG/bInsBAAznewEsbQCiewEADORugaHhQuctweVaAA0geoEseAPCm91dHB1dC5kZW5zhc0OhpoSp4kBgewUADScjhOiiAGQoBOlgwGBsRODmg0AM4C1FQA0gMYEATQylbsVopUBlnGAiw6DmwUHKCU0Mykge3COowWq1gOCWYD4C5e8Fpy3AZzSFp+IAYGVFQA0jfQZq9UDmvkWpYcBgLEHA2FkZF+BKYSOF4D7EAA0gNoZATQ2gAWAxwefkxelsgGWjgGA2weo8wYLaW50ZXJtZWRpYXRlku8GAjEyOKejBIHaFwA1jd8ampsDj4UBiZMDATEypeEJgoABhu0GB19nZWx1KCU0gLgLADSA9wYBNTGO8gaTYI+YAZZzgO8GqPkCm+IJp/MBADWBgAGNlgea8wLA2QmCeYCHB4TZCQA1gPgFADWA+AUANZbTH5iLAZZngOcGhc8JADWA0Qa9zwmBWQA2jaUNmc8JxsUJgasnADarqgbEuwmCfYCXDoy7CYGqBgA1gAUANoChDQA2gNISrrsJoLEJgqwpADKd7yaJWwAxuoUgkj+S2x+NLJWFII0qu4UgADGPrwKE4h2p6AedrgKYhSCTrAKP3R+RqgKgKLaFIJijAoiSCQA2gv8fADWBBo+UCZJdqIUgADaJiB6AmQm6hSCS9wKVfwA3gMAJlX+vhSCQzQOQfoGFIAA3gPcNlX6vhSCSowSQvwiBhSAAN4C+CIXLGQA2vekckNcEg+IugfkGhJkbATc1tukcl2SJ0yEAN4DhKtTOAYnnHAA3t9Mhl2SJ5xwAN4CrHtPOAQA4idMhADe30yGXZIDqBIKFIAA3gNQXADeAow4AOIH2LrOFIJdsiewEADid7ASxtAKJ7AQAOJG6BqaFIJdogeoEseAPsIUgkYkBgvE0jekTpLoOq6wWl4MBgO4ThJoNATg3gMEEgMYEATkwo6wWlJUBlnGA4hOFthYAOYDME6i2FpfKAY3vGZe2Fo+3AYbBFaDAFpGIAYHwHQA5jb4Uq9UDhokBs9kDgocBgLEHjMoWgfsQADmBBYCSGgA5gMcHrMoWmLIBlo4BnY48i2S3hSCRlAKBkh4AOY2LIZqbA7KFIJaAAQExMIbuBoOGIICQEQElOYD4BgE5OaSGIJCZAZd0qtM5ADGyhyCR9QGBzh0BMTCNmQea9gLA3AmDeoCLB4X8NgAwgYs9ADCB/hYBMDSl4AmhjCABMTCA7waF1wkBMTCA2ga92AmDW42vDZnZCcbPCYKOHgAwq7UGxMYJgn6E1kKJxwmBtQYBMTCCBoCvDQExMIDhEq7KCaaUIIGfQwRzZWxlY4DfAwAxgelACmltPTEsIGluZGV4jMsag3CO50CDTpyUBwVwb29sZXKc6BCVX5vyBoleouNDg1mJ0QaC3EMAMYHRBoDyFI+BAohqllaAvAYDdGFuaIBUi+hInJEBgNgMhvcGADGAtBSP9waVRoHUTAAxgbU+mI8DCWNsYXNzaWZpZXKnykqCXAAym+QTh1uJigObVoi3EwExMYDADAExMYGKBgAyi7oTgkiGZpNTBXJldHVyboFa"u8;
+    private static ReadOnlySpan<byte> OptimizedIr => "JmdyYXBoIHRpbnlfZW5jb2RlcgogICUwID0gaW5wdXQge25hbWU9IoENIElkcyJ9IDogaTY0W2JhdGNoLHNlcV0gICMgQCBUaW55RYJBAy5jcyyIEAcgbGluZSAxMYBZADGMWQh0b2tlblR5cGW4WwAygFsAMoxbCnZhbGlkTGVuZ3RoilylWAAzgFgZMyA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCZw9lbWJlZGRpbmdzLndvcmRfiBAEZWlnaHSBfQlmMzJbMTAwLDMypX4ANYB+AzQgPSCFUgcoJTAsICUzKYNQhakCrVYANabUAYGhAwRfdHlwZZfaAQAyqIIBADaAggEANorYAQQxLCAlNbnYAYFWADem2AEHcG9zaXRpb26YsAMANqiBAQA3gIEBFDggPSByb3dzKCU3KSB7Y291bnQ9W4DLBYRUq9YBgVUNOSA9IGFkZCglNCwgJTa5pgIAOIGFB4DfB4FRBDksICU4v1GA1weJ+AIDb25lc5D2AghMYXllck5vcm2M7AKtc4DvB4lzA3plcm+bdAJiaWGC5wixcoCJCABsgEwAX4DWBAIoJTGAjQcAMYC6BQ0xMikge2Vwcz0xRS0xMoRhjdACkJQBp4ABgIsIAGyBzwkPX21hc2soJTIsICUwKSB7ZICeBwQ9ImYzMoXdAYJ8AjEsManICgA5gtoCjdsCjMYGg0WBjQIHLjAuYXR0ZW6AzAYULnNlbGYucXVlcnlfa2V5X3ZhbHVlhOoDBiwgcGFja3OiP4M1ACybLAFrZaQqi4sBB3NpemVzPVszgLkJgJ8DhLgCADmF8weLUAIgQCCDrAKBuwOBwQKIEYiyDAExMo20DIudBarBAoG3Baq/AoAzoL0CoCiJhQGWuQK+tgKB4QUIaW5lYXIoJTEzgdgGgOMFATEyj/INknCNjQIBa3apgwGAvwsFc2xpY2UogI8BgNsGFWltPS0xLCBlbmQ9MzIsIHN0YXJ0PTCW4wefnQOokgGBjAeVkgEBNjSEkgEAM5f2CJ2GBKORAQA0gZEBgLkPlZEBATk2hJEBATY0tJEBge8Eo5MBgc0RADKA9g8FcmVzaGFwgJUBAzgpIHuBDAA9h3sCNCw4hasFiha2tgWB8hAAMoCzBAlwZXJtdXRlKCUygPYPDW9yZGVyPVswLDIsMSwzi3cANIF5vneAlBCF9AEAMoCADeb0AQAzgMAQhvQBADnj9AEAM4DmEIb0AQA26vQBgZUOhPQBATMx5PQBgNwFB3NkcGEoJTI4gPwXgYEYgZYKgfwGCXJvcG91dD0wLjHSf4neBQAznd4FxO0Cid4FADOR0geH/Ayc4gioewA0gdwFsf0RCm91dHB1dC5kZW5zheoQhu0UupwBgYgYADSc9BWimwGQhha4lgGBmBaDtw8AM4DSGAA0gKUFATQyldgYoqgBqYQBgLsQg40GByglNDMpIHtwjpUGvaIEgmyAgg6X7Rmc3QGBUZeDGrKbAYGjGAA0jYAeq6EEhpwBxqUEgpoBgMkIA2FkZF+BPITBGoDkEwA0gNUdATQ2gAWA3wifxhqlxQGpoQGA8wio+AcLaW50ZXJtZWRpYXRlkvQHAjEyOLrvBIGPGwA1jdwemtQDj5gBicwDATEyuJ8LgpMBhvIHB19nZWx1KCU0gJwNADSA/AcBNTGO9weTc4+rAamGAYD0B6iyA5ugC7mZAgEyMIGTAY2bCJqsA9KXC4OMAYCMCISXCwA1gOoGADWA6gYANZbAJJieAal6gOwHhY0LADWA1gfPjQuCbAA2ja8PmY0L2IMLADKB4S0ANquvB9b5CoOQAYC0EIz5CoGvBwA1gAUANoCrDwA2gM4VrvkKsu8KgpcBATEynYMtiW4AMbrlJJI/krskjSyV5SSNKrvlJAAxo/8Jg68iqe0IncECmOUkk78Cj70kkb0CoCi25SSrtgKIlwoANoLfJAA1gQaPmQqScLvlJAA2icIigJ4KuuUkkp0DqJIBADeAxQqVkgGv5SSQhgSjkQGB5SQAN4DbD5WRAa/lJJLvBKOTAYHlJAA3gLAJhZMdADa9/SCktgWC1zWB6weEhx8BNzW2/SCqd4nZJgA3gOsw5/QBifsgADe32Saqd4n7IAA3gOUi5vQBADiJ2SYAN7fZJqp3gNwFguUkADeAiRsAN4CaEAA4gd41s+Ukqn+J3gUAOJ3eBcTtAoneBQA4kdIHpuUkqnuB3AWx/RGw5SSknAGC7TyN0hak1xCrzhmqlgGA1xaEtw8BODeAoAWApQUBOTCjzhmUqAGphAGAyxaF2BkAOYC1FqjYGarwAY3dHZfYGY/dAYFRpeIZpJsBgaoiADmNuheroQSGnAHGpQSCmgGAyQiM7BmB5BMAOYEFgIAeADmA3wis7BmYxQGpoQGdoEWLd7flJKS6AoHMIgA5jf4lmtQDsuUkqZMBATEwhvMHg+YkgPkTASU5gP0HATk5pOYkkKwBqocBqo5CADGy5ySjmwKC9SEBMTCNngiarwPSmguEjQGAkAiEmwsBMTCBkEYAMIHZGgEwNKWeC7TsJAExMID0B4WVCwExMIDfB8+WC4RujbkPmZcL2I0Lg8giADCrugfWhAuDkQGE3UyJhQuBugcBMTCCBoC5DwExMIDdFa6IC7n0JIGnTQRzZWxlY4CrBAAxgbtKCmltPTEsIGluZGV4jPIeg4MBn7lKhGCcqwgFcG9vbGVynL0Tp3GbiAiJcLP9TYRrieYHgvZNADGB5geApBiPtwKIfKhogNAHA3RhbmiAZouSVK61AYDwDoadCAAxgOQXj50Ip1iB6lgAMYGoSJjpAwljbGFzc2lmaWVyuKpWg24AMpuSF4dtieQDrWiI5BYBMTGA6A4BMTGBrQcAMovnFoJahnilZQVyZXR1cm6BbA=="u8;
 
-    private static ReadOnlySpan<byte> TrainingIr => "JmdyYXBoIHRpbnlfZW5jb2RlcgogICUwID0gaW5wdXQge25hbWU9IoENIElkcyJ9IDogaTY0W2JhdGNoLHNlcV0gICMgQCBUaW55RYJBBS5jczoxNoBHADGMRwh0b2tlblR5cGWmSQA3gEkAMoxJCnZhbGlkTGVuZ3RoikqTRgA4gEYZMyA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCVQ9lbWJlZGRpbmdzLndvcmRfiBAEZWlnaHSBawlmMzJbMTAwLDMykmwBMjCAbAM0ID0ghUAHKCUwLCAlMymDPoXzAZtEADWmsAGB2QIEX3R5cGWXtgEAMpZwADGAcAA2irQBBDEsICU1p7QBgUQAN6a0AQdwb3NpdGlvbpjoAgA2lm8AMoBvFDggPSByb3dzKCU3KSB7Y291bnQ9W4DNBIRCmbIBgUMNOSA9IGFkZCglNCwgJTan8AEAM4HjBYCrBoE/BDksICU4rT+AowaJsAIDb25lc5CuAghMYXllck5vcm2MpAKbYYC7BolhA3plcm+bYgJiaWGCoQefYIDVBgBsgDoAX4DqAwIoJTGA6wUAMYC8BA0xMikge2Vwcz0xRS0xMoRPjZoCkIIBlW6A1wYAbIH3Bw9fbWFzayglMiwgJTApIHtkgPwFBD0iZjMyhbkBgmoCMSwxlt4IATI0gqQCgIQEmbYFgzOB6QEHLjAuYXR0ZW6AvAUULnNlbGYucXVlcnlfa2V5X3ZhbHVlhKIDBiwgcGFja3OiP4M1ACybLAFrZaQqi4sBB3NpemVzPVszgIUIgPsChKYCADmF4waLUAIgQCCDqgKBlwOGxwoBMTOA9AWY1ASqrgKB7gSqrAKAM6CqAqAoiYUBlqYCq6MCgNgHCWxpbmVhciglMTOBjgaAoQgCMTMwjqMIkl2N+gEBa3aWcICICgRzbGljZYBuADGAkAYVaW09LTEsIGVuZD0zMiwgc3RhcnQ9MJaGB5/3ApV/ADKA5QiVfwE2NIR/ADOXhgidzQOQfgA5gX6AuA2VfgE5NoR+ATY0tH6BowSPgAGCpw8AMoD0DQVyZXNoYXCAggEDOCkge4EMAD2HaAI0LDiFzASKFqLXBILdDgAygOcDCXBlcm11dGUoJTKA8w0Nb3JkZXI9WzAsMiwxLDOLZAA0gWarZICMCoXOAQAygMQL084BgscIhc4BADnQzgGBiAeGzgEANtfOAYHpDoTOAYGHBc7OAYDtDgltYXRtdWwoJTI4gNQUgPwNCnRyYW5zQj10cnVlkGSE/g2lZoDlDgNzY2FsgMgBHTMpIHtmYWN0b3I9MC4zNTM1NTMzOTA1OTMyNzM3M8FvgOcVgM0PDGVkX3NvZnRtYXgoJTOAjRMBMTSKrAqyYAAxgZ4JBmRyb3BvdXSDthAJMzUpIHtwPTAuMcHCAYCBCYGUAwEzNYHqCwAywLgBADOA1wiE7QMBMzaA7QOAjQeD7QMDZmFsc5HuA6vSBInSCAAzndIIsZoGidIIADORoAqH6w6cnQuVaAA0jZcRpcYTCm91dHB1dC5kZW5zhbMShoAWp4kBgdIYADSc9BaiiAGQhhelgwGBlxeDgBEAM4D6EAA0gJgXADSLmgWhgw6IlQGVcQExMoByiuYGADSAvQiP5gaq3AOC0AGAlAmBigYANILNEpbNHqVTgPgIgbobgaATADSL7QiqUoGeGQA0gIgIl80bnOICgU+X4xuliAGNhR+rgAWGiQGzhAWChwGA3AiBJYObHAA0gJ4KADSAygkANIDpCJ+bHKWpAZaFAazbGwtpbnRlcm1lZGlhdGWSkQgCMTI4p5oEgeIcADWN5x+akgOPhQGJigMBMTKlgwuCgAGAkgmEjwgANIC5EAA0gJQIATUxjvQFk1uPkwGWboCLCAZnZWx1KCU1j/EIrb0BgPwHqMMDm84Lp4ABADWBgAGN1weavQPAxQuCeYDIB4S2AwA1gKUJADWAlxIANZalJZiLAZVnATEygOECirsLADWAoQe9uwuCxgGAhwiBuwsBNTeBuwu56QqCU4a0J4DMBQA1lvcmn1KBqi0ANo28EJm7C8axC4J+q58IxKcLgn2BnAiAFIOnCwA1gJsIADaArxAANoDGGa6nC6CdC4KgMIK1GqXbBwAxuvkmkj+SzyaNLJX5Jo0qu/kmADGPrwKE1iSNwjGYqASdrgKY+SaTrAKP0SaRqgKgKLb5JpijAoGiLIO0CgA2gJ4sADGA/yWAvAKj+SaO+gGX+SYANon8JAA0vfkmkvcClX8AN4C3CZV/r/kmkM0DkH6B+SYAN4GpIJR+r/kmkqMEkL8IgfkmADeAwheF2RwANr3dI5DXBIPWNYGDEISnHgA3gL4gs90jl2SJxygAN4DZI9TOAYn1HwA3t8col2SJ9R8AN4CdBNPOAQA4iccoADe3xyiXZIChD4SMIwA3gMIZADeAxyGx+SaXZoHHLoL5JgA4gPsOwPkml2+CziiK+SYAOIGtCqf5JpZgATEygKAHitgUADiTkyCzwgGFliAAOIKWIIuvPbNWgpEpgu0DADiA8hYAOIfmKqn5JpdlidIIADid0gixmgaJ0ggAOJGgCqb5JpdogdAIscYTsPkmkYkBgss/qZk5lYgBns4Wl4MBiPk3ADiA8RkAOICjGQA5j/c3nYMOo/kmgMoEiuYGADmAvQiovhuX0AGAlAmBigYAOYLUP6T9HJdTgPgIgb4bgaATADmklCmRUoHlIwA5jaIgl74bj+ICgU+lyBuXiAGNskergAWGiQGzhAWChwGAkgSBJYPSGwA5gJ4KADmAygkAOYDpCKzSG5ipAZaFAZ2KSItkt/kmkYsCgbwkADmN/yeakgOy+SaWgAEBMTCAkwmEkAiAkxYBJTmAlQgBOTmkmCaQlAGXb4D/CIL7JgExMI/0CK7AAayiH7H9JpGBAYKdJQAwjdwHmsIDwMoLg3qAzgeFxEMAMIH/CQAwgZ8SADCkwyWKjwGWa4HDQIrECwExMJOkOaqgCoPLAYWiOQExMIKjOQA3uPUKg1WAtQGC+02A2AUBMTC5mwyCkSQAMI3LEJnKC8bAC4N/q68IxLcLgn6BzFCIuAsBMTCBsioAMIDCEAExMIDaGa67C6aNJ4GMUQZzZWxlY3QogI0Bg9AfBzEsIGluZGV4jMQhg3CO1E6DTpy5CAVwb29sZXKc+xOVX5uXCIleotBRg1mJ9geCyVEAMYH2B4yWGoNJiGqWVoCBBwN0YW5ogFSLphmbkQGB9UeLnAgAMYDMF4+cCJVLgcZaATExgdNAgYcIADGBswcAMou6LpxAnOkXCWNsYXNzaWZpZXKn/FiCXAAym7wXh1uJzwObVomITwAxgc8GADGBzwYAMoueDoJIhmaTUwVyZXR1cm6BWg=="u8;
+    private static ReadOnlySpan<byte> TrainingIr => "JmdyYXBoIHRpbnlfZW5jb2RlcgogICUwID0gaW5wdXQge25hbWU9IoENIElkcyJ9IDogaTY0W2JhdGNoLHNlcV0gICMgQCBUaW55RYJBAy5jcyyIEAcgbGluZSAxMYBZADGMWQh0b2tlblR5cGW4WwAygFsAMoxbCnZhbGlkTGVuZ3RoilylWAAzgFgZMyA9IHBhcmFtIHtpbml0PSJub3JtYWwiLCCCZw9lbWJlZGRpbmdzLndvcmRfiBAEZWlnaHSBfQlmMzJbMTAwLDMypX4ANYB+AzQgPSCFUgcoJTAsICUzKYNQhakCrVYANabUAYGhAwRfdHlwZZfaAQAyqIIBADaAggEANorYAQQxLCAlNbnYAYFWADem2AEHcG9zaXRpb26YsAMANqiBAQA3gIEBFDggPSByb3dzKCU3KSB7Y291bnQ9W4DLBYRUq9YBgVUNOSA9IGFkZCglNCwgJTa5pgIAOIGFB4DfB4FRBDksICU4v1GA1weJ+AIDb25lc5D2AghMYXllck5vcm2M7AKtc4DvB4lzA3plcm+bdAJiaWGC5wixcoCJCABsgEwAX4DWBAIoJTGAjQcAMYC6BQ0xMikge2Vwcz0xRS0xMoRhjdACkJQBp4ABgIsIAGyBzwkPX21hc2soJTIsICUwKSB7ZICeBwQ9ImYzMoXdAYJ8AjEsManICgA5gtoCgPAEmcYGg0WBjQIHLjAuYXR0ZW6AzAYULnNlbGYucXVlcnlfa2V5X3ZhbHVlhOoDBiwgcGFja3OiP4M1ACybLAFrZaQqi4sBB3NpemVzPVszgLkJgJ8DhLgCADmF8weLUAIgQCCDrAKBuwOBwQKIEYiyDAExM4DhBpidBarBAoG3Baq/AoAzoL0CoCiJhQGWuQK+tgKAxgiAEQVhciglMTOB2AaAoQkCMTMwjqMJknCNjQIBa3apgwGAvwsEc2xpY2WAgQEAMYDbBhVpbT0tMSwgZW5kPTMyLCBzdGFydD0wluMHn50DqJIBADKA5wmVkgEBNjSEkgEAM5f2CJ2GBKORAQA0gZEBgLkPlZEBATk2hJEBATY0tJEBge8Eo5MBgc0RADKA9g8FcmVzaGFwgJUBAzgpIHuBDAA9h3sCNCw4hasFiha2tgWB8hAAMoCzBAlwZXJtdXRlKCUygPYPDW9yZGVyPVswLDIsMSwzi3cANIF5vneApAuF9AEAMoCADeb0AYLfCYX0AQA54/QBgaAIhvQBADbq9AGB8BCE9AGB+QXh9AGA9RAJbWF0bXVsKCUyOID+F4DyDwp0cmFuc0I9dHJ1ZZB3hPQPuHmA7hADc2NhbIDuAR0zKSB7ZmFjdG9yPTAuMzUzNTUzMzkwNTkzMjczNzPUggGApRmA6REMZWRfc29mdG1heCglM4CDFgExNIqQDMVzADGB7woGZHJvcG91dIPlEgkzNSkge3A9MC4x1OgBgNIKgeADATM1gfQNADLT3gEAM4CoCoTMBAEzNoDMBIC4CIPMBANmYWxzkc0EvsQFiaMKADOdowrEsgeJowoAM5GXDIfBEZynDah7ADSNgBSlwhYKb3V0cHV0LmRlbnOFrxWGshm6nAGBzRwANJy5GqKbAZDLGriWAYHdGoP8EwAzgPYTADSA3hoANIuMBqHGEIioAaiEAQExMoCFAYr+BwA0gPsJj/4HvagEgvYBgOUKgY8HADSC7xWW2yO4ZoDJCoHvH4HVFgA0i74KvWWBnh0ANIDGCZeDIJyuA4FRl5kguJsBjZYkq/IFhpwBxvYFgpoBgJoKgTiD0yAANICCDAA0gJsLADSApwqf0yClvAGpmAGsgiALaW50ZXJtZWRpYXRlkrwJAjEyOLrmBIGcIQA1jekkmssDj5gBicMDATEyuOcMgpMBgNAKhLoJADSAohMANIC/CQE1MY7mBpNuj6YBqYEBgLYJBmdlbHUoJTWPrwrA4wGApwmojwSbxQ25kwEBMjCBkwGN7wiaiQTSvA2DjAGA4AiEggQANYDjCgA1gKYVADWWqiuYngGoegExMoCaA4qyDQA1gLkIz7INg+wBgLIJgbINATU3gbINy80Mg2aG8i2A0QYANZajLbJlgYs1ADaNpROZsg3YqA2DkQGr3QnWng2DkAGB2gmAFoOeDQA1gNkJADaAmBMANoCAHq6eDbKUDYKOAQAxgoIfpYYJADG6ly2SP5LtLI0slZctjSq7ly0AMaPHC4PhKo3LOZjhBJ3BApiXLZO/Ao/vLJG9AqAotpctq7YCgfgyg98LADaA9DIAMYCKLIDPAqOXLY6NAqqXLQA2ifQqADS9ly2SnQOokgEAN4C8CpWSAa+XLZCGBKORAYGXLQA3ga8llJEBr5ctku8Eo5MBgZctADeA9xqFgCEANr2vKaS2BYKJPoGgEoT0IgA3gMQls68pqneJiy8AN4CrKef0AYnoJAA3t4svqneJ6CQAN4D8BOb0AQA4iYsvADe3iy+qd4CrEYTLKAA3gLAdADeA4Caxly2qeYGQNoKXLQA4gIURwJctqoIBgpIvipctADiBkQynly2pcwExMoDLCIrnFwA4k5klxugBhZwlADiCnCWLn0fGaYLoL4LMBAA4gLoaADiH4zGply2qeImjCgA4naMKxLIHiaMKADiRlwymly2qe4GhCrHCFrCXLaScAYLkSamzQpWbAZ6DGqqWAYiTQQA4gPIdADiAkR0AOY+RQZ3GELaXLYCpBYr+BwA5gPsJqOUfqvYBgOUKgY8HADmC3kmkyiGqZoDJCoHlH4HVFgA5pOsvpGWByikAOY27JZflH4+uA4FRpe8fqpsBjYVTq/IFhpwBxvYFgpoBgPEEgTiD+R8AOYCCDAA5gJsLADmApwqs+R+YvAGpmAGd31OLd7eXLaSxAoGhKgA5jbAumssDspctqZMBATEwgNEKhLsJgIEaASU5gMAJATk5pKMskKcBqoIBgL0KgpktATEwj7IKweYBrJUksZsto5QBg5UrADCN9AiajgTSwQ2EjQGA5giEhwQBMTCB0AsAMIGuFQAwpLsriqIBqX6Bm0uKuw0BMTCT0UK88QuE8QGFz0IBMTCC0EIAN8rZDIRogNsBgsVagN0GATEwy6UOg/YpADCNtBOZwQ3Ytw2EkgGr7QnWrg2DkQGBz12Irw0BMTCBnDEAMICrEwExMICUHq6yDbmrLYGQXgZzZWxlY3QogKABg48lBzEsIGluZGV4jKkng4MBn6JbhGCc9gkFcG9vbGVynK8Xp3Gb0wmJcLPmXoRribEJgt9eADGBsQmM4B6DW4h8qGiAqAgDdGFuaIBmi9wdrbUBgYZUi+gJADGA2xuP6AmnXYHYaQExMYG4S4HSCQAxgesIADKLkDauUpyJHAljbGFzc2lmaWVyuOpng24AMpvbG4dtibsErWiJwFwAMYGECAAxgYQIADKL/hCCWoZ4pWUFcmV0dXJugWw="u8;
 
-    private static ReadOnlySpan<byte> BackwardIr => "XmdyYXBoIHRpbnlfZW5jb2Rlci5iYWNrd2FyZAogICUxMzUgPSBncmFkX291dHB1dCB7aW5kZXg9MH0gOiBmMzJbYmF0Y2gsMl0gICMgY2xhc3NpZmllciBAIFRpbnlFg1MEY3M6MjeCUBE2ID0gc2F2ZWQge3JlZj0xMTiESgIyLDOCR5U8CjcgPSBtYXRtdWwogJoBACyBUA4pIHt0cmFuc0I9ZmFsc2WKmAGDUqCZAQA4jJkBADeRS5VADDkgPSBsaW5lYXJfZHeGoAEBOCmM3wGfjQEBNDCAjQEEdW1fdG+BSgspIHtzaGFwZT1bMl2FrwKlTQAxi9oBADKF8wKh2gEBNDKA9wKC9AIAN4DUAQE0MYTUAaJAADOM2gIANqOAAQA2gkAINCA9IHRhbmhfgIgFACiAkQGBhgEAM6OGAYNGgMkFiYYBADKEhgEAM5f6BIM9gLYFhfoEATQ0gYABgJYDnfoEC3Bvb2xlci5kZW5zZZZfgNkFiZwBADGqogKAvAWI/ASDogEAN4SiAobiAaKQAYDMBYX/BAE0NIb/BAAzhoAFqFEANYHQBQRlbGVjdIXFA4C5BwZkaW09MSwgg9MICiwgc2l6ZT1bc2VxhWaCgAICc2VxnIQCADWM5gUAMIvAB4dEhOoJCWxheWVyLjEgQCCDUABMgRGHVYD7BYlVhbsGrUuAhgaBJghfbm9ybV9keCiAmAKAqAMBNTGBBgoyKSB7ZXBzPTFFLYacBZy8AQAugpcLAC6BbwNOb3Jtl4IBgMgGiIIBgKoEhIIBkHy+coH0BoTIBAE1MJjIBLdmjNMMADK5+gMANYJVgewMge8HATUzgaMCADaK7wixVYzkDAAwiIQJAjEyOKtPgKcHhZYJADWBnAsBNTiZlgmAtgGTaITyAoTKB5N1ADaByweIxAGLrAmXY5BWADSCVoC+B4jCCYLOAQE2MIfCCbu4AYHLB4WMBQA3r4wFnGKM6A0AMIulEpj9AgtpbnRlcm1lZGlhdGWWaYOtAoDJBwNnZWx1hMwKATU5ga0Ci5EOsokDi6cOADmFzAYCMTI4p/EFg06JuA4ANoGWDQA2mrgOl+sJqaQCi9MOADmL9BCXZwhhdHRlbnRpb26hhAkAM4JvjIIPg+wBhYIPlr4CqtcBiZoPADaHmg+A6gOHqwO9agA3gOgHAWFkgd8EgYEKADalgQqxwgIAN4vADwE5M7jFC4NUi78PATk0rr4Pg0qQvg8AN4G8DgA3gb4PADeyvg+xqgKQyA+EjAGnyA+xfInSDwA3qdIPsXCN3A+lyAeQVQAyglWG3A8AN4HbBQA3udwPg1WL3A8AOIeqFK5NidoPADeBjA4AN57aD6T5ApX7B4J+ADiL4w8AOLnQEgAxglSM4Q+C1QEAOIjhD8S/AYnqDwA3qeoPrWyAmAgBcmWBYIBtADmGbYasAgE0LIabC4oWqsMCgPgHBXBlcm11dIBsEjgzKSB7b3JkZXI9WzAsMiwxLDOLZgA0gWisZouBEAA4i8URslWJiBAAOIGcDgA4h4gQAnRydYvPBYJngIocqmmL9w8AOIXyC7pXgN0HgawBAnBvc4H9AoDWBAxkaW0wPTIsIGRpbTE9i68NtGmJ+QcBODiBqQKA5g+W+QexkQMAOYzGFwEyNcHAAQA5i/IOADjClwIAOYHyFQthdGVkX3NvZnRtYXiE+xUBODaAowIAOYGSJAA5gY8NFmNhbGU9MC4zNTM1NTMzOTA1OTMyNzM3w4kBi54GADeLyyayjQOJngYAOYGeBgA5mqYWsmiAnQaIxgUAOYDaBM/GBQA5i4wOADeLtQ+yvgGJmwYAOYG/DAA5mpQOsGgBMjCAmwaH5wqA0wuZ5wqwzQsBMjCAkA6FuQwBMjCHyhKJ5Q69+g4BMjCAkweG0AEAOdPQAYmJDgEyMICPFtPQAYqHDgA5gMgoz9ABgOkHh9ABh+oay9ABADGA8AQFY29uY2F0gGmAtjABMjCAlxUBMjCAzheAoyqP0BgBOTabwBEHc2VsZi5xa3aPeQExOIJ5jLIqADOFaAE5NqbHAYROgaYwg58HATIxgI8ZATIxgMEBu7MVn8gBi/giADak/xoAMKblKAEyMYH1GobAFYTiAYX0IpWzAqrMAYjgGgEyMYeWCAE5NoXsBMD8A4DzDILeH4GDGgIyMTKjgxqptQKLjhMBNTmkmgOXVIvcDAA2haAVrUqBsjeAFYbUHwEyMYDQEAEyMYDeDAEyMYDeDKzUH6igAgAygPsHiIIBgdkEg4IBpcofqXKB9AeF4ASAvAqjnBqpZoy3MgAyi4cXqvkDgd8qATIygOcHg94IgPApATIypbMFl1WA1weIogWHoiSTvSqYToC+B4WECgAygdkGADKavheAtQGTaKL3LAEyMoujIgA1j7kmp8oBgf4nATIygLoHiO8Jg80Bhakilp8CpLcBgcgHhIoFADKAzR2sigWcYoGsKoeZAo/DB5TEAaeqKgEyM4DGB4ePLwEyMoHEDwEyOaSPL5eIAwAzi6QPADSFwgqV0SyYTomkDwAzgcINADOzpA+rpAKLpA8ANIu4Gpdnr7coATIzjK4Pg+wBha4Plr4CqtcBia8PADOHrw+ejy+raoWxD4P+CQAzprEPscICi7sPADSLoCCq7QqDVIu7DwA0hZccrUqQuw8AM4G5DoGjRQAygPdGr7sPsKoCgaxHjMUPhIwBp8UPsXyJzw+BjEqlxQqxcI3ZD6SmM5HNA4HEKgAygaBIg5MJgdsFADS52Q+DVYvZDwA0h6cUrk2J2A8ANIGLDoGWRrG4CqvkLAAygf1Ih8sBADO5xhaC9RyB8kiIoQqD1QGI4A/EvwGJ6Q+Atku3pAWcbICYCIa2H4GjS7mPL5fDAoHUSYWIIQEyNJ3YIpaOJZhmi4EQhqQfuFWJiBCBg0gAMoGDSLGPL5hpi/cPADORiSiuV4GSUIbJKQEyNYDWBLTJKZhpifkHADWAmisAMoHHSbD0KJhojec5kecDrsABi/IOADOn5i+XV4GESJCPLwEyNYCJLwEyNYC4MQAygLJKwI8vmIkBjJ4Gpa01mFWJngYANoGeBgA2mqYWsmiAnQaIxgWA7knQxgWBsEiHpgKMgFiyvgGJmwYANoG/DIGQRcymAoCbBobnCgA1gNMLs+8rmGaAkA6GuQyA7EW47yuYaoCTB4bQAYGOSs/QAYqJDgA2gI8W0tABgahIh9ABgPkvztABgZ5IhtABiPlEzNABgPAEhY8vgd1HATI2gZcVgM1LqY8viMARnpMrgZZFiYQMhegTlNwskMcBhE6A5wSFnwcAN4GPGYGLQruzFZ/IAYv3IgAxl6MYCG1iZWRkaW5nc4n9GIzhW4L8GIGWRYizFYPVAYXnIpWmAqm/AYGpRYWvFYCaSKSCL6togOYMgtEfgvYZgOBHwagCjYdVlYADlUOLsQyGj2GcOYCVDIGOAoeYHwA4gZQQADiBogyBzEGfmB+p8QGAsgeIdYCdBIR1mIEfqWWBngeElwQAOIffOY/GGalZiZ8agZVGg1mL0wmguAOB9gsCb3dzhI8TADiA+AuAEQA9hvRmADGFpwaOR4LGGo2dRIA7Amk2NIaoA5I/ADGB8GcBMjmAwgaFhAKFiwGBlSqBo0OBkQGFjgOX/WaCkguM1ESB0AWgjwGCjTEAOYCQBpSPAYDIA4KgAoatWwIxMDCWkwEJMAogIHJldHVyboFbgUWBpAwAOIHFB4GPRQEyOIGEJQA4gboUADiBHgA0gRIANIGYFgA0gRgANIEYADOB0xiBq2wBMjKBJAAygSQAMoEkADKBJAAxgSQAMYHPbIFOADGB3QUBMTeBqUQAN4EYADaBqkiBqA0BMTaBJAA2gSSBsxkBMTWBJIF+ATE0gSSB8wgCMTQw"u8;
+    private static ReadOnlySpan<byte> BackwardIr => "XmdyYXBoIHRpbnlfZW5jb2Rlci5iYWNrd2FyZAogICUxMzUgPSBncmFkX291dHB1dCB7aW5kZXg9MH0gOiBmMzJbYmF0Y2gsMl0gICMgY2xhc3NpZmllciBAIFRpbnlFg1MCY3MsiBAHIGxpbmUgMjKCYhE2ID0gc2F2ZWQge3JlZj0xMTiEXAIyLDOCWadOCjcgPSBtYXRtdWwogL4BACyBYg4pIHt0cmFuc0I9ZmFsc2WKvAGDZLK9AQA4jL0BADeRXadSAjkgPYERBGFyX2R3hsQBATgpjJUCsbEBATQwgLEBBHVtX3RvgVwLKSB7c2hhcGU9WzJdhfcCt18AMYuQAgAyhc0Ds5ACATQygNEDgs4DADeAigIBNDGEigK0UgAzjLQDADa1pAEAMYJSCDQgPSB0YW5oX4CqBgAogLUBgaoBADO1qgGDWID9BomqAQAyhKoBADOpnAaDT4DqBoWcBgE0NIGkAYCCBJ2cBgtwb29sZXIuZGVuc2WocYCNB4nAAQAxvOoCgPAGiJ4Gg8YBADeE6gKGmAK0tAGAgAeFoQYBNDSGoQYAM4aiBrpjADWBhAcEZWxlY3SFsQSAowkGZGltPTEsIIPhCgosIHNpemU9W3NlcYV4grYCAnNlca66AgA1jJoHADCLqgmHVoSKDAlsYXllci4xIEAgg1IATIERgGeIEYpogLAHiWiFggjAXoC8B4E5CF9ub3JtX2R4KIDQAoCEBAE1MYEGCjIpIHtlcHM9MUUthq4GnOIBAC6C3Q0ALoFxA05vcm2qlQGA/weIlQGAmQWElQGQjwHRhQGBrAiEuAUBNTCYuAXKeYzADwAyzNkEADCCaIHaD4G7CQE1M4HcAgA2it8KxGiM0w8AMIj1CgIxMji+YoDjCIWICwA1gdYNATU4mYgLgNwBk3uEvgOEhgmmiAEANoGICYjqAYufC5d2omkBMTmCaYD8CIi2C4L0AQE2MIe2C87eAYGJCYWRBgA3r5EGr3WM3BAAMIupFpjJAwtpbnRlcm1lZGlhdGWofITmAoCHCQNnZWx1hNUMATU5geYCi4YRxdUDi50RADmF9wcCMTI4uYkHhGGJrxEANoHpDwA2mq8Rl+ILvN0Ci8sRADmLtBSXeghhdHRlbnRpb26z6AoBMTiCggGM+xGDkgKF+xGW9wK9/QGJlBIANoeUEoDJBIf3A9B9ADeApgkBYWSB0QWB+AsANqX4C8T7AgA3i7wSATkzyuINhGeLuxIBOTTAuhKEXZC6EgA3gaURADeBuhIAN7K6EsTjApDEEoSfAafEEsSPAYnOEgA3qc4SxIMBjdgSpfMIo2gAN4JohtgSADeB4AYAN8vYEoRoi9gSADiHmBjBYInWEgA3geIQADee1hKkxQOouQmCkQEAOIvfEgA4y5gWATE2gmeM3RKC+wEAOIjdEtflAYnmEgA3qeYSwH+A1gkBcmWBc4CAAQA5hoABhuUCATQshqUNiha9/AKAtgkFcGVybXV0gH8SODMpIHtvcmRlcj1bMCwyLDEsM4t5ADSBe795i/0SADiL5xTFaImEEwA4gfIQADiHhBMCdHJ1i9QGgnqAtSG9fIvzEgA4hY8OzWqAmwmB0gECcG9zgckDgMgFDGRpbTA9MiwgZGltMT2L8g/HfIm3CQE4OIHiAoDiEpa3CcTdAwA5jIAcATI11OYBADmL2xEAONXQAgA5gYYaC2F0ZWRfc29mdG1heISPGgE4NoDcAgA5gZsrADmB0g8WY2FsZT0wLjM1MzU1MzM5MDU5MzI3MzfWnAGLtgcAN4udLsXZA4m2BwA5gbYHADmauhrFe4C1B4jLBgA5gMwF4ssGADmL4hAAN4uxEsXkAYmzBwA5ge8OADma6hDDewEyMICzB4fxDIDwDZnxDMPqDQEyMIDmEIXpDgEyMIeSFonOEdDjEQEyMIC+CIb2AQA55vYBid8QATIwgKMa5vYBit0QADmAozDi9gGApwmH9gGH8B/e9gEAMYDiBQVjb25jYXSAfID9OQEyMICYGQEyMICIHICkMo+dHQE5NpviFAdzZWxmLnFrdqOMAQAzgowBjLQyADOFewE5NrrtAYNhgd05g8oIATIxgO8dATIxgOcBu7QZsu4Bi7wpADakhSAAMLnBMAEyMYH7H4bBGYSIAoW4KZXsAr3yAYjmHwEyMYfUCQE5NoXeBdPbBICjD4LWJYH2HgIyMTKj9h687gKL1hYBNTmk5gOqZ4uMDwA2haEZwF2BpEKAF4bMJQEyMYDfEwEyMYCODwEyMYCOD6zMJbvZAgAygLkJiJUBgcsFg5UBpcIlvIUBgbIJhdIFgLMMo48fvHmM9zsAMouuG73YBIHhMgEyMoClCYOvCoDfMQEyMqW4BqpogJUJiKcGh4wrk78yq2GA/AiF+wsAMoGECAAymvgbgNsBk3u1sjUBMjKL5ygANY/cLbnwAYLHLwEyMoD4CIjmC4PzAYXtKJbYArfdAYGGCYSPBgAygJ8jrI8Gr3WBrjKH0gKPgQmU6gG6rDIBMjOAhAmHgzgBMjKBwBIBMjmkgziq1AMAM4ugEgA0hcwMlYw1q2GJoBIAM4GYEAAzs6ASvt0Ci6ASADSLvh+XesKTMAEyM4yqEoOSAoWqEpb3Ar39AYmrEgAzh6sSnoM4vn2FrRKD9QsAM6atEsT7Aou3EgA0i6smvPcMhGeLtxIANIXDIcBdkLcSADOBohGB21IAMoDlVK+3EsPjAoGbVYzBEoSfAafBEsSPAYnLEoHEWKW8DMSDAY3VEqT5PKSZBIHGMgAygZJWg+QKgeAGADTL1RKEaIvVEgA0h5UYwWCJ1BIANIHhEIHCU7GvDL6fNQAygfJWh/EBADPL7RqDtCKB6FaImAyD+wGI3BLX5QGJ5RKA9Vm3qQavf4DWCYauJYHRWbmDOKr8AoHNV4WmJwEyNJ2cKZaLLKt5i/0Shpwly2iJhBOB11UAMoHXVbGDOKt8i/MSADOR0i/BaoHDX4a4MQEyNYDIBbS4Mat8ibcJADWArzMAMoHBV7DQMKt7jeVEkcYEweYBi9sRADOn7TiqaoHYVZCDOAEyNYD9NwEyNYDlOgAygL9YwIM4q5wBjLYHpbk/q2iJtgcANoG2BwA2mroaxXuAtQeIywaA6FfjywaBhFaH3wKM/2jF5AGJswcANoHvDoGYUt/fAoCzB4bxDAA1gPANs5c0q3mA5hCG6Q6Ah1O4lzSrfYC+CIb2AYGIWOL2AYrfEAA2gKMa5fYBgfxVh/YBgIA54fYBgfJVhvYBiIFS3/YBgOIFhYM4gZ5VATI2gZgZgO1ZqYM4iOIUsagzgZ5SiaEOhcMXlJc1pO0Bg2GA2QWFyggAN4HvHYHHTru0GbLuAYu7KQAxl/AcCG1iZWRkaW5nc4ndHZ2PbYPbHYGdUoARhLMZg/oBhaopld4CvOQBgbBSha8ZgO1VpPU3vnuAlQ+CyCWC6B6AoFXT4AKNiWWVygOnVYveDobPc65LgMEOgdcCh4wlADiBnxMAOIHODoGETp+MJbunAoDrCIiHAYCLBYSHAZj0JLt3gdYIhIQFADiH10SPsx67a4meH4G8U4Nri8MLspIEgZ4OAm93c4TiFgA4gKAOgBEAPYbWegAxhcsHoFmC1h+NnFGATQJpNjSGggSlUYH2ewEyOYD3B4XMAoWvAYGgMoGOUIG1AYXoA6jfeoO3DYzkUYHyBrKzAYLUOgA5gMQHlLMBgLQEgugChuNsAjEwMKi3AQk1CiAgcmV0dXJugW2BV4HtDgA4gZ0JgbBSATI4gZosADiBwRgAOIEeADSBEgA0gcUaADSBGAA0gRgAM4G5HYGvgQEBMjKBJAAygSQAMoEkADKBJAAxgSQAMYHTgQGBTgAxge0GATE3gaRRADeBGAA2gYRWgfEPATE2gSQANoEkgZkeATE1gSSBfgExNIEkgcsKAjE0MA=="u8;
 
     /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
     public static string SymbolJson => System.Text.Encoding.UTF8.GetString(SymbolJsonUtf8);

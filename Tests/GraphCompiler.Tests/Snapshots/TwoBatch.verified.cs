@@ -114,14 +114,14 @@ public sealed partial class TwoBatchModule : nn.Module<Tensor, Tensor>, IGraphMo
     {
         ShapeGuard.Check(Name, "x", @x, ScalarType.Float32, batch, seq, 16);
         using var scope = torch.NewDisposeScope();
-        // fc1 (TwoBatch.cs:13)
+        // fc1 (TwoBatch.cs, TwoBatch line 8)
         var x5 = Kernels.LinearGelu(@x, p1, p3); // %5 linear_gelu → f32[batch,seq,32]
 
-        // fc2 (TwoBatch.cs:13)
+        // fc2 (TwoBatch.cs, TwoBatch line 8)
         var x9 = Kernels.Linear(x5, p6, p8); // %9 linear → f32[batch,seq,16]
         Kernels.Free(x5);
 
-        // norm (TwoBatch.cs:13)
+        // norm (TwoBatch.cs, TwoBatch line 8)
         var x13 = Kernels.AddLayerNorm(@x, x9, p11, p12, 1E-12); // %13 add_layer_norm → f32[batch,seq,16]
         Kernels.Free(x9);
 
@@ -147,20 +147,20 @@ public sealed partial class TwoBatchModule : nn.Module<Tensor, Tensor>, IGraphMo
         var p11 = args[5];
         var p12 = args[6];
         using var scope = torch.NewDisposeScope();
-        // fc1 (TwoBatch.cs:13)
+        // fc1 (TwoBatch.cs, TwoBatch line 8)
         var x4 = Kernels.Linear(@x, p1, p3); // %4 linear → f32[batch,seq,32]
 
-        // TwoBatch.cs:13
+        // TwoBatch.cs, TwoBatch line 8
         var x5 = Kernels.Gelu(x4); // %5 gelu → f32[batch,seq,32]
 
-        // fc2 (TwoBatch.cs:13)
+        // fc2 (TwoBatch.cs, TwoBatch line 8)
         var x9 = Kernels.Linear(x5, p6, p8); // %9 linear → f32[batch,seq,16]
 
-        // TwoBatch.cs:13
+        // TwoBatch.cs, TwoBatch line 8
         var x10 = torch.add(@x, x9); // %10 add → f32[batch,seq,16]
         Kernels.Free(x9);
 
-        // norm (TwoBatch.cs:13)
+        // norm (TwoBatch.cs, TwoBatch line 8)
         var x13 = Kernels.LayerNorm(x10, p11, p12, 1E-12); // %13 layer_norm → f32[batch,seq,16]
 
         if (saved is not null)
@@ -211,27 +211,27 @@ public sealed partial class TwoBatchModule : nn.Module<Tensor, Tensor>, IGraphMo
             var g27 = saved[1]; // saved %1
             var g29 = saved[0]; // saved %0
 
-            // norm (TwoBatch.cs:13)
+            // norm (TwoBatch.cs, TwoBatch line 8)
             var g17 = Kernels.LayerNormInputGrad(g14, g15, g16, 1E-12); // %17 layer_norm_dx → f32[batch,seq,16]
             var g18 = Kernels.LayerNormWeightGrad(g14, g15, 1E-12); // %18 layer_norm_dw → f32[16]
             var g19 = Kernels.SumTo(g14, 16L); // %19 sum_to → f32[16]
 
-            // fc2 (TwoBatch.cs:13)
+            // fc2 (TwoBatch.cs, TwoBatch line 8)
             var g21 = Kernels.MatMul(g17, g20, transB: false); // %21 matmul → f32[batch,seq,32]
             var g23 = Kernels.LinearWeightGrad(g17, g22); // %23 linear_dw → f32[16,32]
             var g24 = Kernels.SumTo(g17, 16L); // %24 sum_to → f32[16]
 
-            // TwoBatch.cs:13
+            // TwoBatch.cs, TwoBatch line 8
             var g26 = Kernels.GeluGrad(g21, g25); // %26 gelu_grad → f32[batch,seq,32]
             Kernels.Free(g21);
 
-            // fc1 (TwoBatch.cs:13)
+            // fc1 (TwoBatch.cs, TwoBatch line 8)
             var g28 = Kernels.MatMul(g26, g27, transB: false); // %28 matmul → f32[batch,seq,16]
             var g30 = Kernels.LinearWeightGrad(g26, g29); // %30 linear_dw → f32[32,16]
             var g31 = Kernels.SumTo(g26, 32L); // %31 sum_to → f32[32]
             Kernels.Free(g26);
 
-            // TwoBatch.cs:12
+            // TwoBatch.cs, TwoBatch line 7
             var g32 = torch.add(g17, g28); // %32 add → f32[batch,seq,16]
             Kernels.Free(g17, g28);
 
@@ -240,13 +240,13 @@ public sealed partial class TwoBatchModule : nn.Module<Tensor, Tensor>, IGraphMo
     }
 
     // The IR texts, packed (PackedText.Unpack reads them; IrText(stage) prints them).
-    private static ReadOnlySpan<byte> LoweredIr => "LWdyYXBoIHR3b19iYXRjaAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMluBJBEsc2VxLDE2XSAgIyBAIFR3b0KAFgUuY3M6MTKAQBkxID0gcGFyYW0ge2luaXQ9Im5vcm1hbCIsIIJPCWZjMS53ZWlnaHSFWAEzMpNRADOAUR4yID0gbWF0bXVsKCUwLCAlMSkge3RyYW5zQj10cnVljp0BATMygUwCZmMxkVAAM4yhAQR6ZXJvc4mgAQNiaWFzh54BlZsBDjQgPSBhZGQoJTIsICUzKayKAQo1ID0gZ2VsdSglNJU8kDgANp3jAgAyjOMCATE2mFEAN4fjAgQ1LCAlNpzjAoOvAwJmYzKRUAA4nOMCADKK4wKX/gMAOYTjAgQ3LCAlOI6nApuKAQAxgM8FgUCAuwQAOZVAkTyNywUCb25lhsYBgPUCjucClk6AyAWXlQKBT6SWAgAxgMUFBWxheWVyX4A4AiglMYGaBgAxgAUMMikge2Vwcz0xRS0xMpW7A4A3kFsFcmV0dXJugGI="u8;
+    private static ReadOnlySpan<byte> LoweredIr => "LWdyYXBoIHR3b19iYXRjaAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMluBJBEsc2VxLDE2XSAgIyBAIFR3b0KAFgMuY3MshQ0GIGxpbmUgN4BOGTEgPSBwYXJhbSB7aW5pdD0ibm9ybWFsIiwggl0JZmMxLndlaWdodIVmATMyoV8AOIBfHjIgPSBtYXRtdWwoJTAsICUxKSB7dHJhbnNCPXRydWWOuQEBMzKBWgJmYzGfXgAzjL0BBHplcm9zibwBA2JpYXOHugGjtwEONCA9IGFkZCglMiwgJTMpuqYBCjUgPSBnZWx1KCU0lUqeRgA2nakDADKMqQMBMTamXwA3h6kDBDUsICU2nKkDg4MEAmZjMp9eADicqQMAMoqpA6XgBAA5hKkDBDcsICU4jt8CqaYBADGA2waBToCrBQA5lU6fSo3XBgJvbmWG8AGAuwOOrQOkXIDUBpfNAoFdss4CADGA0QYFbGF5ZXJfgEYCKCUxgbQHADGABQwyKSB7ZXBzPTFFLTEylY8EgDeeaQVyZXR1cm6AcA=="u8;
 
-    private static ReadOnlySpan<byte> OptimizedIr => "LWdyYXBoIHR3b19iYXRjaAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMluBJBEsc2VxLDE2XSAgIyBAIFR3b0KAFgUuY3M6MTKAQBkxID0gcGFyYW0ge2luaXQ9Im5vcm1hbCIsIIJPCWZjMS53ZWlnaHSFWAEzMpNRADOAUQAzjFEEemVyb3OJUANiaWFzh06VSxo1ID0gbGluZWFyX2dlbHUoJTAsICUxLCAlMymN4wGDRwJmYzGRSwA2necBADKM5wEBMTaEVZBRADic5wEAMornAZeyAgA5hecBCiglNSwgJTYsICU4juIBg0ICZmMykUYAMY3KAwJvbmWGkQGA8AGO4gGVlAEBMTKa4AGBT6ThAQAxgJQECWFkZF9sYXllcl+APILMAwA5gNADgNEDDTEyKSB7ZXBzPTFFLTEylcEFgDqQYgVyZXR1cm6AaQ=="u8;
+    private static ReadOnlySpan<byte> OptimizedIr => "LWdyYXBoIHR3b19iYXRjaAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMluBJBEsc2VxLDE2XSAgIyBAIFR3b0KAFgMuY3MshQ0GIGxpbmUgN4BOGTEgPSBwYXJhbSB7aW5pdD0ibm9ybWFsIiwggl0JZmMxLndlaWdodIVmATMyoV8AOIBfADOMXwR6ZXJvc4leA2JpYXOHXKNZAjUgPYEOEmFyX2dlbHUoJTAsICUxLCAlMymNjQKDVQJmYzGfWQA2nZECADKMkQIBMTaEY55fADickQIAMoqRAqXqAgA5hZECCiglNSwgJTYsICU4jowCg1ACZmMyn1QAMY2eBAJvbmWGrQGAmgKOjAKjsAEBMTKaigKBXbKLAgAxgPYECWFkZF9sYXllcl+ASoKgBAA5gKQEgKUEDTEyKSB7ZXBzPTFFLTEylb8GgDqecAVyZXR1cm6Adw=="u8;
 
-    private static ReadOnlySpan<byte> TrainingIr => "LWdyYXBoIHR3b19iYXRjaAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMluBJBEsc2VxLDE2XSAgIyBAIFR3b0KAFgUuY3M6MTKAQBkxID0gcGFyYW0ge2luaXQ9Im5vcm1hbCIsIIJPCWZjMS53ZWlnaHSFWAEzMpNRADOAUQAzjFEEemVyb3OJUANiaWFzh06VSxU0ID0gbGluZWFyKCUwLCAlMSwgJTMpjd4Bg0ICZmMxkUYKNSA9IGdlbHUoJTSVPJA4ADadmgIAMoyaAgExNphRADicmgIAMoqaApflAgA5h5oCCDUsICU2LCAlOI7eAYNCAmZjMpFGADGAvQQCYWRkgt4CADmVQJE8jbkEAm9uZYbNAYCsAo6eApZOADKanAKBT6SdAgAxgIMFBWxheWVyX4A4AiglMYG9BIC+BA0xMikge2Vwcz0xRS0xMpWpBoA3kFsFcmV0dXJugGI="u8;
+    private static ReadOnlySpan<byte> TrainingIr => "LWdyYXBoIHR3b19iYXRjaAogICUwID0gaW5wdXQge25hbWU9IngifSA6IGYzMluBJBEsc2VxLDE2XSAgIyBAIFR3b0KAFgMuY3MshQ0GIGxpbmUgN4BOGTEgPSBwYXJhbSB7aW5pdD0ibm9ybWFsIiwggl0JZmMxLndlaWdodIVmATMyoV8AOIBfADOMXwR6ZXJvc4leA2JpYXOHXKNZAjQgPYEODWFyKCUwLCAlMSwgJTMpjYgCg1ACZmMxn1QKNSA9IGdlbHUoJTSVSp5GADad0gIAMozSAgExNqZfADic0gIAMorSAqWrAwA5h9ICCDUsICU2LCAlOI6IAoNQAmZjMp9UADGArQUCYWRkgqQDADmVTp9KjakFAm9uZYb3AYDkAo7WAqRcADKa1AKBXbLVAgAxgIEGBWxheWVyX4BGAiglMYGtBYCuBQ0xMikge2Vwcz0xRS0xMpXDB4A3nmkFcmV0dXJugHA="u8;
 
-    private static ReadOnlySpan<byte> BackwardIr => "PGdyYXBoIHR3b19iYXRjaC5iYWNrd2FyZAogICUxNCA9IGdyYWRfb3V0cHV0IHtpbmRleD0wfSA6IGYzMluBMxYsc2VxLDE2XSAgIyBub3JtIEAgVHdvQoFOBGNzOjEzgUsPNSA9IHNhdmVkIHtyZWY9MZZEkT8ANos/ADGEP5g1CTcgPSBsYXllcl+AmAEHX2R4KCUxNCyAjQGABQw2KSB7ZXBzPTFFLTEyr9IBADiLXgB3hV6QWZ1PADmA4gEEdW1fdG+ASAgpIHtzaGFwZT2AOaREATIwiqYCADaGOQIsMzKVqAIPMjEgPSBtYXRtdWwoJTE3LIBJDikge3RyYW5zQj1mYWxzZY6fAoNQAmZjMpJUADKKiwEANZVCkT4AM4DcAgRpbmVhcoLYAoGVAQEyKY3PAZV/gLoFhc4CADeYzgKVQ4uyBQA0l4QCADGSQoC1BQRnZWx1X4DEBgMoJTIxgMYBADWExgGiigKAxAWI+QWEhgEBMzKYsAYAMoCdBYTTAwEyNoB4gIUCmtMDhZECk88BgaIFhosBpcIHADKAPgAzgJwFh9MDgpUBADmEjQKGzwGUfwAzgKYFhNMDADKAvQeD0wMBMzKF0wObkQMAM4CVBQJhZGSE0QQAOI6LA5bCAQVyZXR1cm6ARQAsgM4BgAWB0AMAM4AFgfgHADiABQA5"u8;
+    private static ReadOnlySpan<byte> BackwardIr => "PGdyYXBoIHR3b19iYXRjaC5iYWNrd2FyZAogICUxNCA9IGdyYWRfb3V0cHV0IHtpbmRleD0wfSA6IGYzMluBMxYsc2VxLDE2XSAgIyBub3JtIEAgVHdvQoFOAmNzLIUNBiBsaW5lIDiBWQ81ID0gc2F2ZWQge3JlZj0xllKfTQA2i00AMYRNpkMJNyA9IGxheWVyX4DCAQdfZHgoJTE0LICpAYAFDDYpIHtlcHM9MUUtMTK9/AEAOItsAHeFbJBnq10AOYCMAgR1bV90b4BWCCkge3NoYXBlPYBHslIBMjCK3gIANoZHAiwzMqPgAg8yMSA9IG1hdG11bCglMTcsgFcOKSB7dHJhbnNCPWZhbHNljtcCg14CZmMyoGIAMoqnAQA1lVCfTAAzgKIDBGluZWFygp4DgbEBATIpjfkBo5sBgMYGhZQDADeYlAOjUYu+BgA0l7wCADGgUIDBBgRnZWx1X4DsBwMoJTIxgPABADWE8AGwwgKA0AaIkweEogEBMzKm2AcAMoCpBoS1BAEyNoCUAYC9Apq1BIXJAqH5AYGuBoanAbOGCQA3gEwAM4CoBoe1BIKxAQA5hMUChvkBopsBADOAsgaEtQQAMoCBCYO1BAEzMoW1BKnlAwAzgKEGAmFkZITPBQA4jt8DpOwBBXJldHVyboBTACyA+AGABYGyBAAzgAWBygkAOIAFADk="u8;
 
     /// <summary>The optimized inference graph as symbol JSON (what <c>ModelExport.Export</c> writes as prefix-symbol.json).</summary>
     public static string SymbolJson => System.Text.Encoding.UTF8.GetString(SymbolJsonUtf8);
