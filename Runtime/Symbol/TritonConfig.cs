@@ -46,8 +46,8 @@ public static class TritonConfig
         text.AppendLine(CultureInfo.InvariantCulture, $"name: \"{options.Name ?? graph.Model}\"");
         text.AppendLine("platform: \"onnxruntime_onnx\"");
         text.AppendLine(CultureInfo.InvariantCulture, $"max_batch_size: {batches[^1]}");
-        Tensors(text, "input", inputs);
-        Tensors(text, "output", outputs);
+        Tensors(text, "input [", inputs); // the pbtxt list's opening line
+        Tensors(text, "output [", outputs);
         text.AppendLine("dynamic_batching {");
         text.AppendLine(CultureInfo.InvariantCulture, $"  preferred_batch_size: [ {string.Join(", ", batches)} ]");
         text.AppendLine(CultureInfo.InvariantCulture, $"  max_queue_delay_microseconds: {options.MaxQueueDelayMicroseconds}");
@@ -56,9 +56,9 @@ public static class TritonConfig
         return text.ToString();
     }
 
-    private static void Tensors(StringBuilder text, string kind, IReadOnlyList<(string Name, SymbolType Type)> tensors)
+    private static void Tensors(StringBuilder text, string opening, IReadOnlyList<(string Name, SymbolType Type)> tensors)
     {
-        text.AppendLine(CultureInfo.InvariantCulture, $"{kind} [");
+        text.AppendLine(opening);
         for (var i = 0; i < tensors.Count; i++)
         {
             var (name, type) = tensors[i];
