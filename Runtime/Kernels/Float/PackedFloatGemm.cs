@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
 using static TorchSharp.torch;
 
@@ -76,7 +75,7 @@ internal static unsafe class PackedFloatGemm
             return;
         }
 
-        var packed = (nint)Pinned(ref _packed, panels * panelFloats);
+        var packed = (nint)PinnedBuffers.Aligned(ref _packed, panels * panelFloats);
         var source = (nint)w;
         CpuParallel.For(panels, 1, (first, end) =>
         {
@@ -119,7 +118,7 @@ internal static unsafe class PackedFloatGemm
             // a zero-padded copy, so the kernel never reads or writes outside the tensors.
             var tailRows = rows - whole;
             // Scratch: the tail rows of A (6 × K), EdgeTile's 6 × width block and its padded bias row.
-            var edge = (float*)Pinned(ref _edge, ((long)Rows * k) + ((Rows + 1) * width));
+            var edge = (float*)PinnedBuffers.Aligned(ref _edge, ((long)Rows * k) + ((Rows + 1) * width));
             var tailA = edge;
             var tailC = edge + ((long)Rows * k);
             if (tailRows > 0)
@@ -184,8 +183,8 @@ internal static unsafe class PackedFloatGemm
             var endPanel = Math.Min((n + width - 1) / width, firstPanel + perUnit);
             var whole = m / Rows * Rows;
             var tailRows = m - whole;
-            var panel = Pinned(ref _panel, (long)k * width);
-            var edge = Pinned(ref _edge, ((long)Rows * k) + ((Rows + 1) * width));
+            var panel = PinnedBuffers.Aligned(ref _panel, (long)k * width);
+            var edge = PinnedBuffers.Aligned(ref _edge, ((long)Rows * k) + ((Rows + 1) * width));
             var tailA = edge;
             var tailC = edge + ((long)Rows * k);
             if (tailRows > 0)
@@ -381,18 +380,5 @@ internal static unsafe class PackedFloatGemm
                 }
             }
         }
-    }
-
-    /// <summary>A pinned, 64-byte aligned buffer of at least <paramref name="count"/> floats, grown as needed.</summary>
-    private static float* Pinned(ref float[]? buffer, long count)
-    {
-        const int extra = 16;
-        if (buffer is null || buffer.Length < count + extra)
-        {
-            buffer = GC.AllocateUninitializedArray<float>(checked((int)(count + extra)), pinned: true);
-        }
-
-        var address = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
-        return (float*)((address + 63) & ~(nint)63);
     }
 }

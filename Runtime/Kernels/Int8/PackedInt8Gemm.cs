@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using static TorchSharp.torch;
@@ -116,7 +115,7 @@ internal static unsafe class PackedInt8Gemm
         var width = 2 * TDot.Lanes;
         var panels = (n + width - 1) / width;
         var panelShorts = (long)pairs * width * 2;
-        var packed = (nint)Pinned(ref _packed, panels * panelShorts);
+        var packed = (nint)PinnedBuffers.Aligned(ref _packed, panels * panelShorts);
         var source = (nint)weight;
         CpuParallel.For(panels, 1, (first, end) =>
         {
@@ -157,8 +156,8 @@ internal static unsafe class PackedInt8Gemm
             var paddedRows = (rows + Rows - 1) / Rows * Rows;
             var lda = 2 * pairs;
             var ldc = (endPanel - firstPanel) * width;
-            var operand = Pinned(ref _rows, (long)paddedRows * lda);
-            var sums = (int*)Pinned(ref _block, (long)paddedRows * ldc);
+            var operand = PinnedBuffers.Aligned(ref _rows, (long)paddedRows * lda);
+            var sums = (int*)PinnedBuffers.Aligned(ref _block, (long)paddedRows * ldc);
             LoadRows(a, row0, rows, paddedRows, k, operand, lda, bits);
 
             for (var panel = firstPanel; panel < endPanel; panel++)
@@ -330,18 +329,4 @@ internal static unsafe class PackedInt8Gemm
     /// <summary>16 int8 → 16 int16, the eight pairs as the 32-bit lanes of one vector.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Pairs(sbyte* source) => Avx2.ConvertToVector256Int16(Vector128.Load(source)).AsSingle();
-
-    /// <summary>A pinned, 64-byte aligned buffer of at least <paramref name="count"/> elements, grown as needed.</summary>
-    private static T* Pinned<T>(ref T[]? buffer, long count)
-        where T : unmanaged
-    {
-        var extra = 64 / sizeof(T);
-        if (buffer is null || buffer.Length < count + extra)
-        {
-            buffer = GC.AllocateUninitializedArray<T>(checked((int)(count + extra)), pinned: true);
-        }
-
-        var address = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
-        return (T*)((address + 63) & ~(nint)63);
-    }
 }
