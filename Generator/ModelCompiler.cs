@@ -16,24 +16,27 @@ namespace GraphCompiler.Generator
     /// <summary>lower → passes → emit for one model. Never throws: failures become diagnostics on the declaration.</summary>
     public static class ModelCompiler
     {
-        public static CompiledModel Compile(DeclarationSpec model, IReadOnlyList<DeclarationSpec> blocks)
+        public static CompiledModel Compile(DeclarationSpec model, IReadOnlyList<DeclarationSpec> blocks) =>
+            Compile(model, new BlockLibrary(blocks.ToEquatableArray(), EquatableArray<BrokenManifest>.Empty));
+
+        public static CompiledModel Compile(DeclarationSpec model, BlockLibrary library)
         {
             var hintName = (model.Namespace.Length > 0 ? model.Namespace + "." : "") + model.Name + "Module.g.cs";
-            if (model.Model is null || model.Forward is null || model.Diagnostics.Count > 0)
+            if (model.Model is null || model.Forward is null || model.Diagnostics.Count > 0 || model.IsAbstract)
             {
                 return new CompiledModel(hintName, null, EquatableArray<DiagnosticInfo>.Empty); // parse diagnostics are reported with the declaration
             }
 
             try
             {
-                var (lowered, optimized) = CompileGraph(model, blocks);
+                var (lowered, optimized) = CompileGraph(model, library.Blocks, library.Broken);
                 var (training, backward) = CompileTraining(lowered);
                 var quantized = model.Model.Quantize is { } quantize ? CompileQuantized(model.Name, quantize, optimized) : null;
                 return new CompiledModel(hintName, ModelEmitter.Emit(model, lowered, optimized, training, backward, quantized), EquatableArray<DiagnosticInfo>.Empty);
             }
             catch (CompileErrorException ex)
             {
-                return new CompiledModel(hintName, null, EquatableArray.Of(ex.Diagnostic));
+                return new CompiledModel(hintName, null, EquatableArray.Of(InUserCode(model, ex.Diagnostic)));
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -41,8 +44,18 @@ namespace GraphCompiler.Generator
             }
         }
 
+        /// <summary>A diagnostic located in another assembly's source (the Forward of a base model from a referenced
+        /// assembly) cannot be shown there: it goes on the model's declaration, saying where it arose.</summary>
+        private static DiagnosticInfo InUserCode(DeclarationSpec model, DiagnosticInfo diagnostic) =>
+            diagnostic.Location is { IsExternal: true } external
+                ? diagnostic.WithContext($" (in model '{model.Model!.ModelName}', at {external.ShortText} of assembly '{external.Assembly}')", model.Location, null)
+                : diagnostic;
+
         /// <summary>The model's graph as lowered and after the pass pipeline (throws <see cref="CompileErrorException"/>).</summary>
-        public static (Graph Lowered, Graph Optimized) CompileGraph(DeclarationSpec model, IReadOnlyList<DeclarationSpec> blocks)
+        public static (Graph Lowered, Graph Optimized) CompileGraph(DeclarationSpec model, IReadOnlyList<DeclarationSpec> blocks) =>
+            CompileGraph(model, blocks, EquatableArray<BrokenManifest>.Empty);
+
+        public static (Graph Lowered, Graph Optimized) CompileGraph(DeclarationSpec model, IReadOnlyList<DeclarationSpec> blocks, IReadOnlyList<BrokenManifest> broken)
         {
             var byName = new Dictionary<string, DeclarationSpec>(StringComparer.Ordinal);
             foreach (var block in blocks)
@@ -50,14 +63,14 @@ namespace GraphCompiler.Generator
                 byName[block.FullName] = block;
             }
 
-            var broken = BrokenBlockReached(model, byName);
-            if (broken is not null)
+            var failed = BrokenBlockReached(model, byName);
+            if (failed is not null)
             {
                 // The block's own diagnostics explain it; say at the model why it was not compiled.
-                throw new CompileErrorException(DiagnosticInfo.Create(DiagnosticDescriptors.BadDeclaration, model.Location, model.Name, $"block '{broken.Name}' it applies has errors"));
+                throw new CompileErrorException(DiagnosticInfo.Create(DiagnosticDescriptors.BadDeclaration, model.Location, model.Name, $"block '{failed.Name}' it applies has errors"));
             }
 
-            var lowered = Lowerer.Lower(model, byName);
+            var lowered = Lowerer.Lower(model, byName, broken);
             return (lowered, PassPipeline.Run(lowered));
         }
 

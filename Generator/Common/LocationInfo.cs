@@ -13,6 +13,12 @@ namespace GraphCompiler.Generator
     /// position is found again in the current compilation only when a diagnostic is reported.</summary>
     public sealed record LocationInfo(string FilePath, string Anchor, TextSpan Span, LinePositionSpan LineSpan)
     {
+        /// <summary>The referenced assembly whose manifest this location came from (its file is not in this
+        /// compilation); null for a location in the current compilation's source.</summary>
+        public string? Assembly { get; init; }
+
+        public bool IsExternal => Assembly is not null;
+
         public static LocationInfo? From(SyntaxNode? node) => node is null ? null : From(node.GetLocation());
 
         public static LocationInfo? From(Location location)
@@ -49,6 +55,11 @@ namespace GraphCompiler.Generator
         /// by <see cref="Anchor"/> found there, plus the relative span, if it still fits; otherwise path-only.</summary>
         public Location ToLocation(Compilation compilation)
         {
+            if (IsExternal)
+            {
+                return Location.None; // another assembly's source; callers report at the user's line instead
+            }
+
             foreach (var tree in compilation.SyntaxTrees)
             {
                 if (tree.FilePath != FilePath)

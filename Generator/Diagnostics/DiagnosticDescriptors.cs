@@ -41,7 +41,7 @@ namespace GraphCompiler.Generator.Diagnostics
 
         public static readonly DiagnosticDescriptor UnknownBlock = Error(
             "GC0009", "Unknown block",
-            "'{0}' is not a [Block] declared in this project; mark it [Block] and give it a [Forward]");
+            "'{0}' cannot be applied as a block: {1}");
 
         public static readonly DiagnosticDescriptor UndefinedValue = Error(
             "GC0010", "Undefined or mistyped value",
@@ -50,6 +50,18 @@ namespace GraphCompiler.Generator.Diagnostics
         public static readonly DiagnosticDescriptor BadQuantization = Error(
             "GC0011", "Malformed [Quantize] option",
             "[Quantize] on '{0}': {1}");
+
+        public static readonly DiagnosticDescriptor BadManifest = Error(
+            "GC0012", "Unreadable declaration manifest",
+            "'{0}' from assembly '{1}' cannot be used: {2}; rebuild '{1}' with the same GraphCompiler version as this project (or update this project's GraphCompiler package to the one '{1}' was built with)");
+
+        public static readonly DiagnosticDescriptor UnknownHyper = Error(
+            "GC0013", "Unknown hyper-parameter",
+            "'{0}' is not a [Hyper] of '{1}'; its hyper-parameters are: {2}");
+
+        public static readonly DiagnosticDescriptor BadConfiguration = Error(
+            "GC0014", "Malformed configuration-only model",
+            "Configuration-only model '{0}': {1}");
 
         public static readonly DiagnosticDescriptor InternalError = Error(
             "GC9999", "Internal generator error",
@@ -72,6 +84,9 @@ namespace GraphCompiler.Generator.Diagnostics
             "GC0009" => UnknownBlock,
             "GC0010" => UndefinedValue,
             "GC0011" => BadQuantization,
+            "GC0012" => BadManifest,
+            "GC0013" => UnknownHyper,
+            "GC0014" => BadConfiguration,
             _ => InternalError,
         };
     }

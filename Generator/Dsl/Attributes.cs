@@ -68,6 +68,29 @@ namespace GraphCompiler
         public string[] Dims { get; }
     }
 
+    /// <summary>Written by the generator, once per [Block] and [Model] of an assembly: the declaration as the generator read
+    /// it, so that a project referencing the assembly can apply the block or derive from the model without its source.
+    /// Not meant to be written by hand.</summary>
+    [AttributeUsage(AttributeTargets.Assembly, AllowMultiple = true, Inherited = false)]
+    public sealed class DeclarationManifestAttribute : Attribute
+    {
+        public DeclarationManifestAttribute(string fullName, int formatVersion, string payload)
+        {
+            FullName = fullName;
+            FormatVersion = formatVersion;
+            Payload = payload;
+        }
+
+        /// <summary>The declaring class, namespace-qualified.</summary>
+        public string FullName { get; }
+
+        /// <summary>The payload's format; a generator reads only the versions it knows.</summary>
+        public int FormatVersion { get; }
+
+        /// <summary>The serialized declaration.</summary>
+        public string Payload { get; }
+    }
+
     /// <summary>Element types of graph values.</summary>
     public enum DType
     {

@@ -25,14 +25,21 @@ namespace GraphCompiler.Generator.Lowering
         private readonly Stack<string> _applying = new();
         private ElementType _parameterElement = ElementType.F32;
 
-        private Lowerer(DeclarationSpec model, IReadOnlyDictionary<string, DeclarationSpec> blocks)
+        private readonly IReadOnlyList<BrokenManifest> _broken;
+
+        private Lowerer(DeclarationSpec model, IReadOnlyDictionary<string, DeclarationSpec> blocks, IReadOnlyList<BrokenManifest> broken)
         {
             _model = model;
             _blocks = blocks;
+            _broken = broken;
         }
 
         public static Graph Lower(DeclarationSpec model, IReadOnlyDictionary<string, DeclarationSpec> blocks) =>
-            new Lowerer(model, blocks).Run();
+            new Lowerer(model, blocks, Array.Empty<BrokenManifest>()).Run();
+
+        /// <param name="broken">Referenced manifests that could not be read: applying one of their blocks is GC0012.</param>
+        public static Graph Lower(DeclarationSpec model, IReadOnlyDictionary<string, DeclarationSpec> blocks, IReadOnlyList<BrokenManifest> broken) =>
+            new Lowerer(model, blocks, broken).Run();
 
         private ModelInfo Info => _model.Model!;
 
@@ -328,7 +335,15 @@ namespace GraphCompiler.Generator.Lowering
         {
             if (!_blocks.TryGetValue(nb.BlockFullName, out var spec))
             {
-                throw Error(DiagnosticDescriptors.UnknownBlock, nb.Location, nb.BlockFullName);
+                var broken = _broken.FirstOrDefault(b => b.FullName == nb.BlockFullName);
+                if (broken is not null)
+                {
+                    throw Error(DiagnosticDescriptors.BadManifest, nb.Location, nb.BlockFullName, broken.Assembly, broken.Problem);
+                }
+
+                throw Error(DiagnosticDescriptors.UnknownBlock, nb.Location, nb.BlockFullName, nb.DeclaringAssembly is { } assembly
+                    ? $"it is a [Block] of assembly '{assembly}', which was built without the GraphCompiler generator and so carries no manifest of it; build '{assembly}' with the GraphCompiler generator (the GraphCompiler analyzer) and reference it again"
+                    : "it is declared in this project but could not be read; fix the errors reported on its declaration");
             }
 
             var hypers = new Dictionary<string, Value>(StringComparer.Ordinal);
@@ -337,7 +352,7 @@ namespace GraphCompiler.Generator.Lowering
                 var hyper = spec.Hypers.FirstOrDefault(h => h.Name == init.Name);
                 if (hyper is null)
                 {
-                    throw Error(DiagnosticDescriptors.UndefinedValue, init.Value.Location, $"'{init.Name}' is not a [Hyper] of block '{spec.Name}'");
+                    throw Error(DiagnosticDescriptors.UnknownHyper, init.Value.Location, init.Name, spec.Name, spec.Hypers.Count == 0 ? "(none)" : string.Join(", ", spec.Hypers.Select(h => h.Name)));
                 }
 
                 var value = Eval(frame, init.Value);
@@ -691,15 +706,39 @@ namespace GraphCompiler.Generator.Lowering
                 frame.Locals[spec.Forward.Inputs[i].Name] = inputs[i];
             }
 
+            var appliedByModel = _applying.Count == 0;
             _applying.Push(spec.FullName);
             try
             {
                 return Execute(frame, spec.Forward.Body, spec.Forward.Location);
             }
+            catch (CompileErrorException ex) when (appliedByModel && !ReferenceEquals(ex.Diagnostic.Location, loc))
+            {
+                throw new CompileErrorException(FromApplication(ex.Diagnostic, spec, block, loc));
+            }
             finally
             {
                 _applying.Pop();
             }
+        }
+
+        /// <summary>An error inside a block the model applies, seen from the model: the message names the model and the
+        /// line that applied the block (where the offending hyper-parameter values were written). A block from another
+        /// assembly has no source here, so the diagnostic moves to that line; a local block keeps it and adds the line
+        /// as an additional location.</summary>
+        private DiagnosticInfo FromApplication(DiagnosticInfo diagnostic, DeclarationSpec spec, BlockValue block, LocationInfo? applyLocation)
+        {
+            var userLine = block.Location ?? applyLocation;
+            if (userLine is null || userLine.IsExternal)
+            {
+                return diagnostic; // the model's own Forward is another assembly's; ModelCompiler moves it to the model
+            }
+
+            var inside = diagnostic.Location is { } at ? $", at {at.ShortText}" + (at.IsExternal ? $" of assembly '{at.Assembly}'" : "") : "";
+            var context = $" (in block '{spec.Name}'{inside}, as model '{Info.ModelName}' applies it at {userLine.ShortText})";
+            return diagnostic.Location is null || diagnostic.Location.IsExternal
+                ? diagnostic.WithContext(context, userLine, null)
+                : diagnostic.WithContext(context, diagnostic.Location, userLine);
         }
 
         private int Parameter(Frame frame, string name, string init, int[] dims, LocationInfo? loc)

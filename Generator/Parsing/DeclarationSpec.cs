@@ -4,7 +4,9 @@ using GraphCompiler.Generator.Diagnostics;
 
 namespace GraphCompiler.Generator.Parsing
 {
-    /// <summary>One [Block] or [Model] class as read from source: plain values only.</summary>
+    /// <summary>One [Block] or [Model] class as read from source (or from a referenced assembly's manifest): plain values
+    /// only. <paramref name="Base"/> is set on a configuration-only model (no Forward of its own); an
+    /// <paramref name="IsAbstract"/> model is a base for those and is not compiled itself.</summary>
     public sealed record DeclarationSpec(
         string Name,
         string Namespace,
@@ -14,7 +16,15 @@ namespace GraphCompiler.Generator.Parsing
         ModelInfo? Model,
         EquatableArray<HyperSpec> Hypers,
         ForwardSpec? Forward,
-        EquatableArray<DiagnosticInfo> Diagnostics);
+        EquatableArray<DiagnosticInfo> Diagnostics,
+        BaseModelSpec? Base = null,
+        bool IsAbstract = false);
+
+    /// <summary>A configuration-only model's base model and the hyper-parameter values its constructor sets.</summary>
+    public sealed record BaseModelSpec(string FullName, string Name, EquatableArray<HyperAssignment> Assignments, LocationInfo? Location);
+
+    /// <summary><c>Hyper = constant;</c> in a configuration-only model's constructor.</summary>
+    public sealed record HyperAssignment(string Name, double Value, LocationInfo? Location);
 
     /// <summary>What [Model] and [StaticShapes] add to a declaration; <paramref name="Quantize"/> is its [Quantize], if any.</summary>
     public sealed record ModelInfo(string ModelName, EquatableArray<StaticShapesInfo> Shapes, LocationInfo? ShapesLocation, QuantizeInfo? Quantize = null)

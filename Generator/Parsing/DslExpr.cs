@@ -32,8 +32,9 @@ namespace GraphCompiler.Generator.Parsing
     /// <summary>A call of an op of GraphCompiler.Ops; arguments keyed by the op's parameter names.</summary>
     public sealed record CallExpr(string Op, EquatableArray<NamedArg> Args, LocationInfo? Location) : DslExpr(Location);
 
-    /// <summary><c>new SomeBlock { Hyper = value, ... }</c>.</summary>
-    public sealed record NewBlockExpr(string BlockFullName, EquatableArray<NamedArg> Initializers, LocationInfo? Location) : DslExpr(Location);
+    /// <summary><c>new SomeBlock { Hyper = value, ... }</c>; <paramref name="DeclaringAssembly"/> names the referenced
+    /// assembly the block comes from, null when it is declared in the same compilation.</summary>
+    public sealed record NewBlockExpr(string BlockFullName, EquatableArray<NamedArg> Initializers, LocationInfo? Location, string? DeclaringAssembly = null) : DslExpr(Location);
 
     public sealed record NamedArg(string Name, DslExpr Value);
 }

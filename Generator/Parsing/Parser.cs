@@ -39,13 +39,14 @@ namespace GraphCompiler.Generator.Parsing
             {
                 var model = ReadModel(symbol, diagnostics);
                 var hypers = ReadHypers(symbol, context.SemanticModel, diagnostics, cancellationToken);
-                var forward = ReadForward(symbol, context.SemanticModel, model is not null, diagnostics, cancellationToken);
+                var configured = model is null ? null : ReadBaseModel(symbol, syntax, context.SemanticModel, hypers, diagnostics, cancellationToken);
+                var forward = configured is null ? ReadForward(symbol, context.SemanticModel, model is not null, diagnostics, cancellationToken) : null;
                 if (symbol.ContainingType is not null)
                 {
                     diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.BadDeclaration, location, symbol.Name, "declare it as a top-level class, not nested in another type"));
                 }
 
-                return new DeclarationSpec(symbol.Name, ns, fullName, fileName, location, model, hypers.ToEquatableArray(), forward, diagnostics.ToEquatableArray());
+                return new DeclarationSpec(symbol.Name, ns, fullName, fileName, location, model, hypers.ToEquatableArray(), forward, diagnostics.ToEquatableArray(), configured, model is not null && symbol.IsAbstract);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -71,6 +72,12 @@ namespace GraphCompiler.Generator.Parsing
             }
 
             var shapesAttrs = symbol.GetAttributes().Where(a => a.AttributeClass?.ToDisplayString() == StaticShapesAttribute).ToList();
+            if (shapesAttrs.Count == 0 && symbol.IsAbstract)
+            {
+                // A base for configuration-only models: each of them declares its own buckets.
+                return new ModelInfo(name!, EquatableArray<StaticShapesInfo>.Empty, attrLocation, ReadQuantize(symbol, diagnostics));
+            }
+
             if (shapesAttrs.Count == 0)
             {
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.BadDeclaration, attrLocation, symbol.Name, "a [Model] needs [StaticShapes(Batch = ..., SeqLens = new[] { ... })]"));
@@ -202,6 +209,112 @@ namespace GraphCompiler.Generator.Parsing
             bool b => b ? 1 : 0,
             _ => null,
         };
+
+        /// <summary>A configuration-only model: a [Model] with no [Forward] of its own that derives from a [Model] class
+        /// and sets the base's hyper-parameters to constants in a parameterless constructor. Null when the class has a
+        /// [Forward] or no base class (it is then an ordinary model).</summary>
+        private static BaseModelSpec? ReadBaseModel(INamedTypeSymbol symbol, ClassDeclarationSyntax syntax, SemanticModel semanticModel, List<HyperSpec> ownHypers, List<DiagnosticInfo> diagnostics, CancellationToken ct)
+        {
+            var baseType = symbol.BaseType;
+            if (baseType is null || baseType.SpecialType == SpecialType.System_Object || HasForward(symbol))
+            {
+                return null;
+            }
+
+            var baseSyntax = symbol.DeclaringSyntaxReferences
+                .Select(r => r.GetSyntax(ct)).OfType<ClassDeclarationSyntax>()
+                .Select(c => c.BaseList?.Types.FirstOrDefault()).FirstOrDefault(t => t is not null);
+            var baseLocation = LocationInfo.From((SyntaxNode?)baseSyntax ?? syntax.Identifier.Parent);
+            var baseFullName = baseType.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat).Replace("global::", "");
+            var assignments = new List<HyperAssignment>();
+            var configured = new BaseModelSpec(baseFullName, baseType.Name, EquatableArray<HyperAssignment>.Empty, baseLocation);
+            if (!baseType.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == ModelAttribute))
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.BadConfiguration, baseLocation, symbol.Name,
+                    $"its base class '{baseType.Name}' is not a [Model]; derive from a [Model] class that has a [Forward] (or is configuration-only itself), or give '{symbol.Name}' a [Forward] of its own"));
+                return configured;
+            }
+
+            foreach (var hyper in ownHypers)
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.BadConfiguration, hyper.Location, symbol.Name,
+                    $"it declares [Hyper] '{hyper.Name}', but a configuration-only model only sets its base's hyper-parameters (in its constructor); declare '{hyper.Name}' in '{baseType.Name}'"));
+            }
+
+            var baseHypers = new Dictionary<string, ISymbol>(StringComparer.Ordinal);
+            for (var type = baseType; type is not null && type.SpecialType != SpecialType.System_Object; type = type.BaseType)
+            {
+                foreach (var member in type.GetMembers().Where(m => m.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == HyperAttribute)))
+                {
+                    if (!baseHypers.ContainsKey(member.Name))
+                    {
+                        baseHypers[member.Name] = member;
+                    }
+                }
+            }
+
+            var hyperList = baseHypers.Count == 0 ? "(none)" : string.Join(", ", baseHypers.Keys.OrderBy(k => k, StringComparer.Ordinal));
+            foreach (var constructor in symbol.InstanceConstructors.Where(c => !c.IsImplicitlyDeclared))
+            {
+                var declaration = constructor.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(ct) as ConstructorDeclarationSyntax;
+                if (declaration is null)
+                {
+                    continue;
+                }
+
+                var model = semanticModel.SyntaxTree == declaration.SyntaxTree ? semanticModel : semanticModel.Compilation.GetSemanticModel(declaration.SyntaxTree);
+                if (constructor.Parameters.Length > 0 || declaration.Initializer is { ArgumentList.Arguments.Count: > 0 })
+                {
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.BadConfiguration, LocationInfo.From(declaration.ParameterList), symbol.Name,
+                        "its constructor takes or passes arguments; give it one parameterless constructor that only sets hyper-parameters, e.g. Layers = 6;"));
+                    continue;
+                }
+
+                var statements = declaration.ExpressionBody is { } arrow
+                    ? new[] { (SyntaxNode)arrow.Expression }
+                    : declaration.Body?.Statements.Select(st => st is ExpressionStatementSyntax e ? (SyntaxNode)e.Expression : st).ToArray() ?? Array.Empty<SyntaxNode>();
+                foreach (var statement in statements)
+                {
+                    ct.ThrowIfCancellationRequested();
+                    if (statement is not AssignmentExpressionSyntax assignment || !assignment.IsKind(SyntaxKind.SimpleAssignmentExpression))
+                    {
+                        diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.BadConfiguration, LocationInfo.From(statement), symbol.Name,
+                            "its constructor may only set hyper-parameters of the base model to constants (Hidden = 384;)"));
+                        continue;
+                    }
+
+                    var target = model.GetSymbolInfo(assignment.Left, ct).Symbol;
+                    var name = assignment.Left is MemberAccessExpressionSyntax member ? member.Name.Identifier.ValueText : assignment.Left.ToString();
+                    if (target is null || !baseHypers.TryGetValue(target.Name, out var hyper) || !SymbolEqualityComparer.Default.Equals(hyper, target))
+                    {
+                        diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnknownHyper, LocationInfo.From(assignment.Left), name, baseType.Name, hyperList));
+                        continue;
+                    }
+
+                    var constant = model.GetConstantValue(assignment.Right, ct);
+                    var value = constant.HasValue ? ToDouble(constant.Value) : null;
+                    if (value is null)
+                    {
+                        diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.BadConfiguration, LocationInfo.From(assignment.Right), symbol.Name,
+                            $"'{assignment.Right}' is not a compile-time constant; set '{target.Name}' to a literal or a const so the generator can read it"));
+                        continue;
+                    }
+
+                    if (assignments.Any(a => a.Name == target.Name))
+                    {
+                        diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.BadConfiguration, LocationInfo.From(assignment), symbol.Name, $"'{target.Name}' is set twice; keep one assignment"));
+                        continue;
+                    }
+
+                    assignments.Add(new HyperAssignment(target.Name, value.Value, LocationInfo.From(assignment)));
+                }
+            }
+
+            return configured with { Assignments = assignments.ToEquatableArray() };
+        }
+
+        private static bool HasForward(INamedTypeSymbol symbol) =>
+            symbol.GetMembers().OfType<IMethodSymbol>().Any(m => m.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == ForwardAttribute));
 
         private static ForwardSpec? ReadForward(INamedTypeSymbol symbol, SemanticModel semanticModel, bool isModel, List<DiagnosticInfo> diagnostics, CancellationToken ct)
         {
@@ -574,9 +687,14 @@ namespace GraphCompiler.Generator.Parsing
             private DslExpr? ReadNewBlock(ObjectCreationExpressionSyntax creation, LocationInfo? location)
             {
                 var type = _model.GetTypeInfo(creation, _ct).Type as INamedTypeSymbol;
-                if (type is null || !type.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == BlockAttribute))
+                if (type is null || type.TypeKind == TypeKind.Error || !type.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == BlockAttribute))
                 {
-                    _diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnknownBlock, LocationInfo.From(creation.Type), creation.Type.ToString()));
+                    var why = type is null || type.TypeKind == TypeKind.Error
+                        ? "no such type is declared in this project or its references; declare the class with [Block] and a [Forward], or reference the assembly that does"
+                        : SymbolEqualityComparer.Default.Equals(type.ContainingAssembly, _model.Compilation.Assembly)
+                            ? "its class is not marked [Block]; mark it [Block] and give it a [Forward]"
+                            : $"its class in assembly '{type.ContainingAssembly?.Identity.Name}' is not marked [Block]; only [Block] classes can be applied";
+                    _diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnknownBlock, LocationInfo.From(creation.Type), creation.Type.ToString(), why));
                     return null;
                 }
 
@@ -607,7 +725,8 @@ namespace GraphCompiler.Generator.Parsing
                 }
 
                 var fullName = type.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat).Replace("global::", "");
-                return new NewBlockExpr(fullName, inits.ToEquatableArray(), location);
+                var external = SymbolEqualityComparer.Default.Equals(type.ContainingAssembly, _model.Compilation.Assembly) ? null : type.ContainingAssembly.Identity.Name;
+                return new NewBlockExpr(fullName, inits.ToEquatableArray(), location, external);
             }
 
             private void NotDsl(SyntaxNode node, string why) =>
