@@ -9,45 +9,54 @@ namespace GraphCompiler.ModelDefs;
 // Inputs: token ids, token types (segment ids) and valid lengths, as GluonNLP's BERTDatasetTransform produces them.
 // [Quantize]: the classifiers and the regressor also get an int8 variant ({Class}Int8Module); the encoder's GEMMs run in
 // int8, the pooler and the head (batch rows only) stay fp32.
+// The three pair classifiers are configuration-only models of BertClassifier: they set its hyper-parameters in their
+// constructors and declare their own buckets. The mean-pooling, regression and encoder-only models keep their own
+// Forward: they differ in which blocks they apply, which the Forward language says more plainly than a switch hyper.
+
+/// <summary>The encoder → pooler → pair classifier body the BERT classifiers share; a base for configuration-only models
+/// (abstract: not compiled itself). Its hyper-parameters default to BERT-base with two labels.</summary>
+[Model("bert_classifier")]
+public abstract partial class BertClassifier
+{
+    [Hyper] public int Layers = 12;
+    [Hyper] public int Hidden = 768;
+    [Hyper] public int Heads = 12;
+    [Hyper] public int Ffn = 3072;
+    [Hyper] public int Classes = 2;
+
+    [Forward]
+    public Expr Forward(
+        [Input(DType.Int64, "batch", "seq")] Expr inputIds,
+        [Input(DType.Int64, "batch", "seq")] Expr tokenTypes,
+        [Input(DType.Int64, "batch")] Expr validLength)
+    {
+        var sequence = Apply("", new BertEncoder { Layers = Layers, Hidden = Hidden, Heads = Heads, Ffn = Ffn }, inputIds, tokenTypes, validLength);
+        var pooled = Apply("pooler", new BertPooler { Hidden = Hidden }, sequence);
+        return Apply("", new ClassifierHead { Hidden = Hidden, Classes = Classes }, pooled);
+    }
+}
 
 /// <summary>BERT-base (12 layers, 768 hidden, 12 heads, 3072 FFN) with the pair classifier.</summary>
 [Model("bert_12_768_12")]
 [Quantize]
 [StaticShapes(Batch = 32, SeqLens = new[] { 32, 64, 128 })]
 [StaticShapes(Batch = 1, SeqLens = new[] { 128 })] // serving: one request at a time
-public partial class Bert12Classifier
+public partial class Bert12Classifier : BertClassifier
 {
-    [Hyper] public int Classes = 2;
-
-    [Forward]
-    public Expr Forward(
-        [Input(DType.Int64, "batch", "seq")] Expr inputIds,
-        [Input(DType.Int64, "batch", "seq")] Expr tokenTypes,
-        [Input(DType.Int64, "batch")] Expr validLength)
-    {
-        var sequence = Apply("", new BertEncoder { Layers = 12, Hidden = 768, Heads = 12, Ffn = 3072 }, inputIds, tokenTypes, validLength);
-        var pooled = Apply("pooler", new BertPooler { Hidden = 768 }, sequence);
-        return Apply("", new ClassifierHead { Hidden = 768, Classes = Classes }, pooled);
-    }
 }
 
 /// <summary>BERT-large (24 layers, 1024 hidden, 16 heads, 4096 FFN) with the pair classifier.</summary>
 [Model("bert_24_1024_16")]
 [Quantize]
 [StaticShapes(Batch = 32, SeqLens = new[] { 32, 64, 128 })]
-public partial class Bert24Classifier
+public partial class Bert24Classifier : BertClassifier
 {
-    [Hyper] public int Classes = 2;
-
-    [Forward]
-    public Expr Forward(
-        [Input(DType.Int64, "batch", "seq")] Expr inputIds,
-        [Input(DType.Int64, "batch", "seq")] Expr tokenTypes,
-        [Input(DType.Int64, "batch")] Expr validLength)
+    public Bert24Classifier()
     {
-        var sequence = Apply("", new BertEncoder { Layers = 24, Hidden = 1024, Heads = 16, Ffn = 4096 }, inputIds, tokenTypes, validLength);
-        var pooled = Apply("pooler", new BertPooler { Hidden = 1024 }, sequence);
-        return Apply("", new ClassifierHead { Hidden = 1024, Classes = Classes }, pooled);
+        Layers = 24;
+        Hidden = 1024;
+        Heads = 16;
+        Ffn = 4096;
     }
 }
 
@@ -61,19 +70,14 @@ public partial class Bert24Classifier
 [StaticShapes(Batch = 4, SeqLens = new[] { 32, 64, 128 })]
 [StaticShapes(Batch = 8, SeqLens = new[] { 32, 64, 128 })]
 [StaticShapes(Batch = 16, SeqLens = new[] { 32, 64, 128 })]
-public partial class MiniLmClassifier
+public partial class MiniLmClassifier : BertClassifier
 {
-    [Hyper] public int Classes = 2;
-
-    [Forward]
-    public Expr Forward(
-        [Input(DType.Int64, "batch", "seq")] Expr inputIds,
-        [Input(DType.Int64, "batch", "seq")] Expr tokenTypes,
-        [Input(DType.Int64, "batch")] Expr validLength)
+    public MiniLmClassifier()
     {
-        var sequence = Apply("", new BertEncoder { Layers = 6, Hidden = 384, Heads = 12, Ffn = 1536 }, inputIds, tokenTypes, validLength);
-        var pooled = Apply("pooler", new BertPooler { Hidden = 384 }, sequence);
-        return Apply("", new ClassifierHead { Hidden = 384, Classes = Classes }, pooled);
+        Layers = 6;
+        Hidden = 384;
+        Heads = 12;
+        Ffn = 1536;
     }
 }
 
