@@ -43,9 +43,19 @@ namespace GraphCompiler.Generator
                 .WithTrackingName(TrackingNames.Compiled);
 
             context.RegisterSourceOutput(compiled.Where(static c => c.Source is not null), static (spc, c) => spc.AddSource(c.HintName, c.Source!));
+            // Every GC diagnostic is an error, so a build that has one produces no assembly to reference: no manifest.
+            var failed = compiled.Select(static (c, _) => c.Diagnostics.Count > 0).Collect()
+                .Combine(resolved.Select(static (r, _) => r.Diagnostics.Count > 0).Collect())
+                .Select(static (pair, _) => pair.Left.Any(f => f) || pair.Right.Any(f => f));
             context.RegisterSourceOutput(
-                blocks.Collect().Combine(resolved.Select(static (r, _) => r.Spec).Collect()),
-                static (spc, declarations) => ManifestEmitter.AddSource(spc, declarations.Left.Concat(declarations.Right)));
+                blocks.Collect().Combine(resolved.Select(static (r, _) => r.Spec).Collect()).Combine(failed),
+                static (spc, input) =>
+                {
+                    if (!input.Right)
+                    {
+                        ManifestEmitter.AddSource(spc, input.Left.Left.Concat(input.Left.Right));
+                    }
+                });
             // Diagnostics are rebuilt against the current compilation's trees so they land in source (squiggles,
             // pragma suppression) rather than as external-file locations; only this output step sees the compilation.
             context.RegisterSourceOutput(compiled.Select(static (c, _) => c.Diagnostics).Combine(context.CompilationProvider), ReportAll);

@@ -23,12 +23,18 @@ namespace GraphCompiler.Generator.Emit
             }
         }
 
-        /// <summary>The manifest source, or null when no declaration is usable (ones with errors are left out: their
-        /// own diagnostics fail this build anyway).</summary>
+        /// <summary>The manifest source, or null when there is nothing to describe or a declaration has errors (the
+        /// build fails on them anyway).</summary>
         public static string? Emit(IEnumerable<DeclarationSpec> declarations)
         {
-            var usable = declarations
-                .Where(d => d.Diagnostics.Count == 0 && d.Forward is not null)
+            var all = declarations.ToList();
+            if (all.Any(d => d.Diagnostics.Count > 0))
+            {
+                return null;
+            }
+
+            var usable = all
+                .Where(d => d.Forward is not null)
                 .GroupBy(d => d.FullName, StringComparer.Ordinal)
                 .Select(g => g.First())
                 .OrderBy(d => d.FullName, StringComparer.Ordinal)

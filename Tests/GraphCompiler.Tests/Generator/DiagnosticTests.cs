@@ -66,7 +66,7 @@ public class DiagnosticTests
             var (result, output) = GeneratorHarness.Run(GeneratorHarness.Usings + source);
             Assert.Empty(GeneratorHarness.GeneratorDiagnostics(result));
             Assert.Empty(GeneratorHarness.CompileErrors(output));
-            Assert.Single(result.GeneratedTrees);
+            Assert.Single(GeneratorHarness.ModuleTrees(result));
         }
     }
 
@@ -227,7 +227,7 @@ public class DiagnosticTests
         var (result, output) = GeneratorHarness.Run(GeneratorHarness.Usings + source);
         Assert.Empty(GeneratorHarness.GeneratorDiagnostics(result));
         Assert.Empty(GeneratorHarness.CompileErrors(output));
-        Assert.Contains("(batch, seq) is (4, 8) or (4, 16) or (1, 16);", Assert.Single(result.GeneratedTrees).ToString());
+        Assert.Contains("(batch, seq) is (4, 8) or (4, 16) or (1, 16);", Assert.Single(GeneratorHarness.ModuleTrees(result)).ToString());
     }
 
     [Theory]
@@ -404,7 +404,7 @@ public class DiagnosticTests
         var (result, output) = GeneratorHarness.Run(GeneratorHarness.Usings + source);
         Assert.Empty(GeneratorHarness.GeneratorDiagnostics(result));
         Assert.Empty(GeneratorHarness.CompileErrors(output));
-        Assert.Single(result.GeneratedTrees);
+        Assert.Single(GeneratorHarness.ModuleTrees(result));
     }
 
     [Fact]
@@ -419,7 +419,7 @@ public class DiagnosticTests
             """ + Mlp("return Apply(\"b\", new NotABlock { Hidden = 16 }, x);");
         var diagnostic = SingleError(source, "GC0009");
         AssertAt(diagnostic, source, "NotABlock", occurrence: "new NotABlock");
-        Assert.Contains("'NotABlock' is not a [Block] declared in this project; mark it [Block]", diagnostic.GetMessage());
+        Assert.Contains("'NotABlock' cannot be applied as a block: its class is not marked [Block]; mark it [Block]", diagnostic.GetMessage());
     }
 
     [Theory]
@@ -451,7 +451,7 @@ public class DiagnosticTests
     }
 
     [Fact]
-    public void GC0010_InitializerSetsANonHyper()
+    public void GC0013_InitializerSetsANonHyper()
     {
         var source = """
             [Block]
@@ -465,9 +465,9 @@ public class DiagnosticTests
             }
 
             """ + Mlp("return Apply(\"ffn\", new Ffn { Width = 8 }, x);");
-        var diagnostic = SingleError(source, "GC0010");
+        var diagnostic = SingleError(source, "GC0013");
         AssertAt(diagnostic, source, "8", occurrence: "Width = 8");
-        Assert.Contains("'Width' is not a [Hyper] of block 'Ffn'", diagnostic.GetMessage());
+        Assert.Contains("'Width' is not a [Hyper] of 'Ffn'; its hyper-parameters are: Hidden", diagnostic.GetMessage());
     }
 
     [Theory]

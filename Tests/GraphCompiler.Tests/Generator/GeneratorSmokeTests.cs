@@ -21,6 +21,6 @@ public class GeneratorSmokeTests
 
         Assert.Empty(GeneratorHarness.GeneratorDiagnostics(result));
         Assert.Empty(GeneratorHarness.CompileErrors(output));
-        Assert.Single(result.GeneratedTrees);
+        Assert.Single(GeneratorHarness.ModuleTrees(result));
     }
 }

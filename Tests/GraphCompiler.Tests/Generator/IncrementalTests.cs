@@ -34,7 +34,7 @@ public class IncrementalTests
         var driver = GeneratorHarness.Driver(trackSteps: true).RunGenerators(compilation);
         var first = driver.GetRunResult().Results.Single();
         Assert.Null(first.Exception);
-        Assert.Single(first.GeneratedSources);
+        Assert.Single(GeneratorHarness.ModuleSources(first));
         Assert.Empty(first.Diagnostics);
         return (driver, first);
     }
@@ -63,7 +63,7 @@ public class IncrementalTests
     [Fact]
     public void TrackingNamesAreAllKnown()
     {
-        Assert.Equal(new[] { "AllBlocks", "Blocks", "Compiled", "Models" }, StepNames);
+        Assert.Equal(new[] { "AllBlocks", "Blocks", "Compiled", "Models", "ReferencedDeclarations", "ReferencedManifests", "ResolvedModels" }, StepNames);
     }
 
     [Fact]
@@ -76,7 +76,7 @@ public class IncrementalTests
         var result = driver.RunGenerators(edited).GetRunResult().Results.Single();
 
         AssertAllCached(result);
-        Assert.Single(result.GeneratedSources);
+        Assert.Single(GeneratorHarness.ModuleSources(result));
     }
 
     [Fact]
@@ -115,7 +115,7 @@ public class IncrementalTests
         var result = driver.RunGenerators(edited).GetRunResult().Results.Single();
 
         AssertAllCached(result);
-        Assert.Equal(first.GeneratedSources.Single().SourceText.ToString(), result.GeneratedSources.Single().SourceText.ToString());
+        Assert.Equal(GeneratorHarness.ModuleSources(first).Single().SourceText.ToString(), GeneratorHarness.ModuleSources(result).Single().SourceText.ToString());
     }
 
     [Fact]
@@ -128,7 +128,7 @@ public class IncrementalTests
         var result = driver.RunGenerators(edited).GetRunResult().Results.Single();
 
         AssertAllCached(result);
-        Assert.Equal(first.GeneratedSources.Single().SourceText.ToString(), result.GeneratedSources.Single().SourceText.ToString());
+        Assert.Equal(GeneratorHarness.ModuleSources(first).Single().SourceText.ToString(), GeneratorHarness.ModuleSources(result).Single().SourceText.ToString());
     }
 
     [Fact]
@@ -163,7 +163,7 @@ public class IncrementalTests
         var result = driver.RunGenerators(compilation.Clone()).GetRunResult().Results.Single();
 
         AssertAllCached(result);
-        Assert.Equal(first.GeneratedSources.Single().SourceText.ToString(), result.GeneratedSources.Single().SourceText.ToString());
+        Assert.Equal(GeneratorHarness.ModuleSources(first).Single().SourceText.ToString(), GeneratorHarness.ModuleSources(result).Single().SourceText.ToString());
     }
 
     [Fact]
@@ -180,8 +180,8 @@ public class IncrementalTests
         Assert.Contains(IncrementalStepRunReason.Modified, reasons[TrackingNames.Models]);
         Assert.Equal(new[] { IncrementalStepRunReason.Modified }, reasons[TrackingNames.Compiled]);
         Assert.All(reasons[TrackingNames.Blocks], r => Assert.True(r is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged));
-        Assert.Contains("0.2", result.GeneratedSources.Single().SourceText.ToString());
-        Assert.NotEqual(first.GeneratedSources.Single().SourceText.ToString(), result.GeneratedSources.Single().SourceText.ToString());
+        Assert.Contains("0.2", GeneratorHarness.ModuleSources(result).Single().SourceText.ToString());
+        Assert.NotEqual(GeneratorHarness.ModuleSources(first).Single().SourceText.ToString(), GeneratorHarness.ModuleSources(result).Single().SourceText.ToString());
     }
 
     [Fact]

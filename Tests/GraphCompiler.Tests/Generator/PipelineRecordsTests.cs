@@ -96,7 +96,7 @@ public class PipelineRecordsTests
     [Fact]
     public void PipelineRecordsHoldNoRoslynObjects()
     {
-        var (reached, violations) = Walk(typeof(DeclarationSpec), typeof(CompiledModel));
+        var (reached, violations) = Walk(typeof(DeclarationSpec), typeof(CompiledModel), typeof(ResolvedModel), typeof(BlockLibrary), typeof(ReferencedDeclarations), typeof(ManifestEntry));
 
         Assert.Empty(violations);
 
@@ -110,7 +110,7 @@ public class PipelineRecordsTests
     [Fact]
     public void PipelineRecordsCompareByValue()
     {
-        var (reached, _) = Walk(typeof(DeclarationSpec), typeof(CompiledModel));
+        var (reached, _) = Walk(typeof(DeclarationSpec), typeof(CompiledModel), typeof(ResolvedModel), typeof(BlockLibrary), typeof(ReferencedDeclarations), typeof(ManifestEntry));
         var generatorTypes = reached.Where(t => t.Assembly == typeof(DeclarationSpec).Assembly && !t.IsEnum && !t.IsInterface).ToList();
 
         Assert.NotEmpty(generatorTypes);

@@ -35,7 +35,7 @@ public class SnapshotTests
 
         Assert.Empty(GeneratorHarness.GeneratorDiagnostics(result));
         Assert.Empty(GeneratorHarness.CompileErrors(output));
-        var generated = Assert.Single(result.Results.Single().GeneratedSources);
+        var generated = Assert.Single(GeneratorHarness.ModuleSources(result.Results.Single()));
         Assert.Equal("TestModels." + name + "Module.g.cs", generated.HintName);
         Snapshot.Verify(generated.SourceText.ToString(), $"Snapshots/{name}.verified.cs");
     }
@@ -50,7 +50,7 @@ public class SnapshotTests
 
         Assert.Empty(GeneratorHarness.GeneratorDiagnostics(result));
         Assert.Empty(GeneratorHarness.CompileErrors(output));
-        var generated = Assert.Single(result.Results.Single().GeneratedSources);
+        var generated = Assert.Single(GeneratorHarness.ModuleSources(result.Results.Single()));
         Assert.Equal("GraphCompiler.Tests.Declarations.QuantizedClassifierModule.g.cs", generated.HintName);
         Assert.NotNull(output.GetTypeByMetadataName("GraphCompiler.Tests.Declarations.QuantizedClassifierInt8Module"));
         Snapshot.Verify(generated.SourceText.ToString(), "Snapshots/QuantizedClassifier.verified.cs");
@@ -65,7 +65,7 @@ public class SnapshotTests
         Assert.NotNull(module);
         var forward = module!.GetMembers("forward").OfType<IMethodSymbol>().Single();
         Assert.Equal("(TorchSharp.torch.Tensor, TorchSharp.torch.Tensor)", forward.ReturnType.ToDisplayString());
-        Assert.Single(result.GeneratedTrees);
+        Assert.Single(GeneratorHarness.ModuleTrees(result));
     }
 
     [Fact]
@@ -85,7 +85,7 @@ public class SnapshotTests
         // The same module whether generated alone or next to the others.
         foreach (var (name, caseFiles) in TestDeclarations.Cases)
         {
-            var alone = Generate(caseFiles).Result.Results.Single().GeneratedSources.Single().SourceText.ToString();
+            var alone = GeneratorHarness.ModuleSources(Generate(caseFiles).Result.Results.Single()).Single().SourceText.ToString();
             Assert.Contains(alone, first);
         }
     }

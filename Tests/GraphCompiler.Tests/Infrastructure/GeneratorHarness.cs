@@ -42,6 +42,14 @@ public static class GeneratorHarness
 
     public static (GeneratorDriverRunResult Result, Compilation Output) Run(string source) => Run(Compilation(source));
 
+    /// <summary>The generated modules, without the declaration manifest every clean build also gets.</summary>
+    public static IReadOnlyList<GeneratedSourceResult> ModuleSources(GeneratorRunResult result) =>
+        result.GeneratedSources.Where(s => s.HintName != GraphCompiler.Generator.Emit.ManifestEmitter.HintName).ToList();
+
+    /// <summary>The syntax trees of the generated modules, without the declaration manifest.</summary>
+    public static IReadOnlyList<SyntaxTree> ModuleTrees(GeneratorDriverRunResult result) =>
+        result.GeneratedTrees.Where(t => !t.FilePath.EndsWith(GraphCompiler.Generator.Emit.ManifestEmitter.HintName, StringComparison.Ordinal)).ToList();
+
     /// <summary>GC diagnostics the generator reported.</summary>
     public static IReadOnlyList<Diagnostic> GeneratorDiagnostics(GeneratorDriverRunResult result) =>
         result.Results.SelectMany(r => r.Diagnostics).OrderBy(d => d.Location.SourceSpan.Start).ToList();
