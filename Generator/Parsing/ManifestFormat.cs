@@ -10,7 +10,8 @@ namespace GraphCompiler.Generator.Parsing
     /// <summary>The payload of a <c>[assembly: DeclarationManifest]</c>: a <see cref="DeclarationSpec"/> as a compact,
     /// culture-invariant token stream. Strings are length-prefixed (<c>5:Heads</c>), so no escaping is needed; numbers
     /// use the round-trip format; <c>~</c> is null; a list is its count then its items. Locations keep only the file
-    /// name and the declaration-relative span, which is all a referencing project can use of them.</summary>
+    /// name and the declaration-relative span, which is all a referencing project can use of them; those two strings are
+    /// written once and then referred to as <c>^index</c>.</summary>
     public static class ManifestFormat
     {
         /// <summary>Bump when the token layout changes; a reader refuses other versions (GC0012).</summary>
@@ -30,6 +31,7 @@ namespace GraphCompiler.Generator.Parsing
         private sealed class Writer
         {
             private readonly StringBuilder _text = new();
+            private readonly Dictionary<string, int> _interned = new(StringComparer.Ordinal);
 
             public override string ToString() => _text.ToString();
 
@@ -123,8 +125,8 @@ namespace GraphCompiler.Generator.Parsing
                     return;
                 }
 
-                Str(System.IO.Path.GetFileName(location.FilePath));
-                Str(location.Anchor);
+                Interned(System.IO.Path.GetFileName(location.FilePath));
+                Interned(location.Anchor);
                 Int(location.Span.Start);
                 Int(location.Span.Length);
                 Int(location.LineSpan.Start.Line);
@@ -182,6 +184,19 @@ namespace GraphCompiler.Generator.Parsing
 
             private void Str(string value) => Token(value.Length.ToString(CultureInfo.InvariantCulture) + ":" + value);
 
+            /// <summary>A string that repeats (a location's file and declaration): written once, then as <c>^index</c>.</summary>
+            private void Interned(string value)
+            {
+                if (_interned.TryGetValue(value, out var index))
+                {
+                    Token("^" + index.ToString(CultureInfo.InvariantCulture));
+                    return;
+                }
+
+                _interned[value] = _interned.Count;
+                Str(value);
+            }
+
             private void Int(int value) => Token(value.ToString(CultureInfo.InvariantCulture));
 
             private void Number(double value) => Token(value.ToString("R", CultureInfo.InvariantCulture));
@@ -204,6 +219,7 @@ namespace GraphCompiler.Generator.Parsing
             private const int MaxDepth = 256;
             private readonly string _text;
             private readonly string _assembly;
+            private readonly List<string> _interned = new();
             private int _position;
             private int _depth;
 
@@ -280,8 +296,8 @@ namespace GraphCompiler.Generator.Parsing
                     return null;
                 }
 
-                var file = Str();
-                var anchor = Str();
+                var file = Interned();
+                var anchor = Interned();
                 var span = new TextSpan(NonNegative(), NonNegative());
                 var lines = new LinePositionSpan(new LinePosition(NonNegative(), NonNegative()), new LinePosition(NonNegative(), NonNegative()));
                 return new LocationInfo(file, anchor, span, lines) { Assembly = _assembly };
@@ -319,6 +335,21 @@ namespace GraphCompiler.Generator.Parsing
                 }
 
                 return Number();
+            }
+
+            private string Interned()
+            {
+                if (Peek() != '^')
+                {
+                    var value = Str();
+                    _interned.Add(value);
+                    return value;
+                }
+
+                var token = Token();
+                return int.TryParse(token.Substring(1), NumberStyles.None, CultureInfo.InvariantCulture, out var index) && index < _interned.Count
+                    ? _interned[index]
+                    : throw new FormatException($"'{token}' refers to no earlier string");
             }
 
             private EquatableArray<T> List<T>(Func<T> read)

@@ -27,6 +27,26 @@ public static class GeneratorHarness
 
     public static CSharpCompilation Compilation(string source) => Compilation(("Model.cs", source));
 
+    /// <summary>A referenced assembly as the compiler sees one: the files compiled (through the generator when
+    /// <paramref name="withGenerator"/>) and emitted to an in-memory PE image.</summary>
+    public static MetadataReference Library(string assemblyName, bool withGenerator, params (string Path, string Source)[] files)
+    {
+        Compilation compilation = Compilation(files).WithAssemblyName(assemblyName);
+        if (withGenerator)
+        {
+            Driver(trackSteps: false).RunGeneratorsAndUpdateCompilation(compilation, out compilation, out _);
+        }
+
+        using var image = new MemoryStream();
+        var emitted = compilation.Emit(image);
+        if (!emitted.Success)
+        {
+            throw new InvalidOperationException("the library does not compile:\n" + string.Join("\n", emitted.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error)));
+        }
+
+        return MetadataReference.CreateFromImage(image.ToArray());
+    }
+
     public static GeneratorDriver Driver(bool trackSteps = true) =>
         CSharpGeneratorDriver.Create(
             new[] { new GraphCompilerGenerator().AsSourceGenerator() },
