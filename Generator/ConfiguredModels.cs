@@ -28,6 +28,18 @@ namespace GraphCompiler.Generator
 
         public static ResolvedModel Resolve(DeclarationSpec model, IReadOnlyList<DeclarationSpec> localModels, ReferencedDeclarations referenced)
         {
+            try
+            {
+                return ResolveBase(model, localModels, referenced);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                return Failed(model with { Forward = null }, DiagnosticDescriptors.InternalError, model.Location, model.Name, ex.GetType().Name + ": " + ex.Message);
+            }
+        }
+
+        private static ResolvedModel ResolveBase(DeclarationSpec model, IReadOnlyList<DeclarationSpec> localModels, ReferencedDeclarations referenced)
+        {
             if (model.Base is null || model.Diagnostics.Count > 0)
             {
                 return new ResolvedModel(model, EquatableArray<DiagnosticInfo>.Empty);

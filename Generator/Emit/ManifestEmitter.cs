@@ -16,10 +16,19 @@ namespace GraphCompiler.Generator.Emit
 
         public static void AddSource(SourceProductionContext context, IEnumerable<DeclarationSpec> declarations)
         {
-            var source = Emit(declarations);
-            if (source is not null)
+            var all = declarations.ToList();
+            try
             {
-                context.AddSource(HintName, source);
+                var source = Emit(all);
+                if (source is not null)
+                {
+                    context.AddSource(HintName, source);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                var first = all.FirstOrDefault();
+                context.ReportDiagnostic(Diagnostics.DiagnosticInfo.Create(Diagnostics.DiagnosticDescriptors.InternalError, first?.Location, "the declaration manifest", ex.GetType().Name + ": " + ex.Message).ToDiagnostic());
             }
         }
 

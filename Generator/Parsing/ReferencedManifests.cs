@@ -27,6 +27,20 @@ namespace GraphCompiler.Generator.Parsing
         /// one, so the framework's hundreds of assemblies are skipped by name.</summary>
         public static EquatableArray<ManifestEntry> Read(Compilation compilation, CancellationToken cancellationToken)
         {
+            try
+            {
+                return ReadAll(compilation, cancellationToken);
+            }
+            catch (System.Exception ex) when (ex is not System.OperationCanceledException)
+            {
+                // A reference the compiler cannot read is the compiler's error to report; without manifests, applying a
+                // block from it is GC0009 on the user's line.
+                return EquatableArray<ManifestEntry>.Empty;
+            }
+        }
+
+        private static EquatableArray<ManifestEntry> ReadAll(Compilation compilation, CancellationToken cancellationToken)
+        {
             var attribute = compilation.GetTypeByMetadataName(ManifestAttribute);
             if (attribute is null)
             {
