@@ -40,7 +40,7 @@ namespace GraphCompiler.Generator
 
         private static ResolvedModel ResolveBase(DeclarationSpec model, IReadOnlyList<DeclarationSpec> localModels, ReferencedDeclarations referenced)
         {
-            if (model.Base is null || model.Diagnostics.Count > 0)
+            if (model.Base is null || model.Forward is not null || model.Diagnostics.Count > 0)
             {
                 return new ResolvedModel(model, EquatableArray<DiagnosticInfo>.Empty);
             }
@@ -106,7 +106,8 @@ namespace GraphCompiler.Generator
             var hypers = current.Hypers
                 .Select(h => values.TryGetValue(h.Name, out var set) ? h with { Default = set.Value, Location = set.Location } : h)
                 .ToEquatableArray();
-            var resolved = model with { Hypers = hypers, Forward = current.Forward, Base = null };
+            // Base stays set: diagnostics from the base's Forward then also point at this model (ModelCompiler).
+            var resolved = model with { Hypers = hypers, Forward = current.Forward };
             return new ResolvedModel(resolved, EquatableArray<DiagnosticInfo>.Empty);
         }
 

@@ -45,11 +45,22 @@ namespace GraphCompiler.Generator
         }
 
         /// <summary>A diagnostic located in another assembly's source (the Forward of a base model from a referenced
-        /// assembly) cannot be shown there: it goes on the model's declaration, saying where it arose.</summary>
-        private static DiagnosticInfo InUserCode(DeclarationSpec model, DiagnosticInfo diagnostic) =>
-            diagnostic.Location is { IsExternal: true } external
-                ? diagnostic.WithContext($" (in model '{model.Model!.ModelName}', at {external.ShortText} of assembly '{external.Assembly}')", model.Location, null)
-                : diagnostic;
+        /// assembly) cannot be shown there: it goes on the model's declaration, saying where it arose. One in a local
+        /// base model's Forward stays there and adds the configuration-only model that set the values.</summary>
+        private static DiagnosticInfo InUserCode(DeclarationSpec model, DiagnosticInfo diagnostic)
+        {
+            if (diagnostic.Location is { IsExternal: true } external)
+            {
+                return diagnostic.WithContext($" (in model '{model.Model!.ModelName}', at {external.ShortText} of assembly '{external.Assembly}')", model.Location, null);
+            }
+
+            if (model.Base is { } configured && diagnostic.Location is { } location && location.Anchor != model.Location?.Anchor)
+            {
+                return diagnostic.WithContext($" (in model '{model.Model!.ModelName}', which configures '{configured.Name}')", location, model.Location);
+            }
+
+            return diagnostic;
+        }
 
         /// <summary>The model's graph as lowered and after the pass pipeline (throws <see cref="CompileErrorException"/>).</summary>
         public static (Graph Lowered, Graph Optimized) CompileGraph(DeclarationSpec model, IReadOnlyList<DeclarationSpec> blocks) =>

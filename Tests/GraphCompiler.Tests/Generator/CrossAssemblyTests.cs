@@ -314,6 +314,68 @@ public class CrossAssemblyTests
         Assert.Contains("model 'tiny3'", diagnostic.GetMessage());
     }
 
+    [Fact]
+    public void AnErrorInALocalBasesForwardAlsoPointsAtTheConfiguredModel()
+    {
+        var (result, _) = GeneratorHarness.Run(GeneratorHarness.Compilation(("Layer.cs", LayerBlock), ("TinyBase.cs", TinyBase), ("Tiny3.cs", Configured("Hidden = 16;\n        Heads = 5;"))));
+
+        var diagnostic = SingleGeneratorError(result, "GC0006");
+        Assert.Equal("Attention(q, q, q, mask, Heads, 0.0)", GeneratorHarness.LocatedText(diagnostic));
+        var located = diagnostic.AdditionalLocations.Select(l => l.SourceTree!.GetText().ToString(l.SourceSpan)).ToList();
+        Assert.Equal(new[] { "new Layer { Hidden = Hidden, Heads = Heads }", "Tiny3" }, located);
+        Assert.Contains("in model 'tiny3', which configures 'TinyBase'", diagnostic.GetMessage());
+    }
+
+    [Fact]
+    public void AnUnreadableBaseModelManifestIsGC0012OnTheBase()
+    {
+        var library = GeneratorHarness.Library("OddZoo", withGenerator: false, ("Layer.cs", LayerBlock), ("TinyBase.cs",
+            Header + "[assembly: DeclarationManifest(\"TestModels.TinyBase\", 2, \"\")]\n\nnamespace TestModels;\n\n" + TinyBase.Substring(GeneratorHarness.Usings.Length)));
+        var (result, _) = RunWith(library, ("Tiny3.cs", Tiny3));
+
+        var diagnostic = SingleGeneratorError(result, "GC0012");
+        Assert.Equal("TinyBase", GeneratorHarness.LocatedText(diagnostic));
+        Assert.Contains("'TinyBase' from assembly 'OddZoo' cannot be used: its manifest has format version 2", diagnostic.GetMessage());
+    }
+
+    /// <summary>The issue's user: MiniLM with three labels, and BERT's encoder with a head of their own, from the zoo
+    /// assembly (ModelDefs, built with the generator and referenced by these tests).</summary>
+    [Fact]
+    public void AUserProjectReusesTheZoosBaseModelAndBlocks()
+    {
+        var source = GeneratorHarness.Usings + """
+            [Model("minilm_3labels")]
+            [StaticShapes(Batch = 2, SeqLens = new[] { 16 })]
+            public partial class MiniLm3 : GraphCompiler.ModelDefs.BertClassifier
+            {
+                public MiniLm3() { Layers = 1; Hidden = 384; Heads = 12; Ffn = 1536; Classes = 3; }
+            }
+
+            [Model("encoder_with_my_head")]
+            [StaticShapes(Batch = 2, SeqLens = new[] { 16 })]
+            public partial class MyHead
+            {
+                [Forward]
+                public Expr Forward(
+                    [Input(DType.Int64, "batch", "seq")] Expr inputIds,
+                    [Input(DType.Int64, "batch", "seq")] Expr tokenTypes,
+                    [Input(DType.Int64, "batch")] Expr validLength)
+                {
+                    var sequence = Apply("", new GraphCompiler.ModelDefs.BertEncoder { Layers = 1, Hidden = 64, Heads = 4, Ffn = 128 }, inputIds, tokenTypes, validLength);
+                    return Linear(Select(sequence, 1, 0), 64, 5, "my_head");
+                }
+            }
+            """;
+        var (result, output) = GeneratorHarness.Run(source);
+
+        Assert.Empty(GeneratorHarness.GeneratorDiagnostics(result));
+        Assert.Empty(GeneratorHarness.CompileErrors(output));
+        Assert.NotNull(output.GetTypeByMetadataName("TestModels.MiniLm3Module"));
+        // Buckets and [Quantize] are the derived model's own: BertClassifier's derived classifiers each say [Quantize].
+        Assert.Null(output.GetTypeByMetadataName("TestModels.MiniLm3Int8Module"));
+        Assert.NotNull(output.GetTypeByMetadataName("TestModels.MyHeadModule"));
+    }
+
     [Theory]
     [InlineData("Hidden = 16;\n        Widht = 3;", "Widht", "GC0013", "'Widht' is not a [Hyper] of 'TinyBase'; its hyper-parameters are: Classes, Heads, Hidden")]
     [InlineData("Hidden = System.Environment.ProcessorCount;", "System.Environment.ProcessorCount", "GC0014", "is not a compile-time constant")]
