@@ -328,7 +328,9 @@ namespace GraphCompiler.Generator.Parsing
                     DiagnosticDescriptors.BadDeclaration,
                     forwards.Count == 0 ? classLocation : LocationInfo.From(forwards[1].Locations[0]),
                     symbol.Name,
-                    forwards.Count == 0 ? "it has no [Forward] method" : "it has more than one [Forward] method; keep one"));
+                    forwards.Count == 0
+                        ? "it has no [Forward] method" + (isModel ? "; give it one, or derive it from a [Model] and set that model's hyper-parameters in a constructor" : "")
+                        : "it has more than one [Forward] method; keep one"));
                 return null;
             }
 

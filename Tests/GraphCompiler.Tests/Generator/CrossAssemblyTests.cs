@@ -176,6 +176,27 @@ public class CrossAssemblyTests
     }
 
     [Fact]
+    public void ATruncatedOrAlteredPayloadDecodesToABrokenManifestNotAnException()
+    {
+        var (result, _) = GeneratorHarness.Run(GeneratorHarness.Compilation(("Layer.cs", LayerBlock)));
+        var spec = (DeclarationSpec)result.Results.Single().TrackedSteps[TrackingNames.Blocks].Single().Outputs.Single().Value;
+        var payload = ManifestFormat.Write(spec);
+        var random = new Random(18);
+        var variants = Enumerable.Range(0, payload.Length).Select(cut => payload.Substring(0, cut))
+            .Concat(Enumerable.Range(0, 300).Select(_ =>
+            {
+                var chars = payload.ToCharArray();
+                chars[random.Next(chars.Length)] = "0123456789~+^: -aZ"[random.Next(18)];
+                return new string(chars);
+            }));
+        foreach (var variant in variants)
+        {
+            var decoded = ReferencedManifests.Decode(EquatableArray.Of(new ManifestEntry("Lib", spec.FullName, ManifestFormat.Version, variant)), CancellationToken.None);
+            Assert.Equal(1, decoded.Declarations.Count + decoded.Broken.Count);
+        }
+    }
+
+    [Fact]
     public void AnErrorInsideALocalBlockNamesTheModelAndAddsTheApplyingLine()
     {
         var source = GeneratorHarness.Usings + LayerBody + "\n" + Enc(heads: 5).Substring(GeneratorHarness.Usings.Length);
