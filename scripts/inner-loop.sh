@@ -6,7 +6,9 @@
 # to warm up, then RUNS times (default 5) alternately; prints every time, the medians and their ratio (target ≤ 1.5).
 # --binlog DIR keeps a binary log of the template project's last incremental build (add REPORT_ANALYZER=1 for the
 # generator's time in it: /p:ReportAnalyzer=true).
-# Usage: bash scripts/inner-loop.sh [--feed DIR --version V] [--runs N] [--binlog DIR]
+# The builds run with the environment's compiler settings; --server forces the compiler server on (the SDK's default,
+# UseSharedCompilation=true, which some CI hosts turn off) and stops the server it started at the end (by its pid).
+# Usage: bash scripts/inner-loop.sh [--feed DIR --version V] [--runs N] [--binlog DIR] [--server]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -14,17 +16,21 @@ runs=${RUNS:-5}
 feed=""
 version=""
 binlog=""
+server=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --feed) feed="$2"; shift 2 ;;
     --version) version="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
     --binlog) binlog="$2"; shift 2 ;;
+    --server) server=1; shift ;;
     *) echo "inner-loop: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
 export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 work=$(mktemp -d /tmp/gc-inner-loop-XXXXXX)
+servers_before=$(pgrep -f 'Roslyn/bincore/VBCSCompiler' || true)
+if [ "$server" = 1 ]; then export UseSharedCompilation=true; fi
 packages=${NUGET_PACKAGES:-$HOME/.nuget/packages}
 cleanup() {
   if [ -n "${packed_here:-}" ]; then
@@ -33,6 +39,11 @@ cleanup() {
     done
   fi
   rm -rf "$work"
+  if [ "$server" = 1 ]; then
+    for pid in $(pgrep -f 'Roslyn/bincore/VBCSCompiler' || true); do
+      grep -qx "$pid" <<< "$servers_before" || kill "$pid" 2>/dev/null || true
+    done
+  fi
 }
 trap cleanup EXIT
 
@@ -87,5 +98,6 @@ done
 median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 mp=$(median "${plain[@]}")
 mm=$(median "${model[@]}")
+printf 'compiler server: %s\n' "$([ "${UseSharedCompilation:-true}" = false ] && echo 'off (UseSharedCompilation=false in the environment)' || echo on)"
 printf 'median of %d: plain console %.2f s, graphcompiler-model %.2f s, ratio %.2f (target <= 1.5)\n' "$runs" "$mp" "$mm" "$(echo "$mm / $mp" | bc -l)"
 if [ -n "$binlog" ]; then cp "$work"/model-"$runs".log "$binlog/"; echo "binlog: $binlog/model-incremental.binlog"; fi
