@@ -31,7 +31,15 @@ props=(-c Release -p:ContinuousIntegrationBuild=true -o "$output")
 [ -n "$version" ] && props+=(-p:Version="$version")
 [ -n "$artifacts" ] && props+=(--artifacts-path "$artifacts")
 start=$SECONDS
-dotnet pack GraphCompiler.sln "${props[@]}"
+# The solution's packable projects (IsPackable=true in the project file), through a solution filter, so only they and
+# what they reference are restored and built.
+filter="$output/.packable.slnf"
+projects=$(dotnet sln GraphCompiler.sln list | grep '\.csproj$' | while read -r p; do
+  if grep -q '<IsPackable>true</IsPackable>' "$p"; then printf '"%s",' "$p"; fi
+done)
+printf '{ "solution": { "path": "%s", "projects": [ %s ] } }\n' "$(pwd)/GraphCompiler.sln" "${projects%,}" > "$filter"
+dotnet pack "$filter" "${props[@]}"
+rm -f "$filter"
 dotnet pack packaging/GraphCompiler/GraphCompiler.csproj "${props[@]}"
 dotnet pack packaging/GraphCompiler.Templates/GraphCompiler.Templates.csproj "${props[@]}"
 echo "pack: $(ls "$output"/*.nupkg | wc -l) packages in $output in $((SECONDS - start)) s"
