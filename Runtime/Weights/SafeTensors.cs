@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Microsoft.Win32.SafeHandles;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -238,10 +239,17 @@ public static class SafeTensors
     public static void Write(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var items = tensors.OrderBy(t => t.Key, StringComparer.Ordinal).ToList();
-        var header = new Dictionary<string, object>(StringComparer.Ordinal);
+        // A JsonObject rather than reflection serialization: native AOT applications write weights too (IL2026/IL3050).
+        var header = new JsonObject();
         if (metadata is { Count: > 0 })
         {
-            header["__metadata__"] = metadata.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+            var entries = new JsonObject();
+            foreach (var (key, value) in metadata)
+            {
+                entries[key] = value;
+            }
+
+            header["__metadata__"] = entries;
         }
 
         long offset = 0;
@@ -255,11 +263,16 @@ public static class SafeTensors
                 var dtype = DTypes.FirstOrDefault(d => d.Value.Type == cpu.dtype).Key
                     ?? throw new ArgumentException($"tensor '{name}' has dtype {cpu.dtype}, which safetensors cannot store");
                 var bytes = cpu.numel() * DTypes[dtype].Size;
-                header[name] = new { dtype, shape = cpu.shape, data_offsets = new[] { offset, offset + bytes } };
+                header[name] = new JsonObject
+                {
+                    ["dtype"] = dtype,
+                    ["shape"] = new JsonArray(cpu.shape.Select(d => (JsonNode?)d).ToArray()),
+                    ["data_offsets"] = new JsonArray(offset, offset + bytes),
+                };
                 offset += bytes;
             }
 
-            var json = JsonSerializer.SerializeToUtf8Bytes(header);
+            var json = Encoding.UTF8.GetBytes(header.ToJsonString());
             var padded = (json.Length + 7) / 8 * 8;
             var headerBytes = new byte[padded];
             Array.Fill(headerBytes, (byte)' ');
