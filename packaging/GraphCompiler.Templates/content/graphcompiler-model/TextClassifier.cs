@@ -4,7 +4,7 @@ using static GraphCompiler.Ops;
 
 namespace GraphCompilerModel;
 
-/// <summary>A two-layer transformer encoder over token ids with a classification head on the first token. At build
+/// <summary>A two-layer BERT-style encoder (the zoo's BertLayer) over token ids with a classification head on the first token. At build
 /// time GraphCompiler compiles it into <c>TextClassifierModule</c>: a TorchSharp module with one static-shape forward
 /// (and generated backward) serving the buckets below.</summary>
 [Model("text_classifier")]
@@ -27,9 +27,9 @@ public partial class TextClassifier
         var positions = PositionEmbedding(inputIds, 32, Hidden, "embeddings.position_embeddings");
         var x = LayerNorm(words + types + positions, Hidden, 1e-12, "embeddings.LayerNorm");
         var mask = LengthMask(validLength, inputIds);
-        // The layer applied twice ("encoder.layer.0", "encoder.layer.1"). GraphCompiler.Zoo's BertLayer has the same
-        // hyper-parameters and parameter names: `new BertLayer { ... }` here uses it instead of EncoderLayer.cs.
-        x = Repeat(2, "encoder.layer", new EncoderLayer { Hidden = Hidden, Heads = Heads, Ffn = 4 * Hidden }, x, mask);
+        // GraphCompiler.Zoo's BertLayer (post-LN self-attention + GELU feed-forward, BERT's parameter names), applied
+        // twice: "encoder.layer.0", "encoder.layer.1". The generator reads its declaration from the zoo assembly.
+        x = Repeat(2, "encoder.layer", new BertLayer { Hidden = Hidden, Heads = Heads, Ffn = 4 * Hidden }, x, mask);
         // The head: tanh pooler over the first token, dropout, a linear classifier.
         var pooled = Tanh(Linear(Select(x, 1, 0), Hidden, Hidden, "pooler.dense"));
         return Linear(Dropout(pooled, 0.1), Hidden, Classes, "classifier");
