@@ -44,7 +44,10 @@ sync_file() {
 # The shared files come from the first level's folder; they are the same in every level's (the same publish inputs).
 # Left out: the program itself (one per level below); its native symbols (they stay in out/predict-build/LEVEL/, beside
 # the binary they match); managed .pdb files (a native executable has no use for them); ONNX Runtime's Windows DLLs;
-# what predict never loads from the libtorch package: its Python binding and test libraries.
+# what predict never loads from the libtorch package: its Python binding (and libshm, libtorch_global_deps, which only
+# Python's torch loads), test libraries and optional backends (AOTInductor custom ops, NNAPI, backend_with_compiler).
+# What it loads (LD_DEBUG=files, batch prediction and serve): libLibTorchSharp, libtorch, libtorch_cpu, libc10, libgomp,
+# and libonnxruntime for serve --engine onnxruntime.
 # Never published in the first place (predict references neither GraphCompiler.Reporting nor the pretrained package):
 # plotting natives (ScottPlot's Skia and HarfBuzz) and pretrained weights (an export carries the weights). If a reference
 # ever brings them back, this fails rather than ship them.
@@ -61,7 +64,8 @@ declare -A keep=()
 while IFS= read -r -d '' file; do
   rel=${file#"$shared"/}
   case "$rel" in
-    predict|predict.dbg|*.pdb|*.dll|libtorch_python.so|*_test.so) continue ;;
+    predict|predict.dbg|*.pdb|*.dll|libtorch_python.so|libshm.so|libtorch_global_deps.so|*_test.so) continue ;;
+    libaoti_custom_ops.so|libnnapi_backend.so|libbackend_with_compiler.so) continue ;;
   esac
   sync_file "$file" "$out/$rel"
   keep[$rel]=1
