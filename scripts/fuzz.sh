@@ -44,8 +44,9 @@ rm -rf "$bin"
 mkdir -p "$bin"
 cp -a Tests/GraphCompiler.Fuzz/bin/Release/net10.0/. "$bin/"
 instrument() { dotnet tool run sharpfuzz "$bin/$1" "${@:2}" >/dev/null; }
-instrument GraphCompiler.Runtime.dll GraphCompiler.Runtime.Weights GraphCompiler.Runtime.Onnx GraphCompiler.Runtime.Symbol \
-  GraphCompiler.Runtime.Data GraphCompiler.Runtime.Text
+instrument GraphCompiler.Runtime.dll GraphCompiler.Runtime.Weights
+instrument GraphCompiler.Interop.dll GraphCompiler.Runtime.Weights GraphCompiler.Runtime.Onnx GraphCompiler.Runtime.Symbol
+instrument GraphCompiler.Data.dll GraphCompiler.Runtime.Data GraphCompiler.Runtime.Text
 instrument predict.dll GraphCompiler.Samples.Predict
 instrument Google.Protobuf.dll
 instrument Microsoft.ML.Tokenizers.dll

@@ -21,6 +21,9 @@ for level in "${levels[@]}"; do
     *) echo "publish-predict: unknown level '$level' in PREDICT_LEVELS (x86-64-v2, x86-64-v3 or x86-64-v4)" >&2; exit 1 ;;
   esac
   start=$SECONDS
+  # A fresh folder each time (files hard-linked, the native code from its own intermediates: still seconds when nothing
+  # changed), so that nothing an earlier publish wrote lingers in it.
+  rm -rf "$build/$level"
   dotnet publish Samples/Predict "${restore[@]}" -c Release -r linux-x64 -p:PredictLevel="$level" -o "$build/$level"
   echo "publish-predict: $level in $((SECONDS - start)) s"
   restore=(--no-restore)
@@ -40,16 +43,29 @@ sync_file() {
 
 # The shared files come from the first level's folder; they are the same in every level's (the same publish inputs).
 # Left out: the program itself (one per level below); its native symbols (they stay in out/predict-build/LEVEL/, beside
-# the binary they match); managed .pdb files (a native executable has no use for them); what predict never loads:
-# the pretrained MiniLM package (an export carries the weights), ScottPlot's renderer (Skia, HarfBuzz), libtorch's Python
-# binding and test libraries.
+# the binary they match); managed .pdb files (a native executable has no use for them); ONNX Runtime's Windows DLLs;
+# what predict never loads from the libtorch package: its Python binding (and libshm, libtorch_global_deps, which only
+# Python's torch loads), test libraries and optional backends (AOTInductor custom ops, NNAPI, backend_with_compiler).
+# What it loads (LD_DEBUG=files, batch prediction and serve): libLibTorchSharp, libtorch, libtorch_cpu, libc10, libgomp,
+# and libonnxruntime for serve --engine onnxruntime.
+# Never published in the first place (predict references neither GraphCompiler.Reporting nor the pretrained package):
+# plotting natives (ScottPlot's Skia and HarfBuzz) and pretrained weights (an export carries the weights). If a reference
+# ever brings them back, this fails rather than ship them.
 mkdir -p "$out"
 shared="$build/${levels[0]}"
+unwanted=$(cd "$shared" && find . -path ./pretrained -prune -print -o \( -name 'libSkiaSharp*' -o -name 'libHarfBuzzSharp*' \
+  -o -name 'ScottPlot*' -o -name 'Spectre.Console*' -o -name 'SentenceTransformers*' \) -print)
+if [ -n "$unwanted" ]; then
+  echo "publish-predict: the publish holds what a deployment never loads (a reference to GraphCompiler.Reporting or the" \
+    "pretrained package?):" $unwanted >&2
+  exit 1
+fi
 declare -A keep=()
 while IFS= read -r -d '' file; do
   rel=${file#"$shared"/}
   case "$rel" in
-    predict|predict.dbg|*.pdb|*.dll|pretrained/*|libSkiaSharp.so|libHarfBuzzSharp.so|libtorch_python.so|*_test.so) continue ;;
+    predict|predict.dbg|*.pdb|*.dll|libtorch_python.so|libshm.so|libtorch_global_deps.so|*_test.so) continue ;;
+    libaoti_custom_ops.so|libnnapi_backend.so|libbackend_with_compiler.so) continue ;;
   esac
   sync_file "$file" "$out/$rel"
   keep[$rel]=1

@@ -21,7 +21,7 @@ else
 fi
 
 # ICU: BERT's uncased tokenizer strips accents through Unicode decomposition (NFD), which .NET does with ICU only
-# (invariant globalization silently skips it; see Runtime/Text/Vocabulary.cs). grep reads all of ldconfig's output
+# (invariant globalization silently skips it; see Runtime/Data/Text/Vocabulary.cs). grep reads all of ldconfig's output
 # (no -q): an early exit would SIGPIPE ldconfig under pipefail.
 if ldconfig -p 2>/dev/null | grep 'libicuuc\.so' >/dev/null; then
   echo "setup: ICU present"

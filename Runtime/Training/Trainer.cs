@@ -91,7 +91,7 @@ public sealed class Trainer : IDisposable
         _learningRateScales = plan.Select(g => g.LearningRateScale).ToArray();
         State = new TrainerState { Seed = options.Seed, BestMetric = options.BestMetric ?? Metrics.For(options.Task)[0] };
         Checkpoints = options.OutputDirectory is null ? null : new CheckpointStore(options.OutputDirectory);
-        _progress = TrainingProgress.Create(options.Progress, options.Log);
+        _progress = options.ProgressReporter ?? TrainingProgress.Create(options.Progress, options.Log);
     }
 
     public nn.Module Model { get; }
@@ -205,7 +205,7 @@ public sealed class Trainer : IDisposable
         {
             if (Options.OutputDirectory is not null && State.History.Steps.Count + State.History.Epochs.Count > 0)
             {
-                files.AddRange(State.History.Save(Options.OutputDirectory));
+                files.AddRange(State.History.Save(Options.OutputDirectory, png: Options.CurvesPng));
             }
         }
 

@@ -26,8 +26,10 @@ public enum ScheduleKind
 
 public enum ProgressMode
 {
-    /// <summary>A Spectre.Console bar on an interactive console, plain log lines otherwise (CI, redirected output).</summary>
+    /// <summary>Plain log lines; with GraphCompiler.Reporting's <c>ConsoleProgress</c>, a live bar on an interactive console
+    /// and lines otherwise (CI, redirected output).</summary>
     Auto,
+    /// <summary>GraphCompiler.Reporting's live console bar (<see cref="TrainerOptions.ProgressReporter"/>).</summary>
     Bar,
     Lines,
     None,
@@ -90,6 +92,14 @@ public sealed record TrainerOptions
     public bool RestoreBest { get; init; } = true;
 
     public ProgressMode Progress { get; init; } = ProgressMode.Auto;
+
+    /// <summary>Reports progress in place of the trainer's own <see cref="Progress"/> kinds (plain lines, nothing): e.g.
+    /// GraphCompiler.Reporting's console bar (<c>options.WithConsoleReporting()</c>). Null: <see cref="Progress"/> picks.</summary>
+    public ITrainingProgress? ProgressReporter { get; init; }
+
+    /// <summary>Draws the training curves as a PNG, saved as <c>curves.png</c> beside their CSV and JSON (e.g.
+    /// GraphCompiler.Reporting's <c>TrainingPlot.Png</c>); null writes no picture.</summary>
+    public Func<TrainingHistory, byte[]>? CurvesPng { get; init; }
 
     /// <summary>Where plain log lines go (default: standard output).</summary>
     public TextWriter? Log { get; init; }

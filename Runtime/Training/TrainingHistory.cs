@@ -67,23 +67,29 @@ public sealed class TrainingHistory
         return s.ToString();
     }
 
-    /// <summary>Writes <c>{name}.json</c>, <c>{name}-steps.csv</c>, <c>{name}-epochs.csv</c> and <c>{name}.png</c> into
-    /// <paramref name="directory"/>, each atomically; returns the paths.</summary>
-    public IReadOnlyList<string> Save(string directory, string name = "curves")
+    /// <summary>Writes <c>{name}.json</c>, <c>{name}-steps.csv</c>, <c>{name}-epochs.csv</c> and, when <paramref name="png"/>
+    /// draws one (GraphCompiler.Reporting's <c>TrainingPlot.Png</c>), <c>{name}.png</c> into <paramref name="directory"/>,
+    /// each atomically; returns the paths.</summary>
+    public IReadOnlyList<string> Save(string directory, string name = "curves", Func<TrainingHistory, byte[]>? png = null)
     {
         Directory.CreateDirectory(directory);
-        var paths = new[]
+        var paths = new List<string>
         {
             Path.Combine(directory, name + ".json"),
             Path.Combine(directory, name + "-steps.csv"),
             Path.Combine(directory, name + "-epochs.csv"),
-            Path.Combine(directory, name + ".png"),
         };
         WriteText(paths[0], ToJson());
         WriteText(paths[1], StepsCsv());
         WriteText(paths[2], EpochsCsv());
-        var png = TrainingPlot.Png(this);
-        AtomicFile.Write(paths[3], s => s.Write(png));
+        if (png is not null)
+        {
+            var picture = png(this);
+            var path = Path.Combine(directory, name + ".png");
+            AtomicFile.Write(path, s => s.Write(picture));
+            paths.Add(path);
+        }
+
         return paths;
     }
 

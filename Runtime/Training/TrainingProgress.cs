@@ -1,9 +1,8 @@
-using Spectre.Console;
-
 namespace GraphCompiler.Runtime.Training;
 
-/// <summary>How the trainer shows progress: a live Spectre.Console bar, plain lines, or nothing. Log lines go to every
-/// kind but the silent one.</summary>
+/// <summary>How the trainer shows progress: plain lines, nothing, or what an application plugs in through
+/// <see cref="TrainerOptions.ProgressReporter"/> (GraphCompiler.Reporting's live console bar). Log lines go to every kind
+/// but the silent one.</summary>
 public interface ITrainingProgress
 {
     void Run(string title, double total, Action body);
@@ -16,46 +15,24 @@ public interface ITrainingProgress
 
 public static class TrainingProgress
 {
-    public static ITrainingProgress Create(ProgressMode mode, TextWriter? log)
+    /// <summary>The trainer's own kinds: <see cref="ProgressMode.Lines"/> (to <paramref name="log"/>, or standard output)
+    /// and <see cref="ProgressMode.None"/>; <see cref="ProgressMode.Auto"/> is lines here. The bar is GraphCompiler.Reporting's
+    /// (<c>ConsoleProgress</c>, or <c>options.WithConsoleReporting()</c>), so that training brings no console UX.</summary>
+    public static ITrainingProgress Create(ProgressMode mode, TextWriter? log) => mode switch
     {
-        if (mode == ProgressMode.Auto)
-        {
-            mode = log is null && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive ? ProgressMode.Bar : ProgressMode.Lines;
-        }
+        ProgressMode.Auto or ProgressMode.Lines => Lines(log ?? Console.Out),
+        ProgressMode.None => Silent,
+        ProgressMode.Bar => throw new ArgumentException(
+            "ProgressMode.Bar is GraphCompiler.Reporting's console bar: set TrainerOptions.ProgressReporter to ConsoleProgress.Create(...) (or call options.WithConsoleReporting())",
+            nameof(mode)),
+        _ => throw new ArgumentOutOfRangeException(nameof(mode), mode, "unknown progress mode"),
+    };
 
-        return mode switch
-        {
-            ProgressMode.Bar => new BarProgress(),
-            ProgressMode.Lines => new LineProgress(log ?? Console.Out),
-            _ => new SilentProgress(),
-        };
-    }
+    /// <summary>A line per log point (and the title) to <paramref name="log"/>.</summary>
+    public static ITrainingProgress Lines(TextWriter log) => new LineProgress(log);
 
-    private sealed class BarProgress : ITrainingProgress
-    {
-        private ProgressTask? _task;
-
-        public void Run(string title, double total, Action body) =>
-            AnsiConsole.Progress()
-                .AutoClear(false)
-                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                .Start(ctx =>
-                {
-                    _task = ctx.AddTask(Markup.Escape(title), maxValue: Math.Max(1, total));
-                    body();
-                });
-
-        public void Update(double done, string status)
-        {
-            if (_task is not null)
-            {
-                _task.Value = done;
-                _task.Description = Markup.Escape(status);
-            }
-        }
-
-        public void Line(string text) => AnsiConsole.MarkupLine(Markup.Escape(text));
-    }
+    /// <summary>Runs the body and shows nothing.</summary>
+    public static ITrainingProgress Silent { get; } = new SilentProgress();
 
     private sealed class LineProgress(TextWriter log) : ITrainingProgress
     {

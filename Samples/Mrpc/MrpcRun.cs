@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using GraphCompiler.ModelDefs;
 using GraphCompiler.ModelDefs.Zoo;
 using GraphCompiler.Runtime.Data;
+using GraphCompiler.Runtime.Reporting;
 using GraphCompiler.Runtime.Training;
 using GraphCompiler.Runtime.Weights;
 using TorchSharp;
@@ -193,7 +194,7 @@ public static class MrpcRun
             BestMetric = Metrics.Accuracy,
             Progress = settings.Progress,
             Log = settings.Progress == ProgressMode.Auto ? null : log,
-        };
+        }.WithConsoleReporting();
         using var trainer = new Trainer((nn.Module<Tensor, Tensor, Tensor, Tensor>)zoo.Module, options);
         if (settings.Resume && trainer.Resume())
         {

@@ -48,7 +48,7 @@ public static class Predictor
     {
         // Batch after batch allocates the same activations: keep freed blocks in glibc's heap rather than fault in and
         // zero-fill fresh mmap pages every batch (as the trainer does).
-        GraphCompiler.Runtime.Training.NativeHeap.KeepFreedMemory();
+        GraphCompiler.Runtime.NativeHeap.KeepFreedMemory();
         if (settings.Threads > 0)
         {
             torch.set_num_threads(settings.Threads);

@@ -31,7 +31,7 @@ public sealed class GeneratedEngine : IInferenceEngine
     public GeneratedEngine(string prefix, SymbolGraph graph, int threads)
     {
         // Every batch allocates the same activations: keep freed blocks in glibc's heap (as predict's batch mode does).
-        GraphCompiler.Runtime.Training.NativeHeap.KeepFreedMemory();
+        GraphCompiler.Runtime.NativeHeap.KeepFreedMemory();
         if (threads > 0)
         {
             torch.set_num_threads(threads);

@@ -1,4 +1,4 @@
-using GraphCompiler.Runtime.Training;
+using GraphCompiler.Runtime;
 using Xunit;
 
 namespace GraphCompiler.Tests.Training;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using GraphCompiler.Runtime.Data;
+using GraphCompiler.Runtime.Reporting;
 using GraphCompiler.Runtime.Training;
 using GraphCompiler.Tests.Declarations;
 using TorchSharp;
@@ -323,7 +324,7 @@ public sealed class TrainerTests : IDisposable
     {
         var dir = Path.Combine(_root, "curves");
         using var model = NewModel(5);
-        using var trainer = new Trainer(model, Options() with { Epochs = 2, LearningRate = 1e-3, OutputDirectory = dir, LogEvery = 2 });
+        using var trainer = new Trainer(model, Options() with { Epochs = 2, LearningRate = 1e-3, OutputDirectory = dir, LogEvery = 2, CurvesPng = h => TrainingPlot.Png(h) });
         var result = trainer.Fit(Source(Examples(16, seed: 3), 9), Source(Examples(8, seed: 4), 0, shuffle: false));
 
         Assert.Equal(4, result.Files.Count);

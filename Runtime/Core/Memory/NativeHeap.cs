@@ -1,9 +1,9 @@
 using System.Runtime.InteropServices;
 
-namespace GraphCompiler.Runtime.Training;
+namespace GraphCompiler.Runtime;
 
-/// <summary>glibc malloc settings for training on the CPU. libtorch allocates every activation and gradient with
-/// malloc; by default glibc serves blocks of a few MB and up with fresh mmap pages and returns freed heap tops to the
+/// <summary>glibc malloc settings for training and batched inference on the CPU (the trainer, predict). libtorch
+/// allocates every activation and gradient with malloc; by default glibc serves blocks of a few MB and up with fresh mmap pages and returns freed heap tops to the
 /// kernel, so each step faults in and zero-fills the same hundreds of MB again (measured at 32×128 on MiniLM: 4–9 % of
 /// all cycles in the kernel's page-fault and clear-page code, and a backward pass 15 % slower). Keeping blocks up to
 /// 32 MiB in the heap and not trimming it lets the next step reuse them. Other C libraries (or platforms) are left

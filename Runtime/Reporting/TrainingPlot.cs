@@ -1,6 +1,7 @@
+using GraphCompiler.Runtime.Training;
 using ScottPlot;
 
-namespace GraphCompiler.Runtime.Training;
+namespace GraphCompiler.Runtime.Reporting;
 
 /// <summary>The training curves as a PNG (ScottPlot): loss per logged step on the left axis, training accuracy per
 /// logged step and the dev metrics per epoch (plotted at the epoch's last step) on the right axis.</summary>

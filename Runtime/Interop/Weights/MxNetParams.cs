@@ -22,7 +22,7 @@ public static class MxNetParams
 
     public static TensorSet Read(string path)
     {
-        using var handle = SafeTensors.OpenRead(path);
+        using var handle = WeightFiles.OpenRead(path);
         var reader = new Reader(handle, path);
         if (reader.Length < 24 || reader.U64("magic") != ListMagic)
         {
@@ -122,8 +122,8 @@ public static class MxNetParams
             throw new WeightFileException(reader.Path, $"array {index} has unknown dtype flag {flag}");
         }
 
-        var elements = SafeTensors.Elements(reader.Path, $"array {index}", shape);
-        var bytes = SafeTensors.ByteCount(reader.Path, $"array {index}", shape, elements, kind.Value.Size);
+        var elements = WeightFiles.Elements(reader.Path, $"array {index}", shape);
+        var bytes = WeightFiles.ByteCount(reader.Path, $"array {index}", shape, elements, kind.Value.Size);
         if (bytes > reader.Length - reader.Position)
         {
             throw new WeightFileException(reader.Path, $"truncated: array {index} [{string.Join(",", shape)}] needs {bytes} bytes but {reader.Length - reader.Position} remain");
@@ -235,7 +235,7 @@ public static class MxNetParams
 
         public void ReadInto(Span<byte> into, string what)
         {
-            SafeTensors.ReadExactly(_handle, into, Position, Path, what);
+            WeightFiles.ReadExactly(_handle, into, Position, Path, what);
             Position += into.Length;
         }
     }

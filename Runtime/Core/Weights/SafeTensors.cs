@@ -33,7 +33,7 @@ public static class SafeTensors
 
     public static TensorSet Read(string path)
     {
-        using var handle = OpenRead(path);
+        using var handle = WeightFiles.OpenRead(path);
         var fileLength = RandomAccess.GetLength(handle);
         if (fileLength < 8)
         {
@@ -49,7 +49,7 @@ public static class SafeTensors
         }
 
         var header = new byte[headerLength];
-        ReadExactly(handle, header, 8, path, "(header)");
+        WeightFiles.ReadExactly(handle, header, 8, path, "(header)");
         var dataStart = 8 + (long)headerLength;
         var dataLength = fileLength - dataStart;
         JsonDocument doc;
@@ -92,8 +92,8 @@ public static class SafeTensors
 
                     var (dtype, shape, begin, end) = Describe(path, entry);
                     var (type, size) = DTypes[dtype];
-                    var count = Elements(path, entry.Name, shape);
-                    var bytes = ByteCount(path, entry.Name, shape, count, size);
+                    var count = WeightFiles.Elements(path, entry.Name, shape);
+                    var bytes = WeightFiles.ByteCount(path, entry.Name, shape, count, size);
                     if (end - begin != bytes)
                     {
                         throw new WeightFileException(path, $"tensor '{entry.Name}': {dtype}[{string.Join(",", shape)}] needs {bytes} bytes but data_offsets span {end - begin}");
@@ -113,7 +113,7 @@ public static class SafeTensors
                     set.Add(entry.Name, tensor);
                     if (count > 0)
                     {
-                        ReadExactly(handle, tensor.bytes, dataStart + begin, path, entry.Name);
+                        WeightFiles.ReadExactly(handle, tensor.bytes, dataStart + begin, path, entry.Name);
                     }
                 }
 
@@ -171,67 +171,6 @@ public static class SafeTensors
         }
 
         return (dtype, shape.ToArray(), offsets[0], offsets[1]);
-    }
-
-    /// <summary>The element count; a shape whose strides overflow is refused too, even when a zero makes it empty
-    /// (libtorch computes strides over max(dim, 1) and throws "Stride calculation overflowed").</summary>
-    internal static long Elements(string path, string name, long[] shape)
-    {
-        long count = 1, strides = 1;
-        foreach (var d in shape)
-        {
-            try
-            {
-                count = checked(count * d);
-                strides = checked(strides * Math.Max(d, 1));
-            }
-            catch (OverflowException)
-            {
-                throw new WeightFileException(path, $"tensor '{name}' has an impossible shape [{string.Join(",", shape)}]");
-            }
-        }
-
-        return count;
-    }
-
-    /// <summary>Elements × element size, refused (not wrapped) when it does not fit in a long.</summary>
-    internal static long ByteCount(string path, string name, long[] shape, long count, int size)
-    {
-        try
-        {
-            return checked(count * size);
-        }
-        catch (OverflowException)
-        {
-            throw new WeightFileException(path, $"tensor '{name}' has an impossible shape [{string.Join(",", shape)}]: more than {long.MaxValue} bytes");
-        }
-    }
-
-    internal static SafeFileHandle OpenRead(string path)
-    {
-        try
-        {
-            return File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new WeightFileException(path, "cannot open: " + ex.Message, ex);
-        }
-    }
-
-    internal static void ReadExactly(SafeFileHandle handle, Span<byte> into, long offset, string path, string name)
-    {
-        while (into.Length > 0)
-        {
-            var n = RandomAccess.Read(handle, into, offset);
-            if (n <= 0)
-            {
-                throw new WeightFileException(path, $"truncated while reading tensor '{name}'");
-            }
-
-            into = into[n..];
-            offset += n;
-        }
     }
 
     /// <summary>Writes tensors (names sorted, data 8-byte aligned) to a temporary file beside <paramref name="path"/>

@@ -106,8 +106,8 @@ public static class OnnxWeights
             throw new WeightFileException(source, $"initializer '{init.Name}' has a negative dimension [{string.Join(",", init.Dims)}]");
         }
 
-        var count = SafeTensors.Elements(source, init.Name, init.Dims);
-        var bytes = SafeTensors.ByteCount(source, init.Name, init.Dims, count, size);
+        var count = WeightFiles.Elements(source, init.Name, init.Dims);
+        var bytes = WeightFiles.ByteCount(source, init.Name, init.Dims, count, size);
         var typedCount = type switch
         {
             ScalarType.Float32 => init.Floats.Count,

@@ -14,7 +14,7 @@ namespace GraphCompiler.Runtime;
 /// per step, and tiered compilation would start it as unoptimised code that calls the vector helpers without inlining.
 /// The torch compositions in <see cref="Kernels"/> remain for other devices, dtypes (the float64 gradient checks),
 /// layouts, and runtimes without vector acceleration.</summary>
-internal static unsafe class CpuTrainingLoops
+public static unsafe class CpuTrainingLoops
 {
     private const float InvSqrt2 = 0.70710678118654752f;
     private const float InvSqrt2Pi = 0.39894228040143268f;

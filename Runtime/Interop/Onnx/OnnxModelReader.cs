@@ -166,8 +166,8 @@ public static class OnnxModelReader
         }
 
         // Checked: wrapped products could match a short payload and then size the array.
-        var count = SafeTensors.Elements(source, tensor.Name, tensor.Dims);
-        var bytes = SafeTensors.ByteCount(source, tensor.Name, tensor.Dims, count, 4);
+        var count = WeightFiles.Elements(source, tensor.Name, tensor.Dims);
+        var bytes = WeightFiles.ByteCount(source, tensor.Name, tensor.Dims, count, 4);
         if (tensor.Raw is { } raw)
         {
             if (raw.Length != bytes)
